@@ -1,0 +1,253 @@
+//! The one place raytls writes to disk.
+//!
+//! Every file goes to a temp file in the target directory, created with its final mode
+//! (0600 for secrets, from the first byte: `O_EXCL` + mode at `open`, as minica does),
+//! fsynced, then renamed into place, and the directory fsynced. A set of files is
+//! all-or-nothing as far as we can make it: every target is checked before anything is
+//! written, every temp file is written before the first rename, and a failure removes
+//! the temp files (and the directory, if we made it).
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Who may read a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Private keys and tokens: 0600.
+    Secret,
+    /// Certificates and env files: 0644.
+    Public,
+}
+
+impl Mode {
+    pub fn bits(self) -> u32 {
+        match self {
+            Mode::Secret => 0o600,
+            Mode::Public => 0o644,
+        }
+    }
+}
+
+/// One file to write: its name inside the target directory, contents and mode.
+#[derive(Debug, Clone)]
+pub struct OutFile {
+    pub name: String,
+    pub contents: Vec<u8>,
+    pub mode: Mode,
+}
+
+impl OutFile {
+    pub fn secret(name: &str, contents: impl Into<Vec<u8>>) -> Self {
+        OutFile {
+            name: name.to_string(),
+            contents: contents.into(),
+            mode: Mode::Secret,
+        }
+    }
+
+    pub fn public(name: &str, contents: impl Into<Vec<u8>>) -> Self {
+        OutFile {
+            name: name.to_string(),
+            contents: contents.into(),
+            mode: Mode::Public,
+        }
+    }
+}
+
+/// Whether existing files may be replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Refuse if any target exists (the default; `--force` lifts it).
+    Refuse,
+    /// Replace atomically (`--force`, and `init`, which is idempotent by design).
+    Replace,
+}
+
+impl Overwrite {
+    pub fn from_force(force: bool) -> Self {
+        if force {
+            Overwrite::Replace
+        } else {
+            Overwrite::Refuse
+        }
+    }
+}
+
+/// Fail before writing anything if a target exists and may not be replaced.
+pub fn check_targets(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Result<()> {
+    if overwrite == Overwrite::Replace {
+        return Ok(());
+    }
+    for f in files {
+        let path = dir.join(&f.name);
+        if fs::symlink_metadata(&path).is_ok() {
+            return Err(Error::Exists { path });
+        }
+    }
+    Ok(())
+}
+
+/// Write `files` into `dir` (created, mode 0755 or 0700 if it holds a secret, when missing).
+pub fn write_files(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Result<Vec<PathBuf>> {
+    check_targets(dir, files, overwrite)?;
+    let created_dir = ensure_dir(dir, files.iter().any(|f| f.mode == Mode::Secret))?;
+    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
+    let result = (|| {
+        for f in files {
+            let target = dir.join(&f.name);
+            let temp = temp_path(dir, &f.name);
+            // Pushed before writing, so a failure mid-write still removes the temp file.
+            temps.push((temp.clone(), target));
+            write_new_synced(&temp, &f.contents, f.mode)?;
+        }
+        for (temp, target) in &temps {
+            fs::rename(temp, target).map_err(|e| Error::write(target, e))?;
+        }
+        sync_dir(dir);
+        Ok(temps.iter().map(|(_, t)| t.clone()).collect())
+    })();
+    if result.is_err() {
+        for (temp, _) in &temps {
+            let _ = fs::remove_file(temp);
+        }
+        if created_dir {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+    result
+}
+
+/// Write one file atomically (`dir` must exist).
+pub fn write_file(path: &Path, contents: &[u8], mode: Mode, overwrite: Overwrite) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?
+        .to_string_lossy()
+        .into_owned();
+    write_files(
+        dir,
+        &[OutFile {
+            name,
+            contents: contents.to_vec(),
+            mode,
+        }],
+        overwrite,
+    )
+    .map(|_| ())
+}
+
+/// Create `dir` if it is missing. Returns whether we created it (so a failure can undo it).
+fn ensure_dir(dir: &Path, holds_secret: bool) -> Result<bool> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(false),
+        Ok(_) => Err(Error::write(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::Other, "exists and is not a directory"),
+        )),
+        Err(_) => {
+            let mode = if holds_secret { 0o700 } else { 0o755 };
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(dir)
+                .map_err(|e| Error::write(dir, e))?;
+            Ok(true)
+        }
+    }
+}
+
+fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    let mut rnd = [0u8; 6];
+    // A collision only makes create_new fail with a clear error, so a fallback is harmless.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd);
+    let suffix: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+    dir.join(format!(".{name}.raytls-{suffix}.tmp"))
+}
+
+/// Create a new file with its final mode from the first byte, write, fsync.
+fn write_new_synced(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
+    let mut file: File = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode.bits())
+        .open(path)
+        .map_err(|e| Error::write(path, e))?;
+    // The umask may have removed bits from a public file's mode; set it exactly.
+    file.set_permissions(fs::Permissions::from_mode(mode.bits()))
+        .map_err(|e| Error::write(path, e))?;
+    file.write_all(contents)
+        .map_err(|e| Error::write(path, e))?;
+    file.sync_all().map_err(|e| Error::write(path, e))?;
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    // Makes the renames durable; a filesystem that cannot fsync a directory is not an error.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_0600_and_public_is_0644() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            OutFile::secret("k", "secret"),
+            OutFile::public("c", "public"),
+        ];
+        write_files(dir.path(), &files, Overwrite::Refuse).unwrap();
+        let mode = |n| {
+            fs::metadata(dir.path().join(n))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("k"), 0o600);
+        assert_eq!(mode("c"), 0o644);
+        assert_eq!(fs::read_to_string(dir.path().join("k")).unwrap(), "secret");
+    }
+
+    #[test]
+    fn refuses_to_overwrite_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("b"), "old").unwrap();
+        let files = [OutFile::public("a", "new"), OutFile::public("b", "new")];
+        let err = write_files(dir.path(), &files, Overwrite::Refuse).unwrap_err();
+        assert!(matches!(err, Error::Exists { .. }));
+        assert!(!dir.path().join("a").exists());
+        assert_eq!(fs::read_to_string(dir.path().join("b")).unwrap(), "old");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn replace_overwrites_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a"), "old").unwrap();
+        write_files(
+            dir.path(),
+            &[OutFile::secret("a", "new")],
+            Overwrite::Replace,
+        )
+        .unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join("a")).unwrap(), "new");
+        let m = fs::metadata(dir.path().join("a"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(m, 0o600);
+    }
+}

@@ -1,0 +1,27 @@
+//! raytls: parse arguments, run one command, map its outcome to an exit code.
+use clap::Parser;
+use raytls::cli::Cli;
+use raytls::exit_code::ExitCode;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() {
+                ExitCode::Usage.code()
+            } else {
+                0
+            });
+        }
+    };
+    let code = match raytls::commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("raytls: error: {err}");
+            err.exit_code()
+        }
+    };
+    std::process::exit(code.code());
+}

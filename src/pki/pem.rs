@@ -1,0 +1,102 @@
+//! Reading PEM files and saying what they hold (parsing via rustls-pki-types' `PemObject`).
+use std::path::Path;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+use crate::error::{Error, Result};
+
+/// Read a whole input file, naming it in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::read(path, e))
+}
+
+/// The labels of every `-----BEGIN X-----` line, in order.
+pub fn labels(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-----BEGIN "))
+        .filter_map(|l| l.strip_suffix("-----"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A legacy (`Proc-Type: 4,ENCRYPTED`) or PKCS#8 (`ENCRYPTED PRIVATE KEY`) encrypted key.
+pub fn is_encrypted_key(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+}
+
+/// Say in a few words what a file holds, for errors such as "ca.key is a certificate".
+pub fn describe(bytes: &[u8]) -> String {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return "empty".into();
+    }
+    if is_encrypted_key(bytes) {
+        return "an encrypted private key".into();
+    }
+    let labels = labels(bytes);
+    let Some(first) = labels.first() else {
+        return if bytes.first() == Some(&0x30) {
+            "DER, not PEM (convert with `openssl x509 -inform der` or `openssl pkey -inform der`)"
+                .into()
+        } else {
+            "not PEM (no -----BEGIN line)".into()
+        };
+    };
+    let what = match first.as_str() {
+        "CERTIFICATE" | "TRUSTED CERTIFICATE" => "a certificate",
+        "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => "a CSR (certificate signing request)",
+        "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => "a private key",
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => "a public key",
+        "X509 CRL" => "a CRL",
+        "EC PARAMETERS" if labels.len() > 1 && labels[1] == "EC PRIVATE KEY" => "a private key",
+        "EC PARAMETERS" => "EC parameters",
+        other => return format!("a PEM \"{other}\" block"),
+    };
+    if labels.len() > 1 && what == "a certificate" {
+        format!("a bundle of {} PEM blocks", labels.len())
+    } else {
+        what.to_string()
+    }
+}
+
+/// Every certificate in a PEM file; an error naming the file if there is none.
+pub fn certificates(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(bytes)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::BadCertificate {
+            path: path.to_path_buf(),
+            why: format!("broken PEM ({e})"),
+        })?;
+    if certs.is_empty() {
+        return Err(Error::WrongPem {
+            path: path.to_path_buf(),
+            expected: "a PEM certificate",
+            found: describe(bytes),
+        });
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_what_it_sees() {
+        assert_eq!(describe(b""), "empty");
+        assert_eq!(describe(b"hello"), "not PEM (no -----BEGIN line)");
+        assert_eq!(
+            describe(
+                b"-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n"
+            ),
+            "a CSR (certificate signing request)"
+        );
+        assert_eq!(
+            describe(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n"),
+            "an encrypted private key"
+        );
+    }
+}

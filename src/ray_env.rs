@@ -1,0 +1,1 @@
+//! The RAY_TLS_* environment for the Ray container, in each output format.
