@@ -10,6 +10,7 @@ pub mod exit_code;
 pub mod files;
 pub mod pki;
 pub mod probe;
+pub mod provision;
 pub mod ray_env;
 
 pub use error::{Error, Result};

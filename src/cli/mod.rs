@@ -4,7 +4,13 @@ use clap::{Parser, Subcommand};
 
 use crate::exit_code::EXIT_CODES_HELP;
 
+pub mod ca;
+pub mod common;
+pub mod env;
 pub mod health_check;
+pub mod init;
+pub mod issue;
+pub mod quickstart;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +30,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a certificate authority
+    Ca(ca::CaArgs),
+    /// Issue a head, worker or client certificate signed by a CA
+    Issue(issue::IssueArgs),
+    /// Init-container entrypoint: make or keep this pod's certificate (idempotent)
+    Init(init::InitArgs),
+    /// Print the RAY_TLS_* environment for a directory of certificates
+    Env(env::EnvArgs),
+    /// Make a demo CA, head and worker certificate under ./raytls-quickstart
+    Quickstart(quickstart::QuickstartArgs),
     /// Check a Ray GCS over mutual TLS, like `ray health-check`, and name what is wrong
     HealthCheck(health_check::HealthCheckArgs),
 }

@@ -1,1 +1,329 @@
+//! The certificate authority: create a new one, or adopt an existing one (an openssl-made
+//! RSA CA from a Kubernetes Secret, say), check it, and sign leaf certificates with it.
+//!
+//! `Authority` and `IssuedLeaf` are different types, so a leaf can never be used to sign.
+use std::path::{Path, PathBuf};
 
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use rustls_pki_types::CertificateDer;
+use time::{Duration, OffsetDateTime};
+
+use crate::error::{Error, Result};
+use crate::pki::certinfo::{date, CertInfo};
+use crate::pki::chain::{self, Usage};
+use crate::pki::keys::{self, Key, KeyAlgorithm, KeyType};
+use crate::pki::pem;
+use crate::pki::role::LeafIdentity;
+use crate::pki::san::San;
+
+/// Leaves start a few minutes in the past, so a peer whose clock is a little behind
+/// does not reject a certificate issued a second ago.
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// Where a CA's certificate and key live.
+#[derive(Debug, Clone)]
+pub struct CaFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl CaFiles {
+    /// `DIR/ca.crt` and `DIR/ca.key`, as `raytls ca create` and KubeRay's CA Secret lay them out.
+    pub fn in_dir(dir: &Path) -> Self {
+        CaFiles {
+            cert: dir.join("ca.crt"),
+            key: dir.join("ca.key"),
+        }
+    }
+}
+
+/// A freshly made CA, not yet on disk.
+pub struct NewCa {
+    pub cert_pem: String,
+    pub key: Key,
+    pub info: CertInfo,
+}
+
+/// Make a self-signed CA. Its subject ends in a random suffix: two CAs with the same
+/// subject in one Ray cluster make verification report a bad signature instead of an
+/// unknown issuer, which sends people down the wrong path.
+pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) -> Result<NewCa> {
+    if days == 0 {
+        return Err(Error::InvalidValue {
+            source_name: "--days".into(),
+            value: "0".into(),
+            what: "validity",
+            why: "a CA must be valid for at least one day".into(),
+        });
+    }
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::InvalidValue {
+            source_name: "--name".into(),
+            value: name.into(),
+            what: "CA name",
+            why: "it is empty".into(),
+        });
+    }
+    let key = keys::generate(key_type)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "raytls");
+    dn.push(DnType::CommonName, format!("{name} {}", random_hex(4)?));
+    params.distinguished_name = dn;
+    // pathlen 0: this CA signs leaves only, never another CA.
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = now - CLOCK_SKEW;
+    params.not_after = now + Duration::days(days.into());
+    params.serial_number = Some(random_serial()?);
+    let cert = params
+        .self_signed(&key.pair)
+        .map_err(|e| Error::Signing(e.to_string()))?;
+    let info = CertInfo::parse(cert.der()).map_err(Error::Signing)?;
+    Ok(NewCa {
+        cert_pem: cert.pem(),
+        key,
+        info,
+    })
+}
+
+/// An adopted or loaded CA that passed every check and can sign.
+pub struct Authority {
+    pub files: CaFiles,
+    /// The CA file exactly as read, to copy next to leaves as `ca.crt`.
+    pub cert_file_bytes: Vec<u8>,
+    pub cert_der: CertificateDer<'static>,
+    pub info: CertInfo,
+    pub key_algorithm: KeyAlgorithm,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Authority {
+    /// Load and check a CA: the certificate must be a CA, valid now, and the key its own.
+    pub fn load(files: &CaFiles, now: OffsetDateTime) -> Result<Self> {
+        let dir = files.cert.parent().unwrap_or(Path::new("."));
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(Error::Other(format!(
+                "CA directory {} does not exist; create a CA with `raytls ca create --out {}` or point --ca at the directory holding ca.crt and ca.key",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        let cert_file_bytes = pem::read(&files.cert)?;
+        let certs = pem::certificates(&files.cert, &cert_file_bytes)?;
+        // A bundle's first certificate is the CA we sign with.
+        let cert_der = certs[0].clone().into_owned();
+        let info = CertInfo::parse(&cert_der).map_err(|why| Error::BadCertificate {
+            path: files.cert.clone(),
+            why,
+        })?;
+        check_is_usable_ca(&files.cert, &info, now)?;
+
+        let key = keys::load(&files.key)?;
+        if !key.matches_public_key(&info.spki_bits) {
+            return Err(Error::KeyDoesNotMatchCert {
+                key: files.key.clone(),
+                cert: files.cert.clone(),
+            });
+        }
+        let key_algorithm = key.algorithm;
+        let issuer =
+            Issuer::from_ca_cert_der(&cert_der, key.pair).map_err(|e| Error::BadCertificate {
+                path: files.cert.clone(),
+                why: format!("raytls cannot sign as this CA ({e})"),
+            })?;
+        Ok(Authority {
+            files: files.clone(),
+            cert_file_bytes,
+            cert_der,
+            info,
+            key_algorithm,
+            issuer,
+        })
+    }
+
+    /// Issue a leaf for `identity`: CA:FALSE, digitalSignature (+keyEncipherment for RSA
+    /// keys), EKU serverAuth+clientAuth (Ray uses one certificate both ways), key ids,
+    /// notBefore a few minutes back, never valid beyond the CA.
+    pub fn issue(
+        &self,
+        identity: &LeafIdentity,
+        key_type: KeyType,
+        lifetime: Lifetime,
+        now: OffsetDateTime,
+    ) -> Result<IssuedLeaf> {
+        let (not_after, clamped) = self.leaf_not_after(lifetime, now)?;
+        let sans = identity.required_sans();
+        let key = keys::generate(key_type)?;
+
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "raytls");
+        dn.push(DnType::CommonName, identity.common_name());
+        params.distinguished_name = dn;
+        params.subject_alt_names = sans.iter().map(rcgen::SanType::from).collect();
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if key.algorithm.is_rsa() {
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = (now - CLOCK_SKEW).max(self.info.not_before);
+        params.not_after = not_after;
+        params.serial_number = Some(random_serial()?);
+        let cert = params
+            .signed_by(&key.pair, &self.issuer)
+            .map_err(|e| Error::Signing(e.to_string()))?;
+
+        // Check our own work as a peer would, before anything reaches disk: this catches an
+        // adopted CA whose subject rcgen cannot reproduce byte for byte.
+        for usage in [Usage::Server, Usage::Client] {
+            chain::verify_leaf(&self.cert_der, &[], cert.der(), usage, now).map_err(|e| {
+                Error::Signing(format!(
+                    "the new certificate does not verify against {} ({}); the CA's subject may use a form raytls cannot copy exactly",
+                    self.files.cert.display(),
+                    chain::explain(&e)
+                ))
+            })?;
+        }
+        let info = CertInfo::parse(cert.der()).map_err(Error::Signing)?;
+        Ok(IssuedLeaf {
+            cert_pem: cert.pem(),
+            key,
+            info,
+            sans,
+            clamped,
+        })
+    }
+
+    fn leaf_not_after(
+        &self,
+        lifetime: Lifetime,
+        now: OffsetDateTime,
+    ) -> Result<(OffsetDateTime, Option<String>)> {
+        let days = lifetime.days();
+        if days == 0 {
+            return Err(Error::InvalidValue {
+                source_name: "--days".into(),
+                value: "0".into(),
+                what: "validity",
+                why: "a certificate must be valid for at least one day".into(),
+            });
+        }
+        let wanted = now + Duration::days(days.into());
+        if wanted <= self.info.not_after {
+            return Ok((wanted, None));
+        }
+        match lifetime {
+            Lifetime::Explicit(days) => Err(Error::OutlivesCa {
+                days,
+                max_days: (self.info.not_after - now).whole_days(),
+                ca: self.files.cert.clone(),
+                ca_not_after: date(self.info.not_after),
+            }),
+            Lifetime::Default(days) => Ok((
+                self.info.not_after,
+                Some(format!(
+                    "validity shortened from {days} days to the CA's own expiry, {}",
+                    date(self.info.not_after)
+                )),
+            )),
+        }
+    }
+}
+
+/// How long a leaf should live: an explicit `--days` that may not outlive the CA (error),
+/// or a default that is quietly clamped to the CA's expiry (and the user is told).
+#[derive(Debug, Clone, Copy)]
+pub enum Lifetime {
+    Explicit(u32),
+    Default(u32),
+}
+
+impl Lifetime {
+    pub fn from_flag(days: Option<u32>, default: u32) -> Self {
+        match days {
+            Some(d) => Lifetime::Explicit(d),
+            None => Lifetime::Default(default),
+        }
+    }
+
+    fn days(self) -> u32 {
+        match self {
+            Lifetime::Explicit(d) | Lifetime::Default(d) => d,
+        }
+    }
+}
+
+/// A signed leaf and its new key, not yet on disk.
+pub struct IssuedLeaf {
+    pub cert_pem: String,
+    pub key: Key,
+    pub info: CertInfo,
+    pub sans: Vec<San>,
+    /// Set when the default lifetime was shortened to the CA's expiry.
+    pub clamped: Option<String>,
+}
+
+/// Is `info` a CA that may sign leaves now?
+pub fn check_is_usable_ca(path: &Path, info: &CertInfo, now: OffsetDateTime) -> Result<()> {
+    if !info.is_ca {
+        return Err(Error::NotACa {
+            path: path.to_path_buf(),
+            why: format!(
+                "\"{}\" has no basicConstraints CA:TRUE",
+                info.display_name()
+            ),
+        });
+    }
+    if !info.key_cert_sign {
+        return Err(Error::NotACa {
+            path: path.to_path_buf(),
+            why: "its keyUsage lacks keyCertSign".into(),
+        });
+    }
+    if info.not_after < now {
+        return Err(Error::CaExpired {
+            path: path.to_path_buf(),
+            not_after: date(info.not_after),
+        });
+    }
+    if info.not_before > now + CLOCK_SKEW {
+        return Err(Error::CaNotYetValid {
+            path: path.to_path_buf(),
+            not_before: date(info.not_before),
+        });
+    }
+    Ok(())
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| Error::Other("the system random number generator failed".into()))?;
+    Ok(b)
+}
+
+fn random_hex(n_bytes: usize) -> Result<String> {
+    let b = random_bytes::<16>()?;
+    Ok(b[..n_bytes.min(16)]
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect())
+}
+
+/// A random positive 16-byte serial (RFC 5280: positive, at most 20 octets). The top bit is
+/// cleared so the INTEGER is positive, and the next one set so it is always 16 bytes long.
+fn random_serial() -> Result<SerialNumber> {
+    let mut b = random_bytes::<16>()?;
+    b[0] = (b[0] & 0x7f) | 0x40;
+    Ok(SerialNumber::from_slice(&b))
+}

@@ -1,0 +1,69 @@
+//! `raytls quickstart`: a CA, a head and a worker certificate in one directory.
+use crate::cli::quickstart::QuickstartArgs;
+use crate::error::Result;
+use crate::exit_code::ExitCode;
+use crate::files::{self, OutFile, Overwrite};
+use crate::pki::authority::{self, Authority, CaFiles, Lifetime};
+use crate::pki::certinfo::date;
+use crate::pki::keys::KeyType;
+use crate::pki::role::{LeafIdentity, Role};
+use crate::pki::san::{parse_pod_ip, DnsName};
+use crate::provision;
+
+pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
+    let now = super::now();
+    let head_ip = parse_pod_ip("--head-ip", &a.head_ip)?;
+    let worker_ip = parse_pod_ip("--worker-ip", &a.worker_ip)?;
+    let fqdn = DnsName::parse("--fqdn", &a.fqdn)?;
+    let ca_dir = a.out.join("ca");
+    let ca_files = CaFiles::in_dir(&ca_dir);
+    if !ca_files.cert.exists() {
+        let ca = authority::create_ca("raytls CA", KeyType::EcdsaP256, 3650, now)?;
+        files::write_files(
+            &ca_dir,
+            &[
+                OutFile::public("ca.crt", ca.cert_pem.clone()),
+                OutFile::secret("ca.key", ca.key.pem()),
+            ],
+            Overwrite::Refuse,
+        )?;
+        if !a.json {
+            println!(
+                "created CA {}: \"{}\", expires {}",
+                ca_files.cert.display(),
+                ca.info.display_name(),
+                date(ca.info.not_after)
+            );
+        }
+    } else if !a.json {
+        println!("using CA {}", ca_files.cert.display());
+    }
+    let ca = Authority::load(&ca_files, now)?;
+    let head = LeafIdentity::new(Role::Head, Some(head_ip), Some(fqdn), None, vec![])?;
+    let worker = LeafIdentity::new(Role::Worker, Some(worker_ip), None, None, vec![])?;
+    let mut outcomes = Vec::new();
+    for (identity, dir) in [(head, "head"), (worker, "worker")] {
+        let o = provision::init_dir(
+            &ca,
+            &identity,
+            KeyType::EcdsaP256,
+            Lifetime::Default(365),
+            &a.out.join(dir),
+            now,
+        )?;
+        if !a.json {
+            super::print_outcome(&o, false);
+        }
+        outcomes.push(o);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&outcomes).unwrap_or_default());
+    } else {
+        println!(
+            "next: raytls env --dir {} --format shell   (or start Ray with {}/ray-tls.env)",
+            a.out.join("head").display(),
+            a.out.join("head").display()
+        );
+    }
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,278 @@
+//! Is an existing leaf certificate one Ray will accept? A list of named checks, each pass,
+//! fail, warn or "renew", shared by `init` (keep or re-issue) and `verify` (print them).
+use rustls_pki_types::CertificateDer;
+use time::{Duration, OffsetDateTime};
+
+use crate::pki::certinfo::{date, CertInfo, PublicKeyKind};
+use crate::pki::chain::{self, Usage};
+use crate::pki::keys::Key;
+use crate::pki::san::San;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+    Warn,
+    /// Valid, but inside the renewal window.
+    Renew,
+}
+
+/// One check: a stable code for scripts, and a message for people.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub code: &'static str,
+    pub status: Status,
+    pub message: String,
+}
+
+impl Check {
+    fn new(code: &'static str, status: Status, message: impl Into<String>) -> Self {
+        Check {
+            code,
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// When a still-valid certificate counts as due for renewal.
+#[derive(Debug, Clone, Copy)]
+pub enum RenewWhen {
+    /// Less than this fraction of its total lifetime left (`init`: one third).
+    FractionLeft(f64),
+    /// Less than this much time left (`verify --renew-before 30d`).
+    Within(Duration),
+}
+
+/// What the leaf must satisfy.
+pub struct Expectations<'a> {
+    pub sans: &'a [San],
+    pub renew: RenewWhen,
+}
+
+/// The leaf under test: its DER, parsed form, and (if given) its private key.
+pub struct Leaf<'a> {
+    pub der: &'a CertificateDer<'a>,
+    pub info: &'a CertInfo,
+    pub key: Option<&'a Key>,
+}
+
+/// Run every check of `leaf` against the CA certificate `ca`.
+pub fn check_leaf(
+    ca: &CertificateDer<'_>,
+    ca_info: &CertInfo,
+    leaf: &Leaf<'_>,
+    expect: &Expectations<'_>,
+    now: OffsetDateTime,
+) -> Vec<Check> {
+    let info = leaf.info;
+    let mut checks = Vec::new();
+
+    // Chain, evaluated inside the leaf's validity window so that an expired certificate is
+    // reported once, by the time check, not as a chain failure too.
+    let at = now.clamp(info.not_before, info.not_after);
+    for (usage, code, what) in [
+        (Usage::Server, "chain_server", "TLS server"),
+        (Usage::Client, "chain_client", "TLS client"),
+    ] {
+        checks.push(match chain::verify_leaf(ca, &[], leaf.der, usage, at) {
+            Ok(()) => Check::new(
+                code,
+                Status::Pass,
+                format!("verifies against the CA as a {what} certificate"),
+            ),
+            Err(e) => Check::new(
+                code,
+                Status::Fail,
+                format!(
+                    "does not verify as a {what} certificate: {}",
+                    chain::explain(&e)
+                ),
+            ),
+        });
+    }
+
+    if let Some(key) = leaf.key {
+        checks.push(if key.matches_public_key(&info.spki_bits) {
+            Check::new(
+                "key_match",
+                Status::Pass,
+                "the private key matches the certificate",
+            )
+        } else {
+            Check::new(
+                "key_match",
+                Status::Fail,
+                "the private key does not belong to this certificate",
+            )
+        });
+    }
+
+    checks.push(if info.is_ca {
+        Check::new(
+            "leaf_not_ca",
+            Status::Fail,
+            "the certificate is a CA (CA:TRUE); Ray needs a leaf certificate",
+        )
+    } else {
+        Check::new(
+            "leaf_not_ca",
+            Status::Pass,
+            "the certificate is a leaf (not a CA)",
+        )
+    });
+
+    let missing: Vec<String> = expect
+        .sans
+        .iter()
+        .filter(|s| !chain::covers(leaf.der, s))
+        .map(|s| s.to_string())
+        .collect();
+    checks.push(if missing.is_empty() {
+        Check::new(
+            "sans",
+            Status::Pass,
+            format!("covers {}", join_or_none(&info.san_strings())),
+        )
+    } else {
+        Check::new(
+            "sans",
+            Status::Fail,
+            format!(
+                "does not cover {}; it covers {}",
+                missing.join(", "),
+                join_or_none(&info.san_strings())
+            ),
+        )
+    });
+
+    checks.push(match &info.eku {
+        None => Check::new(
+            "eku",
+            Status::Pass,
+            "no EKU extension: usable as server and client",
+        ),
+        Some(_) if info.eku_fits_ray() => {
+            Check::new("eku", Status::Pass, "EKU has serverAuth and clientAuth")
+        }
+        Some(e) => {
+            let missing = match (e.server_auth, e.client_auth) {
+                (false, false) => "serverAuth and clientAuth",
+                (false, true) => "serverAuth (Ray's servers will be refused)",
+                _ => "clientAuth (Ray's clients will be refused)",
+            };
+            Check::new(
+                "eku",
+                Status::Fail,
+                format!("EKU lacks {missing}; Ray uses one certificate both ways"),
+            )
+        }
+    });
+
+    checks.push(ray_compatibility(info));
+
+    if info.not_after > ca_info.not_after {
+        checks.push(Check::new(
+            "outlives_ca",
+            Status::Warn,
+            format!(
+                "valid until {} but the CA expires on {}",
+                date(info.not_after),
+                date(ca_info.not_after)
+            ),
+        ));
+    }
+
+    checks.push(validity(info, expect.renew, now));
+    checks
+}
+
+/// Ray's TLS stack refuses some keys and signatures outright.
+pub fn ray_compatibility(info: &CertInfo) -> Check {
+    let sig = info.signature_algorithm.to_ascii_lowercase();
+    match &info.public_key {
+        PublicKeyKind::Ed25519 | PublicKeyKind::Ed448 => Check::new(
+            "ray_compat",
+            Status::Fail,
+            format!("{} key: Ray cannot use it (NO_COMMON_SIGNATURE_ALGORITHMS); use RSA or ECDSA P-256/P-384", info.public_key),
+        ),
+        PublicKeyKind::Rsa { bits } if *bits < 2048 => Check::new(
+            "ray_compat",
+            Status::Fail,
+            format!("RSA {bits} key: Ray (gRPC/BoringSSL) and rustls need at least 2048 bits"),
+        ),
+        PublicKeyKind::Other { .. } => Check::new(
+            "ray_compat",
+            Status::Fail,
+            format!("{}: Ray supports RSA and ECDSA P-256/P-384 keys", info.public_key),
+        ),
+        _ if sig.contains("sha1") || sig.contains("md5") => Check::new(
+            "ray_compat",
+            Status::Fail,
+            format!("signed with {}: Ray's TLS rejects SHA-1/MD5 signatures; re-issue with SHA-256", info.signature_algorithm),
+        ),
+        _ => Check::new(
+            "ray_compat",
+            Status::Pass,
+            format!("{} key, {} signature: usable by Ray", info.public_key, info.signature_algorithm),
+        ),
+    }
+}
+
+fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check {
+    if now < info.not_before {
+        return Check::new(
+            "validity",
+            Status::Fail,
+            format!(
+                "not valid until {} (check the clocks)",
+                crate::pki::certinfo::datetime(info.not_before)
+            ),
+        );
+    }
+    if now > info.not_after {
+        return Check::new(
+            "validity",
+            Status::Fail,
+            format!(
+                "expired on {}",
+                crate::pki::certinfo::datetime(info.not_after)
+            ),
+        );
+    }
+    let left = info.not_after - now;
+    let due = match renew {
+        RenewWhen::FractionLeft(f) => {
+            let total = info.not_after - info.not_before;
+            left.as_seconds_f64() < total.as_seconds_f64() * f
+        }
+        RenewWhen::Within(d) => left < d,
+    };
+    let msg = format!(
+        "valid until {} ({} days left)",
+        date(info.not_after),
+        left.whole_days()
+    );
+    if due {
+        Check::new("validity", Status::Renew, format!("{msg}: due for renewal"))
+    } else {
+        Check::new("validity", Status::Pass, msg)
+    }
+}
+
+fn join_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "no names".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The first problem, for a one-line "re-issued because ..." message.
+pub fn first_problem(checks: &[Check]) -> Option<&Check> {
+    checks
+        .iter()
+        .find(|c| c.status == Status::Fail)
+        .or_else(|| checks.iter().find(|c| c.status == Status::Renew))
+}
