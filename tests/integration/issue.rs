@@ -1,0 +1,309 @@
+//! `raytls issue head|worker|client`: files, modes, SANs by role, leaf extensions, validity.
+use crate::util::{days, list_dir, mode, now, s, sans, snapshot, validity, x509_text, Workspace};
+
+#[test]
+fn issue_writes_cert_key_and_ca_copy_with_modes() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7"]);
+    assert_eq!(list_dir(&out), ["ca.crt", "tls.crt", "tls.key"]);
+    assert_eq!(mode(&out.join("tls.crt")), 0o644);
+    assert_eq!(mode(&out.join("tls.key")), 0o600);
+    assert_eq!(mode(&out.join("ca.crt")), 0o644);
+    assert_eq!(
+        crate::util::read(&out.join("ca.crt")),
+        crate::util::read(&ca.join("ca.crt"))
+    );
+}
+
+#[test]
+fn head_sans_are_localhost_loopback_pod_ip_fqdn_ray_ip_and_extras() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue(
+        "head",
+        &ca,
+        "h",
+        &[
+            "--pod-ip",
+            "10.0.0.5",
+            "--fqdn",
+            "raycluster-head-svc.default.svc.cluster.local",
+            "--ray-ip",
+            "raycluster-head-svc",
+            "--san",
+            "extra.example.com",
+            "--san",
+            "192.0.2.1",
+        ],
+    );
+    assert_eq!(
+        sans(&out.join("tls.crt")),
+        [
+            "localhost",
+            "127.0.0.1",
+            "10.0.0.5",
+            "raycluster-head-svc.default.svc.cluster.local",
+            "raycluster-head-svc",
+            "extra.example.com",
+            "192.0.2.1"
+        ]
+    );
+}
+
+#[test]
+fn head_sans_from_env_fallbacks() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    ws.raytls(["issue", "head", "--ca", s(&ca), "--out", "h"])
+        .env("POD_IP", "10.1.2.3")
+        .env("FQ_RAY_IP", "head-svc.ns.svc.cluster.local")
+        .env("RAY_IP", "head-svc")
+        .run()
+        .ok();
+    assert_eq!(
+        sans(&ws.join("h/tls.crt")),
+        [
+            "localhost",
+            "127.0.0.1",
+            "10.1.2.3",
+            "head-svc.ns.svc.cluster.local",
+            "head-svc"
+        ]
+    );
+}
+
+#[test]
+fn worker_sans_ignore_fqdn() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    ws.raytls([
+        "issue",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        "w",
+        "--san",
+        "w1.example.com",
+    ])
+    .env("POD_IP", "10.0.0.7")
+    .env("FQ_RAY_IP", "head-svc.ns.svc.cluster.local")
+    .env("RAY_IP", "head-svc")
+    .run()
+    .ok();
+    assert_eq!(
+        sans(&ws.join("w/tls.crt")),
+        ["localhost", "127.0.0.1", "10.0.0.7", "w1.example.com"]
+    );
+}
+
+#[test]
+fn client_sans_are_only_the_extras() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue("client", &ca, "c", &["--san", "submitter.example.com"]);
+    assert_eq!(sans(&out.join("tls.crt")), ["submitter.example.com"]);
+    // A client needs no pod IP and gets none from the environment either.
+    ws.raytls(["issue", "client", "--ca", s(&ca), "--out", "c2"])
+        .env("POD_IP", "10.0.0.9")
+        .run()
+        .ok();
+    assert!(sans(&ws.join("c2/tls.crt")).is_empty());
+}
+
+#[test]
+fn ipv6_pod_ip_adds_ipv6_loopback() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "fd00::7"]);
+    let got = sans(&out.join("tls.crt"));
+    for want in ["localhost", "127.0.0.1", "::1", "fd00::7"] {
+        assert!(got.iter().any(|g| g == want), "{want} missing from {got:?}");
+    }
+}
+
+#[test]
+fn leaf_extensions_are_what_ray_needs() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue("head", &ca, "h", &["--pod-ip", "10.0.0.5"]);
+    let text = x509_text(&out.join("tls.crt"));
+    assert!(
+        text.contains("X509v3 Basic Constraints: critical\n                CA:FALSE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("X509v3 Key Usage: critical\n                Digital Signature\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TLS Web Server Authentication, TLS Web Client Authentication"),
+        "{text}"
+    );
+    assert!(text.contains("X509v3 Authority Key Identifier"), "{text}");
+    assert!(text.contains("X509v3 Subject Key Identifier"), "{text}");
+    // The AKI is the CA's SKI.
+    let ca_text = x509_text(&ca.join("ca.crt"));
+    let ski = |t: &str, header: &str| {
+        let mut lines = t.lines();
+        lines.find(|l| l.contains(header)).expect(header);
+        lines.next().unwrap().trim().to_string()
+    };
+    assert_eq!(
+        ski(&text, "Authority Key Identifier"),
+        ski(&ca_text, "Subject Key Identifier")
+    );
+}
+
+#[test]
+fn leaf_not_before_is_a_few_minutes_in_the_past_and_default_is_365_days() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let t0 = now();
+    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7"]);
+    let (nb, na) = validity(&out.join("tls.crt"));
+    assert!(nb < t0 - time::Duration::minutes(1), "notBefore {nb} vs {t0}");
+    assert!(nb > t0 - time::Duration::hours(1), "notBefore {nb} vs {t0}");
+    assert!(na > t0 + days(364) && na < t0 + days(366), "notAfter {na}");
+}
+
+#[test]
+fn explicit_days_sets_validity() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let t0 = now();
+    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7", "--days", "10"]);
+    let (_, na) = validity(&out.join("tls.crt"));
+    assert!(na > t0 + days(9) && na < t0 + days(11), "notAfter {na}");
+}
+
+#[test]
+fn default_validity_is_clamped_to_a_ca_expiring_sooner_with_a_note() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca_with("ca", &["--days", "30"]);
+    let out = ws
+        .raytls([
+            "issue",
+            "worker",
+            "--ca",
+            s(&ca),
+            "--out",
+            "w",
+            "--pod-ip",
+            "10.0.0.7",
+        ])
+        .run();
+    out.ok();
+    assert!(out.stderr.contains("note"), "{out:#?}");
+    let (_, leaf_na) = validity(&ws.join("w/tls.crt"));
+    let (_, ca_na) = validity(&ca.join("ca.crt"));
+    assert!(leaf_na <= ca_na, "leaf {leaf_na} outlives CA {ca_na}");
+    assert!(leaf_na > now() + days(29));
+}
+
+#[test]
+fn explicit_days_beyond_the_ca_is_an_error() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca_with("ca", &["--days", "30"]);
+    let out = ws.run([
+        "issue", "worker", "--ca", s(&ca), "--out", "w", "--pod-ip", "10.0.0.7", "--days", "60",
+    ]);
+    out.fails_naming("--days");
+    assert!(!ws.join("w").exists(), "{out:#?}");
+}
+
+#[test]
+fn days_zero_is_a_usage_error() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.run([
+        "issue", "worker", "--ca", s(&ca), "--out", "w", "--pod-ip", "10.0.0.7", "--days", "0",
+    ]);
+    out.expect_code(2).fails_naming("--days");
+    assert!(!ws.join("w").exists(), "{out:#?}");
+}
+
+#[test]
+fn p384_leaf_key() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue(
+        "worker",
+        &ca,
+        "w",
+        &["--pod-ip", "10.0.0.7", "--key-type", "ecdsa-p384"],
+    );
+    assert!(x509_text(&out.join("tls.crt")).contains("NIST CURVE: P-384"));
+}
+
+#[test]
+fn ca_cert_and_ca_key_flags_work_like_ca_dir() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    ws.run([
+        "issue",
+        "worker",
+        "--ca-cert",
+        s(&ca.join("ca.crt")),
+        "--ca-key",
+        s(&ca.join("ca.key")),
+        "--out",
+        "w",
+        "--pod-ip",
+        "10.0.0.7",
+    ])
+    .ok();
+    assert_eq!(list_dir(&ws.join("w")), ["ca.crt", "tls.crt", "tls.key"]);
+}
+
+#[test]
+fn existing_files_are_kept_without_force_and_replaced_with_it() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7"]);
+    let before = snapshot(&out);
+    let args = [
+        "issue", "worker", "--ca", s(&ca), "--out", "w", "--pod-ip", "10.0.0.8",
+    ];
+    ws.run(args).expect_code(1).fails_naming("--force");
+    assert_eq!(snapshot(&out), before);
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    ws.run(forced).ok();
+    let after = snapshot(&out);
+    assert_ne!(after["tls.crt"], before["tls.crt"]);
+    assert_ne!(after["tls.key"], before["tls.key"]);
+    assert!(sans(&out.join("tls.crt")).contains(&"10.0.0.8".to_string()));
+    assert_eq!(mode(&out.join("tls.key")), 0o600);
+}
+
+#[test]
+fn issue_json_is_parseable() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.run([
+        "issue", "head", "--ca", s(&ca), "--out", "h", "--pod-ip", "10.0.0.5", "--json",
+    ]);
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    assert_eq!(v["action"], "issued");
+    assert_eq!(v["role"], "head");
+    assert!(v["sans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == "10.0.0.5"));
+}
+
+#[test]
+fn head_and_worker_need_a_pod_ip() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    for role in ["head", "worker"] {
+        ws.run(["issue", role, "--ca", s(&ca), "--out", "x"])
+            .expect_code(2)
+            .fails_naming("POD_IP");
+        assert!(!ws.join("x").exists());
+    }
+}
