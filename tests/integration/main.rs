@@ -1,4 +1,7 @@
 //! Integration tests: one binary, one module per area (ripgrep's layout).
 mod ca;
+mod env;
+mod init;
 mod issue;
+mod quickstart;
 mod util;

@@ -1,0 +1,214 @@
+//! `raytls init head|worker`: the idempotent init-container flow.
+use std::path::{Path, PathBuf};
+
+use crate::util::{
+    days, is_root, list_dir, mode, now, rcgen_leaf_into, read, read_string, s, sans, set_mode,
+    Output, Workspace,
+};
+
+fn init(ws: &Workspace, role: &str, ca: &Path, out: &Path, pod_ip: &str) -> Output {
+    ws.raytls(["init", role, "--ca", s(ca), "--out", s(out)])
+        .env("POD_IP", pod_ip)
+        .env("FQ_RAY_IP", "head-svc.default.svc.cluster.local")
+        .run()
+}
+
+fn first_line(o: &Output) -> &str {
+    o.stdout.lines().next().unwrap_or("")
+}
+
+/// A CA and a first `init worker` run into `<ws>/out`.
+fn initialised(ws: &Workspace, role: &str) -> (PathBuf, PathBuf) {
+    let ca = ws.make_ca("ca");
+    let out = ws.join("out");
+    let o = init(ws, role, &ca, &out, "10.0.0.7");
+    o.ok();
+    assert!(first_line(&o).starts_with("issued"), "{o:#?}");
+    (ca, out)
+}
+
+#[test]
+fn init_writes_cert_key_ca_and_env_file() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "head");
+    assert_eq!(
+        list_dir(&out),
+        ["ca.crt", "ray-tls.env", "tls.crt", "tls.key"]
+    );
+    assert_eq!(mode(&out.join("tls.key")), 0o600);
+    assert_eq!(mode(&out.join("tls.crt")), 0o644);
+    assert_eq!(read(&out.join("ca.crt")), read(&ca.join("ca.crt")));
+    let env = read_string(&out.join("ray-tls.env"));
+    assert!(env.contains("RAY_USE_TLS=1\n"), "{env}");
+    for (k, f) in [
+        ("RAY_TLS_SERVER_CERT", "tls.crt"),
+        ("RAY_TLS_SERVER_KEY", "tls.key"),
+        ("RAY_TLS_CA_CERT", "ca.crt"),
+    ] {
+        assert!(
+            env.contains(&format!("{k}={}\n", out.join(f).display())),
+            "{k}: {env}"
+        );
+    }
+    assert_eq!(
+        sans(&out.join("tls.crt")),
+        [
+            "localhost",
+            "127.0.0.1",
+            "10.0.0.7",
+            "head-svc.default.svc.cluster.local"
+        ]
+    );
+}
+
+#[test]
+fn second_init_keeps_cert_and_key_byte_identical() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    let (crt, key) = (read(&out.join("tls.crt")), read(&out.join("tls.key")));
+    let o = init(&ws, "worker", &ca, &out, "10.0.0.7");
+    o.ok();
+    assert!(first_line(&o).starts_with("kept"), "{o:#?}");
+    assert_eq!(read(&out.join("tls.crt")), crt);
+    assert_eq!(read(&out.join("tls.key")), key);
+}
+
+/// Re-run init and assert it issued a new certificate and key.
+#[track_caller]
+fn assert_reissued(ws: &Workspace, ca: &Path, out: &Path, pod_ip: &str, reason: &str) {
+    let crt = std::fs::read(out.join("tls.crt")).unwrap_or_default();
+    let o = init(ws, "worker", ca, out, pod_ip);
+    o.ok();
+    let line = first_line(&o);
+    assert!(line.starts_with("issued"), "{o:#?}");
+    assert!(line.contains(reason), "reason {reason:?} missing: {o:#?}");
+    assert_ne!(read(&out.join("tls.crt")), crt);
+    assert_eq!(mode(&out.join("tls.key")), 0o600);
+    assert!(sans(&out.join("tls.crt")).contains(&pod_ip.to_string()));
+    // And now it is stable again.
+    let again = init(ws, "worker", ca, out, pod_ip);
+    assert!(first_line(&again).starts_with("kept"), "{again:#?}");
+}
+
+#[test]
+fn init_reissues_when_pod_ip_changes() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    assert_reissued(&ws, &ca, &out, "10.0.0.99", "10.0.0.99");
+}
+
+#[test]
+fn init_reissues_when_key_does_not_match() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    let other = ws.issue("worker", &ca, "other", &["--pod-ip", "10.0.0.7"]);
+    std::fs::copy(other.join("tls.key"), out.join("tls.key")).unwrap();
+    assert_reissued(&ws, &ca, &out, "10.0.0.7", "key");
+}
+
+#[test]
+fn init_reissues_when_cert_is_from_another_ca() {
+    let ws = Workspace::new();
+    let (_, out) = initialised(&ws, "worker");
+    let ca2 = ws.make_ca("ca2");
+    assert_reissued(&ws, &ca2, &out, "10.0.0.7", "verify");
+    assert_eq!(read(&out.join("ca.crt")), read(&ca2.join("ca.crt")));
+}
+
+#[test]
+fn init_reissues_when_cert_is_garbage() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    std::fs::write(out.join("tls.crt"), "not a certificate\n").unwrap();
+    assert_reissued(&ws, &ca, &out, "10.0.0.7", "tls.crt");
+}
+
+#[test]
+fn init_reissues_when_less_than_a_third_of_the_lifetime_is_left() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    let t = now();
+    rcgen_leaf_into(
+        &ca,
+        &out,
+        &["localhost", "127.0.0.1", "10.0.0.7"],
+        t - days(300),
+        t + days(10),
+    );
+    assert_reissued(&ws, &ca, &out, "10.0.0.7", "renewal");
+}
+
+#[test]
+fn init_keeps_a_foreign_cert_with_enough_lifetime_left() {
+    // Counterpart of the near-expiry test: the rcgen leaf itself is acceptable.
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    let t = now();
+    rcgen_leaf_into(
+        &ca,
+        &out,
+        &["localhost", "127.0.0.1", "10.0.0.7"],
+        t - days(10),
+        t + days(300),
+    );
+    let crt = read(&out.join("tls.crt"));
+    let o = init(&ws, "worker", &ca, &out, "10.0.0.7");
+    o.ok();
+    assert!(first_line(&o).starts_with("kept"), "{o:#?}");
+    assert_eq!(read(&out.join("tls.crt")), crt);
+}
+
+#[test]
+fn init_works_with_a_read_only_ca_dir() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    set_mode(&ca.join("ca.crt"), 0o444);
+    set_mode(&ca.join("ca.key"), 0o444);
+    set_mode(&ca, 0o555);
+    let before = crate::util::snapshot(&ca);
+    // As root the mode bits mean nothing; run as nobody so they do.
+    let pod = ws.join("pod");
+    std::fs::create_dir(&pod).unwrap();
+    set_mode(&pod, 0o777);
+    set_mode(ws.path(), 0o755);
+    let out = pod.join("tls");
+    let mut cmd = ws
+        .raytls(["init", "worker", "--ca", s(&ca), "--out", s(&out)])
+        .env("POD_IP", "10.0.0.7");
+    if is_root() {
+        cmd = cmd.as_nobody();
+    }
+    let o = cmd.run();
+    o.ok();
+    assert!(first_line(&o).starts_with("issued"), "{o:#?}");
+    assert_eq!(
+        list_dir(&out),
+        ["ca.crt", "ray-tls.env", "tls.crt", "tls.key"]
+    );
+    assert_eq!(crate::util::snapshot(&ca), before);
+    assert_eq!(list_dir(&ca), ["ca.crt", "ca.key"]);
+}
+
+#[test]
+fn init_refuses_the_client_role() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.join("out");
+    init(&ws, "client", &ca, &out, "10.0.0.7")
+        .expect_code(2)
+        .fails_naming("client");
+    assert!(!out.exists());
+}
+
+#[test]
+fn init_json_says_kept_on_second_run() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    let o = ws
+        .raytls(["init", "worker", "--ca", s(&ca), "--out", s(&out), "--json"])
+        .env("POD_IP", "10.0.0.7")
+        .run();
+    o.ok();
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).expect("json");
+    assert_eq!(v["action"], "kept", "{v}");
+}
