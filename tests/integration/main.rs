@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per area (ripgrep's layout).
+mod bad_input;
 mod ca;
 mod env;
 mod init;
