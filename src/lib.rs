@@ -5,12 +5,15 @@
 //! `ray_env` renders the `RAY_TLS_*` environment, `probe` talks to a Ray GCS over mTLS.
 pub mod cli;
 pub mod commands;
+pub mod duration;
 pub mod error;
 pub mod exit_code;
 pub mod files;
+pub mod inspect;
 pub mod pki;
 pub mod probe;
 pub mod provision;
 pub mod ray_env;
+pub mod verify;
 
 pub use error::{Error, Result};

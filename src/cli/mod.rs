@@ -9,8 +9,10 @@ pub mod common;
 pub mod env;
 pub mod health_check;
 pub mod init;
+pub mod inspect;
 pub mod issue;
 pub mod quickstart;
+pub mod verify;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +40,10 @@ pub enum Command {
     Init(init::InitArgs),
     /// Print the RAY_TLS_* environment for a directory of certificates
     Env(env::EnvArgs),
+    /// Show what PEM files hold: certificates, keys, and which key fits which certificate
+    Inspect(inspect::InspectArgs),
+    /// Check offline that Ray will accept a CA, certificate and key, one line per check
+    Verify(verify::VerifyArgs),
     /// Make a demo CA, head and worker certificate under ./raytls-quickstart
     Quickstart(quickstart::QuickstartArgs),
     /// Check a Ray GCS over mutual TLS, like `ray health-check`, and name what is wrong

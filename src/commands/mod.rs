@@ -19,8 +19,10 @@ pub mod ca;
 pub mod env;
 pub mod health_check;
 pub mod init;
+pub mod inspect;
 pub mod issue;
 pub mod quickstart;
+pub mod verify;
 
 /// Run the chosen command; its `ExitCode` is what the process exits with.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -29,6 +31,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Issue(args) => issue::run(args),
         Command::Init(args) => init::run(args),
         Command::Env(args) => env::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Quickstart(args) => quickstart::run(args),
         Command::HealthCheck(args) => health_check::run(args),
     }

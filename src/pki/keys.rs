@@ -98,29 +98,30 @@ pub fn load(path: &Path) -> Result<Key> {
     parse(path, &bytes)
 }
 
-/// As [`load`], from bytes already read (`path` is only for messages).
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<Key> {
+/// The first private key block of a PEM file: its kind and DER. Errors name the file.
+fn first_key_section(path: &Path, bytes: &[u8]) -> Result<(SectionKind, Vec<u8>)> {
     if pem::is_encrypted_key(bytes) {
         return Err(Error::EncryptedKey {
             path: path.to_path_buf(),
         });
     }
-    let not_a_key = || Error::WrongPem {
-        path: path.to_path_buf(),
-        expected: "a private key",
-        found: pem::describe(bytes),
-    };
     let mut reader = bytes;
-    let (kind, der) = loop {
+    loop {
         match rustls_pki_types::pem::from_buf(&mut reader) {
             Ok(Some((
                 kind @ (SectionKind::PrivateKey
                 | SectionKind::RsaPrivateKey
                 | SectionKind::EcPrivateKey),
                 der,
-            ))) => break (kind, der),
+            ))) => return Ok((kind, der)),
             Ok(Some(_)) => continue,
-            Ok(None) => return Err(not_a_key()),
+            Ok(None) => {
+                return Err(Error::WrongPem {
+                    path: path.to_path_buf(),
+                    expected: "a private key",
+                    found: pem::describe(bytes),
+                })
+            }
             Err(e) => {
                 return Err(Error::UnsupportedKey {
                     path: path.to_path_buf(),
@@ -128,7 +129,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Key> {
                 })
             }
         }
-    };
+    }
+}
+
+/// As [`load`], from bytes already read (`path` is only for messages).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Key> {
+    let (kind, der) = first_key_section(path, bytes)?;
     let unsupported = |why: String| Error::UnsupportedKey {
         path: path.to_path_buf(),
         why,
@@ -154,6 +160,58 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Key> {
             ))
         }
         _ => from_pkcs8(path, &der),
+    }
+}
+
+/// What a private key file holds, for `inspect`: also for keys raytls will not sign with.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyReport {
+    /// "PKCS#1", "SEC1" or "PKCS#8".
+    pub format: &'static str,
+    /// "ECDSA P-256", "RSA 2048", "Ed25519", ...
+    pub algorithm: String,
+    /// Why Ray or raytls cannot use it, if so.
+    pub problem: Option<String>,
+    /// The raw public key, to match against certificates.
+    #[serde(skip)]
+    pub public_key: Option<Vec<u8>>,
+}
+
+/// Describe a private key file without printing any of it.
+pub fn report(path: &Path, bytes: &[u8]) -> Result<KeyReport> {
+    let (kind, der) = first_key_section(path, bytes)?;
+    let format = match kind {
+        SectionKind::RsaPrivateKey => "PKCS#1",
+        SectionKind::EcPrivateKey => "SEC1",
+        _ => "PKCS#8",
+    };
+    match parse(path, bytes) {
+        Ok(key) => Ok(KeyReport {
+            format,
+            algorithm: key.algorithm.to_string(),
+            problem: None,
+            public_key: Some(key.pair.der_bytes().to_vec()),
+        }),
+        Err(Error::UnsupportedKey { why, .. }) => {
+            let oid = der::pkcs8_algorithm(&der).map(|(oid, _)| oid.to_vec());
+            let (algorithm, public_key) = match oid.as_deref() {
+                Some(o) if o == der::OID_ED25519 => (
+                    "Ed25519".to_string(),
+                    ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+                        .ok()
+                        .map(|k| ring::signature::KeyPair::public_key(&k).as_ref().to_vec()),
+                ),
+                Some(o) if o == der::OID_ED448 => ("Ed448".to_string(), None),
+                _ => ("unsupported key".to_string(), None),
+            };
+            Ok(KeyReport {
+                format,
+                algorithm,
+                problem: Some(why),
+                public_key,
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 
