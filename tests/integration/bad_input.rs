@@ -218,7 +218,14 @@ fn ca_key_is_a_csr() {
     openssl(
         ws.path(),
         [
-            "req", "-new", "-key", "ca/ca.key", "-subj", "/CN=csr", "-out", "req.csr",
+            "req",
+            "-new",
+            "-key",
+            "ca/ca.key",
+            "-subj",
+            "/CN=csr",
+            "-out",
+            "req.csr",
         ],
     )
     .ok();

@@ -70,9 +70,8 @@ fn k8s_format_is_an_env_list() {
 
 /// Eval the shell output in bash and print one variable.
 fn eval_in_bash(ws: &Workspace, dir: &Path, var: &str) -> String {
-    let script = format!(
-        "eval \"$(\"$0\" env --dir \"$1\" --format shell)\" && printf %s \"${var}\"",
-    );
+    let script =
+        format!("eval \"$(\"$0\" env --dir \"$1\" --format shell)\" && printf %s \"${var}\"",);
     let out = Command::new("bash")
         .args(["-c", &script, crate::util::BIN, s(dir)])
         .current_dir(ws.path())

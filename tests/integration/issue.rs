@@ -163,7 +163,10 @@ fn leaf_not_before_is_a_few_minutes_in_the_past_and_default_is_365_days() {
     let t0 = now();
     let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7"]);
     let (nb, na) = validity(&out.join("tls.crt"));
-    assert!(nb < t0 - time::Duration::minutes(1), "notBefore {nb} vs {t0}");
+    assert!(
+        nb < t0 - time::Duration::minutes(1),
+        "notBefore {nb} vs {t0}"
+    );
     assert!(nb > t0 - time::Duration::hours(1), "notBefore {nb} vs {t0}");
     assert!(na > t0 + days(364) && na < t0 + days(366), "notAfter {na}");
 }
@@ -173,7 +176,12 @@ fn explicit_days_sets_validity() {
     let ws = Workspace::new();
     let ca = ws.make_ca("ca");
     let t0 = now();
-    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7", "--days", "10"]);
+    let out = ws.issue(
+        "worker",
+        &ca,
+        "w",
+        &["--pod-ip", "10.0.0.7", "--days", "10"],
+    );
     let (_, na) = validity(&out.join("tls.crt"));
     assert!(na > t0 + days(9) && na < t0 + days(11), "notAfter {na}");
 }
@@ -207,7 +215,16 @@ fn explicit_days_beyond_the_ca_is_an_error() {
     let ws = Workspace::new();
     let ca = ws.make_ca_with("ca", &["--days", "30"]);
     let out = ws.run([
-        "issue", "worker", "--ca", s(&ca), "--out", "w", "--pod-ip", "10.0.0.7", "--days", "60",
+        "issue",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        "w",
+        "--pod-ip",
+        "10.0.0.7",
+        "--days",
+        "60",
     ]);
     out.fails_naming("--days");
     assert!(!ws.join("w").exists(), "{out:#?}");
@@ -218,7 +235,16 @@ fn days_zero_is_a_usage_error() {
     let ws = Workspace::new();
     let ca = ws.make_ca("ca");
     let out = ws.run([
-        "issue", "worker", "--ca", s(&ca), "--out", "w", "--pod-ip", "10.0.0.7", "--days", "0",
+        "issue",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        "w",
+        "--pod-ip",
+        "10.0.0.7",
+        "--days",
+        "0",
     ]);
     out.expect_code(2).fails_naming("--days");
     assert!(!ws.join("w").exists(), "{out:#?}");
@@ -264,7 +290,14 @@ fn existing_files_are_kept_without_force_and_replaced_with_it() {
     let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7"]);
     let before = snapshot(&out);
     let args = [
-        "issue", "worker", "--ca", s(&ca), "--out", "w", "--pod-ip", "10.0.0.8",
+        "issue",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        "w",
+        "--pod-ip",
+        "10.0.0.8",
     ];
     ws.run(args).expect_code(1).fails_naming("--force");
     assert_eq!(snapshot(&out), before);
@@ -283,7 +316,15 @@ fn issue_json_is_parseable() {
     let ws = Workspace::new();
     let ca = ws.make_ca("ca");
     let out = ws.run([
-        "issue", "head", "--ca", s(&ca), "--out", "h", "--pod-ip", "10.0.0.5", "--json",
+        "issue",
+        "head",
+        "--ca",
+        s(&ca),
+        "--out",
+        "h",
+        "--pod-ip",
+        "10.0.0.5",
+        "--json",
     ]);
     out.ok();
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");

@@ -4,5 +4,6 @@ mod ca;
 mod env;
 mod init;
 mod issue;
+mod no_panic;
 mod quickstart;
 mod util;
