@@ -5,5 +5,6 @@ mod env;
 mod init;
 mod issue;
 mod no_panic;
+mod openssl;
 mod quickstart;
 mod util;
