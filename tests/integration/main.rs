@@ -4,6 +4,7 @@ mod ca;
 mod env;
 mod init;
 mod issue;
+mod mtls;
 mod no_panic;
 mod openssl;
 mod quickstart;

@@ -45,15 +45,15 @@ fn malformed(pem: &str, der: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
         ("scrambled base64 body", wrong_body.into_bytes()),
         (
             "base64 of garbage",
-            format!(
-                "{begin}\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n{end}\n"
-            )
-            .into_bytes(),
+            format!("{begin}\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n{end}\n").into_bytes(),
         ),
         (
             "unknown label",
-            format!("-----BEGIN RAYTLS THING-----\n{}\n-----END RAYTLS THING-----\n", body.join("\n"))
-                .into_bytes(),
+            format!(
+                "-----BEGIN RAYTLS THING-----\n{}\n-----END RAYTLS THING-----\n",
+                body.join("\n")
+            )
+            .into_bytes(),
         ),
         ("binary garbage", garbage(700, 7)),
         ("der", der.to_vec()),
@@ -67,12 +67,28 @@ fn ca_with_der(ws: &Workspace) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
     let ca = ws.make_ca("ca");
     openssl(
         ws.path(),
-        ["x509", "-in", "ca/ca.crt", "-outform", "DER", "-out", "ca.der"],
+        [
+            "x509",
+            "-in",
+            "ca/ca.crt",
+            "-outform",
+            "DER",
+            "-out",
+            "ca.der",
+        ],
     )
     .ok();
     openssl(
         ws.path(),
-        ["pkey", "-in", "ca/ca.key", "-outform", "DER", "-out", "key.der"],
+        [
+            "pkey",
+            "-in",
+            "ca/ca.key",
+            "-outform",
+            "DER",
+            "-out",
+            "key.der",
+        ],
     )
     .ok();
     (ca, read(&ws.join("ca.der")), read(&ws.join("key.der")))
@@ -81,7 +97,14 @@ fn ca_with_der(ws: &Workspace) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
 #[track_caller]
 fn assert_clean_failure(ws: &Workspace, ca: &Path, what: &str) {
     let o = ws.run([
-        "issue", "head", "--ca", s(ca), "--out", "out", "--pod-ip", "10.0.0.5",
+        "issue",
+        "head",
+        "--ca",
+        s(ca),
+        "--out",
+        "out",
+        "--pod-ip",
+        "10.0.0.5",
     ]);
     assert!(
         o.code == 1 || o.code == 2,

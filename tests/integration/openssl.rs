@@ -18,7 +18,7 @@ fn openssl_ok(cwd: &Path, args: &[&str]) {
 }
 
 /// An openssl-made CA in `<ws>/<name>`; `key_cmd` makes `ca.key` first if given (else RSA via req).
-fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
+pub(crate) fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
     let dir = ws.join(name);
     std::fs::create_dir(&dir).unwrap();
     let subj = format!("/O=openssl/CN=openssl {kind} CA");
@@ -57,8 +57,7 @@ fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
                 ],
             );
             let mut args = vec![
-                "req", "-x509", "-key", "ca.key", "-out", "ca.crt", "-subj", &subj, "-days",
-                "3650",
+                "req", "-x509", "-key", "ca.key", "-out", "ca.crt", "-subj", &subj, "-days", "3650",
             ];
             args.extend(ext);
             openssl_ok(&dir, &args);
@@ -107,18 +106,36 @@ fn check_ca(ws: &Workspace, ca: &Path) {
             verify(&ca_crt, &cert, &["-purpose", purpose]).ok();
         }
         for check_ip in [ip, "127.0.0.1"] {
-            verify(&ca_crt, &cert, &["-purpose", "sslserver", "-verify_ip", check_ip]).ok();
+            verify(
+                &ca_crt,
+                &cert,
+                &["-purpose", "sslserver", "-verify_ip", check_ip],
+            )
+            .ok();
         }
         for name in names {
-            verify(&ca_crt, &cert, &["-purpose", "sslserver", "-verify_hostname", name]).ok();
+            verify(
+                &ca_crt,
+                &cert,
+                &["-purpose", "sslserver", "-verify_hostname", name],
+            )
+            .ok();
         }
         let bad = verify(
             &ca_crt,
             &cert,
-            &["-purpose", "sslserver", "-verify_hostname", "not-in-cert.example"],
+            &[
+                "-purpose",
+                "sslserver",
+                "-verify_hostname",
+                "not-in-cert.example",
+            ],
         );
         assert_ne!(bad.code, 0, "{bad:#?}");
-        assert!(bad.stdout.contains("hostname mismatch") || bad.stderr.contains("hostname mismatch"), "{bad:#?}");
+        assert!(
+            bad.stdout.contains("hostname mismatch") || bad.stderr.contains("hostname mismatch"),
+            "{bad:#?}"
+        );
         let bad_ip = verify(&ca_crt, &cert, &["-verify_ip", "192.0.2.99"]);
         assert_ne!(bad_ip.code, 0, "{bad_ip:#?}");
     }
