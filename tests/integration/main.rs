@@ -9,3 +9,5 @@ mod no_panic;
 mod openssl;
 mod quickstart;
 mod util;
+mod inspect;
+mod verify;

@@ -1,0 +1,1 @@
+//! `raytls inspect`.
