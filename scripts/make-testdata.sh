@@ -137,7 +137,7 @@ $LEAF_EXT
 EOF
 : >"$TMP/index.txt"
 echo 01 >"$TMP/ca-serial"
-printf '\n`$TMP/ca.cnf` is:\n\n%s\n\n' "$(sed -e "s|$TMP|\$TMP|g" -e 's/^/    /' "$TMP/ca.cnf")" >>"$README"
+printf '`$TMP/ca.cnf` is:\n\n%s\n\n' "$(sed -e "s|$TMP|\$TMP|g" -e 's/^/    /' "$TMP/ca.cnf")" >>"$README"
 printf '    %s\n' ': > $TMP/index.txt; echo 01 > $TMP/ca-serial' >>"$README"
 run openssl ecparam -name prime256v1 -genkey -noout -out expired.key
 run openssl req -new -key expired.key -subj "/O=raytls testdata/CN=expired" -out "$TMP/expired.csr"
@@ -153,5 +153,6 @@ run openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes256 -pass
 file not-pem.txt -- 'Plain text with no `-----BEGIN` line.'
 shell "printf 'this is not a certificate\\n' > not-pem.txt"
 
+# Throwaway test keys: git records 0644 anyway, so make a fresh run look like a checkout.
 chmod 0644 ./*.key
 echo "make-testdata.sh: wrote $(ls "$OUT" | wc -l) files to $OUT"
