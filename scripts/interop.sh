@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # interop.sh - raytls-made certificates against a REAL Ray head (Ray 2.60 by default).
 #
-# For each CA kind (raytls P-256, raytls P-384 with P-384 leaves, an openssl-made RSA CA
+# For each CA kind (raytls P-256 with the head made by `raytls init head` from a read-only CA dir, raytls P-384 with P-384 leaves, an openssl-made RSA CA
 # adopted by raytls, signing P-256 leaves):
 #   - `raytls ca create` (or openssl) makes the CA; `raytls issue head` the head identity with
 #     the head service FQDN; `raytls issue worker` a worker identity; a second, foreign CA
@@ -46,13 +46,25 @@ make_ca() {
   esac
 }
 
+# make_head KIND DIR KEYTYPE: the head identity in DIR/head. For p256 it is a pod simulation:
+# `raytls init head` with the CA on a read-only bind mount (as the CA Secret is mounted) and
+# POD_IP/FQ_RAY_IP from the environment, run twice: the second run must keep the certificate.
+make_head() {
+  if [ "$1" = p256 ] && unshare -m true 2>/dev/null; then
+    local init="mount --bind -o ro '$2/ca' '$2/ca' && POD_IP=$POD_IP FQ_RAY_IP=$FQDN '$RT' init head --ca '$2/ca' --out '$2/head'"
+    unshare -m sh -c "$init" | sed 's/^/   init: /' && unshare -m sh -c "$init" | tee "$2/init2.log" | sed 's/^/   init again: /' &&
+      grep -q '^kept head certificate' "$2/init2.log" && echo "PASS: raytls init head with a read-only CA dir; second run kept the certificate"
+  else
+    "$RT" issue head --ca "$2/ca" --out "$2/head" --pod-ip "$POD_IP" --fqdn "$FQDN" --key-type "$3" >/dev/null
+  fi
+}
+
 run_case() {
   local kind=$1; shift
   local d=$W/$kind kt=ecdsa-p256
   [ "$kind" = p384 ] && kt=ecdsa-p384
   echo "=== $kind: raytls certificates against a real Ray head"
-  if ! { make_ca "$kind" "$d/ca" >/dev/null &&
-         "$RT" issue head --ca "$d/ca" --out "$d/head" --pod-ip "$POD_IP" --fqdn "$FQDN" --key-type "$kt" >/dev/null &&
+  if ! { make_ca "$kind" "$d/ca" >/dev/null && make_head "$kind" "$d" "$kt" &&
          "$RT" issue worker --ca "$d/ca" --out "$d/worker" --pod-ip 10.244.0.6 --key-type "$kt" >/dev/null; }; then
     echo "FAIL: $kind: raytls could not make the certificates"; RUNS_FAIL=$((RUNS_FAIL+1)); return
   fi
