@@ -379,7 +379,7 @@ fn output_dir_not_writable() {
             "10.0.0.7",
         ]);
         if is_root() {
-            cmd = cmd.as_nobody();
+            cmd = cmd.nobody();
         }
         let o = cmd.run();
         o.expect_code(1).fails_naming(s(&ro));
@@ -391,7 +391,7 @@ fn output_dir_not_writable() {
         .raytls(["init", "worker", "--ca", s(&ca), "--out", s(&ro)])
         .env("POD_IP", "10.0.0.7");
     if is_root() {
-        cmd = cmd.as_nobody();
+        cmd = cmd.nobody();
     }
     let o = cmd.run();
     o.expect_code(1).fails_naming(s(&ro));

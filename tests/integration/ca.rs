@@ -114,3 +114,32 @@ fn ca_create_days_zero_is_a_usage_error() {
         .fails_naming("--days");
     assert!(!ws.join("ca").exists());
 }
+
+#[test]
+fn ca_create_empty_name_is_a_usage_error() {
+    let ws = Workspace::new();
+    ws.run(["ca", "create", "--out", "ca", "--name", "  "])
+        .expect_code(2)
+        .fails_naming("--name");
+    assert!(!ws.join("ca").exists());
+}
+
+#[test]
+fn ca_create_refuses_when_only_the_key_exists() {
+    let ws = Workspace::new();
+    let ca = ws.join("ca");
+    std::fs::create_dir(&ca).unwrap();
+    std::fs::write(ca.join("ca.key"), "precious\n").unwrap();
+    ws.run(["ca", "create", "--out", s(&ca)])
+        .expect_code(1)
+        .fails_naming("ca.key");
+    assert_eq!(crate::util::list_dir(&ca), ["ca.key"]);
+    assert_eq!(crate::util::read_string(&ca.join("ca.key")), "precious\n");
+}
+
+#[test]
+fn ca_create_makes_a_missing_out_dir_0700() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("nested/ca");
+    assert_eq!(mode(&ca), 0o700);
+}

@@ -176,7 +176,7 @@ fn init_works_with_a_read_only_ca_dir() {
         .raytls(["init", "worker", "--ca", s(&ca), "--out", s(&out)])
         .env("POD_IP", "10.0.0.7");
     if is_root() {
-        cmd = cmd.as_nobody();
+        cmd = cmd.nobody();
     }
     let o = cmd.run();
     o.ok();
@@ -211,4 +211,97 @@ fn init_json_says_kept_on_second_run() {
     o.ok();
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).expect("json");
     assert_eq!(v["action"], "kept", "{v}");
+}
+
+#[test]
+fn init_reissues_a_server_auth_only_certificate() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    let t = now();
+    crate::util::rcgen_leaf_with_eku(
+        &ca,
+        &out,
+        &["localhost", "127.0.0.1", "10.0.0.7"],
+        t - days(1),
+        t + days(300),
+        vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth],
+    );
+    assert_reissued(&ws, &ca, &out, "10.0.0.7", "TLS client");
+}
+
+#[test]
+fn init_reissues_an_expired_certificate() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    let t = now();
+    rcgen_leaf_into(
+        &ca,
+        &out,
+        &["localhost", "127.0.0.1", "10.0.0.7"],
+        t - days(30),
+        t - days(1),
+    );
+    assert_reissued(&ws, &ca, &out, "10.0.0.7", "expired");
+}
+
+#[test]
+fn init_reissues_when_the_key_is_missing() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    std::fs::remove_file(out.join("tls.key")).unwrap();
+    assert_reissued(&ws, &ca, &out, "10.0.0.7", "tls.key");
+}
+
+#[test]
+fn init_keeps_the_cert_but_restores_a_damaged_ca_copy_and_env_file() {
+    let ws = Workspace::new();
+    let (ca, out) = initialised(&ws, "worker");
+    let (crt, key) = (read(&out.join("tls.crt")), read(&out.join("tls.key")));
+    let env = read(&out.join("ray-tls.env"));
+    std::fs::write(out.join("ca.crt"), "stale\n").unwrap();
+    std::fs::remove_file(out.join("ray-tls.env")).unwrap();
+    let o = init(&ws, "worker", &ca, &out, "10.0.0.7");
+    o.ok();
+    assert!(first_line(&o).starts_with("kept"), "{o:#?}");
+    assert_eq!(read(&out.join("tls.crt")), crt);
+    assert_eq!(read(&out.join("tls.key")), key);
+    assert_eq!(read(&out.join("ca.crt")), read(&ca.join("ca.crt")));
+    assert_eq!(read(&out.join("ray-tls.env")), env);
+    assert_eq!(mode(&out.join("ray-tls.env")), 0o644);
+}
+
+#[test]
+fn init_days_zero_is_a_usage_error_and_writes_nothing() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.join("out");
+    ws.raytls([
+        "init",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        s(&out),
+        "--days",
+        "0",
+    ])
+    .env("POD_IP", "10.0.0.7")
+    .run()
+    .expect_code(2)
+    .fails_naming("--days");
+    assert!(!out.exists());
+}
+
+#[test]
+fn init_head_with_ipv6_pod_ip() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.join("out");
+    init(&ws, "head", &ca, &out, "fd00::5").ok();
+    let got = sans(&out.join("tls.crt"));
+    for want in ["localhost", "127.0.0.1", "::1", "fd00::5"] {
+        assert!(got.iter().any(|g| g == want), "{want} missing: {got:?}");
+    }
+    let again = init(&ws, "head", &ca, &out, "fd00::5");
+    assert!(first_line(&again).starts_with("kept"), "{again:#?}");
 }

@@ -348,3 +348,85 @@ fn head_and_worker_need_a_pod_ip() {
         assert!(!ws.join("x").exists());
     }
 }
+
+#[test]
+fn one_existing_target_blocks_the_whole_set() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.join("w");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("ca.crt"), "mine\n").unwrap();
+    ws.run([
+        "issue",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        s(&out),
+        "--pod-ip",
+        "10.0.0.7",
+    ])
+    .expect_code(1)
+    .fails_naming("ca.crt");
+    assert_eq!(list_dir(&out), ["ca.crt"]);
+    assert_eq!(crate::util::read_string(&out.join("ca.crt")), "mine\n");
+}
+
+#[test]
+fn san_accepts_bracketed_ipv6_and_dedups() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue(
+        "worker",
+        &ca,
+        "w",
+        &[
+            "--pod-ip",
+            "10.0.0.7",
+            "--san",
+            "[fd00::1]",
+            "--san",
+            "localhost",
+            "--san",
+            "10.0.0.7",
+            "--san",
+            "Mixed.Case.Example",
+        ],
+    );
+    assert_eq!(
+        sans(&out.join("tls.crt")),
+        [
+            "localhost",
+            "127.0.0.1",
+            "10.0.0.7",
+            "fd00::1",
+            "mixed.case.example"
+        ]
+    );
+}
+
+#[test]
+fn wildcard_san_in_leftmost_label_is_accepted() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue("client", &ca, "c", &["--san", "*.ray.example.com"]);
+    assert_eq!(sans(&out.join("tls.crt")), ["*.ray.example.com"]);
+}
+
+#[test]
+fn issue_is_not_valid_before_the_ca() {
+    // A CA made a moment ago: the leaf's backdated notBefore must not precede the CA's.
+    let ws = Workspace::new();
+    let ca = ws.join("ca");
+    crate::util::RcgenCa::new(
+        "fresh CA",
+        now() - time::Duration::seconds(30),
+        now() + days(30),
+    )
+    .write_to(&ca);
+    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7"]);
+    let (leaf_nb, leaf_na) = validity(&out.join("tls.crt"));
+    let (ca_nb, ca_na) = validity(&ca.join("ca.crt"));
+    assert!(leaf_nb >= ca_nb, "leaf {leaf_nb} before CA {ca_nb}");
+    assert!(leaf_na <= ca_na, "leaf {leaf_na} after CA {ca_na}");
+}

@@ -190,7 +190,7 @@ impl Cmd<'_> {
     }
 
     /// Run as uid/gid 65534 (nobody) through setpriv; only meaningful as root.
-    pub fn as_nobody(mut self) -> Self {
+    pub fn nobody(mut self) -> Self {
         self.as_nobody = true;
         self
     }
@@ -401,6 +401,28 @@ pub fn rcgen_leaf_into(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) {
+    rcgen_leaf_with_eku(
+        ca_dir,
+        out,
+        sans,
+        not_before,
+        not_after,
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    )
+}
+
+/// Like `rcgen_leaf_into`, with the given EKU list.
+pub fn rcgen_leaf_with_eku(
+    ca_dir: &Path,
+    out: &Path,
+    sans: &[&str],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    eku: Vec<ExtendedKeyUsagePurpose>,
+) {
     let ca_key = KeyPair::from_pem(&read_string(&ca_dir.join("ca.key"))).expect("CA key");
     let issuer =
         Issuer::from_ca_cert_pem(&read_string(&ca_dir.join("ca.crt")), ca_key).expect("issuer");
@@ -418,10 +440,7 @@ pub fn rcgen_leaf_into(
         .collect();
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    p.extended_key_usages = eku;
     p.use_authority_key_identifier_extension = true;
     p.not_before = not_before;
     p.not_after = not_after;
