@@ -10,6 +10,7 @@ pub mod error;
 pub mod exit_code;
 pub mod files;
 pub mod inspect;
+pub mod output;
 pub mod pki;
 pub mod probe;
 pub mod provision;

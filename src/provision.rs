@@ -166,6 +166,7 @@ fn existing_leaf_verdict(
         &ca.info,
         &Leaf {
             der: &der,
+            intermediates: &certs[1..],
             info: &info,
             key: Some(&key),
         },

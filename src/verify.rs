@@ -94,6 +94,7 @@ pub fn run(
         &ca_info,
         &Leaf {
             der: &leaf_der,
+            intermediates: &certs[1..],
             info: &leaf_info,
             key: key.as_ref(),
         },

@@ -56,8 +56,8 @@ pub struct VerifyArgs {
     /// The pod IP the certificate must hold (head and worker) [env: POD_IP]
     #[arg(long, value_name = "IP")]
     pub pod_ip: Option<String>,
-    /// The head service FQDN the certificate must hold (head)
-    #[arg(long, value_name = "NAME", env = "FQ_RAY_IP")]
+    /// The head service FQDN the certificate must hold [env: FQ_RAY_IP, read for --role head]
+    #[arg(long, value_name = "NAME")]
     pub fqdn: Option<String>,
     /// Another name or IP the certificate must hold (repeatable)
     #[arg(long = "san", value_name = "NAME_OR_IP")]

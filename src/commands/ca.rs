@@ -31,15 +31,15 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
             "key_type": ca.info.public_key.to_string(), "serial": ca.info.serial,
             "not_after": date(ca.info.not_after), "sha256_fingerprint": ca.info.sha256_fingerprint,
         });
-        println!("{v}");
+        crate::outln!("{v}");
     } else {
-        println!(
+        crate::outln!(
             "created CA {cert}: \"{}\", {}, expires {}",
             ca.info.display_name(),
             ca.info.public_key,
             date(ca.info.not_after)
         );
-        println!(
+        crate::outln!(
             "wrote {key} (CA private key, mode 0600: keep it out of worker pods where you can)"
         );
     }

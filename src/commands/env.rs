@@ -29,7 +29,7 @@ pub fn run(a: EnvArgs) -> Result<ExitCode> {
     }
     let text = env.render(a.format);
     match &a.out {
-        None => print!("{text}"),
+        None => crate::out!("{text}"),
         Some(path) => {
             files::write_file(
                 path,
@@ -37,7 +37,7 @@ pub fn run(a: EnvArgs) -> Result<ExitCode> {
                 Mode::Public,
                 Overwrite::from_force(a.force),
             )?;
-            println!("wrote {} ({:?} format)", path.display(), a.format);
+            crate::outln!("wrote {} ({:?} format)", path.display(), a.format);
         }
     }
     Ok(ExitCode::Ok)

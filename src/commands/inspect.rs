@@ -15,7 +15,7 @@ pub fn run(a: InspectArgs) -> Result<ExitCode> {
         }
     };
     if a.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&reports).unwrap_or_default()
         );
@@ -45,8 +45,8 @@ fn print_report(r: &FileReport) {
                 } else {
                     String::new()
                 };
-                println!("{}{which}: certificate", r.file.display());
-                let row = |k: &str, v: String| println!("  {k:<12} {v}");
+                crate::outln!("{}{which}: certificate", r.file.display());
+                let row = |k: &str, v: String| crate::outln!("  {k:<12} {v}");
                 row("subject", info.subject.clone());
                 row(
                     "issuer",
@@ -129,7 +129,7 @@ fn print_report(r: &FileReport) {
                     .as_ref()
                     .map(|p| format!("; {p}"))
                     .unwrap_or_default();
-                println!(
+                crate::outln!(
                     "{}: private key, {} ({}); {m}{problem}",
                     r.file.display(),
                     key.algorithm,

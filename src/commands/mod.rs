@@ -93,14 +93,14 @@ pub(crate) fn print_outcome(o: &Outcome, json: bool) {
         eprintln!("raytls: note: {note}");
     }
     if json {
-        println!("{}", serde_json::to_string(o).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string(o).unwrap_or_default());
         return;
     }
     let verb = match o.action {
         Action::Issued => "issued",
         Action::Kept => "kept",
     };
-    println!(
+    crate::outln!(
         "{verb} {} certificate {}: SANs {}; {}; expires {} ({})",
         o.role,
         o.cert.display(),
@@ -120,7 +120,7 @@ pub(crate) fn print_outcome(o: &Outcome, json: bool) {
             Some(ENV_FILE) => "RAY_USE_TLS=1 and the RAY_TLS_* paths".to_string(),
             _ => "".to_string(),
         };
-        println!("wrote {} ({what})", path.display());
+        crate::outln!("wrote {} ({what})", path.display());
     }
 }
 

@@ -28,7 +28,7 @@ pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
             Overwrite::Refuse,
         )?;
         if !a.json {
-            println!(
+            crate::outln!(
                 "created CA {}: \"{}\", expires {}",
                 ca_files.cert.display(),
                 ca.info.display_name(),
@@ -36,7 +36,7 @@ pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
             );
         }
     } else if !a.json {
-        println!("using CA {}", ca_files.cert.display());
+        crate::outln!("using CA {}", ca_files.cert.display());
     }
     let ca = Authority::load(&ca_files, now)?;
     let head = LeafIdentity::new(Role::Head, Some(head_ip), Some(fqdn), None, vec![])?;
@@ -57,9 +57,9 @@ pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
         outcomes.push(o);
     }
     if a.json {
-        println!("{}", serde_json::to_string(&outcomes).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string(&outcomes).unwrap_or_default());
     } else {
-        println!(
+        crate::outln!(
             "next: raytls env --dir {} --format shell   (or start Ray with {}/ray-tls.env)",
             a.out.join("head").display(),
             a.out.join("head").display()

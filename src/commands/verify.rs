@@ -90,49 +90,82 @@ fn inputs(a: &VerifyArgs) -> Result<Inputs> {
     }
 }
 
-/// The SANs to require, and notes for what could not be checked.
+/// The SANs to require, and notes for what could not be checked. `--pod-ip` and `--fqdn`
+/// are required SANs with or without `--role`; the role adds what it needs on top.
 fn expected_sans(a: &VerifyArgs) -> Result<(Vec<San>, Vec<crate::pki::leafcheck::Check>)> {
     let extra = a
         .sans
         .iter()
         .map(|s| San::parse("--san", s))
         .collect::<Result<Vec<_>>>()?;
-    let Some(role) = a.role else {
-        return Ok((extra, vec![]));
-    };
     let pod_ip_raw = match &a.pod_ip {
         Some(v) => Some(("--pod-ip", v.clone())),
         None => std::env::var("POD_IP").ok().map(|v| ("POD_IP", v)),
     };
     let pod_ip = match pod_ip_raw {
+        // POD_IP from the environment only matters for a role that is dialed at it.
+        Some(("POD_IP", _)) if !a.role.is_some_and(Role::needs_pod_ip) => None,
         Some((source, v)) => Some(san::parse_pod_ip(source, &v)?),
         None => None,
     };
-    let fqdn = match (&a.fqdn, role) {
-        (Some(f), Role::Head) => Some(DnsName::parse("--fqdn/FQ_RAY_IP", f)?),
-        _ => None,
+    // KubeRay sets FQ_RAY_IP in worker pods too, so the env var counts only for the head.
+    let fqdn_raw = match &a.fqdn {
+        Some(f) => Some(("--fqdn", f.clone())),
+        None if a.role == Some(Role::Head) => std::env::var("FQ_RAY_IP")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| ("FQ_RAY_IP", v)),
+        None => None,
+    };
+    let fqdn = match fqdn_raw {
+        Some((source, f)) => Some(DnsName::parse(source, &f)?),
+        None => None,
     };
     let mut notes = Vec::new();
+    let role = a.role.unwrap_or(Role::Client);
     if role.needs_pod_ip() && pod_ip.is_none() {
-        notes.push(crate::pki::leafcheck::Check {
-            code: "pod_ip_unchecked",
-            status: Status::Warn,
-            message: "no --pod-ip or POD_IP: the pod IP SAN, which Ray dials between pods, was not checked".into(),
-        });
+        notes.push(note(
+            "pod_ip_unchecked",
+            "no --pod-ip or POD_IP: the pod IP SAN, which Ray dials between pods, was not checked",
+        ));
+    }
+    if role == Role::Head && fqdn.is_none() {
+        notes.push(note(
+            "fqdn_unchecked",
+            "no --fqdn or FQ_RAY_IP: the head service name, which workers dial, was not checked",
+        ));
     }
     let identity = LeafIdentity {
         role,
         pod_ip,
-        fqdn,
+        fqdn: fqdn.clone(),
         ray_ip: None,
         extra,
     };
-    Ok((identity.required_sans(), notes))
+    let mut sans = identity.required_sans();
+    // A client's identity holds only --san; an explicit --pod-ip/--fqdn is still required.
+    if role == Role::Client {
+        if let Some(ip) = pod_ip {
+            san::push_unique(&mut sans, San::Ip(ip));
+        }
+        if let Some(f) = fqdn {
+            san::push_unique(&mut sans, San::Dns(f));
+        }
+    }
+    Ok((sans, notes))
+}
+
+fn note(code: &'static str, message: &str) -> crate::pki::leafcheck::Check {
+    crate::pki::leafcheck::Check {
+        code,
+        status: Status::Warn,
+        message: message.into(),
+    }
 }
 
 fn print(r: &Report, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string(r).unwrap_or_default());
         return;
     }
     for c in &r.checks {
@@ -142,7 +175,7 @@ fn print(r: &Report, json: bool) {
             Status::Warn => "warn",
             Status::Renew => "RENEW",
         };
-        println!("{tag} {:<16} {}", c.code, c.message);
+        crate::outln!("{tag} {:<16} {}", c.code, c.message);
     }
     let verdict = match r.exit_code() {
         ExitCode::Ok => "Ray will accept these files".to_string(),
@@ -152,5 +185,5 @@ fn print(r: &Report, json: bool) {
             r.checks.iter().filter(|c| c.status == Status::Fail).count()
         ),
     };
-    println!("{}: {verdict}", r.inputs.cert.display());
+    crate::outln!("{}: {verdict}", r.inputs.cert.display());
 }

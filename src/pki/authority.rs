@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
@@ -15,9 +15,9 @@ use crate::error::{Error, Result};
 use crate::pki::certinfo::{date, CertInfo};
 use crate::pki::chain::{self, Usage};
 use crate::pki::keys::{self, Key, KeyAlgorithm, KeyType};
-use crate::pki::pem;
 use crate::pki::role::LeafIdentity;
 use crate::pki::san::San;
+use crate::pki::{der, pem};
 
 /// Leaves start a few minutes in the past, so a peer whose clock is a little behind
 /// does not reject a certificate issued a second ago.
@@ -99,7 +99,29 @@ pub struct Authority {
     pub cert_der: CertificateDer<'static>,
     pub info: CertInfo,
     pub key_algorithm: KeyAlgorithm,
-    issuer: Issuer<'static, KeyPair>,
+    key: KeyPair,
+    /// What rcgen needs of the issuer besides its name (key ids, key usage).
+    issuer_params: CertificateParams,
+}
+
+/// Lets rcgen lay out a TBS without signing it: the CA's exact subject bytes then replace
+/// rcgen's re-encoding of it, and the CA key signs once (`der::replace_issuer_and_sign`).
+struct UnsignedBy<'a>(&'a KeyPair);
+
+impl rcgen::PublicKeyData for UnsignedBy<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.0.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        rcgen::PublicKeyData::algorithm(self.0)
+    }
+}
+
+impl rcgen::SigningKey for UnsignedBy<'_> {
+    fn sign(&self, _msg: &[u8]) -> std::result::Result<Vec<u8>, rcgen::Error> {
+        Ok(Vec::new())
+    }
 }
 
 impl Authority {
@@ -130,19 +152,19 @@ impl Authority {
                 cert: files.cert.clone(),
             });
         }
-        let key_algorithm = key.algorithm;
-        let issuer =
-            Issuer::from_ca_cert_der(&cert_der, key.pair).map_err(|e| Error::BadCertificate {
-                path: files.cert.clone(),
-                why: format!("raytls cannot sign as this CA ({e})"),
-            })?;
+        let mut issuer_params = CertificateParams::default();
+        issuer_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        if let Some(ski) = &info.subject_key_id {
+            issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(ski.clone());
+        }
         Ok(Authority {
             files: files.clone(),
             cert_file_bytes,
             cert_der,
             info,
-            key_algorithm,
-            issuer,
+            key_algorithm: key.algorithm,
+            key: key.pair,
+            issuer_params,
         })
     }
 
@@ -175,28 +197,41 @@ impl Authority {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        params.use_authority_key_identifier_extension = true;
+        // The authorityKeyIdentifier must repeat the CA's subjectKeyIdentifier; a CA without
+        // one gets none (path building goes by name).
+        params.use_authority_key_identifier_extension = self.info.subject_key_id.is_some();
         params.not_before = (now - CLOCK_SKEW).max(self.info.not_before);
         params.not_after = not_after;
         params.serial_number = Some(random_serial()?);
-        let cert = params
-            .signed_by(&key.pair, &self.issuer)
+        let issuer = Issuer::from_params(&self.issuer_params, UnsignedBy(&self.key));
+        let unsigned = params
+            .signed_by(&key.pair, &issuer)
             .map_err(|e| Error::Signing(e.to_string()))?;
+        let der = der::replace_issuer_and_sign(unsigned.der(), &self.info.subject_raw, |tbs| {
+            rcgen::SigningKey::sign(&self.key, tbs).ok()
+        })
+        .ok_or_else(|| {
+            Error::Signing(format!(
+                "the CA key in {} could not sign",
+                self.files.key.display()
+            ))
+        })?;
+        let cert = CertificateDer::from(der);
 
         // Check our own work as a peer would, before anything reaches disk: this catches an
         // adopted CA whose subject rcgen cannot reproduce byte for byte.
         for usage in [Usage::Server, Usage::Client] {
-            chain::verify_leaf(&self.cert_der, &[], cert.der(), usage, now).map_err(|e| {
+            chain::verify_leaf(&self.cert_der, &[], &cert, usage, now).map_err(|e| {
                 Error::Signing(format!(
-                    "the new certificate does not verify against {} ({}); the CA's subject may use a form raytls cannot copy exactly",
+                    "the new certificate does not verify against {} ({})",
                     self.files.cert.display(),
                     chain::explain(&e)
                 ))
             })?;
         }
-        let info = CertInfo::parse(cert.der()).map_err(Error::Signing)?;
+        let info = CertInfo::parse(&cert).map_err(Error::Signing)?;
         Ok(IssuedLeaf {
-            cert_pem: cert.pem(),
+            cert_pem: pem::encode("CERTIFICATE", &cert),
             key,
             info,
             sans,

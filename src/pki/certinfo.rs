@@ -68,6 +68,9 @@ pub struct CertInfo {
     pub spki_bits: Vec<u8>,
     #[serde(skip)]
     pub subject_raw: Vec<u8>,
+    /// subjectKeyIdentifier, which a leaf's authorityKeyIdentifier must repeat.
+    #[serde(skip)]
+    pub subject_key_id: Option<Vec<u8>>,
     #[serde(skip)]
     pub issuer_raw: Vec<u8>,
 }
@@ -125,6 +128,12 @@ impl CertInfo {
                 .map(str::to_string)
                 .unwrap_or_else(|_| oid.to_id_string())
         };
+        let subject_key_id = cert
+            .iter_extensions()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            });
         let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
         Ok(CertInfo {
             subject: cert.subject().to_string(),
@@ -156,6 +165,7 @@ impl CertInfo {
                 .join(":"),
             spki_bits: cert.public_key().subject_public_key.data.to_vec(),
             subject_raw: cert.subject().as_raw().to_vec(),
+            subject_key_id,
             issuer_raw: cert.issuer().as_raw().to_vec(),
         })
     }

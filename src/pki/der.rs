@@ -6,6 +6,7 @@ pub const TAG_INTEGER: u8 = 0x02;
 pub const TAG_OCTET_STRING: u8 = 0x04;
 pub const TAG_OID: u8 = 0x06;
 pub const TAG_NULL: u8 = 0x05;
+pub const TAG_BIT_STRING: u8 = 0x03;
 
 /// OID bodies (the content octets, without tag and length).
 pub const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -87,6 +88,82 @@ pub fn pkcs8_algorithm(pkcs8: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     Some((oid, params))
+}
+
+/// One TLV from the front of `input`, also as its whole encoding: (tlv, tag, value, rest).
+pub fn split_tlv(input: &[u8]) -> Option<(&[u8], u8, &[u8], &[u8])> {
+    let (tag, value, rest) = read_tlv(input)?;
+    Some((&input[..input.len() - rest.len()], tag, value, rest))
+}
+
+/// Put `issuer_name` (a DER Name, copied byte for byte from the CA's subject) into an
+/// X.509 certificate's TBS and sign the new TBS with `sign`. Path building compares names
+/// as bytes, so a re-encoded CA subject (repeated attributes, multi-valued RDNs, unusual
+/// string types) would not chain; the CA's own bytes always do.
+pub fn replace_issuer_and_sign(
+    cert: &[u8],
+    issuer_name: &[u8],
+    sign: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let (tag, body, _) = read_tlv(cert)?;
+    if tag != TAG_SEQUENCE {
+        return None;
+    }
+    let (_, _, tbs, rest) = split_tlv(body)?;
+    let (signature_algorithm, _, _, _) = split_tlv(rest)?;
+    let mut fields = Vec::with_capacity(tbs.len() + issuer_name.len());
+    let mut cur = tbs;
+    let (version, tag, _, after) = split_tlv(cur)?;
+    if tag == 0xa0 {
+        fields.extend_from_slice(version);
+        cur = after;
+    }
+    for _ in 0..2 {
+        // serialNumber, signature AlgorithmIdentifier
+        let (field, _, _, after) = split_tlv(cur)?;
+        fields.extend_from_slice(field);
+        cur = after;
+    }
+    let (_old_issuer, tag, _, after) = split_tlv(cur)?;
+    if tag != TAG_SEQUENCE {
+        return None;
+    }
+    fields.extend_from_slice(issuer_name);
+    fields.extend_from_slice(after);
+    let new_tbs = tlv(TAG_SEQUENCE, &fields);
+    let mut bit_string = vec![0u8]; // no unused bits
+    bit_string.extend(sign(&new_tbs)?);
+    let mut out = new_tbs;
+    out.extend_from_slice(signature_algorithm);
+    out.extend(tlv(TAG_BIT_STRING, &bit_string));
+    Some(tlv(TAG_SEQUENCE, &out))
+}
+
+/// The privateKey OCTET STRING contents of a PKCS#8 PrivateKeyInfo.
+pub fn pkcs8_private_key(pkcs8: &[u8]) -> Option<&[u8]> {
+    let (_, info, _) = read_tlv(pkcs8)?;
+    let (_, _version, rest) = read_tlv(info)?;
+    let (_, _alg, rest) = read_tlv(rest)?;
+    let (tag, key, _) = read_tlv(rest)?;
+    (tag == TAG_OCTET_STRING).then_some(key)
+}
+
+/// The RSAPublicKey DER (SEQUENCE { n, e }) inside a PKCS#1 RSAPrivateKey, read without
+/// ring, which refuses keys under 2048 bits that `inspect` must still describe.
+pub fn rsa_public_from_pkcs1(pkcs1: &[u8]) -> Option<Vec<u8>> {
+    let (tag, seq, _) = read_tlv(pkcs1)?;
+    if tag != TAG_SEQUENCE {
+        return None;
+    }
+    let (_, _version, rest) = read_tlv(seq)?;
+    let (tag_n, n, rest) = read_tlv(rest)?;
+    let (tag_e, e, _) = read_tlv(rest)?;
+    if tag_n != TAG_INTEGER || tag_e != TAG_INTEGER {
+        return None;
+    }
+    let mut body = tlv(TAG_INTEGER, n);
+    body.extend(tlv(TAG_INTEGER, e));
+    Some(tlv(TAG_SEQUENCE, &body))
 }
 
 #[cfg(test)]

@@ -202,7 +202,23 @@ pub fn report(path: &Path, bytes: &[u8]) -> Result<KeyReport> {
                         .map(|k| ring::signature::KeyPair::public_key(&k).as_ref().to_vec()),
                 ),
                 Some(o) if o == der::OID_ED448 => ("Ed448".to_string(), None),
-                _ => ("unsupported key".to_string(), None),
+                _ => {
+                    // An RSA key ring refuses (e.g. 1024 bits): still say its size and match it.
+                    let pkcs1 = match kind {
+                        SectionKind::RsaPrivateKey => Some(der.as_slice()),
+                        _ if oid.as_deref() == Some(der::OID_RSA_ENCRYPTION) => {
+                            der::pkcs8_private_key(&der)
+                        }
+                        _ => None,
+                    };
+                    match pkcs1.and_then(der::rsa_public_from_pkcs1) {
+                        Some(public) => (
+                            format!("RSA {}", rsa_bits(&public).unwrap_or(0)),
+                            Some(public),
+                        ),
+                        None => ("unsupported key".to_string(), None),
+                    }
+                }
             };
             Ok(KeyReport {
                 format,

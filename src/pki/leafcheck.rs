@@ -51,9 +51,11 @@ pub struct Expectations<'a> {
     pub renew: RenewWhen,
 }
 
-/// The leaf under test: its DER, parsed form, and (if given) its private key.
+/// The leaf under test: its DER, parsed form, any intermediates that came with it (a
+/// cert-manager tls.crt is leaf + intermediate), and (if given) its private key.
 pub struct Leaf<'a> {
     pub der: &'a CertificateDer<'a>,
+    pub intermediates: &'a [CertificateDer<'a>],
     pub info: &'a CertInfo,
     pub key: Option<&'a Key>,
 }
@@ -76,21 +78,23 @@ pub fn check_leaf(
         (Usage::Server, "chain_server", "TLS server"),
         (Usage::Client, "chain_client", "TLS client"),
     ] {
-        checks.push(match chain::verify_leaf(ca, &[], leaf.der, usage, at) {
-            Ok(()) => Check::new(
-                code,
-                Status::Pass,
-                format!("verifies against the CA as a {what} certificate"),
-            ),
-            Err(e) => Check::new(
-                code,
-                Status::Fail,
-                format!(
-                    "does not verify as a {what} certificate: {}",
-                    chain::explain(&e)
+        checks.push(
+            match chain::verify_leaf(ca, leaf.intermediates, leaf.der, usage, at) {
+                Ok(()) => Check::new(
+                    code,
+                    Status::Pass,
+                    format!("verifies against the CA as a {what} certificate"),
                 ),
-            ),
-        });
+                Err(e) => Check::new(
+                    code,
+                    Status::Fail,
+                    format!(
+                        "does not verify as a {what} certificate: {}",
+                        chain::explain(&e)
+                    ),
+                ),
+            },
+        );
     }
 
     if let Some(key) = leaf.key {

@@ -436,7 +436,6 @@ fn ed25519_key_is_shown_with_its_problem() {
 }
 
 #[test]
-#[ignore = "bug: inspect reports an RSA 1024 key as \"unsupported key\" with no size and matches no certificate"]
 fn rsa_1024_key_shows_its_size_and_certificate() {
     let r = inspect(&["rsa1024.crt", "rsa1024.key"]);
     r.exit(0);
@@ -576,7 +575,6 @@ fn no_files_is_a_usage_error() {
 }
 
 #[test]
-#[ignore = "bug: inspect panics (\"failed printing to stdout\") when stdout is closed or full, e.g. `raytls inspect ... | head`"]
 fn regression_unwritable_stdout_is_an_error_not_a_panic() {
     let full = fs::OpenOptions::new()
         .write(true)

@@ -1183,7 +1183,6 @@ fn regression_empty_pod_ip_is_a_usage_error_naming_pod_ip() {
 }
 
 #[test]
-#[ignore = "bug: --pod-ip without --role is silently ignored: a cert lacking that IP passes with exit 0"]
 fn pod_ip_without_role_is_not_silently_ignored() {
     let t = tmp();
     let ca = t.path().join("ca");
@@ -1208,7 +1207,6 @@ fn a_cert_file_that_is_leaf_plus_root_passes() {
 }
 
 #[test]
-#[ignore = "bug: verify ignores the intermediates in --cert (leaf + intermediate, as cert-manager writes tls.crt) and reports unknown issuer"]
 fn chain_uses_intermediates_from_the_cert_file() {
     let t = tmp();
     let root = t.path().join("root");
