@@ -90,10 +90,21 @@ pub fn pkcs8_algorithm(pkcs8: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((oid, params))
 }
 
-/// One TLV from the front of `input`, also as its whole encoding: (tlv, tag, value, rest).
-pub fn split_tlv(input: &[u8]) -> Option<(&[u8], u8, &[u8], &[u8])> {
-    let (tag, value, rest) = read_tlv(input)?;
-    Some((&input[..input.len() - rest.len()], tag, value, rest))
+/// One TLV read from the front of a buffer, with its whole encoding.
+pub struct Tlv<'a> {
+    pub whole: &'a [u8],
+    pub tag: u8,
+    pub rest: &'a [u8],
+}
+
+/// Like [`read_tlv`], keeping the whole encoding (to copy a field unchanged).
+pub fn split_tlv(input: &[u8]) -> Option<Tlv<'_>> {
+    let (tag, _value, rest) = read_tlv(input)?;
+    Some(Tlv {
+        whole: &input[..input.len() - rest.len()],
+        tag,
+        rest,
+    })
 }
 
 /// Put `issuer_name` (a DER Name, copied byte for byte from the CA's subject) into an
@@ -109,27 +120,25 @@ pub fn replace_issuer_and_sign(
     if tag != TAG_SEQUENCE {
         return None;
     }
-    let (_, _, tbs, rest) = split_tlv(body)?;
-    let (signature_algorithm, _, _, _) = split_tlv(rest)?;
+    let (_, tbs, rest) = read_tlv(body)?;
+    let signature_algorithm = split_tlv(rest)?.whole;
     let mut fields = Vec::with_capacity(tbs.len() + issuer_name.len());
-    let mut cur = tbs;
-    let (version, tag, _, after) = split_tlv(cur)?;
-    if tag == 0xa0 {
-        fields.extend_from_slice(version);
-        cur = after;
+    let mut cur = split_tlv(tbs)?;
+    if cur.tag == 0xa0 {
+        // [0] version
+        fields.extend_from_slice(cur.whole);
+        cur = split_tlv(cur.rest)?;
     }
-    for _ in 0..2 {
-        // serialNumber, signature AlgorithmIdentifier
-        let (field, _, _, after) = split_tlv(cur)?;
-        fields.extend_from_slice(field);
-        cur = after;
-    }
-    let (_old_issuer, tag, _, after) = split_tlv(cur)?;
-    if tag != TAG_SEQUENCE {
+    // serialNumber, then the signature AlgorithmIdentifier
+    fields.extend_from_slice(cur.whole);
+    cur = split_tlv(cur.rest)?;
+    fields.extend_from_slice(cur.whole);
+    let old_issuer = split_tlv(cur.rest)?;
+    if old_issuer.tag != TAG_SEQUENCE {
         return None;
     }
     fields.extend_from_slice(issuer_name);
-    fields.extend_from_slice(after);
+    fields.extend_from_slice(old_issuer.rest);
     let new_tbs = tlv(TAG_SEQUENCE, &fields);
     let mut bit_string = vec![0u8]; // no unused bits
     bit_string.extend(sign(&new_tbs)?);
