@@ -82,7 +82,14 @@ fn client_config(dir: Option<&Path>, trust: &Path) -> Arc<ClientConfig> {
 /// A server on 127.0.0.1:0 that answers PING with PONG; every connection's outcome
 /// (Ok, or the server-side error) goes to the returned channel.
 async fn serve(config: Arc<ServerConfig>) -> (u16, mpsc::UnboundedReceiver<Result<(), String>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on("127.0.0.1:0", config).await
+}
+
+async fn serve_on(
+    addr: &str,
+    config: Arc<ServerConfig>,
+) -> (u16, mpsc::UnboundedReceiver<Result<(), String>>) {
+    let listener = TcpListener::bind(addr).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
     let acceptor = TlsAcceptor::from(config);
@@ -120,9 +127,18 @@ async fn serve(config: Arc<ServerConfig>) -> (u16, mpsc::UnboundedReceiver<Resul
 /// Dial 127.0.0.1:port, checking the server against `name`; handshake, send PING and
 /// read the whole reply. Ok only if the reply is exactly PONG.
 async fn exchange(port: u16, name: &str, config: Arc<ClientConfig>) -> Result<(), String> {
+    exchange_at("127.0.0.1", port, name, config).await
+}
+
+async fn exchange_at(
+    host: &str,
+    port: u16,
+    name: &str,
+    config: Arc<ClientConfig>,
+) -> Result<(), String> {
     let server_name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
     let run = async {
-        let tcp = TcpStream::connect(("127.0.0.1", port))
+        let tcp = TcpStream::connect((host, port))
             .await
             .map_err(|e| e.to_string())?;
         let mut tls = TlsConnector::from(config)
@@ -332,4 +348,42 @@ async fn init_made_certificates_complete_mutual_tls() {
     .await
     .unwrap();
     server_outcome(&mut rx).await.unwrap();
+}
+
+#[tokio::test]
+async fn client_certificate_without_sans_is_accepted() {
+    // The GCS does not check client names: a `client` cert with no SANs must work.
+    let ws = Workspace::new();
+    let (ca, head, _) = cluster(&ws, &[]);
+    let client = ws.issue("client", &ca, "client", &[]);
+    assert!(crate::util::sans(&client.join("tls.crt")).is_empty());
+    let (port, mut rx) = serve(server_config(&head, &ca.join("ca.crt"))).await;
+    exchange(
+        port,
+        "localhost",
+        client_config(Some(&client), &ca.join("ca.crt")),
+    )
+    .await
+    .unwrap();
+    server_outcome(&mut rx).await.unwrap();
+}
+
+#[tokio::test]
+async fn ipv6_head_is_reachable_on_ipv6_loopback_and_its_pod_ip() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let head = ws.issue("head", &ca, "head", &["--pod-ip", "fd00::5"]);
+    let worker = ws.issue("worker", &ca, "worker", &["--pod-ip", "fd00::6"]);
+    let (port, mut rx) = serve_on("[::1]:0", server_config(&head, &ca.join("ca.crt"))).await;
+    let client = client_config(Some(&worker), &ca.join("ca.crt"));
+    for name in ["::1", "fd00::5", "localhost"] {
+        exchange_at("::1", port, name, client.clone())
+            .await
+            .unwrap_or_else(|e| panic!("dialing {name}: {e}"));
+        server_outcome(&mut rx).await.unwrap();
+    }
+    let err = exchange_at("::1", port, "fd00::6", client.clone())
+        .await
+        .expect_err("the worker's address is not the head's");
+    assert!(err.contains("not valid for name"), "{err}");
 }

@@ -172,3 +172,45 @@ fn init_replaces_malformed_existing_files() {
         }
     }
 }
+
+#[test]
+#[ignore = "bug: --days past the year 9999 (e.g. 4294967295) panics in time's OffsetDateTime + Duration (exit 101) instead of a usage error"]
+fn regression_huge_days_panics() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.join("out");
+    for days in ["4294967295", "3000000"] {
+        let runs = [
+            ws.run(["ca", "create", "--out", "new-ca", "--days", days]),
+            ws.run([
+                "issue",
+                "worker",
+                "--ca",
+                s(&ca),
+                "--out",
+                s(&out),
+                "--pod-ip",
+                "10.0.0.7",
+                "--days",
+                days,
+            ]),
+            ws.raytls([
+                "init",
+                "worker",
+                "--ca",
+                s(&ca),
+                "--out",
+                s(&out),
+                "--days",
+                days,
+            ])
+            .env("POD_IP", "10.0.0.7")
+            .run(),
+        ];
+        for o in runs {
+            assert!(!o.stderr.contains("panicked"), "--days {days}: {o:#?}");
+            o.expect_code(2).fails_naming("--days");
+            assert!(!ws.join("new-ca").exists() && !out.exists(), "{o:#?}");
+        }
+    }
+}
