@@ -77,3 +77,19 @@ fn quickstart_bad_head_ip_is_a_usage_error() {
         .fails_naming("--head-ip");
     assert!(!ws.join("qs").exists());
 }
+
+#[test]
+fn quickstart_rerun_with_a_new_head_ip_reissues_only_the_head() {
+    let ws = Workspace::new();
+    ws.run(["quickstart", "--out", "qs"]).ok();
+    let qs = ws.join("qs");
+    let ca = snapshot(&qs.join("ca"));
+    let worker = snapshot(&qs.join("worker"));
+    let head_crt = crate::util::read(&qs.join("head/tls.crt"));
+    ws.run(["quickstart", "--out", "qs", "--head-ip", "10.1.1.1"])
+        .ok();
+    assert_eq!(snapshot(&qs.join("ca")), ca);
+    assert_eq!(snapshot(&qs.join("worker")), worker);
+    assert_ne!(crate::util::read(&qs.join("head/tls.crt")), head_crt);
+    assert!(sans(&qs.join("head/tls.crt")).contains(&"10.1.1.1".to_string()));
+}
