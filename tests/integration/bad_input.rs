@@ -472,3 +472,26 @@ fn empty_san_is_a_usage_error() {
         "--san",
     );
 }
+
+#[test]
+#[ignore = "bug: the error for an unwritable output dir names the hidden temp file (DIR/.tls.crt.raytls-XXXX.tmp), a path the user never gave"]
+fn regression_unwritable_out_dir_error_names_a_temp_file() {
+    let ws = Workspace::new();
+    let (ca, ro) = read_only_out(&ws);
+    let mut cmd = ws.raytls([
+        "issue",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        s(&ro),
+        "--pod-ip",
+        "10.0.0.7",
+    ]);
+    if is_root() {
+        cmd = cmd.nobody();
+    }
+    let o = cmd.run();
+    o.expect_code(1).fails_naming(s(&ro));
+    assert!(!o.stderr.contains(".tmp"), "{o:#?}");
+}

@@ -532,3 +532,24 @@ fn regression_ray_ip_is_an_ip_address() {
         .run()
         .ok();
 }
+
+#[test]
+fn leaf_serials_are_random_positive_16_bytes() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let a = ws.issue("client", &ca, "a", &[]);
+    let b = ws.issue("client", &ca, "b", &[]);
+    let serial = |dir: &std::path::Path| {
+        x509_text(&dir.join("tls.crt"))
+            .lines()
+            .find_map(|l| l.strip_prefix("serial=").map(str::to_string))
+            .expect("serial")
+    };
+    let (sa, sb) = (serial(&a), serial(&b));
+    for sn in [&sa, &sb] {
+        assert_eq!(sn.len(), 32, "{sn}");
+        let first = u8::from_str_radix(&sn[..2], 16).unwrap();
+        assert!(first > 0 && first < 0x80, "{sn}");
+    }
+    assert_ne!(sa, sb);
+}
