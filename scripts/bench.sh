@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# bench.sh - raytls against what KubeRay users run today, side by side, in one run.
+#
+# Every case runs raytls and its incumbent in the same hyperfine invocation on identical
+# inputs, so the ratio is taken under the same machine load (absolute times drift on shared
+# machines; ratios much less). Peak RSS is the largest process's (GNU time %M).
+#   1 init-container issuance: raytls init head  vs  ../shared/reference/gencert_head.sh
+#   2 CA + one head cert from scratch: raytls ca create + issue  vs  the KubeRay guide's openssl
+#   3 100 worker certs from one CA, 100 processes: raytls issue worker  vs  gencert_worker.sh
+#   4 healthy check against a real Ray TLS head: raytls health-check  vs  ray health-check
+#   5 failing check (client cert from another CA; name not in the cert): time to a verdict
+#   6 1,000 TLS endpoints on loopback in one raytls health-check call
+#   7 binary size (release, stripped) and cold `cargo build --release` time
+# Writes bench/results.md (the table) and bench/raw/*.json (hyperfine), prints the table.
+#
+# Env: BENCH_QUICK=1 (few runs: a smoke test), BENCH_SKIP_RAY=1 (skip cases 4-5),
+#      BENCH_SKIP_COLD=1 (skip the cold build), RAYTLS_HARNESS (default ../shared/harness/...).
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+HARNESS=${RAYTLS_HARNESS:-$ROOT/../shared/harness/ray_tls_interop.sh}
+REF=${RAYTLS_REFERENCE:-$ROOT/../shared/reference}
+OUT=$ROOT/bench; RAW=$OUT/raw; mkdir -p "$RAW"; rm -f "$RAW"/*.json "$RAW"/rows.tsv
+T0=$SECONDS
+
+# -- tools -----------------------------------------------------------------------------
+for pkg in hyperfine time openssl; do
+  bin=$pkg; [ "$pkg" = time ] && bin=/usr/bin/time
+  command -v "$bin" >/dev/null && continue
+  echo "== installing $pkg"
+  { apt-get install -y "$pkg" || { apt-get update && apt-get install -y "$pkg"; }; } >/dev/null 2>&1 ||
+    { echo "bench: cannot install $pkg (apt-get install -y $pkg)" >&2; exit 2; }
+done
+if [ "${BENCH_QUICK:-0}" = 1 ]; then RUNS=(--runs 3); SLOW_RUNS=(--runs 1); else RUNS=(--warmup 3 --min-runs 20); SLOW_RUNS=(--runs 3); fi
+
+echo "== building release binaries"
+cargo build --release --quiet --bin raytls --example gcs_fleet || exit 1
+RT=$ROOT/target/release/raytls
+FLEET=$ROOT/target/release/examples/gcs_fleet
+W=$(mktemp -d /tmp/raytls-bench.XXXXXX); trap 'rm -rf "$W"' EXIT
+
+# rss CMD: peak RSS in MB of the largest process CMD runs
+rss() { /usr/bin/time -f %M -o "$W/rss" bash -c "$1" >/dev/null 2>&1; awk '{printf "%.1f", $1/1024}' "$W/rss"; }
+# case_pair ID TITLE RAYTLS_CMD INCUMBENT_NAME INCUMBENT_CMD [hyperfine options...]
+case_pair() {
+  local id=$1 title=$2 rcmd=$3 iname=$4 icmd=$5; shift 5
+  echo "== $id: $title"
+  hyperfine --style basic --shell bash "$@" --export-json "$RAW/$id.json" \
+    -n raytls "$rcmd" -n "$iname" "$icmd" >"$W/hf.log" 2>&1 || { cat "$W/hf.log"; echo "bench: case $id failed" >&2; return 1; }
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$title" "$(rss "$rcmd")" "$(rss "$icmd")" "$iname" "" >>"$RAW/rows.tsv"
+}
+
+# -- inputs: an openssl RSA CA as KubeRay's guide makes it (the reference scripts need it) --
+mkdir -p "$W/ca"
+openssl req -x509 -sha256 -days 3650 -nodes -newkey rsa:2048 -subj "/CN=*.kuberay.com/C=US/L=San Francisco" \
+  -keyout "$W/ca/ca.key" -out "$W/ca/ca.crt" 2>/dev/null
+export POD_IP=10.244.0.5 FQ_RAY_IP=raycluster-tls-head-svc.default.svc.cluster.local
+PREP="rm -rf $W/o && mkdir -p $W/o"
+
+# 1. init-container issuance, fresh output dir each run, same CA, POD_IP, FQ_RAY_IP
+case_pair 1 "init container: one head certificate (same RSA CA)" \
+  "$RT init head --ca $W/ca --out $W/o >/dev/null" \
+  "gencert_head.sh" "OUT=$W/o CA_DIR=$W/ca sh $REF/gencert_head.sh >/dev/null 2>&1" \
+  --prepare "$PREP" "${RUNS[@]}"
+
+# 2. CA + one head certificate from scratch
+GUIDE="cd $W/o && openssl req -x509 -sha256 -days 3650 -nodes -newkey rsa:2048 -subj '/CN=*.kuberay.com' -keyout ca.key -out ca.crt 2>/dev/null \
+ && openssl genrsa -out tls.key 2048 2>/dev/null \
+ && openssl req -new -key tls.key -out tls.csr -subj '/CN=*.ray.io' \
+ && printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,DNS:$FQ_RAY_IP,IP:127.0.0.1,IP:$POD_IP\n' > ext.conf \
+ && openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 365 -sha256 -extfile ext.conf 2>/dev/null"
+case_pair 2 "CA + one head certificate from scratch" \
+  "$RT ca create --out $W/o/ca >/dev/null && $RT issue head --ca $W/o/ca --out $W/o/head >/dev/null" \
+  "openssl (KubeRay guide)" "$GUIDE" \
+  --prepare "$PREP" "${RUNS[@]}"
+
+# 3. 100 worker certificates from one CA, one process each
+LOOP='for i in $(seq 100); do POD_IP=10.244.1.$i'
+case_pair 3 "100 worker certificates, 100 processes" \
+  "$LOOP $RT issue worker --ca $W/ca --out $W/o/\$i >/dev/null || exit 1; done" \
+  "gencert_worker.sh" "$LOOP; mkdir -p $W/o/\$i && OUT=$W/o/\$i CA_DIR=$W/ca sh $REF/gencert_worker.sh >/dev/null 2>&1 || exit 1; done" \
+  --prepare "$PREP" "${SLOW_RUNS[@]}"
+
+# 4-5. against a real Ray head, started once by the harness; the measurements run as its
+# --client-cmd and write their JSON here (the harness' namespace shares the filesystem).
+if [ "${BENCH_SKIP_RAY:-0}" != 1 ]; then
+  "$RT" ca create --out "$W/rayca" >/dev/null && "$RT" issue head --ca "$W/rayca" --out "$W/rayhead" >/dev/null &&
+  "$RT" ca create --out "$W/otherca" --name other >/dev/null && "$RT" issue client --ca "$W/otherca" --out "$W/other" >/dev/null
+  cat >"$W/ray-cases.sh" <<EOF
+set -u
+RT=$RT; RAW=$RAW; W=$W; RSS() { /usr/bin/time -f %M -o \$W/rss.\$1 bash -c "\$2" >/dev/null 2>&1; }
+export RAY_USE_TLS=1 RAY_TLS_CA_CERT=\$RAY_TLS_CA RAY_TLS_SERVER_CERT=\$RAY_TLS_CERT RAY_TLS_SERVER_KEY=\$RAY_TLS_KEY
+hyperfine --style basic --shell bash ${RUNS[*]} --export-json \$RAW/4.json \
+  -n raytls "\$RT health-check --address \$RAY_TLS_ADDR" -n "ray health-check" "ray health-check --address \$RAY_TLS_ADDR" >\$W/hf4.log 2>&1 || exit 1
+RSS 4r "\$RT health-check --address \$RAY_TLS_ADDR"; RSS 4i "ray health-check --address \$RAY_TLS_ADDR"
+BAD="RAY_TLS_SERVER_CERT=\$W/other/tls.crt RAY_TLS_SERVER_KEY=\$W/other/tls.key"
+hyperfine --style basic --shell bash -i --runs ${SLOW_RUNS[1]} --export-json \$RAW/5a.json \
+  -n raytls "\$BAD \$RT health-check --address \$RAY_TLS_ADDR" -n "ray health-check" "\$BAD ray health-check --address \$RAY_TLS_ADDR" >\$W/hf5a.log 2>&1 || exit 1
+hyperfine --style basic --shell bash -i --runs ${SLOW_RUNS[1]} --export-json \$RAW/5b.json \
+  -n raytls "\$RT health-check --address not-in-cert:\$RAY_TLS_PORT" -n "ray health-check" "ray health-check --address not-in-cert:\$RAY_TLS_PORT" >\$W/hf5b.log 2>&1 || exit 1
+RSS 5ar "\$BAD \$RT health-check --address \$RAY_TLS_ADDR"; RSS 5br "\$RT health-check --address not-in-cert:\$RAY_TLS_PORT";
+EOF
+  echo "== 4-5: starting a real Ray TLS head (harness), then measuring inside it"
+  if bash "$HARNESS" --certs "$W/rayhead" --no-plaintext-check --hosts-entry not-in-cert \
+       --client-cmd "bash $W/ray-cases.sh" >"$W/harness.log" 2>&1; then
+    mb() { awk '{printf "%.1f", $1/1024}' "$W/rss.$1"; }
+    printf '4\t%s\t%s\t%s\tray health-check\t\n' "healthy check, real Ray 2.60 TLS head" "$(mb 4r)" "$(mb 4i)" >>"$RAW/rows.tsv"
+    printf '5a\t%s\t%s\t%s\tray health-check\t\n' "failing check: client cert from another CA (time to verdict)" "$(mb 5ar)" "" >>"$RAW/rows.tsv"
+    printf '5b\t%s\t%s\t%s\tray health-check\t\n' "failing check: name not in the server cert (time to verdict)" "$(mb 5br)" "" >>"$RAW/rows.tsv"
+  else
+    tail -20 "$W/harness.log"; echo "bench: real-Ray cases failed" >&2
+  fi
+fi
+
+# 6. 1,000 TLS endpoints on loopback, one health-check call
+echo "== 6: 1,000 loopback endpoints"
+"$RT" ca create --out "$W/fleetca" >/dev/null && "$RT" issue client --ca "$W/fleetca" --out "$W/fleetclient" >/dev/null
+"$FLEET" --ca "$W/fleetca" --count 1000 --ports-file "$W/ports" >"$W/fleet.log" 2>&1 &
+FLEET_PID=$!
+for _ in $(seq 100); do [ -s "$W/ports" ] && break; sleep 0.1; done
+ADDRS=$(sed 's/^/--address 127.0.0.1:/' "$W/ports" | tr '\n' ' ')
+HC6="$RT health-check --ca $W/fleetca/ca.crt --cert $W/fleetclient/tls.crt --key $W/fleetclient/tls.key --timeout 10s $ADDRS"
+hyperfine --style basic --shell bash "${SLOW_RUNS[@]}" --export-json "$RAW/6.json" -n raytls "$HC6 >/dev/null" >"$W/hf6.log" 2>&1 ||
+  { cat "$W/hf6.log"; echo "bench: case 6 failed" >&2; }
+printf '6\t%s\t%s\t\t\t\n' "1,000 TLS endpoints on loopback, one call" "$(rss "$HC6")" >>"$RAW/rows.tsv"
+kill "$FLEET_PID" 2>/dev/null; wait "$FLEET_PID" 2>/dev/null
+
+# 7. binary size and cold build
+SIZE=$(stat -c %s "$RT")
+COLD=""
+if [ "${BENCH_SKIP_COLD:-0}" != 1 ]; then
+  echo "== 7: cold cargo build --release (own target dir)"
+  t=$SECONDS; CARGO_TARGET_DIR=$W/cold cargo build --release --quiet --bin raytls && COLD=$((SECONDS-t))
+fi
+
+python3 "$ROOT/scripts/bench_table.py" "$RAW" "$SIZE" "$COLD" "$((SECONDS-T0))" >"$OUT/results.md"
+cat "$OUT/results.md"
