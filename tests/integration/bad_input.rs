@@ -495,3 +495,90 @@ fn regression_unwritable_out_dir_error_names_a_temp_file() {
     o.expect_code(1).fails_naming(s(&ro));
     assert!(!o.stderr.contains(".tmp"), "{o:#?}");
 }
+
+#[test]
+fn ca_not_yet_valid() {
+    let ws = Workspace::new();
+    let ca = ws.join("ca");
+    RcgenCa::new("future CA", now() + days(2), now() + days(400)).write_to(&ca);
+    let o = assert_rejected(
+        &ws,
+        &issue_worker(&ca, &["--pod-ip", "10.0.0.7"]),
+        &[],
+        1,
+        "ca.crt",
+    );
+    assert!(o.stderr.contains("not valid until"), "{o:#?}");
+}
+
+#[test]
+fn ca_without_key_cert_sign() {
+    let ws = Workspace::new();
+    let ca = ws.join("ca");
+    fs::create_dir(&ca).unwrap();
+    openssl(
+        &ca,
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=no keyCertSign",
+            "-days",
+            "30",
+            "-addext",
+            "keyUsage=critical,digitalSignature",
+        ],
+    )
+    .ok();
+    let o = assert_rejected(
+        &ws,
+        &issue_worker(&ca, &["--pod-ip", "10.0.0.7"]),
+        &[],
+        1,
+        "ca.crt",
+    );
+    assert!(o.stderr.contains("keyCertSign"), "{o:#?}");
+}
+
+#[test]
+fn rsa_1024_ca_key_is_refused() {
+    let ws = Workspace::new();
+    let ca = ws.join("ca");
+    fs::create_dir(&ca).unwrap();
+    openssl(
+        &ca,
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=weak CA",
+            "-days",
+            "30",
+        ],
+    )
+    .ok();
+    let o = assert_rejected(
+        &ws,
+        &issue_worker(&ca, &["--pod-ip", "10.0.0.7"]),
+        &[],
+        1,
+        "ca.key",
+    );
+    assert!(o.stderr.contains("2048"), "{o:#?}");
+}

@@ -17,7 +17,7 @@ fn openssl_ok(cwd: &Path, args: &[&str]) {
     openssl(cwd, args).ok();
 }
 
-/// An openssl-made CA in `<ws>/<name>`; `key_cmd` makes `ca.key` first if given (else RSA via req).
+/// An openssl-made CA in `<ws>/<name>`: kind is rsa-pkcs8, rsa4096-pkcs8, rsa-pkcs1 or ec-sec1.
 pub(crate) fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
     let dir = ws.join(name);
     std::fs::create_dir(&dir).unwrap();
@@ -29,10 +29,15 @@ pub(crate) fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
         "keyUsage=critical,keyCertSign,cRLSign",
     ];
     match kind {
-        "rsa-pkcs8" | "rsa-pkcs1" => {
+        "rsa-pkcs8" | "rsa-pkcs1" | "rsa4096-pkcs8" => {
+            let bits = if kind == "rsa4096-pkcs8" {
+                "rsa:4096"
+            } else {
+                "rsa:2048"
+            };
             let mut args = vec![
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-                "ca.crt", "-subj", &subj, "-days", "3650",
+                "req", "-x509", "-newkey", bits, "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+                "-subj", &subj, "-days", "3650",
             ];
             args.extend(ext);
             openssl_ok(&dir, &args);
@@ -66,7 +71,7 @@ pub(crate) fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
     }
     let header = crate::util::read_string(&dir.join("ca.key"));
     let want = match kind {
-        "rsa-pkcs8" => "-----BEGIN PRIVATE KEY-----",
+        "rsa-pkcs8" | "rsa4096-pkcs8" => "-----BEGIN PRIVATE KEY-----",
         "rsa-pkcs1" => "-----BEGIN RSA PRIVATE KEY-----",
         _ => "-----BEGIN EC PRIVATE KEY-----",
     };
@@ -166,6 +171,13 @@ fn openssl_verifies_leaves_under_a_raytls_p384_ca() {
 fn openssl_verifies_leaves_under_an_openssl_rsa_pkcs8_ca() {
     let ws = Workspace::new();
     let ca = openssl_ca(&ws, "ca", "rsa-pkcs8");
+    check_ca(&ws, &ca);
+}
+
+#[test]
+fn openssl_verifies_leaves_under_an_openssl_rsa_4096_ca() {
+    let ws = Workspace::new();
+    let ca = openssl_ca(&ws, "ca", "rsa4096-pkcs8");
     check_ca(&ws, &ca);
 }
 
