@@ -327,3 +327,20 @@ fn init_out_path_that_is_a_file_is_an_error() {
     o.expect_code(1).fails_naming("not-a-dir");
     assert_eq!(o.files, before);
 }
+
+#[test]
+fn init_reads_its_dirs_from_raytls_env_vars() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.join("from-env");
+    ws.raytls(["init", "worker"])
+        .env("RAYTLS_CA_DIR", &ca)
+        .env("RAYTLS_OUT_DIR", &out)
+        .env("POD_IP", "10.0.0.7")
+        .run()
+        .ok();
+    assert_eq!(
+        list_dir(&out),
+        ["ca.crt", "ray-tls.env", "tls.crt", "tls.key"]
+    );
+}
