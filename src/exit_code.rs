@@ -24,5 +24,6 @@ pub const EXIT_CODES_HELP: &str = "\
 EXIT CODES:
   0  success: files written, or every check passed
   1  failure: a CA/certificate/file problem, or an unhealthy endpoint
-  2  usage: unknown flag, malformed value (IP, DNS name, duration), unreadable input
+  2  usage: unknown flag, malformed value (IP, DNS name, duration); for verify,
+     inspect and health-check also an unreadable input file
   3  verify only: valid, but due for renewal (see --renew-before)";

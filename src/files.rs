@@ -101,7 +101,9 @@ pub fn write_files(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Resul
             let temp = temp_path(dir, &f.name);
             // Pushed before writing, so a failure mid-write still removes the temp file.
             temps.push((temp.clone(), target));
-            write_new_synced(&temp, &f.contents, f.mode)?;
+            // Name the file the user asked for, not our temp file.
+            write_new_synced(&temp, &f.contents, f.mode)
+                .map_err(|e| Error::write(dir.join(&f.name), e))?;
         }
         for (temp, target) in &temps {
             fs::rename(temp, target).map_err(|e| Error::write(target, e))?;
@@ -172,20 +174,32 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Create a new file with its final mode from the first byte, write, fsync.
-fn write_new_synced(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
+fn write_new_synced(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<()> {
     let mut file: File = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode.bits())
-        .open(path)
-        .map_err(|e| Error::write(path, e))?;
+        .open(path)?;
     // The umask may have removed bits from a public file's mode; set it exactly.
-    file.set_permissions(fs::Permissions::from_mode(mode.bits()))
+    file.set_permissions(fs::Permissions::from_mode(mode.bits()))?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// Put an existing file's mode back to `mode` (e.g. a kept key someone made 0644).
+/// Returns the old mode if it had to change.
+pub fn ensure_mode(path: &Path, mode: Mode) -> Result<Option<u32>> {
+    let old = fs::metadata(path)
+        .map_err(|e| Error::read(path, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if old == mode.bits() {
+        return Ok(None);
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode.bits()))
         .map_err(|e| Error::write(path, e))?;
-    file.write_all(contents)
-        .map_err(|e| Error::write(path, e))?;
-    file.sync_all().map_err(|e| Error::write(path, e))?;
-    Ok(())
+    Ok(Some(old))
 }
 
 fn sync_dir(dir: &Path) {

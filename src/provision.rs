@@ -105,6 +105,13 @@ pub fn init_dir(
                 }
             }
             let written = files::write_files(out, &support, Overwrite::Replace)?;
+            let mut notes = Vec::new();
+            if let Some(old) = files::ensure_mode(&out.join(KEY_FILE), files::Mode::Secret)? {
+                notes.push(format!(
+                    "{} was mode {old:o}; set it back to 600",
+                    out.join(KEY_FILE).display()
+                ));
+            }
             let reason = format!(
                 "existing certificate is valid until {} ({} days left) and covers every required name",
                 date(info.not_after),
@@ -119,7 +126,7 @@ pub fn init_dir(
                 &info,
                 Some(out.join(ENV_FILE)),
                 written,
-                vec![],
+                notes,
             ))
         }
         Err(why) => {

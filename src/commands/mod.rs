@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::pki::authority::CaFiles;
 use crate::pki::role::{LeafIdentity, Role};
-use crate::pki::san::{self, DnsName, San};
+use crate::pki::san::{self, San};
 use crate::provision::{Action, Outcome};
 use crate::ray_env::{CA_FILE, ENV_FILE, KEY_FILE};
 
@@ -71,14 +71,16 @@ pub(crate) fn leaf_identity(role: Role, args: &LeafArgs) -> Result<LeafIdentity>
         }
         _ => None,
     };
-    let dns = |flag: &str, v: &Option<String>| -> Result<Option<DnsName>> {
+    // KubeRay's FQ_RAY_IP is a name, but RAY_IP may be an address (127.0.0.1 in the head's
+    // own container): both are parsed IP first, like --san.
+    let name_or_ip = |flag: &str, v: &Option<String>| -> Result<Option<San>> {
         match v {
-            Some(v) if role == Role::Head => DnsName::parse(flag, v).map(Some),
+            Some(v) if role == Role::Head => San::parse(flag, v).map(Some),
             _ => Ok(None),
         }
     };
-    let fqdn = dns("--fqdn/FQ_RAY_IP", &args.fqdn)?;
-    let ray_ip = dns("--ray-ip/RAY_IP", &args.ray_ip)?;
+    let fqdn = name_or_ip("--fqdn/FQ_RAY_IP", &args.fqdn)?;
+    let ray_ip = name_or_ip("--ray-ip/RAY_IP", &args.ray_ip)?;
     let extra = args
         .sans
         .iter()

@@ -7,14 +7,14 @@ use crate::pki::authority::{self, Authority, CaFiles, Lifetime};
 use crate::pki::certinfo::date;
 use crate::pki::keys::KeyType;
 use crate::pki::role::{LeafIdentity, Role};
-use crate::pki::san::{parse_pod_ip, DnsName};
+use crate::pki::san::{parse_pod_ip, San};
 use crate::provision;
 
 pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
     let now = super::now();
     let head_ip = parse_pod_ip("--head-ip", &a.head_ip)?;
     let worker_ip = parse_pod_ip("--worker-ip", &a.worker_ip)?;
-    let fqdn = DnsName::parse("--fqdn", &a.fqdn)?;
+    let fqdn = San::parse("--fqdn", &a.fqdn)?;
     let ca_dir = a.out.join("ca");
     let ca_files = CaFiles::in_dir(&ca_dir);
     if !ca_files.cert.exists() {

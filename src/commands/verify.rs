@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::pki::leafcheck::Status;
 use crate::pki::role::{LeafIdentity, Role};
-use crate::pki::san::{self, DnsName, San};
+use crate::pki::san::{self, San};
 use crate::verify::{self, Inputs, Report};
 
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
@@ -118,7 +118,7 @@ fn expected_sans(a: &VerifyArgs) -> Result<(Vec<San>, Vec<crate::pki::leafcheck:
         None => None,
     };
     let fqdn = match fqdn_raw {
-        Some((source, f)) => Some(DnsName::parse(source, &f)?),
+        Some((source, f)) => Some(San::parse(source, &f)?),
         None => None,
     };
     let mut notes = Vec::new();
@@ -149,7 +149,7 @@ fn expected_sans(a: &VerifyArgs) -> Result<(Vec<San>, Vec<crate::pki::leafcheck:
             san::push_unique(&mut sans, San::Ip(ip));
         }
         if let Some(f) = fqdn {
-            san::push_unique(&mut sans, San::Dns(f));
+            san::push_unique(&mut sans, f);
         }
     }
     Ok((sans, notes))

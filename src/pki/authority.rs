@@ -78,7 +78,7 @@ pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) 
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.not_before = now - CLOCK_SKEW;
-    params.not_after = now + Duration::days(days.into());
+    params.not_after = add_days(now, days)?;
     params.serial_number = Some(random_serial()?);
     let cert = params
         .self_signed(&key.pair)
@@ -253,11 +253,16 @@ impl Authority {
                 why: "a certificate must be valid for at least one day".into(),
             });
         }
-        let wanted = now + Duration::days(days.into());
+        let wanted = add_days(now, days)?;
         if wanted <= self.info.not_after {
             return Ok((wanted, None));
         }
         match lifetime {
+            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => Err(Error::Other(format!(
+                "--days {days} would outlive the CA in {}, which expires on {}, in less than a day: create a new CA (raytls ca create) and re-issue",
+                self.files.cert.display(),
+                crate::pki::certinfo::datetime(self.info.not_after)
+            ))),
             Lifetime::Explicit(days) => Err(Error::OutlivesCa {
                 days,
                 max_days: (self.info.not_after - now).whole_days(),
@@ -338,6 +343,18 @@ pub fn check_is_usable_ca(path: &Path, info: &CertInfo, now: OffsetDateTime) -> 
         });
     }
     Ok(())
+}
+
+/// `now + days`, or a usage error past the year 9999 (X.509 dates end there).
+fn add_days(now: OffsetDateTime, days: u32) -> Result<OffsetDateTime> {
+    now.checked_add(Duration::days(days.into()))
+        .filter(|t| t.year() <= 9999)
+        .ok_or_else(|| Error::InvalidValue {
+            source_name: "--days".into(),
+            value: days.to_string(),
+            what: "validity",
+            why: "it ends after the year 9999".into(),
+        })
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {

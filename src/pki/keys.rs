@@ -125,7 +125,7 @@ fn first_key_section(path: &Path, bytes: &[u8]) -> Result<(SectionKind, Vec<u8>)
             Err(e) => {
                 return Err(Error::UnsupportedKey {
                     path: path.to_path_buf(),
-                    why: format!("broken PEM ({e})"),
+                    why: format!("broken PEM ({})", pem::explain_error(&e)),
                 })
             }
         }

@@ -62,13 +62,29 @@ pub fn describe(bytes: &[u8]) -> String {
     }
 }
 
+/// A PEM parse error in words (pki-types prints markers as byte lists).
+pub fn explain_error(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { end_marker } => {
+            format!(
+                "no -----END {}----- line",
+                String::from_utf8_lossy(end_marker)
+            )
+        }
+        E::IllegalSectionStart { .. } => "a malformed -----BEGIN line".into(),
+        E::Base64Decode(_) => "broken base64 inside a PEM block".into(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Every certificate in a PEM file; an error naming the file if there is none.
 pub fn certificates(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::BadCertificate {
             path: path.to_path_buf(),
-            why: format!("broken PEM ({e})"),
+            why: format!("broken PEM ({})", explain_error(&e)),
         })?;
     if certs.is_empty() {
         return Err(Error::WrongPem {

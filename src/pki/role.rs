@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, Result};
-use crate::pki::san::{push_unique, DnsName, San};
+use crate::pki::san::{push_unique, San};
 
 /// The certificate roles in a Ray cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -46,9 +46,9 @@ pub struct LeafIdentity {
     pub role: Role,
     pub pod_ip: Option<IpAddr>,
     /// The head service FQDN (FQ_RAY_IP); head only.
-    pub fqdn: Option<DnsName>,
+    pub fqdn: Option<San>,
     /// The short head service name (RAY_IP); head only.
-    pub ray_ip: Option<DnsName>,
+    pub ray_ip: Option<San>,
     pub extra: Vec<San>,
 }
 
@@ -56,8 +56,8 @@ impl LeafIdentity {
     pub fn new(
         role: Role,
         pod_ip: Option<IpAddr>,
-        fqdn: Option<DnsName>,
-        ray_ip: Option<DnsName>,
+        fqdn: Option<San>,
+        ray_ip: Option<San>,
         extra: Vec<San>,
     ) -> Result<Self> {
         if role.needs_pod_ip() && pod_ip.is_none() {
@@ -91,12 +91,12 @@ impl LeafIdentity {
         }
         if self.role == Role::Head {
             if let Some(f) = &self.fqdn {
-                push_unique(&mut sans, San::Dns(f.clone()));
+                push_unique(&mut sans, f.clone());
             }
             // Clients that dial the short service name otherwise fail with gRPC's
             // "Peer name ... is not in peer certificate" (the KubeRay TLS guide's error).
             if let Some(r) = &self.ray_ip {
-                push_unique(&mut sans, San::Dns(r.clone()));
+                push_unique(&mut sans, r.clone());
             }
         }
         for s in &self.extra {
@@ -144,8 +144,8 @@ mod tests {
         let id = LeafIdentity::new(
             Role::Head,
             Some(ip("10.0.0.5")),
-            Some(DnsName::parse("t", "head-svc.ns.svc.cluster.local").unwrap()),
-            Some(DnsName::parse("t", "head-svc").unwrap()),
+            Some(San::parse("t", "head-svc.ns.svc.cluster.local").unwrap()),
+            Some(San::parse("t", "head-svc").unwrap()),
             vec![
                 San::parse("--san", "127.0.0.1").unwrap(),
                 San::parse("--san", "extra.io").unwrap(),
@@ -171,7 +171,7 @@ mod tests {
         let id = LeafIdentity::new(
             Role::Worker,
             Some(ip("fd00::7")),
-            Some(DnsName::parse("t", "head.svc").unwrap()),
+            Some(San::parse("t", "head.svc").unwrap()),
             None,
             vec![],
         )

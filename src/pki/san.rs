@@ -163,6 +163,8 @@ pub fn parse_pod_ip(source_name: &str, input: &str) -> Result<IpAddr> {
             },
         )
     })?;
+    // ::ffff:127.0.0.1 is 127.0.0.1: judge (and certify) the address in its plain form.
+    let ip = ip.to_canonical();
     if ip.is_loopback() {
         return Err(bad("it is a loopback address; Ray dials the pod IP from other pods, so use the pod's own address"));
     }

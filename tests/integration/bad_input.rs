@@ -416,7 +416,6 @@ fn unknown_flag_and_role_are_usage_errors() {
 }
 
 #[test]
-#[ignore = "bug: an IPv4-mapped loopback pod IP (::ffff:127.0.0.1) passes the loopback check and ends up in the certificate"]
 fn regression_ipv4_mapped_loopback_pod_ip() {
     let ws = Workspace::new();
     let ca = ws.make_ca("ca");
@@ -474,7 +473,6 @@ fn empty_san_is_a_usage_error() {
 }
 
 #[test]
-#[ignore = "bug: the error for an unwritable output dir names the hidden temp file (DIR/.tls.crt.raytls-XXXX.tmp), a path the user never gave"]
 fn regression_unwritable_out_dir_error_names_a_temp_file() {
     let ws = Workspace::new();
     let (ca, ro) = read_only_out(&ws);

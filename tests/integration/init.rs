@@ -307,7 +307,6 @@ fn init_head_with_ipv6_pod_ip() {
 }
 
 #[test]
-#[ignore = "bug: init keeps an existing tls.key that is world-readable (0644) instead of restoring 0600"]
 fn regression_init_leaves_a_world_readable_key() {
     let ws = Workspace::new();
     let (ca, out) = initialised(&ws, "worker");

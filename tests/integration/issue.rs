@@ -504,7 +504,6 @@ fn pod_ip_flag_wins_over_the_env() {
 }
 
 #[test]
-#[ignore = "bug: RAY_IP=127.0.0.1 (what KubeRay sets in the head's Ray container) is rejected as 'looks like an IP address but does not parse as one'"]
 fn regression_ray_ip_is_an_ip_address() {
     let ws = Workspace::new();
     let ca = ws.make_ca("ca");
@@ -555,7 +554,6 @@ fn leaf_serials_are_random_positive_16_bytes() {
 }
 
 #[test]
-#[ignore = "bug: under a CA with less than a day left, --days 1 fails advising '--days 0 or less', which is itself rejected"]
 fn regression_outlives_ca_advises_days_zero() {
     let ws = Workspace::new();
     let ca = ws.join("ca");

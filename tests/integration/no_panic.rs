@@ -174,7 +174,6 @@ fn init_replaces_malformed_existing_files() {
 }
 
 #[test]
-#[ignore = "bug: --days past the year 9999 (e.g. 4294967295) panics in time's OffsetDateTime + Duration (exit 101) instead of a usage error"]
 fn regression_huge_days_panics() {
     let ws = Workspace::new();
     let ca = ws.make_ca("ca");
