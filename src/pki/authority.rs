@@ -220,8 +220,11 @@ impl Authority {
 
         // Check our own work as a peer would, before anything reaches disk: this catches an
         // adopted CA whose subject rcgen cannot reproduce byte for byte.
+        // A CA made moments ago on a clock a little ahead starts after `now`; the leaf then
+        // starts with it, and is checked at its own first valid second.
+        let verify_at = now.max(params.not_before);
         for usage in [Usage::Server, Usage::Client] {
-            chain::verify_leaf(&self.cert_der, &[], &cert, usage, now).map_err(|e| {
+            chain::verify_leaf(&self.cert_der, &[], &cert, usage, verify_at).map_err(|e| {
                 Error::Signing(format!(
                     "the new certificate does not verify against {} ({})",
                     self.files.cert.display(),

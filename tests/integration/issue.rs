@@ -605,3 +605,29 @@ fn default_validity_under_a_ca_with_hours_left_is_clamped() {
     let (_, ca_na) = validity(&ca.join("ca.crt"));
     assert!(leaf_na <= ca_na);
 }
+
+/// A CA made moments ago on a clock a little ahead (openssl does not backdate notBefore)
+/// starts after our `now`; the leaf starts with it and must still be issued.
+#[test]
+fn regression_ca_starting_a_minute_in_the_future_still_signs() {
+    let ws = Workspace::new();
+    let ca = ws.join("ca");
+    crate::util::RcgenCa::new(
+        "ahead CA",
+        now() + time::Duration::minutes(1),
+        now() + days(3650),
+    )
+    .write_to(&ca);
+    let o = ws.run([
+        "issue",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        "w",
+        "--pod-ip",
+        "10.0.0.7",
+    ]);
+    o.ok();
+    assert!(ws.join("w/tls.crt").exists());
+}
