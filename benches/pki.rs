@@ -73,8 +73,13 @@ fn bench(c: &mut Criterion) {
         // Key generation + signing + the self-check against the CA, as `init` does.
         g.bench_function(name, |b| {
             b.iter(|| {
-                ca.issue(&identity, KeyType::EcdsaP256, Lifetime::Default(365), now)
-                    .unwrap()
+                ca.issue(
+                    &identity,
+                    KeyType::EcdsaP256,
+                    Lifetime::Default(365),
+                    OffsetDateTime::now_utc(),
+                )
+                .unwrap()
             })
         });
     }
