@@ -70,13 +70,20 @@ fn load_ca(ca: &Path) -> Result<(RootCertStore, Vec<String>)> {
     let mut subjects = Vec::new();
     for der in &certs {
         let parsed = parse_cert(ca, der)?;
-        if let Ok(Some(bc)) = parsed.basic_constraints() {
-            if !bc.value.ca {
-                return Err(Error::NotACa {
-                    path: ca.to_path_buf(),
-                    why: format!("{} has basicConstraints CA:FALSE", parsed.subject()),
-                });
+        // A leaf passed as --ca (tls.crt for ca.crt) is the classic mix-up: refuse it here.
+        // An old self-signed CA without basicConstraints is still accepted.
+        let why = match parsed.basic_constraints() {
+            Ok(Some(bc)) if !bc.value.ca => Some("basicConstraints CA:FALSE"),
+            Ok(None) if parsed.subject() != parsed.issuer() => {
+                Some("no basicConstraints, and not self-signed")
             }
+            _ => None,
+        };
+        if let Some(why) = why {
+            return Err(Error::NotACa {
+                path: ca.to_path_buf(),
+                why: format!("{}: {why}", parsed.subject()),
+            });
         }
         subjects.push(parsed.subject().to_string());
         roots.add(der.clone()).map_err(|e| Error::BadCertificate {

@@ -246,10 +246,16 @@ async fn run(
     let conn = tls::handshake(target, creds, tcp, peer, deadline, budget).await?;
     report.tls_version = conn.tls_version.clone();
     report.alpn = conn.alpn.clone();
-    let TlsConn { stream, plain, .. } = conn;
+    let TlsConn {
+        stream,
+        plain,
+        alpn,
+        ..
+    } = conn;
     let ctx = RpcContext {
         peer: peer.to_string(),
         plain,
+        alpn,
         creds,
         token,
         budget,
@@ -383,6 +389,7 @@ fn grpc_fail(cause: Cause, message: String) -> Failure {
 struct RpcContext<'a> {
     peer: String,
     plain: tls::WireLog,
+    alpn: Option<String>,
     creds: &'a Credentials,
     token: Option<&'a Token>,
     budget: Duration,
@@ -439,6 +446,22 @@ impl RpcContext<'_> {
             status.code(),
             Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
         );
+        // Every gRPC server agrees to ALPN h2 (Ray's GCS does): one that did not is something
+        // else speaking TLS, whatever it did next.
+        if transport && self.alpn.as_deref() != Some("h2") {
+            let then = if wire.first.is_empty() {
+                "and closed the connection".to_string()
+            } else {
+                format!("and answered with {}", tls::describe_bytes(&wire.first))
+            };
+            return grpc_fail(
+                Cause::NotRayGcs,
+                format!(
+                    "{} is not a Ray GCS: it speaks TLS but did not agree to HTTP/2 (ALPN h2), {then}",
+                    self.peer
+                ),
+            );
+        }
         if transport && wire.total == 0 {
             let how = match (wire.alert, wire.error_kind) {
                 (Some(a), _) => format!("TLS alert {a:?}"),
