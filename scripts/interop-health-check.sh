@@ -52,8 +52,10 @@ if [ "${1:-}" = --case ]; then
   # expect WANT_RC WANT_CAUSE -- raytls args
   expect() {
     local want_rc=$1 want_cause=$2 out rc; shift 3
-    "$RAYTLS" health-check "$@" --timeout 3s | sed 's/^/  raytls: /'
+    { echo "## $CASE: raytls health-check $*"; "$RAYTLS" health-check "$@" --timeout 3s; echo "(exit $?)"; } \
+      | tee -a "$W/cases.log" | grep -v '^##' | sed 's/^/  raytls: /'
     out=$("$RAYTLS" health-check "$@" --timeout 3s --json); rc=$?
+    echo "$out" >> "$W/cases.log"
     if [ "$rc" = "$want_rc" ] && grep -q "\"cause\":\"$want_cause\"" <<<"$out"; then
       echo "  ok: raytls exit $rc, cause $want_cause"
     else echo "  MISMATCH: raytls exit $rc (want $want_rc), want cause $want_cause: $out"; rc_all=1; fi
@@ -72,6 +74,9 @@ if [ "${1:-}" = --case ]; then
   case $CASE in
     healthy)
       expect 0 ok -- --address "$ADDR" "${G[@]}" --expect-ray-version "$RAY_VERSION"
+      # Ray's GCS negotiates ALPN h2 and TLS 1.3 (facts the diagnosis relies on)
+      "$RAYTLS" health-check --address "$ADDR" "${G[@]}" --json | grep -q '"alpn":"h2","peer"' \
+        && echo "  ok: ALPN h2" || { echo "  MISMATCH: no ALPN h2"; rc_all=1; }
       RAY_TLS_CA_CERT=$GOOD/ca.crt RAY_TLS_SERVER_CERT=$GOOD/tls.crt RAY_TLS_SERVER_KEY=$GOOD/tls.key \
         expect 0 ok -- --address "$ADDR"
       expect 0 ok -- --address "$ALIAS:$PORT" --address "localhost:$PORT" "${G[@]}"
@@ -146,5 +151,7 @@ if [ "$TOKEN_RUN" = 1 ]; then
   "$HARNESS" --certs "$W/good" --env RAY_AUTH_MODE=token --env "RAY_AUTH_TOKEN=$TOKEN" \
     --no-plaintext-check "${CMDS2[@]}" || rc=1
 fi
+echo "=== raytls output per case (text, exit code, JSON)"
+cat "$W/cases.log" 2>/dev/null
 echo "=== interop-health-check: $([ $rc = 0 ] && echo PASS || echo FAIL)"
 exit $rc

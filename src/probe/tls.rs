@@ -453,6 +453,18 @@ fn diagnose_handshake(
             io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
         )
         || wire.error_kind == Some(io::ErrorKind::ConnectionReset);
+    if closed && !seen.chain.is_empty() {
+        // We had accepted the server's certificate and sent ours (TLS 1.2 sends it after the
+        // server's), then the server hung up: it refused our certificate.
+        return fail(
+            Cause::ClientCertRejected,
+            Phase::Tls,
+            format!(
+                "server rejected our client certificate {}: {peer} hung up during the handshake                  right after we sent it; is it signed by the CA the head trusts (the head's                  RAY_TLS_CA_CERT)?",
+                creds.cert_path.display()
+            ),
+        );
+    }
     if closed && wire.total == 0 {
         let how = if wire.eof || e.kind() == io::ErrorKind::UnexpectedEof {
             "closed"

@@ -118,6 +118,22 @@ fn dns_name_as_dialed_is_the_server_name() {
 }
 
 #[test]
+fn ipv6_in_brackets() {
+    let (ca, head, files) = ray_like();
+    let Some(gcs) = fake_gcs_at("[::1]:0", server_config(&head, &ca), Gcs::default()) else {
+        eprintln!("skipped: cannot bind [::1]");
+        return;
+    };
+    let addr = format!("[::1]:{}", gcs.port());
+    let mut a = args(&["--address", &addr, "--json"]);
+    a.extend(files.flags());
+    let run = health_check(&a, &[]);
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    assert_eq!(run.json()[0]["address"], addr.as_str());
+    assert_eq!(run.code, 0);
+}
+
+#[test]
 fn several_addresses_are_checked_concurrently_one_line_each() {
     let (ca, head, files) = ray_like();
     let a = fake_gcs(server_config(&head, &ca), Gcs::default());
@@ -407,6 +423,25 @@ fn client_cert_refused_with_an_alert() {
         ],
     );
     assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn client_cert_refused_during_a_tls12_handshake() {
+    let trusted = ca("raytls test CA");
+    let head = default_leaf(&trusted);
+    let ours = default_leaf(&ca("stranger CA"));
+    let files = Files::new(&trusted, &ours);
+    let gcs = fake_gcs(server_config_tls12(&head, &trusted), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &[
+            "server rejected our client certificate",
+            "during the handshake",
+        ],
+    );
+    assert_eq!(run.json()[0]["phase"], "tls");
 }
 
 #[test]

@@ -151,13 +151,26 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// A Ray-like TLS server: ALPN h2, client certificate required, signed by `client_ca`.
 pub fn server_config(server: &Leaf, client_ca: &Ca) -> Arc<ServerConfig> {
+    server_config_versions(server, client_ca, rustls::DEFAULT_VERSIONS)
+}
+
+/// As [`server_config`], TLS 1.2 only (Ray also speaks TLS 1.2 with ECDHE + AES-GCM).
+pub fn server_config_tls12(server: &Leaf, client_ca: &Ca) -> Arc<ServerConfig> {
+    server_config_versions(server, client_ca, &[&rustls::version::TLS12])
+}
+
+fn server_config_versions(
+    server: &Leaf,
+    client_ca: &Ca,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ServerConfig> {
     let mut roots = RootCertStore::empty();
     roots.add(client_ca.der.clone()).expect("client CA");
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
         .expect("client verifier");
     let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("versions")
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![server.der.clone()], server.key())
@@ -236,8 +249,13 @@ pub const CLUSTER_ID: [u8; 4] = [0x3f, 0x9c, 0x01, 0xab];
 
 /// A fake Ray GCS: real gRPC (tonic's server pieces) over real mutual TLS.
 pub fn fake_gcs(cfg: Arc<ServerConfig>, gcs: Gcs) -> Server {
+    fake_gcs_at("127.0.0.1:0", cfg, gcs).expect("bind 127.0.0.1")
+}
+
+/// As [`fake_gcs`], on another loopback address (`[::1]:0`); None if it cannot bind there.
+pub fn fake_gcs_at(bind_to: &str, cfg: Arc<ServerConfig>, gcs: Gcs) -> Option<Server> {
     let rt = runtime();
-    let listener = bind(&rt);
+    let listener = rt.block_on(TcpListener::bind(bind_to)).ok()?;
     let addr = listener.local_addr().expect("addr");
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
     let gcs = Arc::new(gcs);
@@ -352,11 +370,11 @@ pub fn fake_gcs(cfg: Arc<ServerConfig>, gcs: Gcs) -> Server {
             });
         }
     });
-    Server {
+    Some(Server {
         addr,
         _rt: rt,
         _keep: vec![],
-    }
+    })
 }
 
 /// Completes the TLS handshake, then drops the connection without an alert or any data:
