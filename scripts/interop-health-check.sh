@@ -16,6 +16,7 @@
 # by itself inside the harness' netns (a client command) and checks it there.
 #
 # Usage: scripts/interop-health-check.sh [--no-token-run] [--keep]
+#   USE_RAYTLS_CERTS=1 makes the certificates with `raytls ca create` / `raytls issue head`.
 # Env: RAYTLS (binary; default: cargo build, target/debug/raytls), RAY_TLS_HARNESS.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd); ROOT=$(dirname "$HERE"); SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
@@ -31,8 +32,8 @@ ALIAS=ray-head.test; OTHER=othername.test; RAY_VERSION=${RAY_VERSION:-2.60.0}
 make_certs() {  # DIR NAME
   local dir=$1 name=$2
   if [ "${USE_RAYTLS_CERTS:-0}" = 1 ]; then
-    "$RAYTLS" ca create --out "$dir" --name "$name" >/dev/null &&
-    "$RAYTLS" issue head --ca "$dir" --out "$dir" --pod-ip 127.0.0.1 --fqdn "$ALIAS" --san localhost >/dev/null
+    "$RAYTLS" ca create --out "$dir/ca-src" --name "$name" >/dev/null &&
+    "$RAYTLS" issue head --ca "$dir/ca-src" --out "$dir" --pod-ip 127.0.0.1 --fqdn "$ALIAS" --san localhost >/dev/null
   else
     # KubeRay's openssl recipe (no EKU), with our SANs; kuberay_openssl_certs.sh gives every
     # CA the subject CN=*.kuberay.com, so rename this one to keep subjects unique.
@@ -143,7 +144,7 @@ rc=0
 echo "=== run 1: TLS head with raytls-test certs"
 "$HARNESS" --certs "$W/good" --host-alias "$ALIAS" --hosts-entry "$OTHER" \
   --client-cert "$W/other/tls.crt" --client-key "$W/other/tls.key" --expect-client-fail \
-  --no-plaintext-check "${CMDS1[@]}" || rc=1
+  "${CMDS1[@]}" || rc=1
 if [ "$TOKEN_RUN" = 1 ]; then
   echo "=== run 2: TLS head with RAY_AUTH_MODE=token"
   TOKEN=$(openssl rand -hex 16)

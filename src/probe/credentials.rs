@@ -37,6 +37,7 @@ impl std::fmt::Debug for Credentials {
 pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Credentials> {
     let (roots, ca_subjects) = load_ca(ca)?;
     let chain = pem::certificates(cert, &pem::read(cert)?)?;
+    // pem::certificates returns an error rather than an empty list, so [0] exists.
     let leaf = parse_cert(cert, &chain[0])?;
     check_dates(cert, &leaf)?;
 
