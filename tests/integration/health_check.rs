@@ -262,6 +262,20 @@ fn peer_that_stalls_mid_handshake_ends_at_the_deadline() {
     );
 }
 
+#[test]
+fn peer_that_stops_inside_a_tls_record_ends_at_the_deadline() {
+    let (_ca, _head, files) = ray_like();
+    // A handshake record header announcing 80 bytes, then nothing.
+    let peer = plain_tcp(Plain::Reply(&[0x16, 0x03, 0x03, 0x00, 0x50, 0x02]));
+    let run = health_check(&with(&files, &peer, &["--timeout", "400ms"]), &[]);
+    assert_failure(&run, "timeout", &["stalled mid-handshake: 6 bytes of TLS"]);
+    assert!(
+        run.elapsed < Duration::from_millis(1100),
+        "{:?}",
+        run.elapsed
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Not TLS
 
