@@ -88,6 +88,12 @@ pub enum Error {
     #[error("cannot sign the certificate: {0}")]
     Signing(String),
 
+    // ---- a network check whose own inputs are unusable (nothing was dialed) ----
+    /// Our CA, certificate, key or token for `health-check` cannot be used: a local
+    /// configuration error (exit 2), whatever the inner error's own exit code is.
+    #[error("{0}")]
+    LocalConfig(Box<Error>),
+
     // ---- other subsystems wrap their own message ----
     #[error("{0}")]
     Other(String),
@@ -97,9 +103,10 @@ impl Error {
     /// Values the user typed wrong are usage errors (2); everything else is a failure (1).
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::InvalidValue { .. } | Error::MissingPodIp { .. } | Error::Usage(_) => {
-                ExitCode::Usage
-            }
+            Error::InvalidValue { .. }
+            | Error::MissingPodIp { .. }
+            | Error::Usage(_)
+            | Error::LocalConfig(_) => ExitCode::Usage,
             _ => ExitCode::Failure,
         }
     }

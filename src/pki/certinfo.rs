@@ -204,6 +204,7 @@ pub fn date(t: OffsetDateTime) -> String {
 
 /// `2027-11-23 08:57:00 UTC` for messages where the hour matters.
 pub fn datetime(t: OffsetDateTime) -> String {
+    let t = t.to_offset(::time::UtcOffset::UTC);
     format!(
         "{} {:02}:{:02}:{:02} UTC",
         date(t),

@@ -2,12 +2,14 @@
 mod bad_input;
 mod ca;
 mod env;
+mod health_check;
 mod init;
 mod inspect;
 mod issue;
 mod mtls;
 mod no_panic;
 mod openssl;
+mod probe_util;
 mod quickstart;
 mod util;
 mod verify;

@@ -1,0 +1,725 @@
+//! `raytls health-check` against in-process servers on 127.0.0.1:0: one test per row of the
+//! diagnosis table (issue 4), each asserting the cause code, the words a user must read and
+//! the exit code. No sleeps: the servers stall, the deadline under test ends the check.
+use std::time::Duration;
+
+use crate::probe_util::*;
+
+/// A named failure must come back "in well under 1 s" (unless it is the timeout itself).
+const FAST: Duration = Duration::from_millis(900);
+
+fn with(files: &Files, server: &Server, extra: &[&str]) -> Vec<String> {
+    let mut a = vec!["--address".to_string(), server.address(), "--json".into()];
+    a.extend(files.flags());
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn assert_failure(run: &Run, cause: &str, words: &[&str]) {
+    assert_eq!(
+        run.cause(),
+        cause,
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(
+        run.code, 1,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let msg = run.message();
+    for w in words {
+        assert!(msg.contains(w), "message lacks {w:?}: {msg}");
+    }
+    assert_eq!(run.json()[0]["healthy"], false);
+}
+
+/// A CA, a Ray-like head (mTLS, ALPN h2) and our client files from the same CA.
+fn ray_like() -> (Ca, Leaf, Files) {
+    let ca = ca("raytls test CA");
+    let head = default_leaf(&ca);
+    let ours = default_leaf(&ca);
+    let files = Files::new(&ca, &ours);
+    (ca, head, files)
+}
+
+// ---------------------------------------------------------------------------------------
+// Healthy
+
+#[test]
+fn healthy_gcs_reports_version_cluster_and_tls() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let run = health_check(
+        &with(&files, &gcs, &["--expect-ray-version", "2.60.0"]),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let j = &run.json()[0];
+    assert_eq!(j["healthy"], true);
+    assert_eq!(j["cause"], "ok");
+    assert_eq!(j["ray_version"], "2.60.0");
+    assert_eq!(j["cluster_id"], "3f9c01ab");
+    assert_eq!(j["tls_version"], "TLS1.3");
+    assert_eq!(j["alpn"], "h2");
+    assert!(j["latency_ms"].as_u64().is_some());
+
+    // The human line, then the summary.
+    let mut a = vec!["--address".to_string(), gcs.address()];
+    a.extend(files.flags());
+    let run = health_check(&a, &[]);
+    assert_eq!(run.code, 0);
+    let first = run.stdout.lines().next().unwrap_or_default();
+    let want = format!(
+        "OK {} ray 2.60.0 cluster 3f9c01ab... TLS1.3 ",
+        gcs.address()
+    );
+    assert!(first.starts_with(&want), "{first}");
+    assert!(first.ends_with(" ms"), "{first}");
+    assert_eq!(run.stdout.lines().last(), Some("healthy"));
+}
+
+#[test]
+fn credentials_default_to_rays_own_environment() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let (c, t, k) = (
+        path_str(&files.path("ca.crt")),
+        path_str(&files.path("tls.crt")),
+        path_str(&files.path("tls.key")),
+    );
+    let run = health_check(
+        &args(&["--address", &gcs.address(), "--json"]),
+        &[
+            ("RAY_TLS_CA_CERT", &c),
+            ("RAY_TLS_SERVER_CERT", &t),
+            ("RAY_TLS_SERVER_KEY", &k),
+        ],
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert_eq!(run.cause(), "ok");
+}
+
+#[test]
+fn dns_name_as_dialed_is_the_server_name() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let mut a = vec![
+        "--address".to_string(),
+        format!("localhost:{}", gcs.port()),
+        "--json".into(),
+    ];
+    a.extend(files.flags());
+    let run = health_check(&a, &[]);
+    // localhost may resolve to ::1 first, where nothing listens: the IPv4 address follows.
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn ipv6_in_brackets() {
+    let (ca, head, files) = ray_like();
+    let Some(gcs) = fake_gcs_at("[::1]:0", server_config(&head, &ca), Gcs::default()) else {
+        eprintln!("skipped: cannot bind [::1]");
+        return;
+    };
+    let addr = format!("[::1]:{}", gcs.port());
+    let mut a = args(&["--address", &addr, "--json"]);
+    a.extend(files.flags());
+    let run = health_check(&a, &[]);
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    assert_eq!(run.json()[0]["address"], addr.as_str());
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn several_addresses_are_checked_concurrently_one_line_each() {
+    let (ca, head, files) = ray_like();
+    let a = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let b = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let hole = black_hole();
+    let refused = format!("127.0.0.1:{}", free_port());
+    let mut argv = args(&[
+        "--address",
+        &a.address(),
+        "--address",
+        &format!("{},{}", hole.address(), refused),
+        "--address",
+        &b.address(),
+        "--timeout",
+        "700ms",
+    ]);
+    argv.extend(files.flags());
+    let run = health_check(&argv, &[]);
+    assert_eq!(run.code, 1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", run.stdout);
+    assert!(lines[0].starts_with(&format!("OK {}", a.address())));
+    assert!(lines[1].starts_with(&format!("FAIL {} timeout", hole.address())));
+    assert!(lines[2].starts_with(&format!("FAIL {refused} connection_refused")));
+    assert!(lines[3].starts_with(&format!("OK {}", b.address())));
+    assert!(lines[4].starts_with("2 of 4 unhealthy"), "{}", lines[4]);
+    // Concurrent: one timeout's worth, not the sum.
+    assert!(
+        run.elapsed < Duration::from_millis(1500),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Before TLS: name, port, silence
+
+#[test]
+fn name_that_does_not_resolve() {
+    // Resolve inside an empty network namespace so no DNS query leaves this machine.
+    let probe = std::process::Command::new("unshare")
+        .args(["-rn", "true"])
+        .status();
+    if !matches!(probe, Ok(s) if s.success()) {
+        eprintln!(
+            "skipped: `unshare -rn` is unavailable, and a DNS lookup would leave 127.0.0.0/8"
+        );
+        return;
+    }
+    let (_ca, _head, files) = ray_like();
+    let mut a = args(&[
+        "--address",
+        "no-such-head.invalid:6379",
+        "--json",
+        "--timeout",
+        "2s",
+    ]);
+    a.extend(files.flags());
+    let run = health_check_in(Some(&["unshare", "-rn"]), &a, &[]);
+    assert_failure(
+        &run,
+        "resolve_failed",
+        &["cannot resolve no-such-head.invalid"],
+    );
+    assert!(
+        run.elapsed < Duration::from_millis(2500),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn nothing_listening() {
+    let (_ca, _head, files) = ray_like();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut a = args(&["--address", &addr, "--json"]);
+    a.extend(files.flags());
+    let run = health_check(&a, &[]);
+    assert_failure(
+        &run,
+        "connection_refused",
+        &[
+            &format!("connection refused at {addr}"),
+            "is the Ray head up, is the port right?",
+        ],
+    );
+    assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn silent_drop_ends_at_the_deadline() {
+    let (_ca, _head, files) = ray_like();
+    let hole = black_hole();
+    let run = health_check(&with(&files, &hole, &["--timeout", "500ms"]), &[]);
+    assert_failure(
+        &run,
+        "timeout",
+        &[
+            &format!("no answer from {} in 500ms", hole.address()),
+            "firewall or NetworkPolicy?",
+        ],
+    );
+    assert_eq!(run.json()[0]["phase"], "connect");
+    assert!(
+        run.elapsed < Duration::from_millis(1200),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn peer_that_stalls_mid_handshake_ends_at_the_deadline() {
+    let (_ca, _head, files) = ray_like();
+    let peer = plain_tcp(Plain::Silent);
+    let run = health_check(&with(&files, &peer, &["--timeout", "500ms"]), &[]);
+    assert_failure(
+        &run,
+        "timeout",
+        &["sent nothing back to our TLS ClientHello in 500ms"],
+    );
+    assert_eq!(run.json()[0]["phase"], "tls");
+    assert!(
+        run.elapsed < Duration::from_millis(1200),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn peer_that_stops_inside_a_tls_record_ends_at_the_deadline() {
+    let (_ca, _head, files) = ray_like();
+    // A handshake record header announcing 80 bytes, then nothing.
+    let peer = plain_tcp(Plain::Reply(&[0x16, 0x03, 0x03, 0x00, 0x50, 0x02]));
+    let run = health_check(&with(&files, &peer, &["--timeout", "400ms"]), &[]);
+    assert_failure(&run, "timeout", &["stalled mid-handshake: 6 bytes of TLS"]);
+    assert!(
+        run.elapsed < Duration::from_millis(1100),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Not TLS
+
+#[test]
+fn plaintext_grpc_server_is_not_tls() {
+    // A RAY_USE_TLS=0 GCS answers a ClientHello with an HTTP/2 SETTINGS frame (checked on
+    // Ray 2.60's gcs_server by scripts/interop-health-check.sh).
+    let (_ca, _head, files) = ray_like();
+    let peer = plain_tcp(Plain::Reply(H2_SETTINGS));
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(
+        &run,
+        "not_tls",
+        &[
+            &format!("{} does not speak TLS", peer.address()),
+            "HTTP/2 SETTINGS",
+            "RAY_USE_TLS=0",
+        ],
+    );
+    assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn another_protocol_is_not_tls() {
+    let (_ca, _head, files) = ray_like();
+    let peer = plain_tcp(Plain::Reply(b"SSH-2.0-OpenSSH_9.6\r\n"));
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(&run, "not_tls", &["does not speak TLS", "SSH banner"]);
+}
+
+#[test]
+fn peer_that_closes_on_the_client_hello() {
+    let (_ca, _head, files) = ray_like();
+    let peer = plain_tcp(Plain::Close);
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(
+        &run,
+        "closed_during_handshake",
+        &["closed the connection without answering our TLS ClientHello"],
+    );
+    assert!(run.elapsed < FAST);
+}
+
+// ---------------------------------------------------------------------------------------
+// The server's certificate
+
+#[test]
+fn server_cert_from_another_ca() {
+    let (_ca, _head, files) = ray_like();
+    let other = ca("some other CA");
+    let head = default_leaf(&other);
+    let gcs = fake_gcs(server_config(&head, &other), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    let ca_file = path_str(&files.path("ca.crt"));
+    assert_failure(
+        &run,
+        "unknown_ca",
+        &[
+            &format!("not signed by the CA in {ca_file}"),
+            "CN=raytls test CA",
+            "subject \"CN=ray-head\", issuer \"CN=some other CA\"",
+        ],
+    );
+    assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn server_cert_from_a_ca_with_our_cas_name_but_another_key() {
+    let (_ca, _head, files) = ray_like();
+    let twin = ca("raytls test CA");
+    let head = default_leaf(&twin);
+    let gcs = fake_gcs(server_config(&head, &twin), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "unknown_ca",
+        &["not signed by the CA in", "same name as our CA"],
+    );
+}
+
+#[test]
+fn host_not_in_server_cert() {
+    let (ca, _head, files) = ray_like();
+    let head = leaf(&ca, &["10.0.0.5", "head.example"], |_| {});
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "name_mismatch",
+        &[
+            "does not cover 127.0.0.1",
+            "it covers [IP:10.0.0.5, DNS:head.example]",
+            "re-issue it with that SAN (IP:127.0.0.1) or dial one of these",
+        ],
+    );
+    assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn expired_server_cert_shows_the_dates() {
+    let (ca, _head, files) = ray_like();
+    let head = leaf(&ca, &["127.0.0.1"], expired);
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    let year = time::OffsetDateTime::now_utc().year().to_string();
+    assert_failure(
+        &run,
+        "expired",
+        &["expired on", "valid from", "now", "UTC", &year[..2]],
+    );
+}
+
+#[test]
+fn not_yet_valid_server_cert_shows_the_dates() {
+    let (ca, _head, files) = ray_like();
+    let head = leaf(&ca, &["127.0.0.1"], not_yet_valid);
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "not_yet_valid",
+        &["is not valid until", "(now ", "clocks"],
+    );
+}
+
+#[test]
+fn server_cert_without_server_auth_eku() {
+    let (ca, _head, files) = ray_like();
+    let head = leaf(&ca, &["127.0.0.1"], client_auth_only);
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "no_server_auth_eku",
+        &["extended key usage [clientAuth] without serverAuth"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Our client certificate refused
+
+#[test]
+fn client_cert_refused_with_an_alert() {
+    // The head's certificate is fine for us, but our client certificate is from a CA the
+    // head does not trust: rustls (unlike Ray) says so with an alert.
+    let trusted = ca("raytls test CA");
+    let head = default_leaf(&trusted);
+    let ours = default_leaf(&ca("stranger CA"));
+    let files = Files::new(&trusted, &ours);
+    let gcs = fake_gcs(server_config(&head, &trusted), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &[
+            "server rejected our client certificate",
+            "TLS alert",
+            "signed by the CA the head trusts",
+        ],
+    );
+    assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn client_cert_refused_during_a_tls12_handshake() {
+    let trusted = ca("raytls test CA");
+    let head = default_leaf(&trusted);
+    let ours = default_leaf(&ca("stranger CA"));
+    let files = Files::new(&trusted, &ours);
+    let gcs = fake_gcs(server_config_tls12(&head, &trusted), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &[
+            "server rejected our client certificate",
+            "during the handshake",
+        ],
+    );
+    assert_eq!(run.json()[0]["phase"], "tls");
+}
+
+#[test]
+fn client_cert_refused_by_closing_after_the_handshake_like_ray() {
+    let (_ca, head, files) = ray_like();
+    let peer = drop_after_handshake(server_config_any_client(&head, &[b"h2"]));
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &[
+            "server rejected our client certificate",
+            "dropped us before any HTTP/2 data",
+        ],
+    );
+    assert_eq!(run.json()[0]["tls_version"], "TLS1.3");
+    assert!(run.elapsed < FAST);
+}
+
+// ---------------------------------------------------------------------------------------
+// Our own files: local errors before any connection, exit 2
+
+#[test]
+fn unreadable_ca_is_a_local_error_before_dialing() {
+    let (_ca, _head, files) = ray_like();
+    // Nothing listens there: a dial would say connection_refused, not local_config.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let missing = path_str(&files.path("missing-ca.crt"));
+    let run = health_check(
+        &args(&[
+            "--address",
+            &addr,
+            "--json",
+            "--ca",
+            &missing,
+            "--cert",
+            &path_str(&files.path("tls.crt")),
+            "--key",
+            &path_str(&files.path("tls.key")),
+        ]),
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.cause(), "local_config");
+    assert!(
+        run.stderr.contains(&format!("cannot read {missing}")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn key_of_another_cert_is_a_local_error() {
+    let (ca, _head, files) = ray_like();
+    let stranger = default_leaf(&ca);
+    files.write("tls.key", &stranger.key_pem);
+    let run = health_check(
+        &args(&["--address", "127.0.0.1:1"])
+            .into_iter()
+            .chain(files.flags())
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("does not match"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn leaf_given_as_ca_and_missing_credentials_are_local_errors() {
+    let (_ca, _head, files) = ray_like();
+    let run = health_check(
+        &args(&[
+            "--address",
+            "127.0.0.1:1",
+            "--ca",
+            &path_str(&files.path("tls.crt")),
+            "--cert",
+            &path_str(&files.path("tls.crt")),
+            "--key",
+            &path_str(&files.path("tls.key")),
+        ]),
+        &[],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("is not a CA certificate"),
+        "{}",
+        run.stderr
+    );
+
+    let run = health_check(&args(&["--address", "127.0.0.1:1"]), &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("--ca FILE or set RAY_TLS_CA_CERT"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for bad in [
+        &["--address", "bad host:1"][..],
+        &["--address", "[::1"],
+        &["--address", "127.0.0.1:1", "--timeout", "5h"],
+        &["--address", "127.0.0.1:1", "--timeout", "soon"],
+        &[],
+    ] {
+        let run = health_check(&args(bad), &[]);
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Token auth
+
+fn token_gcs() -> (Server, Files) {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            token: Some("s3cret-token".into()),
+            ..Gcs::default()
+        },
+    );
+    (gcs, files)
+}
+
+#[test]
+fn missing_token_is_unauthenticated() {
+    let (gcs, files) = token_gcs();
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "unauthenticated",
+        &["token missing or wrong", "no token sent", "RAY_AUTH_TOKEN"],
+    );
+    assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn wrong_token_names_its_source_never_the_token() {
+    let (gcs, files) = token_gcs();
+    let tf = files.write("token", "not-the-s3cret\n");
+    let run = health_check(&with(&files, &gcs, &["--token-file", &path_str(&tf)]), &[]);
+    assert_failure(
+        &run,
+        "unauthenticated",
+        &[&format!(
+            "sent the token from --token-file {}",
+            tf.display()
+        )],
+    );
+    assert!(!run.stdout.contains("not-the-s3cret") && !run.stderr.contains("not-the-s3cret"));
+}
+
+#[test]
+fn token_found_in_rays_order() {
+    let (gcs, files) = token_gcs();
+    // RAY_AUTH_TOKEN
+    let run = health_check(
+        &with(&files, &gcs, &[]),
+        &[("RAY_AUTH_TOKEN", "s3cret-token")],
+    );
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    assert_eq!(run.json()[0]["token_source"], "RAY_AUTH_TOKEN");
+    assert!(!run.stdout.contains("s3cret"));
+    // --token-file wins over RAY_AUTH_TOKEN
+    let tf = files.write("token", "s3cret-token\n");
+    let run = health_check(
+        &with(&files, &gcs, &["--token-file", &path_str(&tf)]),
+        &[("RAY_AUTH_TOKEN", "wrong")],
+    );
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    // RAY_AUTH_TOKEN_PATH
+    let run = health_check(
+        &with(&files, &gcs, &[]),
+        &[("RAY_AUTH_TOKEN_PATH", &path_str(&tf))],
+    );
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    // ~/.ray/auth_token
+    let home = tempfile::tempdir().expect("home");
+    std::fs::create_dir(home.path().join(".ray")).expect("mkdir");
+    std::fs::write(home.path().join(".ray/auth_token"), "s3cret-token\n").expect("write");
+    let run = health_check(
+        &with(&files, &gcs, &[]),
+        &[("HOME", &path_str(home.path()))],
+    );
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    assert_eq!(run.code, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Not a Ray GCS, health fallback, version
+
+#[test]
+fn grpc_server_without_ray_or_health_is_not_a_ray_gcs() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            ray: false,
+            health: None,
+            ..Gcs::default()
+        },
+    );
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(&run, "not_ray_gcs", &["is not a Ray GCS", "GetClusterId"]);
+    assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn tls_server_that_is_not_grpc_is_not_a_ray_gcs() {
+    let (_ca, head, files) = ray_like();
+    let peer = http1_over_tls(server_config_any_client(&head, &[]));
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(&run, "not_ray_gcs", &["is not a Ray GCS", "HTTP/1"]);
+    assert!(run.elapsed < FAST);
+}
+
+#[test]
+fn standard_health_service_serving_is_healthy() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            ray: false,
+            ..Gcs::default()
+        },
+    );
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.cause(), "ok");
+    let not_serving = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            ray: false,
+            health: Some(2),
+            ..Gcs::default()
+        },
+    );
+    let run = health_check(&with(&files, &not_serving, &[]), &[]);
+    assert_failure(&run, "not_serving", &["NOT_SERVING"]);
+}
+
+#[test]
+fn ray_version_differs_from_expected() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            ray_version: "2.52.1".into(),
+            ..Gcs::default()
+        },
+    );
+    let run = health_check(
+        &with(&files, &gcs, &["--expect-ray-version", "2.60.0"]),
+        &[],
+    );
+    assert_failure(
+        &run,
+        "version_mismatch",
+        &["runs Ray 2.52.1", "--expect-ray-version is 2.60.0"],
+    );
+    assert_eq!(run.json()[0]["ray_version"], "2.52.1");
+}
