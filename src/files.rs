@@ -149,7 +149,7 @@ fn ensure_dir(dir: &Path, holds_secret: bool) -> Result<bool> {
         Ok(m) if m.is_dir() => Ok(false),
         Ok(_) => Err(Error::write(
             dir,
-            std::io::Error::new(std::io::ErrorKind::Other, "exists and is not a directory"),
+            std::io::Error::other("exists and is not a directory"),
         )),
         Err(_) => {
             let mode = if holds_secret { 0o700 } else { 0o755 };
