@@ -8,8 +8,11 @@ pub mod commands;
 pub mod error;
 pub mod exit_code;
 pub mod files;
+pub mod netrc;
 pub mod pki;
 pub mod probe;
 pub mod ray_env;
+pub mod token;
+pub mod uri_lint;
 
 pub use error::{Error, Result};

@@ -4,7 +4,12 @@ use clap::{Parser, Subcommand};
 
 use crate::exit_code::EXIT_CODES_HELP;
 
+pub mod completions;
 pub mod health_check;
+pub mod lint_uri;
+pub mod man;
+pub mod netrc;
+pub mod token;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,4 +31,10 @@ pub struct Cli {
 pub enum Command {
     /// Check a Ray GCS over mutual TLS, like `ray health-check`, and name what is wrong
     HealthCheck(health_check::HealthCheckArgs),
+    /// Make a Ray auth token (RAY_AUTH_MODE=token) as a file or a Kubernetes Secret
+    Token(token::TokenArgs),
+    Netrc(netrc::NetrcArgs),
+    LintUri(lint_uri::LintUriArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
