@@ -233,6 +233,15 @@ pub fn parse(src: &str) -> Netrc {
                 };
                 if kw != "default" {
                     match lx.next() {
+                        Some(Err(at)) => {
+                            problem(
+                                &mut out,
+                                at,
+                                "a quoted word has no closing '\"'".into(),
+                                true,
+                            );
+                            break;
+                        }
                         Some(Ok(name)) if !KEYWORDS.contains(&name.text.as_str()) => {
                             entry.span.end = name.span.end;
                             entry.kind = if kw == "machine" {
@@ -279,6 +288,15 @@ pub fn parse(src: &str) -> Netrc {
                 };
                 let value = match lx.next() {
                     Some(Ok(v)) if !KEYWORDS.contains(&v.text.as_str()) => v,
+                    Some(Err(at)) => {
+                        problem(
+                            &mut out,
+                            at,
+                            "a quoted word has no closing '\"'".into(),
+                            true,
+                        );
+                        break;
+                    }
                     _ => {
                         problem(
                             &mut out,
@@ -389,7 +407,11 @@ pub fn machine_name_problem(name: &str) -> Option<String> {
             "machine {name:?} is a URL; netrc matches the host name only (e.g. github.com)"
         ));
     }
-    if name.contains(':') && name.parse::<std::net::Ipv6Addr>().is_err() {
+    let unbracketed = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    if name.contains(':') && unbracketed.parse::<std::net::Ipv6Addr>().is_err() {
         return Some(format!(
             "machine {name:?} has a port; netrc matches the host name only, without a port"
         ));
@@ -607,7 +629,9 @@ mod tests {
         assert!(parse("login x password y\n").malformed().count() >= 1);
         assert!(parse("machine a login u password").malformed().count() == 1);
         assert!(parse("machine\n").malformed().count() == 1);
-        assert!(parse("machine a password \"open").malformed().count() == 1);
+        let n = parse("machine a password \"open");
+        assert_eq!(n.malformed().count(), 1);
+        assert!(n.problems[0].message.contains("no closing"));
     }
 
     #[test]
@@ -683,6 +707,7 @@ mod tests {
         assert!(machine_name_problem("https://github.com").is_some());
         assert!(machine_name_problem("github.com:443").is_some());
         assert!(machine_name_problem("::1").is_none());
+        assert!(machine_name_problem("[::1]").is_none());
         assert!(machine_name_problem("github.com").is_none());
     }
 }
