@@ -20,14 +20,13 @@ pub struct NetrcArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum NetrcCommand {
-    /// Create or update one machine entry, leaving the rest of the file untouched
     Set(NetrcSetArgs),
-    /// Report a loose file mode, a foreign owner and malformed lines
     Check(NetrcCheckArgs),
 }
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Create or update one machine entry, leaving the rest of the file untouched",
     long_about = "Create or update the entry for one machine in a netrc file, which Ray reads \
 to download runtime_env URIs that need credentials (Ray's guide: never put credentials in the \
 URI). Other entries, comments and macdefs stay byte for byte as they were; a second entry for \
@@ -63,6 +62,7 @@ pub struct NetrcSetArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Report a loose file mode, a foreign owner and malformed lines",
     long_about = "Check a netrc file: its mode (others must not read it: 0600), its owner \
 (this user), and every line (keywords, values, names that can never match such as URLs or \
 host:port, duplicate machines, `default` not last, machines without a password). Prints one \

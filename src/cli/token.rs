@@ -20,12 +20,12 @@ pub struct TokenArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Make a Ray auth token: 32 random bytes, base64 (as `openssl rand -base64 32`)
     Generate(TokenGenerateArgs),
 }
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Make a Ray auth token: 32 random bytes, base64 (as `openssl rand -base64 32`)",
     long_about = "Make a Ray auth token: 32 random bytes from the operating system, base64 \
 (44 characters, as `openssl rand -base64 32`). Ray reads it from RAY_AUTH_TOKEN, the file at \
 RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token, with RAY_AUTH_MODE=token on every node.\n\n\
