@@ -341,13 +341,13 @@ pub fn parse(src: &str) -> Netrc {
         }
     }
     close(&mut out, &mut cur);
-    check_entries(src, &mut out);
+    check_entries(&mut out);
     out.problems.sort_by_key(|p| p.line);
     out
 }
 
 /// Problems of meaning rather than syntax: names, duplicates, order, missing passwords.
-fn check_entries(src: &str, out: &mut Netrc) {
+fn check_entries(out: &mut Netrc) {
     let mut problems = Vec::new();
     let mut first_line: Vec<(&str, usize)> = Vec::new();
     let mut default_line: Option<usize> = None;
@@ -395,7 +395,6 @@ fn check_entries(src: &str, out: &mut Netrc) {
             EntryKind::Macdef => {}
         }
     }
-    let _ = src;
     out.problems.extend(problems);
 }
 
