@@ -10,11 +10,14 @@ pub mod error;
 pub mod exit_code;
 pub mod files;
 pub mod inspect;
+pub mod netrc;
 pub mod output;
 pub mod pki;
 pub mod probe;
 pub mod provision;
 pub mod ray_env;
+pub mod token;
+pub mod uri_lint;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -23,11 +23,12 @@ fn main() {
             err.exit_code()
         }
     };
-    if let Some(kind) = raytls::output::stdout_error() {
-        // A reader that went away (`| head`) is not worth a message; a full disk is.
-        if kind != std::io::ErrorKind::BrokenPipe {
-            eprintln!("raytls: error: cannot write to standard output: {kind}");
-        }
+    // A reader that went away (`| head`) has what it wanted (ripgrep's rule); a full disk
+    // lost output, which is a failure.
+    if let Some(kind) =
+        raytls::output::stdout_error().filter(|k| *k != std::io::ErrorKind::BrokenPipe)
+    {
+        eprintln!("raytls: error: cannot write to standard output: {kind}");
         std::process::exit(ExitCode::Failure.code());
     }
     std::process::exit(code.code());

@@ -1,6 +1,6 @@
 //! Standard output without panics: `println!` panics when stdout is a closed pipe
 //! (`raytls inspect --json f | head`) or a full disk. `outln!` writes, remembers the first
-//! error, and `main` turns it into exit 1 (quietly for a closed pipe).
+//! error, and `main` turns a lost write into exit 1 (a closed pipe is not an error).
 use std::io::{self, Write};
 use std::sync::OnceLock;
 

@@ -6,12 +6,17 @@ use crate::exit_code::EXIT_CODES_HELP;
 
 pub mod ca;
 pub mod common;
+pub mod completions;
 pub mod env;
 pub mod health_check;
 pub mod init;
 pub mod inspect;
 pub mod issue;
+pub mod lint_uri;
+pub mod man;
+pub mod netrc;
 pub mod quickstart;
+pub mod token;
 pub mod verify;
 
 #[derive(Debug, Parser)]
@@ -48,4 +53,10 @@ pub enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Check a Ray GCS over mutual TLS, like `ray health-check`, and name what is wrong
     HealthCheck(health_check::HealthCheckArgs),
+    /// Make a Ray auth token (RAY_AUTH_MODE=token) as a file or a Kubernetes Secret
+    Token(token::TokenArgs),
+    Netrc(netrc::NetrcArgs),
+    LintUri(lint_uri::LintUriArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }

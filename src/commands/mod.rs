@@ -16,12 +16,17 @@ use crate::provision::{Action, Outcome};
 use crate::ray_env::{CA_FILE, ENV_FILE, KEY_FILE};
 
 pub mod ca;
+pub mod completions;
 pub mod env;
 pub mod health_check;
 pub mod init;
 pub mod inspect;
 pub mod issue;
+pub mod lint_uri;
+pub mod man;
+pub mod netrc;
 pub mod quickstart;
+pub mod token;
 pub mod verify;
 
 /// Run the chosen command; its `ExitCode` is what the process exits with.
@@ -35,6 +40,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Quickstart(args) => quickstart::run(args),
         Command::HealthCheck(args) => health_check::run(args),
+        Command::Token(args) => token::run(args),
+        Command::Netrc(args) => netrc::run(args),
+        Command::LintUri(args) => lint_uri::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

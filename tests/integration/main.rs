@@ -6,6 +6,7 @@ mod health_check;
 mod init;
 mod inspect;
 mod issue;
+mod kit;
 mod mtls;
 mod no_panic;
 mod openssl;
