@@ -1,0 +1,171 @@
+//! A fake Ray GCS: real gRPC (tonic's server pieces) over real mutual TLS. Shared by the
+//! health-check tests, the criterion bench and the 1,000-endpoint fleet of `bench.sh`
+//! (benches include this file with `#[path]`, so it depends on nothing else in tests/).
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use raytls::probe::grpc::messages::*;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tonic::Status;
+
+/// What the fake GCS implements.
+#[derive(Clone, Debug)]
+pub struct Gcs {
+    /// Serve NodeInfoGcsService/GetClusterId and InternalKVGcsService/InternalKVGet.
+    pub ray: bool,
+    /// Serve grpc.health.v1.Health/Check with this status.
+    pub health: Option<i32>,
+    /// Require `authorization: Bearer <token>` (RAY_AUTH_MODE=token).
+    pub token: Option<String>,
+    pub ray_version: String,
+}
+
+impl Default for Gcs {
+    fn default() -> Self {
+        Gcs {
+            ray: true,
+            health: Some(SERVING),
+            token: None,
+            ray_version: "2.60.0".into(),
+        }
+    }
+}
+
+pub const CLUSTER_ID: [u8; 4] = [0x3f, 0x9c, 0x01, 0xab];
+
+/// Accept connections on `listener` forever, serving each as a fake GCS.
+pub async fn serve(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, gcs: Arc<Gcs>) {
+    while let Ok((tcp, _)) = listener.accept().await {
+        tokio::spawn(serve_connection(tcp, acceptor.clone(), gcs.clone()));
+    }
+}
+
+/// One connection: the TLS handshake, then gRPC over HTTP/2 until the client hangs up.
+pub async fn serve_connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAcceptor, gcs: Arc<Gcs>) {
+    let tls = match acceptor.accept(tcp).into_fallible().await {
+        Ok(tls) => tls,
+        Err((_, io)) => {
+            // rustls sent its alert: read on until the client hangs up, so that
+            // closing with unread data does not RST the alert away.
+            drain(io).await;
+            return;
+        }
+    };
+    let svc = tower::service_fn(move |req: http::Request<_>| {
+        let gcs = gcs.clone();
+        async move {
+            if let Some(tok) = &gcs.token {
+                let sent = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok());
+                if sent != Some(format!("Bearer {tok}").as_str()) {
+                    return Ok::<_, Infallible>(
+                        Status::unauthenticated("invalid or missing token")
+                            .into_http::<tonic::body::Body>(),
+                    );
+                }
+            }
+            let path = req.uri().path().to_string();
+            let resp = match path.as_str() {
+                "/ray.rpc.NodeInfoGcsService/GetClusterId" if gcs.ray => {
+                    let mut g = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                        GetClusterIdReply,
+                        GetClusterIdRequest,
+                    >::default());
+                    g.unary(
+                        tower::service_fn(|_r: tonic::Request<GetClusterIdRequest>| async {
+                            Ok::<_, Status>(tonic::Response::new(GetClusterIdReply {
+                                status: Some(GcsStatus::default()),
+                                cluster_id: CLUSTER_ID.to_vec(),
+                            }))
+                        }),
+                        req,
+                    )
+                    .await
+                }
+                "/ray.rpc.InternalKVGcsService/InternalKVGet" if gcs.ray => {
+                    let version = gcs.ray_version.clone();
+                    let mut g = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                        InternalKvGetReply,
+                        InternalKvGetRequest,
+                    >::default());
+                    g.unary(
+                            tower::service_fn(move |r: tonic::Request<InternalKvGetRequest>| {
+                                let version = version.clone();
+                                async move {
+                                    let r = r.into_inner();
+                                    let found = r.key == b"CLUSTER_METADATA"
+                                        && r.namespace == b"cluster";
+                                    Ok::<_, Status>(tonic::Response::new(if found {
+                                        InternalKvGetReply {
+                                            status: Some(GcsStatus::default()),
+                                            value: format!(
+                                                r#"{{"ray_version": "{version}", "python_version": "3.11.9"}}"#
+                                            )
+                                            .into_bytes(),
+                                        }
+                                    } else {
+                                        InternalKvGetReply {
+                                            status: Some(GcsStatus {
+                                                code: 17,
+                                                message: "not found".into(),
+                                            }),
+                                            value: vec![],
+                                        }
+                                    }))
+                                }
+                            }),
+                            req,
+                        )
+                        .await
+                }
+                "/grpc.health.v1.Health/Check" if gcs.health.is_some() => {
+                    let status = gcs.health.unwrap_or_default();
+                    let mut g = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                        HealthCheckResponse,
+                        HealthCheckRequest,
+                    >::default());
+                    g.unary(
+                        tower::service_fn(
+                            move |_r: tonic::Request<HealthCheckRequest>| async move {
+                                Ok::<_, Status>(tonic::Response::new(HealthCheckResponse {
+                                    status,
+                                }))
+                            },
+                        ),
+                        req,
+                    )
+                    .await
+                }
+                _ => Status::unimplemented("").into_http::<tonic::body::Body>(),
+            };
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .http2_only()
+        .serve_connection(
+            TokioIo::new(tls),
+            hyper_util::service::TowerToHyperService::new(svc),
+        )
+        .await;
+}
+
+/// Read until the peer hangs up (at most 2 s).
+pub async fn drain<S: tokio::io::AsyncRead + Unpin>(mut io: S) {
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
