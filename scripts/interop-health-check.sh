@@ -16,7 +16,8 @@
 # by itself inside the harness' netns (a client command) and checks it there.
 #
 # Usage: scripts/interop-health-check.sh [--no-token-run] [--keep]
-#   USE_RAYTLS_CERTS=1 makes the certificates with `raytls ca create` / `raytls issue head`.
+#   The certificates are made by `raytls ca create` / `raytls issue head`; OPENSSL_CERTS=1 makes
+#   them the KubeRay guide's way with openssl instead.
 # Env: RAYTLS (binary; default: cargo build, target/debug/raytls), RAY_TLS_HARNESS.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd); ROOT=$(dirname "$HERE"); SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
@@ -31,9 +32,11 @@ ALIAS=ray-head.test; OTHER=othername.test; RAY_VERSION=${RAY_VERSION:-2.60.0}
 # unique (two CAs with one subject make verification report a bad signature instead).
 make_certs() {  # DIR NAME
   local dir=$1 name=$2
-  if [ "${USE_RAYTLS_CERTS:-0}" = 1 ]; then
+  if [ "${OPENSSL_CERTS:-0}" != 1 ]; then
+    # The pod IP is only a SAN here: inside the harness' netns Ray listens on 127.0.0.1,
+    # which (with localhost) every head certificate holds.
     "$RAYTLS" ca create --out "$dir/ca-src" --name "$name" >/dev/null &&
-    "$RAYTLS" issue head --ca "$dir/ca-src" --out "$dir" --pod-ip 127.0.0.1 --fqdn "$ALIAS" --san localhost >/dev/null
+    "$RAYTLS" issue head --ca "$dir/ca-src" --out "$dir" --pod-ip 10.244.0.5 --fqdn "$ALIAS" >/dev/null
   else
     # KubeRay's openssl recipe (no EKU), with our SANs; kuberay_openssl_certs.sh gives every
     # CA the subject CN=*.kuberay.com, so rename this one to keep subjects unique.
@@ -131,7 +134,8 @@ fi
 TOKEN_RUN=1; KEEP=0
 for a in "$@"; do case $a in --no-token-run) TOKEN_RUN=0;; --keep) KEEP=1;;
   *) echo "unknown argument: $a" >&2; exit 2;; esac; done
-if [ -z "${RAYTLS:-}" ]; then
+RAYTLS=${RAYTLS:-${RAYTLS_BIN:-}}
+if [ -z "$RAYTLS" ]; then
   (cd "$ROOT" && cargo build -q) || exit 2; RAYTLS=$ROOT/target/debug/raytls
 fi
 W=$(mktemp -d /tmp/hc-interop.XXXXXX); [ "$KEEP" = 1 ] || trap 'rm -rf "$W"' EXIT
@@ -141,7 +145,7 @@ export RTI_HC_WORK=$W RTI_HC_RAYTLS=$RAYTLS
 c() { echo "--client-cmd"; echo "bash $SELF --case $1 {ADDR} {PORT}"; }
 mapfile -t CMDS1 < <(for k in healthy version untrusted-ca client-other-ca name-not-in-cert nothing-listening plaintext; do c "$k"; done)
 rc=0
-echo "=== run 1: TLS head with raytls-test certs"
+echo "=== run 1: TLS head with raytls-made certs"
 "$HARNESS" --certs "$W/good" --host-alias "$ALIAS" --hosts-entry "$OTHER" \
   --client-cert "$W/other/tls.crt" --client-key "$W/other/tls.key" --expect-client-fail \
   "${CMDS1[@]}" || rc=1

@@ -171,7 +171,12 @@ pub struct Options {
     pub expect_ray_version: Option<String>,
 }
 
-/// Check every target concurrently; the reports come back in the order given.
+/// At most this many checks run at once: each holds a socket, and 1,000 addresses at once
+/// would exhaust a default `ulimit -n` of 1024 and report EMFILE as connect failures.
+pub const MAX_CONCURRENT_CHECKS: usize = 256;
+
+/// Check every target concurrently (up to [`MAX_CONCURRENT_CHECKS`] at a time); the reports
+/// come back in the order given. A check's `--timeout` starts when it starts.
 pub async fn check_all(
     targets: Vec<Target>,
     creds: Arc<Credentials>,
@@ -179,14 +184,20 @@ pub async fn check_all(
     opts: Options,
 ) -> Vec<Report> {
     let opts = Arc::new(opts);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS));
     let handles: Vec<_> = targets
         .into_iter()
         .map(|t| {
-            let (creds, token, opts) = (creds.clone(), token.clone(), opts.clone());
+            let (creds, token, opts, slots) =
+                (creds.clone(), token.clone(), opts.clone(), slots.clone());
             let address = t.to_string();
             (
                 address,
-                tokio::spawn(async move { check(&t, &creds, token.as_ref(), &opts).await }),
+                tokio::spawn(async move {
+                    // The semaphore is never closed, so acquiring cannot fail.
+                    let _slot = slots.acquire_owned().await.ok();
+                    check(&t, &creds, token.as_ref(), &opts).await
+                }),
             )
         })
         .collect();

@@ -265,7 +265,6 @@ pub fn drop_after_handshake(cfg: Arc<ServerConfig>) -> Server {
     }
 }
 
-
 /// A TLS server (no ALPN) that answers anything with an HTTP/1.1 400.
 pub fn http1_over_tls(cfg: Arc<ServerConfig>) -> Server {
     let rt = runtime();
