@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - every test raytls has, as CI runs it (.ci/run runs exactly this).
-# Installs what the tests need (openssl, setpriv, python3-venv for the Ray harness), then:
+# Installs what the tests need (openssl, setpriv, python3-venv for the Ray harness, zsh and
+# fish for the completion checks), then:
 #   lint (cargo fmt --check, clippy -D warnings), cargo test (unit + integration: the real
 #   binary, openssl, in-process rustls peers), and the real-Ray interop scripts.
 # Prints one PASS/FAIL line per stage and "test.sh: N passed, M failed"; exits 1 on any failure.
@@ -13,6 +14,8 @@ need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v zsh >/dev/null || need_apt+=(zsh)     # completion scripts are syntax-checked
+command -v fish >/dev/null || need_apt+=(fish)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${need_apt[*]}"
