@@ -19,8 +19,19 @@ impl ExitCode {
     }
 }
 
-/// The EXIT CODES section appended to the top-level `--help`.
-pub const EXIT_CODES_HELP: &str = "\
+/// The EXAMPLES and EXIT CODES sections appended to the top-level `--help`.
+pub const TOP_LEVEL_HELP: &str = "\
+EXAMPLES:
+  raytls quickstart                                   # a demo CA, head and worker cert
+  raytls ca create --out ./ca                         # a CA for a cluster
+  raytls issue head --ca ./ca --out ./head --pod-ip 10.0.0.5 \\
+      --fqdn raycluster-head-svc.default.svc.cluster.local
+  raytls init worker                                  # in a KubeRay init container
+  raytls health-check --address $FQ_RAY_IP:6379       # in a Ray pod: is the GCS healthy?
+  raytls verify --from-env --role worker --pod-ip $POD_IP
+  raytls inspect /etc/ray/tls/tls.crt /etc/ray/tls/tls.key
+Each command's --help has its own examples.
+
 EXIT CODES:
   0  success: files written, or every check passed
   1  failure: a CA/certificate/file problem, or an unhealthy endpoint

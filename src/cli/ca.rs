@@ -6,6 +6,9 @@ use clap::{Args, Subcommand};
 use crate::pki::keys::KeyType;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "EXAMPLES:\n  raytls ca create --out ./ca\n  raytls ca create --out ./ca --key-type ecdsa-p384 --name \"prod-ray CA\" --days 1825\n\nSee `raytls ca create --help` for what the CA holds."
+)]
 pub struct CaArgs {
     #[command(subcommand)]
     pub command: CaCommand,

@@ -2,7 +2,7 @@
 //! so that the help text with its EXAMPLES sits next to the flags it explains.
 use clap::{Parser, Subcommand};
 
-use crate::exit_code::EXIT_CODES_HELP;
+use crate::exit_code::TOP_LEVEL_HELP;
 
 pub mod ca;
 pub mod common;
@@ -27,7 +27,7 @@ pub mod verify;
     long_about = "raytls makes the TLS files Ray needs (RAY_USE_TLS=1, RAY_TLS_SERVER_CERT, \
 RAY_TLS_SERVER_KEY, RAY_TLS_CA_CERT), runs as a KubeRay init container, and checks a Ray GCS \
 over mutual TLS, saying exactly what is wrong when it fails.",
-    after_help = EXIT_CODES_HELP,
+    after_help = TOP_LEVEL_HELP,
     propagate_version = true
 )]
 pub struct Cli {
