@@ -17,6 +17,9 @@ RUN apk add --no-cache musl-dev
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Cargo.toml declares the benches and the bench-only example, and cargo refuses a manifest
+# whose targets are missing, so benches/ comes along (scripts/check-dockerfile.sh checks it).
+COPY benches ./benches
 # Cache mounts keep the registry and target dir between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

@@ -43,7 +43,7 @@ if [ "${SKIP_RAY:-0}" != 1 ]; then
     [ -f "$s" ] && stage "real Ray: $s" bash "$s"
   done
 fi
-for s in scripts/validate-manifests.sh; do
+for s in scripts/validate-manifests.sh scripts/check-dockerfile.sh; do
   [ -f "$s" ] && stage "$s" bash "$s"
 done
 
