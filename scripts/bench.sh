@@ -128,7 +128,7 @@ EOF
   if bash "$HARNESS" --certs "$W/rayhead" --no-plaintext-check --hosts-entry not-in-cert \
        --client-cmd "bash $W/ray-case4.sh" --client-cmd "bash $W/ray-case5a.sh" \
        --client-cmd "bash $W/ray-case5b.sh" >"$W/harness.log" 2>&1; then
-    mb() { awk '{printf "%.1f", $1/1024}' "$W/rss.$1"; }
+    mb() { tail -1 "$W/rss.$1" | awk '{printf "%.1f", $1/1024}'; }  # time adds a status line for a failing command
     printf '4\t%s\t%s\t%s\tray health-check\t\n' "healthy check, real Ray 2.60 TLS head" "$(mb 4r)" "$(mb 4i)" >>"$RAW/rows.tsv"
     printf '5a\t%s\t%s\t%s\tray health-check\t\n' "failing check: client cert from another CA (time to verdict)" "$(mb 5ar)" "" >>"$RAW/rows.tsv"
     printf '5b\t%s\t%s\t%s\tray health-check\t\n' "failing check: name not in the server cert (time to verdict)" "$(mb 5br)" "" >>"$RAW/rows.tsv"
