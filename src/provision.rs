@@ -2,17 +2,16 @@
 //! and `init` (idempotent: keeps a certificate that still passes every check).
 use std::path::{Path, PathBuf};
 
-use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
 use crate::error::Result;
 use crate::files::{self, OutFile, Overwrite};
 use crate::pki::authority::{Authority, IssuedLeaf, Lifetime};
-use crate::pki::certinfo::{date, CertInfo};
+use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::keys::{self, KeyType};
 use crate::pki::leafcheck::{self, Expectations, Leaf, RenewWhen};
 use crate::pki::role::LeafIdentity;
-use crate::pki::{pem, san::San};
+use crate::pki::san::San;
 use crate::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
 
 /// `init` re-issues when less than this fraction of the lifetime is left.
@@ -162,17 +161,15 @@ fn existing_leaf_verdict(
         return Err("no certificate yet".into());
     }
     let unreadable = |what: &str, e: String| format!("existing {what} is unusable ({e})");
-    let bytes = pem::read(&cert_path).map_err(|e| unreadable("tls.crt", e.to_string()))?;
-    let certs =
-        pem::certificates(&cert_path, &bytes).map_err(|e| unreadable("tls.crt", e.to_string()))?;
-    let der: CertificateDer<'static> = certs[0].clone().into_owned();
-    let info = CertInfo::parse(&der).map_err(|e| unreadable("tls.crt", e))?;
+    let CertFile { certs, info, .. } =
+        CertInfo::read_first(&cert_path).map_err(|e| unreadable("tls.crt", e.to_string()))?;
+    let der = &certs[0];
     let key = keys::load(&key_path).map_err(|e| unreadable("tls.key", e.to_string()))?;
     let checks = leafcheck::check_leaf(
         &ca.cert_der,
         &ca.info,
         &Leaf {
-            der: &der,
+            der,
             intermediates: &certs[1..],
             info: &info,
             key: Some(&key),

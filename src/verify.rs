@@ -2,7 +2,6 @@
 //! checks in `pki::leafcheck` (the same ones `init` uses to keep or re-issue).
 use std::path::PathBuf;
 
-use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, Result};
@@ -11,7 +10,6 @@ use crate::pki::authority::check_is_usable_ca;
 use crate::pki::certinfo::{date, CertInfo};
 use crate::pki::keys::{self, Key};
 use crate::pki::leafcheck::{self, Check, Expectations, Leaf, RenewWhen, Status};
-use crate::pki::pem;
 use crate::pki::san::San;
 
 /// The three files, as a Ray pod names them.
@@ -53,23 +51,12 @@ pub fn run(
     renew_before: Duration,
     now: OffsetDateTime,
 ) -> Result<Report> {
-    let ca_bytes = pem::read(&inputs.ca)?;
-    let ca_der: CertificateDer<'static> = pem::certificates(&inputs.ca, &ca_bytes)?[0]
-        .clone()
-        .into_owned();
-    let ca_info = CertInfo::parse(&ca_der).map_err(|why| Error::BadCertificate {
-        path: inputs.ca.clone(),
-        why,
-    })?;
-    let cert_bytes = pem::read(&inputs.cert)?;
-    let certs = pem::certificates(&inputs.cert, &cert_bytes)?;
-    let leaf_der = certs[0].clone().into_owned();
-    let leaf_info = CertInfo::parse(&leaf_der).map_err(|why| Error::BadCertificate {
-        path: inputs.cert.clone(),
-        why,
-    })?;
+    let ca = CertInfo::read_first(&inputs.ca)?;
+    let (ca_der, ca_info) = (&ca.certs[0], &ca.info);
+    let leaf = CertInfo::read_first(&inputs.cert)?;
+    let (leaf_der, leaf_info, certs) = (&leaf.certs[0], &leaf.info, &leaf.certs);
 
-    let mut checks = vec![ca_check(inputs, &ca_info, now)];
+    let mut checks = vec![ca_check(inputs, ca_info, now)];
     let mut key_problem = None;
     let key: Option<Key> = match &inputs.key {
         None => None,
@@ -90,12 +77,12 @@ pub fn run(
         });
     }
     checks.extend(leafcheck::check_leaf(
-        &ca_der,
-        &ca_info,
+        ca_der,
+        ca_info,
         &Leaf {
-            der: &leaf_der,
+            der: leaf_der,
             intermediates: &certs[1..],
-            info: &leaf_info,
+            info: leaf_info,
             key: key.as_ref(),
         },
         &Expectations {

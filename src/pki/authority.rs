@@ -12,7 +12,7 @@ use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, Result};
-use crate::pki::certinfo::{date, CertInfo};
+use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::chain::{self, Usage};
 use crate::pki::keys::{self, Key, KeyAlgorithm, KeyType};
 use crate::pki::role::LeafIdentity;
@@ -135,14 +135,13 @@ impl Authority {
                 dir.display()
             )));
         }
-        let cert_file_bytes = pem::read(&files.cert)?;
-        let certs = pem::certificates(&files.cert, &cert_file_bytes)?;
         // A bundle's first certificate is the CA we sign with.
-        let cert_der = certs[0].clone().into_owned();
-        let info = CertInfo::parse(&cert_der).map_err(|why| Error::BadCertificate {
-            path: files.cert.clone(),
-            why,
-        })?;
+        let CertFile {
+            bytes: cert_file_bytes,
+            mut certs,
+            info,
+        } = CertInfo::read_first(&files.cert)?;
+        let cert_der = certs.swap_remove(0);
         check_is_usable_ca(&files.cert, &info, now)?;
 
         let key = keys::load(&files.key)?;

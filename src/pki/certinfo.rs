@@ -170,6 +170,23 @@ impl CertInfo {
         })
     }
 
+    /// Read a PEM file of one or more certificates: the file's bytes, every certificate
+    /// (the first is the one that matters, the rest a chain), and the first one parsed.
+    /// Errors name the file.
+    pub fn read_first(path: &std::path::Path) -> crate::Result<CertFile> {
+        let bytes = crate::pki::pem::read(path)?;
+        let certs: Vec<CertificateDer<'static>> = crate::pki::pem::certificates(path, &bytes)?
+            .into_iter()
+            .map(|c| c.into_owned())
+            .collect();
+        // pem::certificates errs rather than return an empty list, so [0] exists.
+        let info = CertInfo::parse(&certs[0]).map_err(|why| crate::Error::BadCertificate {
+            path: path.to_path_buf(),
+            why,
+        })?;
+        Ok(CertFile { bytes, certs, info })
+    }
+
     /// DNS and IP SANs as strings, in certificate order, for messages.
     pub fn san_strings(&self) -> Vec<String> {
         self.sans.clone()
@@ -195,6 +212,13 @@ impl CertInfo {
     pub fn days_left(&self, now: OffsetDateTime) -> i64 {
         (self.not_after - now).whole_days()
     }
+}
+
+/// A certificate file as read by [`CertInfo::read_first`].
+pub struct CertFile {
+    pub bytes: Vec<u8>,
+    pub certs: Vec<CertificateDer<'static>>,
+    pub info: CertInfo,
 }
 
 /// `2027-11-23` style date for one-line outputs.
