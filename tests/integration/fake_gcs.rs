@@ -47,6 +47,9 @@ pub async fn serve(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, g
 
 /// One connection: the TLS handshake, then gRPC over HTTP/2 until the client hangs up.
 pub async fn serve_connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAcceptor, gcs: Arc<Gcs>) {
+    // gRPC servers (Ray's included) set TCP_NODELAY; without it Nagle and delayed ACKs
+    // add tens of milliseconds per request on loopback.
+    let _ = tcp.set_nodelay(true);
     let tls = match acceptor.accept(tcp).into_fallible().await {
         Ok(tls) => tls,
         Err((_, io)) => {
