@@ -12,6 +12,12 @@ use crate::provision;
 
 pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
     let now = super::now();
+    // The defaults are documentation addresses (RFC 5737): fine for a demo, not for a pod.
+    if a.head_ip.starts_with("192.0.2.") || a.worker_ip.starts_with("192.0.2.") {
+        eprintln!(
+            "raytls: note: the pod IPs are documentation addresses (192.0.2.x); pass --head-ip and --worker-ip for real pods"
+        );
+    }
     let head_ip = parse_pod_ip("--head-ip", &a.head_ip)?;
     let worker_ip = parse_pod_ip("--worker-ip", &a.worker_ip)?;
     let fqdn = San::parse("--fqdn", &a.fqdn)?;
