@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) is a thin shell; the work is done here:
 //! `pki` makes and checks certificates, `files` is the one place that writes to disk,
 //! `ray_env` renders the `RAY_TLS_*` environment, `probe` talks to a Ray GCS over mTLS.
+pub mod base64;
 pub mod cli;
 pub mod commands;
 pub mod duration;

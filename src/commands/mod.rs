@@ -67,15 +67,19 @@ pub(crate) fn ca_files(args: &CaSourceArgs) -> Result<CaFiles> {
     }
 }
 
-/// The identity a head/worker/client certificate is for, from flags and the pod's env.
-pub(crate) fn leaf_identity(role: Role, args: &LeafArgs) -> Result<LeafIdentity> {
-    // clap treats an empty env var as absent; an empty POD_IP in a pod is a broken downward
-    // API mapping and must be an error, not a silently missing SAN.
-    let pod_ip_raw = match &args.pod_ip {
+/// `--pod-ip`, else the POD_IP env var, with where it came from (named in errors). Read by
+/// hand because clap treats an empty env var as unset, and an empty POD_IP in a pod is a
+/// broken downward-API mapping that must be an error, not a silently missing SAN.
+pub(crate) fn pod_ip_input(flag: &Option<String>) -> Option<(&'static str, String)> {
+    match flag {
         Some(v) => Some(("--pod-ip", v.clone())),
         None => std::env::var("POD_IP").ok().map(|v| ("POD_IP", v)),
-    };
-    let pod_ip = match pod_ip_raw {
+    }
+}
+
+/// The identity a head/worker/client certificate is for, from flags and the pod's env.
+pub(crate) fn leaf_identity(role: Role, args: &LeafArgs) -> Result<LeafIdentity> {
+    let pod_ip = match pod_ip_input(&args.pod_ip) {
         Some((source, v)) if role.needs_pod_ip() || !v.is_empty() => {
             Some(san::parse_pod_ip(source, &v)?)
         }

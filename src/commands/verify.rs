@@ -98,11 +98,7 @@ fn expected_sans(a: &VerifyArgs) -> Result<(Vec<San>, Vec<crate::pki::leafcheck:
         .iter()
         .map(|s| San::parse("--san", s))
         .collect::<Result<Vec<_>>>()?;
-    let pod_ip_raw = match &a.pod_ip {
-        Some(v) => Some(("--pod-ip", v.clone())),
-        None => std::env::var("POD_IP").ok().map(|v| ("POD_IP", v)),
-    };
-    let pod_ip = match pod_ip_raw {
+    let pod_ip = match super::pod_ip_input(&a.pod_ip) {
         // POD_IP from the environment only matters for a role that is dialed at it.
         Some(("POD_IP", _)) if !a.role.is_some_and(Role::needs_pod_ip) => None,
         Some((source, v)) => Some(san::parse_pod_ip(source, &v)?),

@@ -98,24 +98,10 @@ pub fn certificates(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'sta
 
 /// PEM-encode DER with a label, 64 columns, as openssl writes it.
 pub fn encode(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = Vec::with_capacity(der.len().div_ceil(3) * 4);
-    for chunk in der.chunks(3) {
-        let v = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |v, (i, &b)| v | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            b64.push(if i <= chunk.len() {
-                ALPHABET[((v >> (18 - 6 * i)) & 63) as usize]
-            } else {
-                b'='
-            });
-        }
-    }
+    let b64 = crate::base64::encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.chunks(64) {
-        // Every byte comes from ALPHABET or is '=', so this is ASCII.
+    for line in b64.as_bytes().chunks(64) {
+        // base64 is ASCII, so any 64-byte slice is a whole line of characters.
         out.push_str(&String::from_utf8_lossy(line));
         out.push('\n');
     }
