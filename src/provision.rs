@@ -74,7 +74,7 @@ pub fn issue_to_dir(
         ca,
         out,
         &leaf.info,
-        None,
+        false, // issue writes no ray-tls.env
         written,
         leaf.clamped.into_iter().collect(),
     ))
@@ -123,7 +123,7 @@ pub fn init_dir(
                 ca,
                 out,
                 &info,
-                Some(out.join(ENV_FILE)),
+                true,
                 written,
                 notes,
             ))
@@ -140,7 +140,7 @@ pub fn init_dir(
                 ca,
                 out,
                 &leaf.info,
-                Some(out.join(ENV_FILE)),
+                true,
                 written,
                 leaf.clamped.into_iter().collect(),
             ))
@@ -202,7 +202,7 @@ fn outcome(
     ca: &Authority,
     out: &Path,
     info: &CertInfo,
-    env_file: Option<PathBuf>,
+    with_env_file: bool,
     written: Vec<PathBuf>,
     notes: Vec<String>,
 ) -> Outcome {
@@ -214,7 +214,7 @@ fn outcome(
         cert: out.join(CERT_FILE),
         key: out.join(KEY_FILE),
         ca: out.join(CA_FILE),
-        env_file: env_file.map(|_| out.join(ENV_FILE)),
+        env_file: with_env_file.then(|| out.join(ENV_FILE)),
         written: written
             .iter()
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
