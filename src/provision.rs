@@ -166,8 +166,8 @@ fn existing_leaf_verdict(
     let der = &certs[0];
     let key = keys::load(&key_path).map_err(|e| unreadable("tls.key", e.to_string()))?;
     let checks = leafcheck::check_leaf(
-        &ca.cert_der,
-        &ca.info,
+        &ca.anchor_der,
+        &ca.anchor_info,
         &Leaf {
             der,
             intermediates: &certs[1..],
@@ -223,8 +223,8 @@ fn outcome(
         key_type: info.public_key.to_string(),
         serial: info.serial.clone(),
         not_after: date(info.not_after),
-        ca_subject: ca.info.display_name().to_string(),
-        ca_not_after: date(ca.info.not_after),
+        ca_subject: ca.anchor_info.display_name().to_string(),
+        ca_not_after: date(ca.anchor_info.not_after),
         notes: identity.warnings().into_iter().chain(notes).collect(),
     }
 }

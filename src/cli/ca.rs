@@ -30,6 +30,11 @@ EXAMPLES:
   # A P-384 CA named after its cluster, valid 5 years
   raytls ca create --out ./ca --key-type ecdsa-p384 --name \"prod-ray CA\" --days 1825
 
+  # An offline root, and a signing CA under it for `raytls serve` (the root key stays offline)
+  raytls ca create --out ./root
+  raytls ca create --intermediate --ca ./root --out ./signing
+  # -> signing/ca.crt (intermediate), signing/ca.key (0600), signing/root.crt (no key)
+
 The subject gets a random suffix (\"raytls CA 3f9c1a2b\"): two CAs with the same subject
 make Ray report a bad signature instead of an unknown CA. An existing CA (e.g. one made with
 openssl, RSA or EC) needs no import: pass its directory to `raytls issue --ca DIR`.";
@@ -48,6 +53,13 @@ pub struct CaCreateArgs {
     /// Subject common name; a random suffix keeps every CA's subject unique
     #[arg(long, default_value = "raytls CA", value_name = "TEXT")]
     pub name: String,
+    /// Make an intermediate CA signed by the root in --ca ROOT_DIR; writes DIR/ca.crt,
+    /// DIR/ca.key and DIR/root.crt (the root's certificate, no key)
+    #[arg(long, requires = "root")]
+    pub intermediate: bool,
+    /// The root CA directory (ca.crt, ca.key) that signs the intermediate
+    #[arg(long = "ca", value_name = "ROOT_DIR", requires = "intermediate")]
+    pub root: Option<PathBuf>,
     /// Overwrite an existing ca.crt / ca.key
     #[arg(long)]
     pub force: bool,

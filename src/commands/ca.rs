@@ -13,17 +13,34 @@ pub fn run(args: CaArgs) -> Result<ExitCode> {
 }
 
 fn create(a: CaCreateArgs) -> Result<ExitCode> {
-    let files = [OutFile::public("ca.crt", ""), OutFile::secret("ca.key", "")];
+    let mut files = vec![OutFile::public("ca.crt", ""), OutFile::secret("ca.key", "")];
+    if a.intermediate {
+        files.push(OutFile::public(authority::ROOT_FILE, ""));
+    }
     files::check_targets(&a.out, &files, Overwrite::from_force(a.force))?;
-    let ca = authority::create_ca(&a.name, a.key_type, a.days, super::now())?;
-    let written = files::write_files(
-        &a.out,
-        &[
-            OutFile::public("ca.crt", ca.cert_pem.clone()),
-            OutFile::secret("ca.key", ca.key.pem()),
-        ],
-        Overwrite::from_force(a.force),
-    )?;
+    let now = super::now();
+    let (ca, root_pem) = match &a.root {
+        Some(root_dir) if a.intermediate => {
+            let root = authority::Authority::load(&authority::CaFiles::in_dir(root_dir), now)?;
+            let new = authority::create_intermediate(&root, &a.name, a.key_type, a.days, now)?;
+            if let Some(note) = &new.clamped {
+                eprintln!("raytls: note: {note}");
+            }
+            (new.ca, Some(new.root_pem))
+        }
+        _ => (
+            authority::create_ca(&a.name, a.key_type, a.days, now)?,
+            None,
+        ),
+    };
+    let mut out = vec![
+        OutFile::public("ca.crt", ca.cert_pem.clone()),
+        OutFile::secret("ca.key", ca.key.pem()),
+    ];
+    if let Some(root_pem) = &root_pem {
+        out.push(OutFile::public(authority::ROOT_FILE, root_pem.clone()));
+    }
+    let written = files::write_files(&a.out, &out, Overwrite::from_force(a.force))?;
     let (cert, key) = (super::display(&written[0]), super::display(&written[1]));
     if a.json {
         let v = serde_json::json!({
@@ -34,7 +51,12 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         crate::outln!("{v}");
     } else {
         crate::outln!(
-            "created CA {cert}: \"{}\", {}, expires {}",
+            "created {}CA {cert}: \"{}\", {}, expires {}",
+            if root_pem.is_some() {
+                "intermediate "
+            } else {
+                ""
+            },
             ca.info.display_name(),
             ca.info.public_key,
             date(ca.info.not_after)
@@ -42,6 +64,12 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         crate::outln!(
             "wrote {key} (CA private key, mode 0600: keep it out of worker pods where you can)"
         );
+        if let Some(root) = written.get(2) {
+            crate::outln!(
+                "wrote {} (the root's certificate, no key: what Ray pods trust as ca.crt)",
+                super::display(root)
+            );
+        }
     }
     Ok(ExitCode::Ok)
 }

@@ -59,6 +59,7 @@ pub(crate) fn ca_files(args: &CaSourceArgs) -> Result<CaFiles> {
         (None, Some(cert), Some(key)) => Ok(CaFiles {
             cert: cert.clone(),
             key: key.clone(),
+            root: None,
         }),
         _ => Err(Error::Usage(
             "no CA given: pass --ca DIR (with ca.crt and ca.key) or --ca-cert FILE --ca-key FILE"

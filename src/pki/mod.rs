@@ -2,6 +2,7 @@
 pub mod authority;
 pub mod certinfo;
 pub mod chain;
+pub mod csr;
 pub mod der;
 pub mod keys;
 pub mod leafcheck;
