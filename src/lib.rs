@@ -17,6 +17,7 @@ pub mod pki;
 pub mod probe;
 pub mod provision;
 pub mod ray_env;
+pub mod signer;
 pub mod token;
 pub mod uri_lint;
 pub mod verify;
