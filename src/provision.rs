@@ -2,6 +2,7 @@
 //! and `init` (idempotent: keeps a certificate that still passes every check).
 use std::path::{Path, PathBuf};
 
+use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
 use crate::error::Result;
@@ -13,6 +14,8 @@ use crate::pki::leafcheck::{self, Expectations, Leaf, RenewWhen};
 use crate::pki::role::LeafIdentity;
 use crate::pki::san::San;
 use crate::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
+
+pub mod signer;
 
 /// `init` re-issues when less than this fraction of the lifetime is left.
 pub const INIT_RENEW_FRACTION: f64 = 1.0 / 3.0;
@@ -95,7 +98,7 @@ pub fn init_dir(
     let ca_file = OutFile::public(CA_FILE, ca.cert_file_bytes.clone());
 
     let sans = identity.required_sans();
-    match existing_leaf_verdict(ca, out, &sans, now) {
+    match existing_leaf_verdict((&ca.anchor_der, &ca.anchor_info), out, &sans, now) {
         Ok(info) => {
             let mut support = Vec::new();
             for f in [ca_file, env_file] {
@@ -149,8 +152,9 @@ pub fn init_dir(
 }
 
 /// Ok(info) if the certificate in `out` can be kept; Err(reason to re-issue) otherwise.
-fn existing_leaf_verdict(
-    ca: &Authority,
+/// `anchor` is the CA certificate peers trust (the root above an intermediate).
+pub(crate) fn existing_leaf_verdict(
+    anchor: (&CertificateDer<'_>, &CertInfo),
     out: &Path,
     sans: &[San],
     now: OffsetDateTime,
@@ -166,8 +170,8 @@ fn existing_leaf_verdict(
     let der = &certs[0];
     let key = keys::load(&key_path).map_err(|e| unreadable("tls.key", e.to_string()))?;
     let checks = leafcheck::check_leaf(
-        &ca.anchor_der,
-        &ca.anchor_info,
+        anchor.0,
+        anchor.1,
         &Leaf {
             der,
             intermediates: &certs[1..],

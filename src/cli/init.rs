@@ -22,6 +22,11 @@ EXAMPLES:
   # Same, with explicit paths
   raytls init worker --ca /etc/ca/tls --out /etc/ray/tls --pod-ip 10.0.0.7
 
+  # Production: no CA key in the pod; the signer (raytls serve) certifies the pod's address
+  raytls init worker --signer https://raytls-signer.ray.svc:8443 \\
+      --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
+  # (env: RAYTLS_SIGNER, RAYTLS_SIGNER_CA, RAYTLS_TOKEN_FILE; retries up to --wait, 120s)
+
 Then give the Ray container RAY_USE_TLS=1 and RAY_TLS_SERVER_CERT/RAY_TLS_SERVER_KEY/
 RAY_TLS_CA_CERT pointing at /etc/ray/tls/{tls.crt,tls.key,ca.crt} (see DIR/ray-tls.env,
 or `raytls env --dir /etc/ray/tls --format k8s`).";
@@ -50,6 +55,8 @@ pub struct InitArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub leaf: LeafArgs,
+    #[command(flatten)]
+    pub signer: super::signer::SignerArgs,
     /// Validity of a new certificate in days (shortened to the CA's expiry if needed)
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,

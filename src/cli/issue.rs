@@ -27,6 +27,10 @@ EXAMPLES:
   # A client identity for a job submitter or health check
   raytls issue client --ca ./ca --out ./client
 
+  # The same from the signer (raytls serve), with the client role's token
+  raytls issue client --signer https://raytls-signer.example:8443 --signer-ca ca.crt \\
+      --token-file client.token --out ./me
+
 Writes DIR/tls.crt, DIR/tls.key (0600) and DIR/ca.crt (a copy of the CA certificate).";
 
 #[derive(Debug, Args)]
@@ -42,6 +46,8 @@ pub struct IssueArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub leaf: LeafArgs,
+    #[command(flatten)]
+    pub signer: super::signer::SignerArgs,
     /// Validity in days (default 365, shortened to the CA's expiry if needed)
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,

@@ -16,6 +16,7 @@ pub mod lint_uri;
 pub mod man;
 pub mod netrc;
 pub mod quickstart;
+pub mod signer;
 pub mod token;
 pub mod verify;
 

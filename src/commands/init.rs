@@ -13,6 +13,21 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
         ));
     }
     let now = super::now();
+    if let Some(client) = a.signer.client(&a.out)? {
+        let job = super::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
+        let outcome = provision::signer::init_dir(
+            &job,
+            a.signer
+                .signer_ca
+                .as_deref()
+                .unwrap_or(std::path::Path::new("")),
+            &a.out,
+            now,
+            |line| eprintln!("raytls: {line}"),
+        )?;
+        super::print_outcome(&outcome, a.json);
+        return Ok(ExitCode::Ok);
+    }
     let identity = super::leaf_identity(a.role, &a.leaf)?;
     let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
     let outcome = provision::init_dir(

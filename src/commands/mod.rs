@@ -106,6 +106,43 @@ pub(crate) fn leaf_identity(role: Role, args: &LeafArgs) -> Result<LeafIdentity>
     LeafIdentity::new(role, pod_ip, fqdn, ray_ip, extra)
 }
 
+/// What to ask the signer for, from the leaf flags: the pod IP if the pod knows it (to check
+/// the answer), and for a head the service names (--fqdn/FQ_RAY_IP, --san). The signer
+/// decides; RAY_IP (a short name or 127.0.0.1) is not sent.
+pub(crate) fn signer_job<'a>(
+    client: &'a crate::signer::client::Client,
+    role: Role,
+    args: &LeafArgs,
+    wait: std::time::Duration,
+) -> Result<crate::provision::signer::SignerJob<'a>> {
+    let pod_ip = match pod_ip_input(&args.pod_ip) {
+        Some((source, v)) if role.needs_pod_ip() => Some(san::parse_pod_ip(source, &v)?),
+        _ => None,
+    };
+    let mut names = Vec::new();
+    if role == Role::Head {
+        if let Some(f) = &args.fqdn {
+            names.push(San::parse("--fqdn/FQ_RAY_IP", f)?);
+        }
+    }
+    for s in &args.sans {
+        if role != Role::Head {
+            return Err(Error::Usage(format!(
+                "--san {s}: with --signer the signer decides a {role}'s names (its address, 127.0.0.1, localhost); only a head may ask for service names"
+            )));
+        }
+        names.push(San::parse("--san", s)?);
+    }
+    Ok(crate::provision::signer::SignerJob {
+        client,
+        role,
+        names,
+        pod_ip,
+        key_type: args.key_type,
+        wait,
+    })
+}
+
 /// One line per outcome, as mkcert does; or one JSON object.
 pub(crate) fn print_outcome(o: &Outcome, json: bool) {
     for note in &o.notes {
