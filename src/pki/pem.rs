@@ -98,7 +98,7 @@ pub fn certificates(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'sta
 
 /// PEM-encode DER with a label, 64 columns, as openssl writes it.
 pub fn encode(label: &str, der: &[u8]) -> String {
-    let b64 = crate::base64::encode(der);
+    let b64 = crate::text::base64::encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
         // base64 is ASCII, so any 64-byte slice is a whole line of characters.
