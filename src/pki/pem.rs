@@ -6,9 +6,9 @@ use rustls_pki_types::CertificateDer;
 
 use crate::error::{Error, Result};
 
-/// Read a whole input file, naming it in the error.
+/// Read a whole PEM input file (a regular file, size-capped), naming it in the error.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::read(path, e))
+    crate::provision::files::read_input(path, crate::provision::files::MAX_PEM_FILE)
 }
 
 /// The labels of every `-----BEGIN X-----` line, in order.
