@@ -1,25 +1,23 @@
 //! raytls: a small certificate authority and mutual-TLS health check for Ray clusters.
 //!
-//! The binary (`src/main.rs`) is a thin shell; the work is done here:
-//! `pki` makes and checks certificates, `files` is the one place that writes to disk,
-//! `ray_env` renders the `RAY_TLS_*` environment, `probe` talks to a Ray GCS over mTLS.
-pub mod base64;
+//! The binary (`src/main.rs`) is a thin shell; the work is done here, in folders named
+//! for what they are for:
+//! - `cli`: the root of the command line and flag groups shared by several commands;
+//! - `commands`: one file per subcommand (its flags and its `run`);
+//! - `pki`: keys, names, the CA, the one certificate model, chain and leaf checks;
+//! - `provision`: putting certificates into a directory (`files` is the one writer);
+//! - `probe`: the network client side, `health-check`;
+//! - `kit`: the small neighbours: auth token, netrc, URI lint;
+//! - `text`: durations, escaping, and standard output that never panics.
 pub mod cli;
 pub mod commands;
-pub mod duration;
 pub mod error;
 pub mod exit_code;
-pub mod files;
-pub mod inspect;
-pub mod netrc;
-pub mod output;
+pub mod kit;
 pub mod pki;
 pub mod probe;
 pub mod provision;
-pub mod ray_env;
 pub mod signer;
-pub mod token;
-pub mod uri_lint;
-pub mod verify;
+pub mod text;
 
 pub use error::{Error, Result};

@@ -26,7 +26,7 @@ fn main() {
     // A reader that went away (`| head`) has what it wanted (ripgrep's rule); a full disk
     // lost output, which is a failure.
     if let Some(kind) =
-        raytls::output::stdout_error().filter(|k| *k != std::io::ErrorKind::BrokenPipe)
+        raytls::text::output::stdout_error().filter(|k| *k != std::io::ErrorKind::BrokenPipe)
     {
         eprintln!("raytls: error: cannot write to standard output: {kind}");
         std::process::exit(ExitCode::Failure.code());

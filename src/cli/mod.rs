@@ -1,24 +1,13 @@
-//! Command-line flags only (clap derive). Each subcommand's flags live in their own file
-//! so that the help text with its EXAMPLES sits next to the flags it explains.
+//! The root of the command line: the `raytls` parser and its subcommands. Each subcommand's
+//! flags live with its `run` in `commands/<name>.rs` (cargo's layout), so its help and
+//! EXAMPLES sit next to the code they describe; flag groups shared by several commands and
+//! the mapping from flag values to domain types live in `args`.
 use clap::{Parser, Subcommand};
 
+use crate::commands::*;
 use crate::exit_code::TOP_LEVEL_HELP;
 
-pub mod ca;
-pub mod common;
-pub mod completions;
-pub mod env;
-pub mod health_check;
-pub mod init;
-pub mod inspect;
-pub mod issue;
-pub mod lint_uri;
-pub mod man;
-pub mod netrc;
-pub mod quickstart;
-pub mod signer;
-pub mod token;
-pub mod verify;
+pub mod args;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -1,10 +1,75 @@
 //! `raytls ca create`.
-use crate::cli::ca::{CaArgs, CaCommand, CaCreateArgs};
 use crate::error::Result;
 use crate::exit_code::ExitCode;
-use crate::files::{self, OutFile, Overwrite};
 use crate::pki::authority;
 use crate::pki::certinfo::date;
+use crate::pki::keys::KeyType;
+use crate::provision::files::{self, OutFile, Overwrite};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "EXAMPLES:\n  raytls ca create --out ./ca\n  raytls ca create --out ./ca --key-type ecdsa-p384 --name \"prod-ray CA\" --days 1825\n\nSee `raytls ca create --help` for what the CA holds."
+)]
+pub struct CaArgs {
+    #[command(subcommand)]
+    pub command: CaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a self-signed CA: DIR/ca.crt and DIR/ca.key (0600)
+    #[command(after_help = CA_CREATE_EXAMPLES)]
+    Create(CaCreateArgs),
+}
+
+const CA_CREATE_EXAMPLES: &str = "\
+EXAMPLES:
+  # A CA for a cluster, then store it as the Secret KubeRay's TLS sample mounts at /etc/ca/tls
+  raytls ca create --out ./ca
+  kubectl create secret generic ca-tls --from-file=ca.crt=./ca/ca.crt --from-file=ca.key=./ca/ca.key
+
+  # A P-384 CA named after its cluster, valid 5 years
+  raytls ca create --out ./ca --key-type ecdsa-p384 --name \"prod-ray CA\" --days 1825
+
+  # An offline root, and a signing CA under it for `raytls serve` (the root key stays offline)
+  raytls ca create --out ./root
+  raytls ca create --intermediate --ca ./root --out ./signing
+  # -> signing/ca.crt (intermediate), signing/ca.key (0600), signing/root.crt (no key)
+
+The subject gets a random suffix (\"raytls CA 3f9c1a2b\"): two CAs with the same subject
+make Ray report a bad signature instead of an unknown CA. An existing CA (e.g. one made with
+openssl, RSA or EC) needs no import: pass its directory to `raytls issue --ca DIR`.";
+
+#[derive(Debug, Args)]
+pub struct CaCreateArgs {
+    /// Output directory (created 0700 if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Key type of the CA key
+    #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
+    pub key_type: KeyType,
+    /// Validity in days
+    #[arg(long, default_value_t = 3650, value_name = "N")]
+    pub days: u32,
+    /// Subject common name; a random suffix keeps every CA's subject unique
+    #[arg(long, default_value = "raytls CA", value_name = "TEXT")]
+    pub name: String,
+    /// Make an intermediate CA signed by the root in --ca ROOT_DIR; writes DIR/ca.crt,
+    /// DIR/ca.key and DIR/root.crt (the root's certificate, no key)
+    #[arg(long, requires = "root")]
+    pub intermediate: bool,
+    /// The root CA directory (ca.crt, ca.key) that signs the intermediate
+    #[arg(long = "ca", value_name = "ROOT_DIR", requires = "intermediate")]
+    pub root: Option<PathBuf>,
+    /// Overwrite an existing ca.crt / ca.key
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(args: CaArgs) -> Result<ExitCode> {
     match args.command {

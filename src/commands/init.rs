@@ -1,10 +1,71 @@
 //! `raytls init head|worker`: the KubeRay init-container entrypoint.
-use crate::cli::init::InitArgs;
+use crate::cli::args::{LeafArgs, SignerArgs};
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::pki::authority::{Authority, CaFiles, Lifetime};
 use crate::pki::role::Role;
 use crate::provision;
+use clap::Args;
+use std::path::PathBuf;
+
+const INIT_EXAMPLES: &str = "\
+What it does, idempotently:
+  keeps DIR/tls.crt if it chains to the CA, matches tls.key, covers the required SANs,
+  has serverAuth+clientAuth and has more than a third of its lifetime left; otherwise
+  issues a new one. Always refreshes DIR/ca.crt and DIR/ray-tls.env. Says which and why.
+
+EXAMPLES:
+  # Head pod init container (KubeRay sets FQ_RAY_IP; POD_IP from fieldRef status.podIP)
+  raytls init head
+
+  # Worker pod init container
+  raytls init worker
+
+  # Same, with explicit paths
+  raytls init worker --ca /etc/ca/tls --out /etc/ray/tls --pod-ip 10.0.0.7
+
+  # Production: no CA key in the pod; the signer (raytls serve) certifies the pod's address
+  raytls init worker --signer https://raytls-signer.ray.svc:8443 \\
+      --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
+  # (env: RAYTLS_SIGNER, RAYTLS_SIGNER_CA, RAYTLS_TOKEN_FILE; retries up to --wait, 120s)
+
+Then give the Ray container RAY_USE_TLS=1 and RAY_TLS_SERVER_CERT/RAY_TLS_SERVER_KEY/
+RAY_TLS_CA_CERT pointing at /etc/ray/tls/{tls.crt,tls.key,ca.crt} (see DIR/ray-tls.env,
+or `raytls env --dir /etc/ray/tls --format k8s`).";
+
+#[derive(Debug, Args)]
+#[command(after_help = INIT_EXAMPLES)]
+pub struct InitArgs {
+    /// Which pod: head or worker
+    #[arg(value_enum)]
+    pub role: Role,
+    /// Directory with the CA's ca.crt and ca.key (read only)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/etc/ca/tls",
+        env = "RAYTLS_CA_DIR"
+    )]
+    pub ca: PathBuf,
+    /// Output directory (an emptyDir shared with the Ray container)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/etc/ray/tls",
+        env = "RAYTLS_OUT_DIR"
+    )]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub leaf: LeafArgs,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// Validity of a new certificate in days (shortened to the CA's expiry if needed)
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(a: InitArgs) -> Result<ExitCode> {
     if a.role == Role::Client {

@@ -1,10 +1,66 @@
 //! `raytls issue head|worker|client`.
-use crate::cli::issue::IssueArgs;
+use crate::cli::args::{CaSourceArgs, LeafArgs, SignerArgs};
 use crate::error::Result;
 use crate::exit_code::ExitCode;
-use crate::files::Overwrite;
 use crate::pki::authority::{Authority, Lifetime};
+use crate::pki::role::Role;
 use crate::provision;
+use crate::provision::files::Overwrite;
+use clap::Args;
+use std::path::PathBuf;
+
+pub const ISSUE_EXAMPLES: &str = "\
+SANs by role:
+  head    localhost, 127.0.0.1, POD_IP, FQDN (FQ_RAY_IP), RAY_IP, --san...
+  worker  localhost, 127.0.0.1, POD_IP, --san...
+  client  --san... only (the GCS does not check client names)
+Every certificate has EKU serverAuth+clientAuth: Ray uses one certificate both ways.
+
+EXAMPLES:
+  # Head pod certificate, by hand
+  raytls issue head --ca ./ca --out ./head --pod-ip 10.0.0.5 \\
+      --fqdn raycluster-head-svc.default.svc.cluster.local
+
+  # Worker, inside a pod (POD_IP from the downward API)
+  POD_IP=10.0.0.7 raytls issue worker --ca /etc/ca/tls --out /etc/ray/tls
+
+  # Sign with an existing openssl-made RSA CA
+  raytls issue worker --ca-cert ca.crt --ca-key ca.key --out ./w1 --pod-ip 10.0.0.8
+
+  # A client identity for a job submitter or health check
+  raytls issue client --ca ./ca --out ./client
+
+  # The same from the signer (raytls serve), with the client role's token
+  raytls issue client --signer https://raytls-signer.example:8443 --signer-ca ca.crt \\
+      --token-file client.token --out ./me
+
+Writes DIR/tls.crt, DIR/tls.key (0600) and DIR/ca.crt (a copy of the CA certificate).";
+
+#[derive(Debug, Args)]
+#[command(after_help = ISSUE_EXAMPLES)]
+pub struct IssueArgs {
+    /// Which certificate: head, worker or client
+    #[arg(value_enum)]
+    pub role: Role,
+    #[command(flatten)]
+    pub ca: CaSourceArgs,
+    /// Output directory for tls.crt, tls.key and ca.crt
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub leaf: LeafArgs,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// Validity in days (default 365, shortened to the CA's expiry if needed)
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub const DEFAULT_LEAF_DAYS: u32 = 365;
 

@@ -1,11 +1,31 @@
 //! `raytls man`: the clap_mangen page on stdout, or one page per subcommand in a directory.
-use clap::CommandFactory;
-
-use crate::cli::man::ManArgs;
 use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
-use crate::files::{self, OutFile, Overwrite};
+use crate::provision::files::{self, OutFile, Overwrite};
+use clap::Args;
+use clap::CommandFactory;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Print the man page (roff), or write one page per subcommand",
+    after_help = "EXAMPLES:
+  # Read it now
+  raytls man | man -l -
+
+  # Install raytls.1 and raytls-<subcommand>.1 pages
+  raytls man --out-dir /usr/local/share/man/man1"
+)]
+pub struct ManArgs {
+    /// Write raytls.1 and raytls-<subcommand>.1 into DIR instead of printing raytls.1
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Replace pages that exist in DIR
+    #[arg(long, requires = "out_dir")]
+    pub force: bool,
+}
 
 pub fn run(args: ManArgs) -> Result<ExitCode> {
     let mut cmd = Cli::command();

@@ -5,15 +5,15 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use crate::cli::common::{CaSourceArgs, LeafArgs};
+use crate::cli::args::{CaSourceArgs, LeafArgs};
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::pki::authority::CaFiles;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::{self, San};
+use crate::provision::ray_env::{CA_FILE, ENV_FILE, KEY_FILE};
 use crate::provision::{Action, Outcome};
-use crate::ray_env::{CA_FILE, ENV_FILE, KEY_FILE};
 
 pub mod ca;
 pub mod completions;

@@ -137,10 +137,10 @@ pub struct ServeArgs {
     )]
     pub max_connections: usize,
     /// Time allowed for each of: TLS handshake, request headers, request body
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::duration::parse)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::text::duration::parse)]
     pub read_timeout: Duration,
     /// After SIGTERM, time for requests in flight to finish
-    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = crate::duration::parse)]
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = crate::text::duration::parse)]
     pub drain_timeout: Duration,
 }
 

@@ -6,9 +6,9 @@ use rustls_pki_types::CertificateDer;
 
 use crate::error::{Error, Result};
 
-/// Read a whole input file, naming it in the error.
+/// Read a whole PEM input file (a regular file, size-capped), naming it in the error.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::read(path, e))
+    crate::provision::files::read_input(path, crate::provision::files::MAX_PEM_FILE)
 }
 
 /// The labels of every `-----BEGIN X-----` line, in order.
@@ -98,7 +98,7 @@ pub fn certificates(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'sta
 
 /// PEM-encode DER with a label, 64 columns, as openssl writes it.
 pub fn encode(label: &str, der: &[u8]) -> String {
-    let b64 = crate::base64::encode(der);
+    let b64 = crate::text::base64::encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
         // base64 is ASCII, so any 64-byte slice is a whole line of characters.

@@ -202,7 +202,7 @@ pub fn find_token(
 }
 
 fn token_file(path: &Path, source: TokenSource) -> Result<Token> {
-    let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+    let bytes = crate::provision::files::read_input(path, 64 << 10)?;
     let text = String::from_utf8_lossy(&bytes);
     let value = first_line(text.into_owned()).ok_or_else(|| {
         Error::Usage(format!(

@@ -413,13 +413,13 @@ impl RpcContext<'_> {
                 "{} completed the TLS handshake but sent nothing back in {} ({call}): a stalled \
                  server, or one that is not gRPC",
                 self.peer,
-                crate::duration::format(self.budget)
+                crate::text::duration::format(self.budget)
             )
         } else {
             format!(
                 "{} gave no answer to {call} in {}: is the GCS overloaded or stuck?",
                 self.peer,
-                crate::duration::format(self.budget)
+                crate::text::duration::format(self.budget)
             )
         };
         Failure {

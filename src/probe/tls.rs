@@ -228,7 +228,7 @@ pub async fn dial(
                         Phase::Resolve,
                         format!(
                             "cannot resolve {name}: DNS gave no answer in {}; check the name and this pod's DNS",
-                            crate::duration::format(budget)
+                            crate::text::duration::format(budget)
                         ),
                     ))
                 }
@@ -291,7 +291,7 @@ pub async fn dial(
                         "no answer from {} in {}: firewall or NetworkPolicy? (TCP connect got neither \
                          an accept nor a refusal)",
                         via(addr),
-                        crate::duration::format(budget)
+                        crate::text::duration::format(budget)
                     ),
                 ));
             }
@@ -329,13 +329,13 @@ pub async fn handshake(
                 format!(
                     "{peer} accepted the TCP connection but sent nothing back to our TLS ClientHello \
                      in {}: not a TLS server (one waiting for its own protocol), or a stalled head",
-                    crate::duration::format(budget)
+                    crate::text::duration::format(budget)
                 )
             } else {
                 format!(
                     "{peer} stalled mid-handshake: {} bytes of TLS, then nothing for the rest of {}",
                     wire.total,
-                    crate::duration::format(budget)
+                    crate::text::duration::format(budget)
                 )
             };
             return Err(fail(Cause::Timeout, Phase::Tls, message));

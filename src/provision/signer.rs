@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{existing_leaf_verdict, Action, Outcome};
+use super::directory::{existing_leaf_verdict, Action, Outcome};
 use crate::error::{Error, Result};
-use crate::files::{self, OutFile, Overwrite};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::chain::{self, Usage};
 use crate::pki::csr;
@@ -18,7 +17,8 @@ use crate::pki::keys::{self, Key, KeyType};
 use crate::pki::pem;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::San;
-use crate::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
+use crate::provision::files::{self, OutFile, Overwrite};
+use crate::provision::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
 use crate::signer::api::SignRequest;
 use crate::signer::client::Client;
 

@@ -209,13 +209,13 @@ impl Client {
                 return Err(Error::Other(format!(
                     "no certificate from the signer {} within {} ({attempt} tries); last: {failure}",
                     self.url.text,
-                    crate::duration::format(wait)
+                    crate::text::duration::format(wait)
                 )));
             }
             on_retry(format!(
                 "signer {}: try {attempt} failed: {failure}; next try in {}",
                 self.url.text,
-                crate::duration::format(hint)
+                crate::text::duration::format(hint)
             ));
             std::thread::sleep(hint);
             backoff = (backoff * 2).min(Duration::from_secs(8));

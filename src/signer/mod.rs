@@ -19,37 +19,24 @@ pub mod metrics;
 pub mod policy;
 pub mod server;
 
-/// Peer-supplied text as it may appear in a message for a person: quoted, with control
-/// characters and non-ASCII escaped, and cut at 200 characters.
+/// Peer-supplied text as it may appear in a message for a person: quoted, cut at 200
+/// characters, control and bidi characters escaped (`text::escape`).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(200) + 2);
-    out.push('"');
-    push_printable(&mut out, s, 200, true);
-    out.push('"');
-    out
+    format!("\"{}\"", printable_cut(s, 200))
 }
 
-/// Text from a peer (a server's error message) for a terminal: control characters and
-/// non-ASCII escaped, cut at 500 characters; not quoted.
+/// Text from a peer (a server's error message) for a terminal: cut at 500 characters,
+/// control and bidi characters escaped; not quoted.
 pub fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(500));
-    push_printable(&mut out, s, 500, false);
-    out
+    printable_cut(s, 500)
 }
 
-fn push_printable(out: &mut String, s: &str, max: usize, quoted: bool) {
-    for (i, c) in s.chars().enumerate() {
-        if i == max {
-            out.push_str("...");
-            break;
-        }
-        match c {
-            '"' if quoted => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
-            c => out.extend(c.escape_default()),
-        }
+fn printable_cut(s: &str, max: usize) -> String {
+    let mut cut: String = s.chars().take(max).collect();
+    if cut.len() < s.len() {
+        cut.push_str("...");
     }
+    crate::text::escape::escape(&cut).into_owned()
 }
 
 #[cfg(test)]
@@ -57,8 +44,8 @@ mod tests {
     #[test]
     fn escape_neutralises_terminal_controls() {
         assert_eq!(super::escape("a.b"), "\"a.b\"");
-        assert_eq!(super::escape("\u{1b}[31mred\n"), "\"\\u{1b}[31mred\\n\"");
-        assert_eq!(super::escape("é\"\\"), "\"\\u{e9}\\\"\\\\\"");
+        assert_eq!(super::escape("\u{1b}[31mred\n"), "\"\\x1b[31mred\\x0a\"");
         assert!(super::escape(&"x".repeat(500)).ends_with("...\""));
+        assert_eq!(super::printable("ok\u{202e}"), "ok\\u{202e}");
     }
 }

@@ -275,7 +275,7 @@ impl Bound {
         let open = tasks.len();
         eprintln!(
             "raytls serve: shutting down: no new connections; finishing {open} open connection(s) (up to {})",
-            crate::duration::format(state.limits.drain)
+            crate::text::duration::format(state.limits.drain)
         );
         let _ = stop_tx.send(true);
         let deadline = tokio::time::sleep(state.limits.drain);
@@ -533,7 +533,7 @@ async fn decide(
                 "timeout",
                 format!(
                     "the body did not arrive within {}",
-                    crate::duration::format(state.limits.read_timeout)
+                    crate::text::duration::format(state.limits.read_timeout)
                 ),
             ))
         }

@@ -6,16 +6,14 @@ use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::files::{self, OutFile, Overwrite};
 use crate::pki::authority::{Authority, IssuedLeaf, Lifetime};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::keys::{self, KeyType};
 use crate::pki::leafcheck::{self, Expectations, Leaf, RenewWhen};
 use crate::pki::role::LeafIdentity;
 use crate::pki::san::San;
-use crate::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
-
-pub mod signer;
+use crate::provision::files::{self, OutFile, Overwrite};
+use crate::provision::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
 
 /// `init` re-issues when less than this fraction of the lifetime is left.
 pub const INIT_RENEW_FRACTION: f64 = 1.0 / 3.0;

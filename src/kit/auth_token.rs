@@ -20,7 +20,7 @@ pub fn generate() -> Result<String> {
     SystemRandom::new().fill(&mut bytes).map_err(|_| {
         Error::Other("the operating system's random number generator failed".into())
     })?;
-    Ok(crate::base64::encode(&bytes))
+    Ok(crate::text::base64::encode(&bytes))
 }
 
 /// A Secret name must be a DNS-1123 subdomain: lowercase letters, digits, `-` and `.`,
@@ -84,7 +84,7 @@ pub fn k8s_secret_manifest(name: &str, namespace: Option<&str>, token: &str) -> 
     out.push_str("type: Opaque\ndata:\n");
     out.push_str(&format!(
         "  {SECRET_KEY}: {}\n",
-        crate::base64::encode(token.as_bytes())
+        crate::text::base64::encode(token.as_bytes())
     ));
     out
 }

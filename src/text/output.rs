@@ -25,12 +25,12 @@ pub fn stdout_error() -> Option<io::ErrorKind> {
 /// `print!` that never panics.
 #[macro_export]
 macro_rules! out {
-    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::text::output::write_stdout(format_args!($($arg)*)) };
 }
 
 /// `println!` that never panics.
 #[macro_export]
 macro_rules! outln {
-    () => { $crate::output::write_stdout(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::text::output::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::text::output::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
