@@ -196,6 +196,26 @@ impl Cmd<'_> {
     }
 
     pub fn run(self) -> Output {
+        let out = self.command().output().expect("run raytls");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            files: self.ws.files(),
+        }
+    }
+
+    /// Start it in the background (a server), stdout and stderr piped.
+    pub fn spawn(self) -> std::process::Child {
+        self.command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raytls")
+    }
+
+    /// The one place a clean command is built: hermetic env, the workspace as cwd.
+    fn command(&self) -> Command {
         let mut cmd = if self.as_nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -217,13 +237,7 @@ impl Cmd<'_> {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run raytls");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            files: self.ws.files(),
-        }
+        cmd
     }
 }
 
