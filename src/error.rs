@@ -85,6 +85,9 @@ pub enum Error {
         ca_not_after: String,
     },
 
+    #[error("refusing to write into {out}: it holds the CA key {key}, and Ray's pods must never see it; write the certificate to another directory (e.g. --out /etc/ray/tls)")]
+    CaKeyInOutputDir { out: PathBuf, key: PathBuf },
+
     #[error("cannot sign the certificate: {0}")]
     Signing(String),
 

@@ -39,6 +39,8 @@ pub struct EnvArgs {
 }
 
 pub fn run(a: EnvArgs) -> Result<ExitCode> {
+    // First: a path no format can carry is wrong whether or not the files exist.
+    let mut env = RayTlsEnv::for_dir(&a.dir)?;
     for f in [CERT_FILE, KEY_FILE, CA_FILE] {
         let p = a.dir.join(f);
         if !p.is_file() {
@@ -49,7 +51,6 @@ pub fn run(a: EnvArgs) -> Result<ExitCode> {
             )));
         }
     }
-    let mut env = RayTlsEnv::for_dir(&a.dir)?;
     if let Some(t) = &a.token_file {
         if !t.is_file() {
             return Err(Error::Other(format!(

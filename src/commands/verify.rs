@@ -33,8 +33,9 @@ EXAMPLES:
   raytls verify --ca ca.crt --cert tls.crt --key tls.key --role head \\
       --fqdn raycluster-head-svc.default.svc.cluster.local --pod-ip 10.0.0.5
 
-  # A cron job: renew when less than 30 days are left
-  raytls verify --dir /etc/ray/tls --renew-before 30d || [ $? = 3 ] && renew";
+  # A cron job: renew when less than 30 days are left, alert when something is wrong
+  raytls verify --dir /etc/ray/tls --renew-before 30d >/dev/null
+  case $? in 0) ;; 3) renew ;; *) alert ;; esac";
 
 #[derive(Debug, Args)]
 #[command(after_help = VERIFY_EXAMPLES)]
@@ -69,19 +70,23 @@ pub struct VerifyArgs {
     /// Exit 3 ("needs renewal") when the certificate expires within this time
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = crate::text::duration::parse)]
     pub renew_before: std::time::Duration,
-    /// Re-read the files and repeat the checks until they pass or this time is up
-    #[arg(long, value_name = "DURATION", value_parser = crate::text::duration::parse)]
+    /// Re-read the files and repeat the checks until they pass or this time is up (at most 24h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<std::time::Duration>,
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,
 }
 
+fn parse_wait(s: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::text::duration::parse_at_most(s, std::time::Duration::from_secs(86_400))
+}
+
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     let inputs = inputs(&a)?;
     let (sans, mut notes) = expected_sans(&a)?;
     let renew = time::Duration::try_from(a.renew_before).unwrap_or(time::Duration::MAX);
-    let deadline = a.wait.map(|w| Instant::now() + w);
+    let deadline = a.wait.and_then(|w| Instant::now().checked_add(w));
     let mut last_problem = String::new();
     let outcome = loop {
         let attempt = verify::run(&inputs, &sans, renew, super::now());

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use crate::error::{Error, Result};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::chain::{self, Usage};
-use crate::pki::keys::{self, Key, KeyAlgorithm, KeyType};
+use crate::pki::keys::{self, Key, KeyType};
 use crate::pki::role::LeafIdentity;
 use crate::pki::san::San;
 use crate::pki::{der, pem};
@@ -94,11 +94,14 @@ pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) 
 /// An adopted or loaded CA that passed every check and can sign.
 pub struct Authority {
     pub files: CaFiles,
-    /// The CA file exactly as read, to copy next to leaves as `ca.crt`.
-    pub cert_file_bytes: Vec<u8>,
+    /// The CA file's certificates, re-encoded as PEM, to copy next to leaves as `ca.crt`.
+    /// Only CERTIFICATE blocks: `cat ca.crt ca.key > ca.crt` is a common habit, and copying
+    /// such a file whole put the CA key into every pod's volume.
+    pub ca_bundle_pem: String,
+    /// The CA certificate file also holds a private key (never copied; worth a warning).
+    pub cert_file_holds_key: bool,
     pub cert_der: CertificateDer<'static>,
     pub info: CertInfo,
-    pub key_algorithm: KeyAlgorithm,
     key: KeyPair,
     /// What rcgen needs of the issuer besides its name (key ids, key usage).
     issuer_params: CertificateParams,
@@ -141,6 +144,13 @@ impl Authority {
             mut certs,
             info,
         } = CertInfo::read_first(&files.cert)?;
+        let cert_file_holds_key = pem::labels(&cert_file_bytes)
+            .iter()
+            .any(|l| l.ends_with("PRIVATE KEY"));
+        let ca_bundle_pem: String = certs
+            .iter()
+            .map(|c| pem::encode("CERTIFICATE", c))
+            .collect();
         let cert_der = certs.swap_remove(0);
         check_is_usable_ca(&files.cert, &info, now)?;
 
@@ -158,10 +168,10 @@ impl Authority {
         }
         Ok(Authority {
             files: files.clone(),
-            cert_file_bytes,
+            ca_bundle_pem,
+            cert_file_holds_key,
             cert_der,
             info,
-            key_algorithm: key.algorithm,
             key: key.pair,
             issuer_params,
         })

@@ -71,8 +71,6 @@ pub struct CertInfo {
     /// subjectKeyIdentifier, which a leaf's authorityKeyIdentifier must repeat.
     #[serde(skip)]
     pub subject_key_id: Option<Vec<u8>>,
-    #[serde(skip)]
-    pub issuer_raw: Vec<u8>,
 }
 
 impl CertInfo {
@@ -166,7 +164,6 @@ impl CertInfo {
             spki_bits: cert.public_key().subject_public_key.data.to_vec(),
             subject_raw: cert.subject().as_raw().to_vec(),
             subject_key_id,
-            issuer_raw: cert.issuer().as_raw().to_vec(),
         })
     }
 

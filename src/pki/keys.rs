@@ -11,7 +11,7 @@ use crate::pki::{der, pem};
 
 /// The key types raytls creates. Both work with Ray's gRPC TLS (RSA does too, but is slow
 /// to generate and only adopted, never created).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyType {
     #[default]
