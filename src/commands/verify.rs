@@ -4,7 +4,7 @@ use crate::exit_code::ExitCode;
 use crate::pki::leafcheck::Status;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::{self, San};
-use crate::pki::verify::{self, Inputs, Report};
+use crate::pki::verify::{self, Inputs, Verification};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -89,7 +89,7 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     let deadline = a.wait.and_then(|w| Instant::now().checked_add(w));
     let mut last_problem = String::new();
     let outcome = loop {
-        let attempt = verify::run(&inputs, &sans, renew, super::now());
+        let attempt = verify::check_files(&inputs, &sans, renew, super::now());
         let done = match &attempt {
             Ok(r) => r.ok,
             Err(_) => false,
@@ -117,27 +117,17 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
                 .min(deadline.saturating_duration_since(Instant::now())),
         );
     };
-    let report = match outcome {
-        Ok(r) => r,
-        Err(e) => {
-            // Unreadable input: exit 2, as documented.
-            eprintln!("raytls: error: {e}");
-            return Ok(ExitCode::Usage);
-        }
-    };
-    let mut report = report;
+    let mut report = outcome.map_err(|e| Error::LocalConfig(Box::new(e)))?;
     report.checks.append(&mut notes);
     print(&report, a.json);
     Ok(report.exit_code())
 }
 
 fn inputs(a: &VerifyArgs) -> Result<Inputs> {
-    let from_env = |var: &str| -> Result<std::path::PathBuf> {
+    let from_env = |var: &'static str| -> Result<std::path::PathBuf> {
         match std::env::var_os(var) {
             Some(v) if !v.is_empty() => Ok(v.into()),
-            _ => Err(Error::Usage(format!(
-                "--from-env: {var} is not set (is this a Ray container with RAY_USE_TLS=1?)"
-            ))),
+            _ => Err(Error::FromEnvUnset { var }),
         }
     };
     let (mut ca, mut cert, mut key) = (None, None, None);
@@ -156,10 +146,7 @@ fn inputs(a: &VerifyArgs) -> Result<Inputs> {
     key = a.key.clone().or(key);
     match (ca, cert) {
         (Some(ca), Some(cert)) => Ok(Inputs { ca, cert, key }),
-        _ => Err(Error::Usage(
-            "verify needs --ca FILE and --cert FILE (and --key FILE), or --dir DIR, or --from-env"
-                .into(),
-        )),
+        _ => Err(Error::NothingToVerify),
     }
 }
 
@@ -232,7 +219,7 @@ fn note(code: &'static str, message: &str) -> crate::pki::leafcheck::Check {
     }
 }
 
-fn print(r: &Report, json: bool) {
+fn print(r: &Verification, json: bool) {
     if json {
         crate::outln!("{}", serde_json::to_string(r).unwrap_or_default());
         return;

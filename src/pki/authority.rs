@@ -132,11 +132,9 @@ impl Authority {
     pub fn load(files: &CaFiles, now: OffsetDateTime) -> Result<Self> {
         let dir = files.cert.parent().unwrap_or(Path::new("."));
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            return Err(Error::Other(format!(
-                "CA directory {} does not exist; create a CA with `raytls ca create --out {}` or point --ca at the directory holding ca.crt and ca.key",
-                dir.display(),
-                dir.display()
-            )));
+            return Err(Error::NoCaDir {
+                dir: dir.to_path_buf(),
+            });
         }
         // A bundle's first certificate is the CA we sign with.
         let CertFile {
@@ -270,11 +268,13 @@ impl Authority {
             return Ok((wanted, None));
         }
         match lifetime {
-            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => Err(Error::Other(format!(
-                "--days {days} would outlive the CA in {}, which expires on {}, in less than a day: create a new CA (raytls ca create) and re-issue",
-                self.files.cert.display(),
-                crate::pki::certinfo::datetime(self.info.not_after)
-            ))),
+            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => {
+                Err(Error::CaExpiresWithinADay {
+                    days,
+                    ca: self.files.cert.clone(),
+                    ca_not_after: crate::pki::certinfo::datetime(self.info.not_after),
+                })
+            }
             Lifetime::Explicit(days) => Err(Error::OutlivesCa {
                 days,
                 max_days: (self.info.not_after - now).whole_days(),
@@ -372,7 +372,7 @@ fn add_days(now: OffsetDateTime, days: u32) -> Result<OffsetDateTime> {
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| Error::Other("the system random number generator failed".into()))?;
+        .map_err(|_| Error::Random)?;
     Ok(b)
 }
 

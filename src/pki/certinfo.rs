@@ -38,6 +38,23 @@ pub struct Eku {
     pub other: Vec<String>,
 }
 
+impl Eku {
+    /// The usages by their usual names (`serverAuth, clientAuth`), in one order everywhere.
+    pub fn names(&self) -> Vec<String> {
+        let known = [
+            (self.server_auth, "serverAuth"),
+            (self.client_auth, "clientAuth"),
+            (self.any, "any"),
+        ];
+        known
+            .into_iter()
+            .filter(|(has, _)| *has)
+            .map(|(_, name)| name.to_string())
+            .chain(self.other.iter().cloned())
+            .collect()
+    }
+}
+
 /// Everything raytls reads from a certificate.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CertInfo {

@@ -160,7 +160,9 @@ pub fn write_file(path: &Path, contents: &[u8], mode: Mode, overwrite: Overwrite
     };
     let name = path
         .file_name()
-        .ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?
+        .ok_or_else(|| Error::NotAFilePath {
+            path: path.to_path_buf(),
+        })?
         .to_string_lossy()
         .into_owned();
     write_files(

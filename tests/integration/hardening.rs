@@ -318,3 +318,31 @@ fn regression_a_failed_write_removes_the_directories_it_made() {
     assert!(ws.join("keep").is_dir());
     assert!(!ws.join("keep/x").exists());
 }
+
+#[test]
+fn regression_inspect_escapes_terminal_control_in_certificate_text() {
+    let ws = Workspace::new();
+    let mut params = rcgen::CertificateParams::new(vec!["ok.test".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "\x1b[2K\rOK fake line");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    fs::write(ws.join("evil.crt"), cert.pem()).unwrap();
+    let o = ws.run(["inspect", "evil.crt"]);
+    o.ok();
+    assert!(!o.stdout.contains('\x1b'), "{:?}", o.stdout);
+    assert!(!o.stdout.contains('\r'), "{:?}", o.stdout);
+    assert!(
+        o.stdout.contains("\\x1b[2K\\x0dOK fake line"),
+        "{}",
+        o.stdout
+    );
+    // JSON stays exact: the encoder escapes it.
+    let j = ws.run(["inspect", "evil.crt", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert!(v[0]["items"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("\x1b[2K\rOK fake line"));
+}
