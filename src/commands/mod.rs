@@ -63,10 +63,7 @@ pub(crate) fn ca_files(args: &CaSourceArgs) -> Result<CaFiles> {
             key: key.clone(),
             root: None,
         }),
-        _ => Err(Error::Usage(
-            "no CA given: pass --ca DIR (with ca.crt and ca.key) or --ca-cert FILE --ca-key FILE"
-                .into(),
-        )),
+        _ => Err(Error::NoCa),
     }
 }
 

@@ -117,13 +117,15 @@ pub struct Client {
     token: Option<String>,
 }
 
-/// The first line of a token file, trimmed (as Ray and the signer read theirs).
+/// The first line of a token file, trimmed (as Ray reads its own token file): the one token
+/// reader of the signer and its clients. A regular file of at most 64 KiB.
 pub fn read_token(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let bytes = crate::provision::files::read_input(path, 64 << 10)?;
+    let text = String::from_utf8_lossy(&bytes);
     let token = text.lines().next().unwrap_or("").trim();
     if token.is_empty() {
         return Err(Error::Usage(format!(
-            "token file {} is empty",
+            "token file {} is empty (make one with `raytls token generate --out FILE`)",
             path.display()
         )));
     }
