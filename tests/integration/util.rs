@@ -22,6 +22,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_raytls");
 /// unless a test sets them explicitly.
 fn is_leaky_env(name: &str) -> bool {
     name == "POD_IP"
+        || name == "NETRC"
         || name == "FQ_RAY_IP"
         || name == "RAY_IP"
         || name.starts_with("RAY_")
@@ -112,6 +113,7 @@ impl Workspace {
             program: BIN.into(),
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            stdin: None,
             as_nobody: false,
         }
     }
@@ -180,6 +182,7 @@ pub struct Cmd<'a> {
     program: OsString,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
+    stdin: Option<Vec<u8>>,
     as_nobody: bool,
 }
 
@@ -195,7 +198,15 @@ impl Cmd<'_> {
         self
     }
 
-    pub fn run(self) -> Output {
+    /// Feed `bytes` to the command's stdin (default: /dev/null).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// The clean `Command` (the one place the runner's env is scrubbed), for a test that
+    /// must spawn it itself: processes in parallel, a reader that goes away.
+    pub fn command(&self) -> Command {
         let mut cmd = if self.as_nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -217,7 +228,26 @@ impl Cmd<'_> {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run raytls");
+        cmd
+    }
+
+    pub fn run(self) -> Output {
+        let mut cmd = self.command();
+        let out = match &self.stdin {
+            None => cmd.output().expect("run raytls"),
+            Some(bytes) => {
+                use std::io::Write;
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn raytls");
+                // A child that exits without reading is not our error: its exit code is.
+                let _ = child.stdin.take().expect("piped stdin").write_all(bytes);
+                child.wait_with_output().expect("wait raytls")
+            }
+        };
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
