@@ -62,9 +62,7 @@ pub struct InitArgs {
 
 pub fn run(a: InitArgs) -> Result<ExitCode> {
     if a.role == Role::Client {
-        return Err(Error::Usage(
-            "init runs in Ray pods: use `raytls init head` or `raytls init worker` (for a client identity: raytls issue client)".into(),
-        ));
+        return Err(Error::InitIsForPods);
     }
     let now = super::now();
     let identity = super::leaf_identity(a.role, &a.leaf)?;

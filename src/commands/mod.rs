@@ -60,10 +60,7 @@ pub(crate) fn ca_files(args: &CaSourceArgs) -> Result<CaFiles> {
             cert: cert.clone(),
             key: key.clone(),
         }),
-        _ => Err(Error::Usage(
-            "no CA given: pass --ca DIR (with ca.crt and ca.key) or --ca-cert FILE --ca-key FILE"
-                .into(),
-        )),
+        _ => Err(Error::NoCa),
     }
 }
 

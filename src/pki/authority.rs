@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use crate::error::{Error, Result};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::chain::{self, Usage};
-use crate::pki::keys::{self, Key, KeyAlgorithm, KeyType};
+use crate::pki::keys::{self, Key, KeyType};
 use crate::pki::role::LeafIdentity;
 use crate::pki::san::San;
 use crate::pki::{der, pem};
@@ -94,11 +94,14 @@ pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) 
 /// An adopted or loaded CA that passed every check and can sign.
 pub struct Authority {
     pub files: CaFiles,
-    /// The CA file exactly as read, to copy next to leaves as `ca.crt`.
-    pub cert_file_bytes: Vec<u8>,
+    /// The CA file's certificates, re-encoded as PEM, to copy next to leaves as `ca.crt`.
+    /// Only CERTIFICATE blocks: `cat ca.crt ca.key > ca.crt` is a common habit, and copying
+    /// such a file whole put the CA key into every pod's volume.
+    pub ca_bundle_pem: String,
+    /// The CA certificate file also holds a private key (never copied; worth a warning).
+    pub cert_file_holds_key: bool,
     pub cert_der: CertificateDer<'static>,
     pub info: CertInfo,
-    pub key_algorithm: KeyAlgorithm,
     key: KeyPair,
     /// What rcgen needs of the issuer besides its name (key ids, key usage).
     issuer_params: CertificateParams,
@@ -129,11 +132,9 @@ impl Authority {
     pub fn load(files: &CaFiles, now: OffsetDateTime) -> Result<Self> {
         let dir = files.cert.parent().unwrap_or(Path::new("."));
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            return Err(Error::Other(format!(
-                "CA directory {} does not exist; create a CA with `raytls ca create --out {}` or point --ca at the directory holding ca.crt and ca.key",
-                dir.display(),
-                dir.display()
-            )));
+            return Err(Error::NoCaDir {
+                dir: dir.to_path_buf(),
+            });
         }
         // A bundle's first certificate is the CA we sign with.
         let CertFile {
@@ -141,6 +142,13 @@ impl Authority {
             mut certs,
             info,
         } = CertInfo::read_first(&files.cert)?;
+        let cert_file_holds_key = pem::labels(&cert_file_bytes)
+            .iter()
+            .any(|l| l.ends_with("PRIVATE KEY"));
+        let ca_bundle_pem: String = certs
+            .iter()
+            .map(|c| pem::encode("CERTIFICATE", c))
+            .collect();
         let cert_der = certs.swap_remove(0);
         check_is_usable_ca(&files.cert, &info, now)?;
 
@@ -158,10 +166,10 @@ impl Authority {
         }
         Ok(Authority {
             files: files.clone(),
-            cert_file_bytes,
+            ca_bundle_pem,
+            cert_file_holds_key,
             cert_der,
             info,
-            key_algorithm: key.algorithm,
             key: key.pair,
             issuer_params,
         })
@@ -260,11 +268,13 @@ impl Authority {
             return Ok((wanted, None));
         }
         match lifetime {
-            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => Err(Error::Other(format!(
-                "--days {days} would outlive the CA in {}, which expires on {}, in less than a day: create a new CA (raytls ca create) and re-issue",
-                self.files.cert.display(),
-                crate::pki::certinfo::datetime(self.info.not_after)
-            ))),
+            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => {
+                Err(Error::CaExpiresWithinADay {
+                    days,
+                    ca: self.files.cert.clone(),
+                    ca_not_after: crate::pki::certinfo::datetime(self.info.not_after),
+                })
+            }
             Lifetime::Explicit(days) => Err(Error::OutlivesCa {
                 days,
                 max_days: (self.info.not_after - now).whole_days(),
@@ -362,7 +372,7 @@ fn add_days(now: OffsetDateTime, days: u32) -> Result<OffsetDateTime> {
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| Error::Other("the system random number generator failed".into()))?;
+        .map_err(|_| Error::Random)?;
     Ok(b)
 }
 

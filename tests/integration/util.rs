@@ -115,6 +115,7 @@ impl Workspace {
             env: Vec::new(),
             stdin: None,
             as_nobody: false,
+            shell_prefix: None,
         }
     }
 
@@ -184,6 +185,7 @@ pub struct Cmd<'a> {
     env: Vec<(String, OsString)>,
     stdin: Option<Vec<u8>>,
     as_nobody: bool,
+    shell_prefix: Option<String>,
 }
 
 impl Cmd<'_> {
@@ -204,12 +206,26 @@ impl Cmd<'_> {
         self
     }
 
-    /// The clean `Command` (the one place the runner's env is scrubbed), for a test that
-    /// must spawn it itself: processes in parallel, a reader that goes away.
+    /// Run through `bash -c 'PREFIX; exec raytls ARGS'`, e.g. `ulimit -f 0` to make every
+    /// write fail as on a full disk.
+    pub fn shell_prefix(mut self, prefix: &str) -> Self {
+        self.shell_prefix = Some(prefix.to_string());
+        self
+    }
+
+    /// The one place a clean raytls command is built (ripgrep's `Dir::command()`): run in the
+    /// workspace, stdin closed, without the env vars that would leak the developer's or the
+    /// pod's settings into a test.
     pub fn command(&self) -> Command {
         let mut cmd = if self.as_nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&self.program);
+            c
+        } else if let Some(prefix) = &self.shell_prefix {
+            let mut c = Command::new("bash");
+            c.arg("-c")
+                .arg(format!("{prefix}; exec \"$0\" \"$@\""))
                 .arg(&self.program);
             c
         } else {
@@ -248,6 +264,31 @@ impl Cmd<'_> {
                 child.wait_with_output().expect("wait raytls")
             }
         };
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            files: self.ws.files(),
+        }
+    }
+
+    /// Run, but kill it and panic if it has not ended within `limit` (a hang is the bug).
+    pub fn run_within(self, limit: std::time::Duration) -> Output {
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raytls");
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                panic!("raytls {:?} still running after {limit:?}", self.args);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
