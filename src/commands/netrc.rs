@@ -230,8 +230,8 @@ fn set(args: NetrcSetArgs) -> Result<ExitCode> {
     };
     crate::outln!(
         "{verb} {} (login {}) in {} (mode 0600)",
-        args.machine,
-        args.login,
+        escape(&args.machine),
+        escape(&args.login),
         escape(&target.display().to_string())
     );
     if outcome.removed_duplicates > 0 {
@@ -243,7 +243,7 @@ fn set(args: NetrcSetArgs) -> Result<ExitCode> {
             } else {
                 "ies"
             },
-            args.machine
+            escape(&args.machine)
         );
     }
     Ok(ExitCode::Ok)

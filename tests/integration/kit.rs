@@ -316,6 +316,33 @@ fn netrc_set_uses_netrc_env_then_file_flag() {
 }
 
 #[test]
+fn netrc_set_escapes_what_it_prints() {
+    // A right-to-left override is not a control character, so netrc accepts it as part
+    // of a name; the line about it must still not reorder the terminal.
+    let ws = Workspace::new();
+    write(&ws, "pw", "x", 0o600);
+    let args = [
+        "netrc",
+        "set",
+        "--machine",
+        "moc.\u{202e}evil",
+        "--login",
+        "u",
+        "--password-file",
+        "pw",
+    ];
+    let r = run(&ws, &args);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(!r.stdout.contains('\u{202e}'), "{:?}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("added machine moc.\\u{202e}evil (login u)"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn netrc_set_tightens_a_loose_mode() {
     let ws = Workspace::new();
     write(&ws, ".netrc", "machine a.com login u password p\n", 0o644);
