@@ -65,16 +65,16 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
         return Err(Error::InitIsForPods);
     }
     let now = super::now();
-    let identity = super::leaf_identity(a.role, &a.leaf)?;
+    let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
     let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
     let outcome = provision::init_dir(
         &ca,
         &identity,
         a.leaf.key_type,
-        Lifetime::from_flag(a.days, super::issue::DEFAULT_LEAF_DAYS),
+        Lifetime::from_flag(a.days),
         &a.out,
         now,
     )?;
-    super::print_outcome(&outcome, a.json);
+    super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

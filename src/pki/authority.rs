@@ -23,6 +23,13 @@ use crate::pki::{der, pem};
 /// does not reject a certificate issued a second ago.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// A new CA's subject common name, before its random suffix.
+pub const DEFAULT_CA_NAME: &str = "raytls CA";
+/// A new CA's validity: ten years, so that leaves, not the CA, set the renewal rhythm.
+pub const DEFAULT_CA_DAYS: u32 = 3650;
+/// A leaf's validity unless `--days` says otherwise (shortened to the CA's expiry).
+pub const DEFAULT_LEAF_DAYS: u32 = 365;
+
 /// Where a CA's certificate and key live.
 #[derive(Debug, Clone)]
 pub struct CaFiles {
@@ -301,10 +308,11 @@ pub enum Lifetime {
 }
 
 impl Lifetime {
-    pub fn from_flag(days: Option<u32>, default: u32) -> Self {
+    /// `--days N`, or the default leaf lifetime.
+    pub fn from_flag(days: Option<u32>) -> Self {
         match days {
             Some(d) => Lifetime::Explicit(d),
-            None => Lifetime::Default(default),
+            None => Lifetime::Default(DEFAULT_LEAF_DAYS),
         }
     }
 

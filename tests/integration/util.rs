@@ -29,6 +29,27 @@ fn is_leaky_env(name: &str) -> bool {
         || name.starts_with("RAYTLS_")
 }
 
+/// The one place a clean raytls command is built (ripgrep's `Dir::command()`): stdin
+/// closed, and none of the runner's env vars that would change what raytls does (the
+/// developer's or the pod's POD_IP, RAY_TLS_*, RAYTLS_*) unless a test sets them.
+/// Every runner in these tests starts here.
+pub fn raytls_command() -> Command {
+    clean(Command::new(BIN))
+}
+
+/// `cmd` with the leaky env removed and stdin closed (for wrappers such as setpriv/bash).
+pub fn clean(mut cmd: Command) -> Command {
+    cmd.stdin(Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if is_leaky_env(k) {
+                cmd.env_remove(k);
+            }
+        }
+    }
+    cmd
+}
+
 /// What a run left behind.
 #[derive(Debug)]
 pub struct Output {
@@ -217,7 +238,7 @@ impl Cmd<'_> {
     /// workspace, stdin closed, without the env vars that would leak the developer's or the
     /// pod's settings into a test.
     pub fn command(&self) -> Command {
-        let mut cmd = if self.as_nobody {
+        let mut cmd = clean(if self.as_nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
                 .arg(&self.program);
@@ -230,17 +251,8 @@ impl Cmd<'_> {
             c
         } else {
             Command::new(&self.program)
-        };
-        cmd.args(&self.args)
-            .current_dir(self.ws.path())
-            .stdin(Stdio::null());
-        for (k, _) in std::env::vars_os() {
-            if let Some(k) = k.to_str() {
-                if is_leaky_env(k) {
-                    cmd.env_remove(k);
-                }
-            }
-        }
+        });
+        cmd.args(&self.args).current_dir(self.ws.path());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
