@@ -39,6 +39,16 @@ pub enum Error {
     )]
     NothingToVerify,
 
+    #[error("no netrc file to use: HOME is not set; pass --file PATH or set NETRC")]
+    NoNetrcPath,
+
+    #[error("{path}:{line}: {problem}; not editing a malformed netrc (run `raytls netrc check --file {path}` and fix it first)")]
+    MalformedNetrc {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+
     #[error("{path} is not a file path")]
     NotAFilePath { path: PathBuf },
 
@@ -77,7 +87,7 @@ pub enum Error {
     #[error("{path}: {why}")]
     BadCertificate { path: PathBuf, why: String },
 
-    #[error("{path} is missing: {hint}")]
+    #[error("{path} does not exist; {hint}")]
     Missing { path: PathBuf, hint: String },
 
     // ---- the certificate authority ----
@@ -135,13 +145,53 @@ pub enum Error {
     #[error("{0}")]
     LocalConfig(Box<Error>),
 
+    // ---- intermediate CAs ----
+    #[error("the CA in {root} allows no intermediate CA below it (basicConstraints pathlen:0; roots made by raytls before intermediates existed, and every intermediate, say so): make a new root with `raytls ca create` (pathlen 1) and sign the intermediate with that")]
+    NoIntermediateAllowed { root: PathBuf },
+
+    #[error("{cert} was not issued by the root in {root} (its issuer is \"{issuer}\", the root is \"{root_subject}\"); put the root that signed this intermediate there")]
+    NotIssuedByRoot {
+        cert: PathBuf,
+        root: PathBuf,
+        issuer: String,
+        root_subject: String,
+    },
+
+    // ---- the signer (raytls serve) and its clients ----
+    #[error("--san {san}: with --signer the signer decides a {role}'s names (its address, 127.0.0.1, localhost); only a head may ask for service names")]
+    SignerDecidesNames { san: String, role: &'static str },
+
+    #[error("issue {role} --signer would certify this machine's address; run `raytls init {role} --signer ...` in the pod instead (issue --signer is for client certificates)")]
+    SignerIssueIsForClients { role: &'static str },
+
+    #[error("cannot listen on {addr}: {why}")]
+    Listen { addr: String, why: String },
+
+    /// A 4xx answer that asking again will not change (the server's words, escaped).
+    #[error("the signer {url} refused: {why}")]
+    SignerRefused { url: String, why: String },
+
+    #[error("no certificate from the signer {url} within {wait} ({tries} tries); last: {last}")]
+    SignerUnreachable {
+        url: String,
+        wait: String,
+        tries: u32,
+        last: String,
+    },
+
+    #[error("the signer {url} answered with {why}")]
+    SignerBadAnswer { url: String, why: String },
+
+    #[error("the signer {url} certified {sans} for this pod, not POD_IP {pod_ip}: it sees our requests come from another address (a proxy, an ingress or NAT in between?); Ray peers dial {pod_ip}, so the signer must see the pod's own address")]
+    SignerSawAnotherAddress {
+        url: String,
+        sans: String,
+        pod_ip: std::net::IpAddr,
+    },
+
     // ---- the machine itself ----
     #[error("cannot {what}: {why}")]
     Internal { what: &'static str, why: String },
-
-    // ---- other subsystems wrap their own message ----
-    #[error("{0}")]
-    Other(String),
 }
 
 impl Error {
@@ -155,6 +205,9 @@ impl Error {
             | Error::FromEnvUnset { .. }
             | Error::NothingToVerify
             | Error::NotAFilePath { .. }
+            | Error::NoNetrcPath
+            | Error::SignerDecidesNames { .. }
+            | Error::SignerIssueIsForClients { .. }
             | Error::Usage(_)
             | Error::LocalConfig(_) => ExitCode::Usage,
             _ => ExitCode::Failure,

@@ -158,25 +158,9 @@ fn expected_sans(a: &VerifyArgs) -> Result<(Vec<San>, Vec<crate::pki::leafcheck:
         .iter()
         .map(|s| San::parse("--san", s))
         .collect::<Result<Vec<_>>>()?;
-    let pod_ip = match super::pod_ip_input(&a.pod_ip) {
-        // POD_IP from the environment only matters for a role that is dialed at it.
-        Some(("POD_IP", _)) if !a.role.is_some_and(Role::needs_pod_ip) => None,
-        Some((source, v)) => Some(san::parse_pod_ip(source, &v)?),
-        None => None,
-    };
-    // KubeRay sets FQ_RAY_IP in worker pods too, so the env var counts only for the head.
-    let fqdn_raw = match &a.fqdn {
-        Some(f) => Some(("--fqdn", f.clone())),
-        None if a.role == Some(Role::Head) => std::env::var("FQ_RAY_IP")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(|v| ("FQ_RAY_IP", v)),
-        None => None,
-    };
-    let fqdn = match fqdn_raw {
-        Some((source, f)) => Some(San::parse(source, &f)?),
-        None => None,
-    };
+    let pod_ip = crate::cli::args::pod_ip(&a.pod_ip, a.role)?;
+    // --fqdn is checked for any role; FQ_RAY_IP only for the head (see head_name).
+    let fqdn = crate::cli::args::head_name(&a.fqdn, "--fqdn", "FQ_RAY_IP", a.role)?;
     let mut notes = Vec::new();
     let role = a.role.unwrap_or(Role::Client);
     if role.needs_pod_ip() && pod_ip.is_none() {

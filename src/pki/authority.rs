@@ -23,6 +23,13 @@ use crate::pki::{der, pem};
 /// does not reject a certificate issued a second ago.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// A new CA's subject common name, before its random suffix.
+pub const DEFAULT_CA_NAME: &str = "raytls CA";
+/// A new CA's validity: ten years, so that leaves, not the CA, set the renewal rhythm.
+pub const DEFAULT_CA_DAYS: u32 = 3650;
+/// A leaf's validity unless `--days` says otherwise (shortened to the CA's expiry).
+pub const DEFAULT_LEAF_DAYS: u32 = 365;
+
 /// Where a CA's certificate and key live.
 #[derive(Debug, Clone)]
 pub struct CaFiles {
@@ -120,10 +127,9 @@ pub fn create_intermediate(
     now: OffsetDateTime,
 ) -> Result<NewIntermediate> {
     if let Some(0) = root.info.path_len {
-        return Err(Error::Other(format!(
-            "the CA in {} allows no intermediate CA below it (basicConstraints pathlen:0; roots made by raytls before intermediates existed, and every intermediate, say so): make a new root with `raytls ca create` (pathlen 1) and sign the intermediate with that",
-            root.files.cert.display()
-        )));
+        return Err(Error::NoIntermediateAllowed {
+            root: root.files.cert.clone(),
+        });
     }
     let name = name.trim();
     if name.is_empty() {
@@ -272,13 +278,12 @@ impl Authority {
                 } = CertInfo::read_first(root_path)?;
                 check_is_usable_ca(root_path, &root_info, now)?;
                 if info.issuer != root_info.subject {
-                    return Err(Error::Other(format!(
-                        "{} was not issued by the root in {} (its issuer is \"{}\", the root is \"{}\"); put the root that signed this intermediate there",
-                        files.cert.display(),
-                        root_path.display(),
-                        info.issuer,
-                        root_info.subject
-                    )));
+                    return Err(Error::NotIssuedByRoot {
+                        cert: files.cert.clone(),
+                        root: root_path.clone(),
+                        issuer: info.issuer.clone(),
+                        root_subject: root_info.subject.clone(),
+                    });
                 }
                 let root_pem: String = certs
                     .iter()
@@ -484,10 +489,11 @@ pub enum Lifetime {
 }
 
 impl Lifetime {
-    pub fn from_flag(days: Option<u32>, default: u32) -> Self {
+    /// `--days N`, or the default leaf lifetime.
+    pub fn from_flag(days: Option<u32>) -> Self {
         match days {
             Some(d) => Lifetime::Explicit(d),
-            None => Lifetime::Default(default),
+            None => Lifetime::Default(DEFAULT_LEAF_DAYS),
         }
     }
 

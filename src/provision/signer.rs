@@ -185,11 +185,9 @@ fn obtain(
         fqdn: job.names.iter().map(|n| n.to_string()).collect(),
     };
     let answer = job.client.sign(&request, job.wait, on_retry)?;
-    let bad = |why: String| {
-        Error::Other(format!(
-            "the signer {} answered with {why}",
-            job.client.url.text
-        ))
+    let bad = |why: String| Error::SignerBadAnswer {
+        url: job.client.url.text.clone(),
+        why,
     };
     let chain = pem::certificates(
         Path::new("the signer's certificate"),
@@ -220,11 +218,11 @@ fn obtain(
     })?;
     if let Some(ip) = job.pod_ip {
         if !info.ip_addresses.contains(&ip) {
-            return Err(Error::Other(format!(
-                "the signer {} certified {} for this pod, not POD_IP {ip}: it sees our requests come from another address (a proxy, an ingress or NAT in between?); Ray peers dial {ip}, so the signer must see the pod's own address",
-                job.client.url.text,
-                info.sans.join(", ")
-            )));
+            return Err(Error::SignerSawAnotherAddress {
+                url: job.client.url.text.clone(),
+                sans: info.sans.join(", "),
+                pod_ip: ip,
+            });
         }
     }
     Ok(Received {

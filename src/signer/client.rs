@@ -152,12 +152,20 @@ impl Client {
         let builder =
             ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Other(format!("TLS versions: {e}")))?
+                .map_err(|e| Error::Internal {
+                    what: "set the TLS versions",
+                    why: e.to_string(),
+                })?
                 .with_root_certificates(roots);
         let mut tls = match identity {
-            Some((certs, key)) => builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| Error::Other(format!("client certificate: {e}")))?,
+            Some((certs, key)) => {
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| Error::Internal {
+                        what: "use the client certificate",
+                        why: e.to_string(),
+                    })?
+            }
             None => builder.with_no_client_auth(),
         };
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -180,9 +188,14 @@ impl Client {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Other(format!("cannot start the network runtime: {e}")))?;
-        let body = serde_json::to_vec(request)
-            .map_err(|e| Error::Other(format!("cannot encode the request: {e}")))?;
+            .map_err(|e| Error::Internal {
+                what: "start the network runtime",
+                why: e.to_string(),
+            })?;
+        let body = serde_json::to_vec(request).map_err(|e| Error::Internal {
+            what: "encode the request",
+            why: e.to_string(),
+        })?;
         let started = Instant::now();
         let mut backoff = Duration::from_millis(500);
         for attempt in 1.. {
@@ -194,10 +207,10 @@ impl Client {
                 Err(f) => f,
             };
             if failure.is_final() {
-                return Err(Error::Other(format!(
-                    "the signer {} refused: {failure}",
-                    self.url.text
-                )));
+                return Err(Error::SignerRefused {
+                    url: self.url.text.clone(),
+                    why: failure.to_string(),
+                });
             }
             let hint = match &failure {
                 Failure::Refused {
@@ -208,11 +221,12 @@ impl Client {
             };
             let left = wait.saturating_sub(started.elapsed());
             if left.is_zero() || hint > left {
-                return Err(Error::Other(format!(
-                    "no certificate from the signer {} within {} ({attempt} tries); last: {failure}",
-                    self.url.text,
-                    crate::text::duration::format(wait)
-                )));
+                return Err(Error::SignerUnreachable {
+                    url: self.url.text.clone(),
+                    wait: crate::text::duration::format(wait),
+                    tries: attempt,
+                    last: failure.to_string(),
+                });
             }
             on_retry(format!(
                 "signer {}: try {attempt} failed: {failure}; next try in {}",

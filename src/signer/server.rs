@@ -185,27 +185,43 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     let mut roots = RootCertStore::empty();
     roots
         .add(cfg.ca.anchor_der.clone())
-        .map_err(|e| Error::Other(format!("the CA cannot be a trust anchor: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "use the CA as a trust anchor",
+            why: e.to_string(),
+        })?;
     // Client certificates are optional: a pod with a token needs none; one that renews
     // shows the certificate this CA gave it.
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()
-        .map_err(|e| Error::Other(format!("client certificate verifier: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "build the client certificate verifier",
+            why: e.to_string(),
+        })?;
     let mut tls = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Error::Other(format!("TLS versions: {e}")))?
+        .map_err(|e| Error::Internal {
+            what: "set the TLS versions",
+            why: e.to_string(),
+        })?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key_der)
-        .map_err(|e| Error::Other(format!("serving certificate: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "use the serving certificate",
+            why: e.to_string(),
+        })?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
 
     let listener = TcpListener::bind(cfg.listen)
         .await
-        .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
+        .map_err(|e| Error::Listen {
+            addr: cfg.listen.to_string(),
+            why: e.to_string(),
+        })?;
+    let local_addr = listener.local_addr().map_err(|e| Error::Listen {
+        addr: cfg.listen.to_string(),
+        why: e.to_string(),
+    })?;
     let ca_pem = pem::encode("CERTIFICATE", &cfg.ca.anchor_der);
     let state = Arc::new(State {
         ca_pem,

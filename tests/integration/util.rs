@@ -22,10 +22,32 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_raytls");
 /// unless a test sets them explicitly.
 fn is_leaky_env(name: &str) -> bool {
     name == "POD_IP"
+        || name == "NETRC"
         || name == "FQ_RAY_IP"
         || name == "RAY_IP"
         || name.starts_with("RAY_")
         || name.starts_with("RAYTLS_")
+}
+
+/// The one place a clean raytls command is built (ripgrep's `Dir::command()`): stdin
+/// closed, and none of the runner's env vars that would change what raytls does (the
+/// developer's or the pod's POD_IP, RAY_TLS_*, RAYTLS_*) unless a test sets them.
+/// Every runner in these tests starts here.
+pub fn raytls_command() -> Command {
+    clean(Command::new(BIN))
+}
+
+/// `cmd` with the leaky env removed and stdin closed (for wrappers such as setpriv/bash).
+pub fn clean(mut cmd: Command) -> Command {
+    cmd.stdin(Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if is_leaky_env(k) {
+                cmd.env_remove(k);
+            }
+        }
+    }
+    cmd
 }
 
 /// What a run left behind.
@@ -112,6 +134,7 @@ impl Workspace {
             program: BIN.into(),
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            stdin: None,
             as_nobody: false,
             shell_prefix: None,
         }
@@ -181,6 +204,7 @@ pub struct Cmd<'a> {
     program: OsString,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
+    stdin: Option<Vec<u8>>,
     as_nobody: bool,
     shell_prefix: Option<String>,
 }
@@ -197,6 +221,12 @@ impl Cmd<'_> {
         self
     }
 
+    /// Feed `bytes` to the command's stdin (default: /dev/null).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
     /// Run through `bash -c 'PREFIX; exec raytls ARGS'`, e.g. `ulimit -f 0` to make every
     /// write fail as on a full disk.
     pub fn shell_prefix(mut self, prefix: &str) -> Self {
@@ -208,7 +238,7 @@ impl Cmd<'_> {
     /// workspace, stdin closed, without the env vars that would leak the developer's or the
     /// pod's settings into a test.
     pub fn command(&self) -> Command {
-        let mut cmd = if self.as_nobody {
+        let mut cmd = clean(if self.as_nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
                 .arg(&self.program);
@@ -221,17 +251,8 @@ impl Cmd<'_> {
             c
         } else {
             Command::new(&self.program)
-        };
-        cmd.args(&self.args)
-            .current_dir(self.ws.path())
-            .stdin(Stdio::null());
-        for (k, _) in std::env::vars_os() {
-            if let Some(k) = k.to_str() {
-                if is_leaky_env(k) {
-                    cmd.env_remove(k);
-                }
-            }
-        }
+        });
+        cmd.args(&self.args).current_dir(self.ws.path());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -239,7 +260,22 @@ impl Cmd<'_> {
     }
 
     pub fn run(self) -> Output {
-        let out = self.command().output().expect("run raytls");
+        let mut cmd = self.command();
+        let out = match &self.stdin {
+            None => cmd.output().expect("run raytls"),
+            Some(bytes) => {
+                use std::io::Write;
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn raytls");
+                // A child that exits without reading is not our error: its exit code is.
+                let _ = child.stdin.take().expect("piped stdin").write_all(bytes);
+                child.wait_with_output().expect("wait raytls")
+            }
+        };
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
