@@ -1,7 +1,7 @@
 //! `raytls ca create`.
 use crate::error::Result;
 use crate::exit_code::ExitCode;
-use crate::pki::authority;
+use crate::pki::authority::{self, DEFAULT_CA_DAYS, DEFAULT_CA_NAME};
 use crate::pki::certinfo::date;
 use crate::pki::keys::KeyType;
 use crate::provision::files::{self, OutFile, Overwrite};
@@ -51,10 +51,10 @@ pub struct CaCreateArgs {
     #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
     pub key_type: KeyType,
     /// Validity in days
-    #[arg(long, default_value_t = 3650, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CA_DAYS, value_name = "N")]
     pub days: u32,
     /// Subject common name; a random suffix keeps every CA's subject unique
-    #[arg(long, default_value = "raytls CA", value_name = "TEXT")]
+    #[arg(long, default_value = DEFAULT_CA_NAME, value_name = "TEXT")]
     pub name: String,
     /// Make an intermediate CA signed by the root in --ca ROOT_DIR; writes DIR/ca.crt,
     /// DIR/ca.key and DIR/root.crt (the root's certificate, no key)
@@ -106,7 +106,10 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         out.push(OutFile::public(authority::ROOT_FILE, root_pem.clone()));
     }
     let written = files::write_files(&a.out, &out, Overwrite::from_force(a.force))?;
-    let (cert, key) = (super::display(&written[0]), super::display(&written[1]));
+    let (cert, key) = (
+        written[0].display().to_string(),
+        written[1].display().to_string(),
+    );
     if a.json {
         let v = serde_json::json!({
             "cert": cert, "key": key, "subject": ca.info.subject,
@@ -132,7 +135,7 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         if let Some(root) = written.get(2) {
             crate::outln!(
                 "wrote {} (the root's certificate, no key: what Ray pods trust as ca.crt)",
-                super::display(root)
+                root.display()
             );
         }
     }

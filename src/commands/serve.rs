@@ -270,7 +270,10 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "start the runtime",
+            why: e.to_string(),
+        })?;
     rt.block_on(async move {
         let bound = server::bind(cfg, super::now()).await?;
         eprintln!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::directory::{existing_leaf_verdict, Action, Outcome};
+use super::directory::{existing_leaf, Action, Existing, Outcome};
 use crate::error::{Error, Result};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::chain::{self, Usage};
@@ -56,9 +56,9 @@ pub fn init_dir(
     let env = RayTlsEnv::for_dir(out)?;
     let env_file = OutFile::public(ENV_FILE, env.render(EnvFormat::Dotenv));
     let CertFile {
-        bytes: anchor_bytes,
         certs,
         info: anchor_info,
+        ..
     } = CertInfo::read_first(signer_ca)?;
     let expected = LeafIdentity {
         role: job.role,
@@ -68,8 +68,8 @@ pub fn init_dir(
         extra: job.names.clone(),
     }
     .required_sans();
-    match existing_leaf_verdict((&certs[0], &anchor_info), out, &expected, now) {
-        Ok(info) => {
+    match existing_leaf((&certs[0], &anchor_info), out, &expected, now) {
+        Existing::Keep(info) => {
             let mut support = Vec::new();
             if std::fs::read(out.join(ENV_FILE)).ok().as_deref()
                 != Some(env_file.contents.as_slice())
@@ -77,7 +77,12 @@ pub fn init_dir(
                 support.push(env_file);
             }
             if !out.join(CA_FILE).exists() {
-                support.push(OutFile::public(CA_FILE, anchor_bytes));
+                // Certificates only, re-encoded: never a key that shared the file.
+                let pem: String = certs
+                    .iter()
+                    .map(|c| pem::encode("CERTIFICATE", c))
+                    .collect();
+                support.push(OutFile::public(CA_FILE, pem));
             }
             let written = files::write_files(out, &support, Overwrite::Replace)?;
             let mut notes = Vec::new();
@@ -104,7 +109,7 @@ pub fn init_dir(
                 notes,
             ))
         }
-        Err(why) => {
+        Existing::Reissue(why) => {
             let got = obtain(job, now, on_retry)?;
             let written = files::write_files(
                 out,
@@ -180,11 +185,9 @@ fn obtain(
         fqdn: job.names.iter().map(|n| n.to_string()).collect(),
     };
     let answer = job.client.sign(&request, job.wait, on_retry)?;
-    let bad = |why: String| {
-        Error::Other(format!(
-            "the signer {} answered with {why}",
-            job.client.url.text
-        ))
+    let bad = |why: String| Error::SignerBadAnswer {
+        url: job.client.url.text.clone(),
+        why,
     };
     let chain = pem::certificates(
         Path::new("the signer's certificate"),
@@ -215,11 +218,11 @@ fn obtain(
     })?;
     if let Some(ip) = job.pod_ip {
         if !info.ip_addresses.contains(&ip) {
-            return Err(Error::Other(format!(
-                "the signer {} certified {} for this pod, not POD_IP {ip}: it sees our requests come from another address (a proxy, an ingress or NAT in between?); Ray peers dial {ip}, so the signer must see the pod's own address",
-                job.client.url.text,
-                info.sans.join(", ")
-            )));
+            return Err(Error::SignerSawAnotherAddress {
+                url: job.client.url.text.clone(),
+                sans: info.sans.join(", "),
+                pod_ip: ip,
+            });
         }
     }
     Ok(Received {

@@ -46,14 +46,7 @@ impl Tokens {
     pub fn load(files: &[(Role, &Path)]) -> Result<Self> {
         let mut digests: Vec<(Role, [u8; 32])> = Vec::new();
         for (role, path) in files {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::read(*path, e))?;
-            let token = text.lines().next().unwrap_or("").trim();
-            if token.is_empty() {
-                return Err(Error::Other(format!(
-                    "token file {} for role {role} is empty (make one with `raytls token generate --out FILE`)",
-                    path.display()
-                )));
-            }
+            let token = super::client::read_token(path)?;
             let d = digest(token.as_bytes());
             if let Some((other, _)) = digests.iter().find(|(r, x)| *r == *role || ct_eq(x, &d)) {
                 return Err(Error::Usage(format!(

@@ -117,13 +117,15 @@ pub struct Client {
     token: Option<String>,
 }
 
-/// The first line of a token file, trimmed (as Ray and the signer read theirs).
+/// The first line of a token file, trimmed (as Ray reads its own token file): the one token
+/// reader of the signer and its clients. A regular file of at most 64 KiB.
 pub fn read_token(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let bytes = crate::provision::files::read_input(path, 64 << 10)?;
+    let text = String::from_utf8_lossy(&bytes);
     let token = text.lines().next().unwrap_or("").trim();
     if token.is_empty() {
         return Err(Error::Usage(format!(
-            "token file {} is empty",
+            "token file {} is empty (make one with `raytls token generate --out FILE`)",
             path.display()
         )));
     }
@@ -150,12 +152,20 @@ impl Client {
         let builder =
             ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Other(format!("TLS versions: {e}")))?
+                .map_err(|e| Error::Internal {
+                    what: "set the TLS versions",
+                    why: e.to_string(),
+                })?
                 .with_root_certificates(roots);
         let mut tls = match identity {
-            Some((certs, key)) => builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| Error::Other(format!("client certificate: {e}")))?,
+            Some((certs, key)) => {
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| Error::Internal {
+                        what: "use the client certificate",
+                        why: e.to_string(),
+                    })?
+            }
             None => builder.with_no_client_auth(),
         };
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -178,12 +188,19 @@ impl Client {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Other(format!("cannot start the network runtime: {e}")))?;
-        let body = serde_json::to_vec(request)
-            .map_err(|e| Error::Other(format!("cannot encode the request: {e}")))?;
+            .map_err(|e| Error::Internal {
+                what: "start the network runtime",
+                why: e.to_string(),
+            })?;
+        let body = serde_json::to_vec(request).map_err(|e| Error::Internal {
+            what: "encode the request",
+            why: e.to_string(),
+        })?;
         let started = Instant::now();
         let mut backoff = Duration::from_millis(500);
-        for attempt in 1.. {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt = attempt.saturating_add(1);
             let left = wait.saturating_sub(started.elapsed());
             let failure = match rt.block_on(
                 self.try_once(&body, TRY_TIMEOUT.min(left.max(Duration::from_millis(500)))),
@@ -192,10 +209,10 @@ impl Client {
                 Err(f) => f,
             };
             if failure.is_final() {
-                return Err(Error::Other(format!(
-                    "the signer {} refused: {failure}",
-                    self.url.text
-                )));
+                return Err(Error::SignerRefused {
+                    url: self.url.text.clone(),
+                    why: failure.to_string(),
+                });
             }
             let hint = match &failure {
                 Failure::Refused {
@@ -206,11 +223,12 @@ impl Client {
             };
             let left = wait.saturating_sub(started.elapsed());
             if left.is_zero() || hint > left {
-                return Err(Error::Other(format!(
-                    "no certificate from the signer {} within {} ({attempt} tries); last: {failure}",
-                    self.url.text,
-                    crate::text::duration::format(wait)
-                )));
+                return Err(Error::SignerUnreachable {
+                    url: self.url.text.clone(),
+                    wait: crate::text::duration::format(wait),
+                    tries: attempt,
+                    last: failure.to_string(),
+                });
             }
             on_retry(format!(
                 "signer {}: try {attempt} failed: {failure}; next try in {}",
@@ -220,7 +238,6 @@ impl Client {
             std::thread::sleep(hint);
             backoff = (backoff * 2).min(Duration::from_secs(8));
         }
-        unreachable!("the loop above only ends by returning")
     }
 
     async fn try_once(

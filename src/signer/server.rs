@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -185,27 +185,43 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     let mut roots = RootCertStore::empty();
     roots
         .add(cfg.ca.anchor_der.clone())
-        .map_err(|e| Error::Other(format!("the CA cannot be a trust anchor: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "use the CA as a trust anchor",
+            why: e.to_string(),
+        })?;
     // Client certificates are optional: a pod with a token needs none; one that renews
     // shows the certificate this CA gave it.
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()
-        .map_err(|e| Error::Other(format!("client certificate verifier: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "build the client certificate verifier",
+            why: e.to_string(),
+        })?;
     let mut tls = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Error::Other(format!("TLS versions: {e}")))?
+        .map_err(|e| Error::Internal {
+            what: "set the TLS versions",
+            why: e.to_string(),
+        })?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key_der)
-        .map_err(|e| Error::Other(format!("serving certificate: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "use the serving certificate",
+            why: e.to_string(),
+        })?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
 
     let listener = TcpListener::bind(cfg.listen)
         .await
-        .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", cfg.listen)))?;
+        .map_err(|e| Error::Listen {
+            addr: cfg.listen.to_string(),
+            why: e.to_string(),
+        })?;
+    let local_addr = listener.local_addr().map_err(|e| Error::Listen {
+        addr: cfg.listen.to_string(),
+        why: e.to_string(),
+    })?;
     let ca_pem = pem::encode("CERTIFICATE", &cfg.ca.anchor_der);
     let state = Arc::new(State {
         ca_pem,
@@ -420,6 +436,63 @@ async fn handle(
     })
 }
 
+/// Read at most `MAX_BODY` bytes of a body within `limit`: 408 when it is slow, 413 (and
+/// the rest discarded in the background) when it is longer.
+async fn read_body(mut body: Incoming, limit: Duration) -> std::result::Result<Bytes, ApiError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::new(
+                    408,
+                    "timeout",
+                    format!(
+                        "the body did not arrive within {}",
+                        crate::text::duration::format(limit)
+                    ),
+                ))
+            }
+            Ok(None) => return Ok(Bytes::from(buf)),
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad_request(
+                    "bad_body",
+                    format!("cannot read the body: {e}"),
+                ))
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > MAX_BODY {
+                        drain_in_background(body, limit);
+                        return Err(ApiError::new(413, "too_large", ""));
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+/// Most a refused body is read and thrown away, so that the client (still sending) gets the
+/// 413 instead of a reset connection; past this, or past the read timeout, the connection
+/// closes as it is.
+const DRAIN_AT_MOST: usize = 8 << 20;
+
+fn drain_in_background(mut body: Incoming, limit: Duration) {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut seen = 0usize;
+        while seen < DRAIN_AT_MOST {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    seen += frame.data_ref().map_or(0, |d| d.len());
+                }
+                _ => break,
+            }
+        }
+    });
+}
+
 /// What the audit line and metrics learn while a request is decided.
 #[derive(Default)]
 struct Seen {
@@ -522,35 +595,14 @@ async fn decide(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let body = req.into_body();
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        drain_in_background(body, state.limits.read_timeout);
         return Err(too_large());
     }
-    let body = Limited::new(req.into_body(), MAX_BODY);
-    let bytes = match tokio::time::timeout(state.limits.read_timeout, body.collect()).await {
-        Err(_) => {
-            return Err(ApiError::new(
-                408,
-                "timeout",
-                format!(
-                    "the body did not arrive within {}",
-                    crate::text::duration::format(state.limits.read_timeout)
-                ),
-            ))
-        }
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return Err(too_large())
-        }
-        Ok(Err(e)) => {
-            return Err(ApiError::bad_request(
-                "bad_body",
-                format!("cannot read the body: {e}"),
-            ))
-        }
-        Ok(Ok(c)) => c.to_bytes(),
-    };
+    let bytes = read_body(body, state.limits.read_timeout)
+        .await
+        .map_err(|e| if e.status == 413 { too_large() } else { e })?;
 
     let (role, request) = api::decode_envelope(&bytes)?;
     seen.role = Some(role);

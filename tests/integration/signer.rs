@@ -1288,6 +1288,18 @@ async fn signer_hostile_clients_slow_headers_slow_bodies_and_chunked_floods() {
     let _ = tokio::time::timeout(GUARD, chunked.read_to_end(&mut answer)).await;
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // A client that only writes (no Expect: 100-continue) still gets its 413: the signer
+    // discards the rest of a refused body (up to 8 MiB) instead of resetting the connection.
+    for _ in 0..3 {
+        ask(
+            &signer,
+            "127.0.0.44",
+            Some(signer.token("worker")),
+            vec![b' '; 1 << 20],
+        )
+        .await
+        .refused(413, "too_large", "larger than 16384 bytes");
+    }
     // After all that, a normal request is answered.
     let (pem, _) = csr(&[]);
     let a = ask(
@@ -1299,4 +1311,105 @@ async fn signer_hostile_clients_slow_headers_slow_bodies_and_chunked_floods() {
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(!signer.stderr().contains("panicked"));
+}
+
+#[tokio::test]
+async fn signer_ipv6_peer_gets_its_address_and_v6_loopback() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let token = ws.join("worker.token");
+    std::fs::write(&token, "v6-token\n").unwrap();
+    let mut child = ws
+        .raytls([
+            "serve",
+            "--ca",
+            s(&ca),
+            "--listen",
+            "[::1]:0",
+            "--token",
+            &format!("worker={}", s(&token)),
+        ])
+        .spawn();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("a start-up line").unwrap();
+    let addr: SocketAddr = line
+        .split("listening on https://")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    assert!(
+        line.contains("serving certificate for localhost, 127.0.0.1, ::1;"),
+        "{line}"
+    );
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cfg =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots(&ca.join("ca.crt")))
+            .with_no_client_auth();
+    let tls = TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("::1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let (pem, _) = csr(&[]);
+    let req = http::Request::post("/v1/sign")
+        .header("host", "[::1]")
+        .header("authorization", "Bearer v6-token")
+        .body(Full::new(Bytes::from(body("worker", &pem))))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        v["sans"],
+        serde_json::json!(["localhost", "127.0.0.1", "::1"])
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn signer_connection_cap_closes_extra_connections_at_once() {
+    use tokio::io::AsyncReadExt;
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--max-connections", "2"]);
+    let _a = Conn::open(&signer, "127.0.0.50", None).await;
+    let _b = Conn::open(&signer, "127.0.0.51", None).await;
+    // The third is accepted by the kernel and closed by the signer before any TLS.
+    let mut third = tokio::net::TcpStream::connect(signer.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(GUARD, third.read(&mut buf))
+        .await
+        .expect("closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    drop((_a, _b));
+    // With the two gone, a new connection is served.
+    let started = Instant::now();
+    loop {
+        let mut c = Conn::open(&signer, "127.0.0.52", None).await;
+        let a = c.send("GET", "/healthz", None, Vec::new()).await;
+        if a.status == 200 {
+            break;
+        }
+        assert!(started.elapsed() < GUARD);
+    }
+    let m = Conn::open(&signer, "127.0.0.53", None)
+        .await
+        .send("GET", "/metrics", None, Vec::new())
+        .await;
+    assert!(
+        m.body
+            .contains("raytls_signer_connections_total{outcome=\"refused_cap\"} 1"),
+        "{}",
+        m.body
+    );
 }

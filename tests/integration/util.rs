@@ -22,10 +22,32 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_raytls");
 /// unless a test sets them explicitly.
 fn is_leaky_env(name: &str) -> bool {
     name == "POD_IP"
+        || name == "NETRC"
         || name == "FQ_RAY_IP"
         || name == "RAY_IP"
         || name.starts_with("RAY_")
         || name.starts_with("RAYTLS_")
+}
+
+/// The one place a clean raytls command is built (ripgrep's `Dir::command()`): stdin
+/// closed, and none of the runner's env vars that would change what raytls does (the
+/// developer's or the pod's POD_IP, RAY_TLS_*, RAYTLS_*) unless a test sets them.
+/// Every runner in these tests starts here.
+pub fn raytls_command() -> Command {
+    clean(Command::new(BIN))
+}
+
+/// `cmd` with the leaky env removed and stdin closed (for wrappers such as setpriv/bash).
+pub fn clean(mut cmd: Command) -> Command {
+    cmd.stdin(Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if is_leaky_env(k) {
+                cmd.env_remove(k);
+            }
+        }
+    }
+    cmd
 }
 
 /// What a run left behind.
@@ -112,7 +134,9 @@ impl Workspace {
             program: BIN.into(),
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            stdin: None,
             as_nobody: false,
+            shell_prefix: None,
         }
     }
 
@@ -180,7 +204,9 @@ pub struct Cmd<'a> {
     program: OsString,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
+    stdin: Option<Vec<u8>>,
     as_nobody: bool,
+    shell_prefix: Option<String>,
 }
 
 impl Cmd<'_> {
@@ -195,8 +221,61 @@ impl Cmd<'_> {
         self
     }
 
+    /// Feed `bytes` to the command's stdin (default: /dev/null).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Run through `bash -c 'PREFIX; exec raytls ARGS'`, e.g. `ulimit -f 0` to make every
+    /// write fail as on a full disk.
+    pub fn shell_prefix(mut self, prefix: &str) -> Self {
+        self.shell_prefix = Some(prefix.to_string());
+        self
+    }
+
+    /// The one place a clean raytls command is built (ripgrep's `Dir::command()`): run in the
+    /// workspace, stdin closed, without the env vars that would leak the developer's or the
+    /// pod's settings into a test.
+    pub fn command(&self) -> Command {
+        let mut cmd = clean(if self.as_nobody {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&self.program);
+            c
+        } else if let Some(prefix) = &self.shell_prefix {
+            let mut c = Command::new("bash");
+            c.arg("-c")
+                .arg(format!("{prefix}; exec \"$0\" \"$@\""))
+                .arg(&self.program);
+            c
+        } else {
+            Command::new(&self.program)
+        });
+        cmd.args(&self.args).current_dir(self.ws.path());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     pub fn run(self) -> Output {
-        let out = self.command().output().expect("run raytls");
+        let mut cmd = self.command();
+        let out = match &self.stdin {
+            None => cmd.output().expect("run raytls"),
+            Some(bytes) => {
+                use std::io::Write;
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn raytls");
+                // A child that exits without reading is not our error: its exit code is.
+                let _ = child.stdin.take().expect("piped stdin").write_all(bytes);
+                child.wait_with_output().expect("wait raytls")
+            }
+        };
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -214,30 +293,29 @@ impl Cmd<'_> {
             .expect("spawn raytls")
     }
 
-    /// The one place a clean command is built: hermetic env, the workspace as cwd.
-    fn command(&self) -> Command {
-        let mut cmd = if self.as_nobody {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(&self.program);
-            c
-        } else {
-            Command::new(&self.program)
-        };
-        cmd.args(&self.args)
-            .current_dir(self.ws.path())
-            .stdin(Stdio::null());
-        for (k, _) in std::env::vars_os() {
-            if let Some(k) = k.to_str() {
-                if is_leaky_env(k) {
-                    cmd.env_remove(k);
-                }
+    /// Run, but kill it and panic if it has not ended within `limit` (a hang is the bug).
+    pub fn run_within(self, limit: std::time::Duration) -> Output {
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raytls");
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                panic!("raytls {:?} still running after {limit:?}", self.args);
             }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
+        let out = child.wait_with_output().expect("output");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            files: self.ws.files(),
         }
-        cmd
     }
 }
 
