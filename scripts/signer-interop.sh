@@ -27,7 +27,7 @@
 #
 # Needs root (ip netns), iproute2, curl, openssl, python3 with venv (the harness makes the
 # Ray venv on first use, ~1 min, ~300 MB). Takes ~2-3 min on 2 cores once the venv exists.
-# Env: RAYTLS_BIN (default: `cargo build`, then target/debug/raytls),
+# Env: RAYTLS_BIN (default: `cargo build`, then target/debug/raytls, under CARGO_TARGET_DIR if set),
 #      RAYTLS_HARNESS_DIR (default ../shared/harness), SIGNER_INTEROP_KEEP=1 keeps the work dir
 #      (certificates, audit log, Ray logs), RAY_PIP_SPEC/RAY_TLS_VENV as the harness reads them.
 set -euo pipefail
@@ -45,10 +45,10 @@ for tool in curl openssl ip; do
 done
 if [ -z "${RAYTLS_BIN:-}" ]; then
   (cd "$ROOT" && cargo build -q --bin raytls) || { echo "signer-interop: cargo build failed" >&2; exit 2; }
-  RAYTLS_BIN=$ROOT/target/debug/raytls
+  RAYTLS_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/raytls
 fi
-RT=$(cd "$(dirname "$RAYTLS_BIN")" && pwd)/$(basename "$RAYTLS_BIN")
-[ -x "$RT" ] || { echo "signer-interop: $RT is not executable" >&2; exit 2; }
+[ -x "$RAYTLS_BIN" ] || { echo "signer-interop: $RAYTLS_BIN is not executable (set RAYTLS_BIN)" >&2; exit 2; }
+RT=$(cd "$(dirname "$RAYTLS_BIN")" && pwd)/$(basename "$RAYTLS_BIN")   # absolute: hosts run it from /
 
 # Short paths: Ray's unix sockets live under its --temp-dir (107-byte limit).
 T=$(mktemp -d /tmp/sgi.XXXXXX)
