@@ -128,6 +128,44 @@ pub enum Error {
         ca_not_after: String,
     },
 
+    #[error("the CA in {root} allows no intermediate CA below it (basicConstraints pathlen:0; roots made by raytls before intermediates existed, and every intermediate, say so): make a new root with `raytls ca create` (pathlen 1) and sign the intermediate with that")]
+    RootForbidsIntermediate { root: PathBuf },
+
+    #[error("{cert} was not issued by the root in {root} (its issuer is \"{issuer}\", the root is \"{root_subject}\"); put the root that signed this intermediate there")]
+    IntermediateNotFromRoot {
+        cert: PathBuf,
+        root: PathBuf,
+        issuer: String,
+        root_subject: String,
+    },
+
+    // ---- the signer (raytls serve) and its clients ----
+    #[error("the signer {signer} refused: {why}")]
+    SignerRefused { signer: String, why: String },
+
+    #[error(
+        "no certificate from the signer {signer} within {waited} ({tries} tries); last: {last}"
+    )]
+    SignerUnavailable {
+        signer: String,
+        waited: String,
+        tries: u32,
+        last: String,
+    },
+
+    #[error("the signer {signer} answered with {why}")]
+    SignerAnswer { signer: String, why: String },
+
+    #[error("the signer {signer} certified {sans} for this pod, not POD_IP {pod_ip}: it sees our requests come from another address (a proxy, an ingress or NAT in between?); Ray peers dial {pod_ip}, so the signer must see the pod's own address")]
+    SignerSawAnotherAddress {
+        signer: String,
+        sans: String,
+        pod_ip: std::net::IpAddr,
+    },
+
+    #[error("cannot listen on {addr}: {why}")]
+    Listen { addr: String, why: String },
+
     #[error("cannot generate a {key_type} key: {why}")]
     KeyGeneration { key_type: String, why: String },
 

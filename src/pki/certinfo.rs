@@ -278,7 +278,7 @@ fn key_usage_names(ku: &KeyUsage) -> Vec<&'static str> {
         .collect()
 }
 
-fn public_key_kind(spki: &SubjectPublicKeyInfo<'_>) -> PublicKeyKind {
+pub(crate) fn public_key_kind(spki: &SubjectPublicKeyInfo<'_>) -> PublicKeyKind {
     let oid = spki.algorithm.algorithm.to_id_string();
     match oid.as_str() {
         "1.3.101.112" => PublicKeyKind::Ed25519,

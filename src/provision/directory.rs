@@ -2,6 +2,7 @@
 //! and `init` (idempotent: keeps a certificate that still passes every check).
 use std::path::{Path, PathBuf};
 
+use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
@@ -95,7 +96,7 @@ pub fn init_dir(
     let ca_file = OutFile::public(CA_FILE, ca.ca_bundle_pem.clone());
 
     let sans = identity.required_sans();
-    let parts = match existing_leaf(ca, out, &sans, now) {
+    let parts = match existing_leaf((&ca.anchor_der, &ca.anchor_info), out, &sans, now) {
         Existing::Keep(info) => {
             let mut support = Vec::new();
             for f in [ca_file, env_file] {
@@ -175,14 +176,20 @@ fn refuse_ca_key_dir(ca: &Authority, out: &Path) -> Result<()> {
 }
 
 /// What to do with the certificate already in an output directory.
-enum Existing {
+pub(crate) enum Existing {
     /// It passes every check: keep it.
     Keep(Box<CertInfo>),
     /// Issue a new one, for this reason (shown to the user).
     Reissue(String),
 }
 
-fn existing_leaf(ca: &Authority, out: &Path, sans: &[San], now: OffsetDateTime) -> Existing {
+/// `anchor` is the CA certificate peers trust (the root above an intermediate).
+pub(crate) fn existing_leaf(
+    anchor: (&CertificateDer<'_>, &CertInfo),
+    out: &Path,
+    sans: &[San],
+    now: OffsetDateTime,
+) -> Existing {
     let cert_path = out.join(CERT_FILE);
     let key_path = out.join(KEY_FILE);
     if std::fs::symlink_metadata(&cert_path).is_err() {
@@ -199,8 +206,8 @@ fn existing_leaf(ca: &Authority, out: &Path, sans: &[San], now: OffsetDateTime) 
         Err(e) => return unreadable(KEY_FILE, e),
     };
     let checks = leafcheck::check_leaf(
-        &ca.cert_der,
-        &ca.info,
+        anchor.0,
+        anchor.1,
         &Leaf {
             der: &certs[0],
             intermediates: &certs[1..],
@@ -266,8 +273,8 @@ impl OutcomeParts<'_> {
             key_type: self.info.public_key.to_string(),
             serial: self.info.serial.clone(),
             not_after: date(self.info.not_after),
-            ca_subject: ca.info.display_name().to_string(),
-            ca_not_after: date(ca.info.not_after),
+            ca_subject: ca.anchor_info.display_name().to_string(),
+            ca_not_after: date(ca.anchor_info.not_after),
             notes,
         }
     }

@@ -284,6 +284,15 @@ impl Cmd<'_> {
         }
     }
 
+    /// Start it in the background (a server), stdout and stderr piped.
+    pub fn spawn(self) -> std::process::Child {
+        self.command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raytls")
+    }
+
     /// Run, but kill it and panic if it has not ended within `limit` (a hang is the bug).
     pub fn run_within(self, limit: std::time::Duration) -> Output {
         let mut child = self
