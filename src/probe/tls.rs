@@ -22,7 +22,7 @@ use tokio_rustls::TlsConnector;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use super::credentials::Credentials;
-use super::health::{Cause, Failure, Phase};
+use super::failure::{Cause, Failure, Phase};
 use super::target::{Host, Target};
 
 /// Lock a mutex even if another task panicked while holding it: the data is a log, and a
@@ -204,11 +204,7 @@ pub struct TlsConn {
 }
 
 fn fail(cause: Cause, phase: Phase, message: String) -> Failure {
-    Failure {
-        cause,
-        phase,
-        message,
-    }
+    Failure::new(cause, phase, message)
 }
 
 /// Resolve the host (phase `resolve`), dial it (phase `connect`).
