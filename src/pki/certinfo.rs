@@ -6,6 +6,8 @@ use ::time::OffsetDateTime;
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::*;
 
+use crate::text::hex;
+
 /// The public key of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -138,12 +140,7 @@ impl CertInfo {
         Ok(CertInfo {
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
-            serial: cert
-                .raw_serial()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":"),
+            serial: hex::encode(cert.raw_serial(), ":", hex::Case::Lower),
             not_before: ts(cert.validity().not_before),
             not_after: ts(cert.validity().not_after),
             sans,
@@ -157,12 +154,7 @@ impl CertInfo {
             public_key: public_key_kind(cert.public_key()),
             signature_algorithm,
             self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
-            sha256_fingerprint: digest
-                .as_ref()
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<Vec<_>>()
-                .join(":"),
+            sha256_fingerprint: hex::encode(digest.as_ref(), ":", hex::Case::Upper),
             spki_bits: cert.public_key().subject_public_key.data.to_vec(),
             subject_raw: cert.subject().as_raw().to_vec(),
             subject_key_id,

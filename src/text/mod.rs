@@ -3,4 +3,5 @@
 pub mod base64;
 pub mod duration;
 pub mod escape;
+pub mod hex;
 pub mod output;
