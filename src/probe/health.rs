@@ -15,6 +15,7 @@ pub use super::failure::{Cause, Failure, Phase};
 use super::grpc::{self, GcsClient};
 use super::target::Target;
 use super::tls::{self, lock, TlsConn};
+use crate::text::hex;
 
 /// The outcome for one address: one line of text, or one `--json` object.
 #[derive(Debug, Clone, Serialize)]
@@ -226,7 +227,7 @@ async fn run(
             ),
         ));
     }
-    report.cluster_id = (!reply.cluster_id.is_empty()).then(|| hex(&reply.cluster_id));
+    report.cluster_id = (!reply.cluster_id.is_empty()).then(|| hex::lower(&reply.cluster_id));
 
     // 2. The version check of `ray health-check`.
     let kv = match timeout_at(
@@ -247,9 +248,7 @@ async fn run(
     // to compare, not a failure.
     let kv_ok = kv.status.as_ref().map_or(true, |s| s.code == 0);
     report.ray_version = if kv_ok && !kv.value.is_empty() {
-        serde_json::from_slice::<serde_json::Value>(&kv.value)
-            .ok()
-            .and_then(|v| v.get("ray_version")?.as_str().map(str::to_string))
+        grpc::ray_version(&kv.value)
     } else {
         None
     };
@@ -457,8 +456,4 @@ impl RpcContext<'_> {
             ),
         )
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

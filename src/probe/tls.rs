@@ -24,6 +24,7 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use super::credentials::Credentials;
 use super::failure::{Cause, Failure, Phase};
 use super::target::{Host, Target};
+use crate::text::hex;
 
 /// Lock a mutex even if another task panicked while holding it: the data is a log, and a
 /// half-written log is better than a second panic.
@@ -511,8 +512,11 @@ pub fn describe_bytes(first: &[u8]) -> String {
         };
         return format!("{kind} ({text:?}...)");
     }
-    let hex: Vec<String> = first.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("non-TLS bytes {}", hex.join(" "))
+    let shown = &first[..first.len().min(8)];
+    format!(
+        "non-TLS bytes {}",
+        hex::encode(shown, " ", hex::Case::Lower)
+    )
 }
 
 /// The parts of a certificate a message needs.
