@@ -116,20 +116,7 @@ fn print_report(r: &FileReport) {
                     "EKU",
                     match &info.eku {
                         None => "(none: any)".into(),
-                        Some(e) => {
-                            let mut v: Vec<String> = Vec::new();
-                            if e.server_auth {
-                                v.push("serverAuth".into());
-                            }
-                            if e.client_auth {
-                                v.push("clientAuth".into());
-                            }
-                            if e.any {
-                                v.push("any".into());
-                            }
-                            v.extend(e.other.iter().cloned());
-                            v.join(", ")
-                        }
+                        Some(e) => e.names().join(", "),
                     },
                 );
                 row(

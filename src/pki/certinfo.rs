@@ -37,7 +37,25 @@ pub struct Eku {
     pub server_auth: bool,
     pub client_auth: bool,
     pub any: bool,
+    /// Every other purpose: the standard ones by name (`codeSigning`), the rest as OIDs.
     pub other: Vec<String>,
+}
+
+impl Eku {
+    /// The purposes by name, for people: `serverAuth, clientAuth, any, ...`. The one place
+    /// EKU becomes words (inspect, verify and the probe's messages all use it).
+    pub fn names(&self) -> Vec<String> {
+        [
+            (self.server_auth, "serverAuth"),
+            (self.client_auth, "clientAuth"),
+            (self.any, "any"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| n.to_string())
+        .chain(self.other.iter().cloned())
+        .collect()
+    }
 }
 
 /// Everything raytls reads from a certificate.
@@ -116,12 +134,26 @@ impl CertInfo {
             _ => (Vec::new(), true),
         };
         let eku = match cert.extended_key_usage() {
-            Ok(Some(e)) => Some(Eku {
-                server_auth: e.value.server_auth,
-                client_auth: e.value.client_auth,
-                any: e.value.any,
-                other: e.value.other.iter().map(|o| o.to_id_string()).collect(),
-            }),
+            Ok(Some(e)) => {
+                let v = e.value;
+                let named = [
+                    (v.code_signing, "codeSigning"),
+                    (v.email_protection, "emailProtection"),
+                    (v.time_stamping, "timeStamping"),
+                    (v.ocsp_signing, "OCSPSigning"),
+                ];
+                Some(Eku {
+                    server_auth: v.server_auth,
+                    client_auth: v.client_auth,
+                    any: v.any,
+                    other: named
+                        .into_iter()
+                        .filter(|(on, _)| *on)
+                        .map(|(_, n)| n.to_string())
+                        .chain(v.other.iter().map(|o| o.to_id_string()))
+                        .collect(),
+                })
+            }
             _ => None,
         };
         let signature_algorithm = {
@@ -182,6 +214,21 @@ impl CertInfo {
     /// DNS and IP SANs as strings, in certificate order, for messages.
     pub fn san_strings(&self) -> Vec<String> {
         self.sans.clone()
+    }
+
+    /// The SANs with their kind, in certificate order: `IP:10.0.0.5`, `DNS:head.example`.
+    pub fn labeled_sans(&self) -> Vec<String> {
+        self.sans
+            .iter()
+            .map(|s| {
+                // `sans` holds only DNS names and IPs; a DNS name is kept as written.
+                if self.dns_names.contains(s) {
+                    format!("DNS:{s}")
+                } else {
+                    format!("IP:{s}")
+                }
+            })
+            .collect()
     }
 
     /// The subject's common name, or the whole subject if it has none.

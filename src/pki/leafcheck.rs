@@ -224,7 +224,8 @@ pub fn ray_compatibility(info: &CertInfo) -> Check {
     }
 }
 
-fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check {
+/// Inside its dates, and (per `renew`) not yet due for renewal.
+pub fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check {
     if now < info.not_before {
         return Check::new(
             "validity",

@@ -32,6 +32,8 @@ fn assert_failure(run: &Run, cause: &str, words: &[&str]) {
         run.stdout, run.stderr
     );
     let msg = run.message();
+    // Every message is one sentence a person reads: no gaps from lost line continuations.
+    assert!(!msg.contains("  "), "run of spaces in {msg:?}");
     for w in words {
         assert!(msg.contains(w), "message lacks {w:?}: {msg}");
     }
