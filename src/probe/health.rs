@@ -62,8 +62,15 @@ impl Report {
     }
 
     /// `OK 10.0.0.5:6379 ray 2.60.0 cluster 3f9c1a2b... TLS1.3 4 ms` or
-    /// `FAIL 10.0.0.5:6379 unknown_ca: <message>`.
+    /// `FAIL 10.0.0.5:6379 unknown_ca: <message>`, with every control character escaped:
+    /// the line carries what the peer sent (certificate subjects and SANs, a version string,
+    /// HTTP and gRPC status text), and a server's CN of `"\x1b[2K\rOK ..."` must not print a
+    /// fake verdict. `--json` carries the same text unescaped, encoded by JSON.
     pub fn line(&self) -> String {
+        crate::text::escape::escape(&self.raw_line()).into_owned()
+    }
+
+    fn raw_line(&self) -> String {
         if self.healthy {
             let mut s = format!("OK {}", self.address);
             if let Some(v) = &self.ray_version {
@@ -455,5 +462,35 @@ impl RpcContext<'_> {
                 if msg.is_empty() { "(no message)" } else { msg }
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regression_peer_text_cannot_forge_an_ok_line() {
+        let mut r = Report::new("127.0.0.1:6379".into(), None);
+        r.cause = Cause::Expired;
+        r.message = "server certificate of 127.0.0.1:6379 (CN=\x1b[2K\rOK 127.0.0.1:6379 ray \
+                     2.60.0 healthy) expired"
+            .into();
+        let line = r.line();
+        assert!(!line.contains(['\x1b', '\r']), "{line:?}");
+        assert!(
+            line.starts_with("FAIL 127.0.0.1:6379 expired: "),
+            "{line:?}"
+        );
+        assert!(line.contains("\\x1b[2K\\x0dOK"), "{line:?}");
+
+        let mut ok = Report::new("127.0.0.1:6379".into(), None);
+        ok.healthy = true;
+        ok.ray_version = Some("2.60.0\x1b]0;owned\x07".into());
+        assert!(
+            ok.line().contains("ray 2.60.0\\x1b]0;owned\\x07 "),
+            "{}",
+            ok.line()
+        );
     }
 }

@@ -718,3 +718,71 @@ fn ray_version_differs_from_expected() {
     );
     assert_eq!(run.json()[0]["ray_version"], "2.52.1");
 }
+
+// ---------------------------------------------------------------------------------------
+// Text from the peer is escaped (issue 11, 2.3)
+
+/// A CN that erases the line and prints a fake verdict on a terminal.
+const FAKE_OK_CN: &str = "\x1b[2K\rOK 127.0.0.1:6379 ray 2.60.0 healthy";
+
+#[test]
+fn regression_server_cn_cannot_print_a_fake_ok_line() {
+    let (ca, _head, files) = ray_like();
+    // Expired, so that the message shows the subject as the certificate has it.
+    let head = leaf(&ca, &["127.0.0.1"], |p| {
+        expired(p);
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, FAKE_OK_CN);
+    });
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+
+    let mut text = vec!["--address".to_string(), gcs.address()];
+    text.extend(files.flags());
+    let run = health_check(&text, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(!run.stdout.contains(['\x1b', '\r']), "{:?}", run.stdout);
+    assert!(
+        run.stdout.lines().all(|l| !l.starts_with("OK ")),
+        "{:?}",
+        run.stdout
+    );
+    let first = run.stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("FAIL {} expired: ", gcs.address())),
+        "{first:?}"
+    );
+    assert!(
+        first.contains("\\x1b[2K\\x0dOK 127.0.0.1:6379"),
+        "{first:?}"
+    );
+
+    // JSON carries the subject exactly (the encoder escapes it), with the right verdict.
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(&run, "expired", &[FAKE_OK_CN]);
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+}
+
+#[test]
+fn regression_ray_version_from_the_peer_is_escaped() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            ray_version: format!("2.60.0\n{FAKE_OK_CN}"),
+            ..Gcs::default()
+        },
+    );
+    let mut text = vec!["--address".to_string(), gcs.address()];
+    text.extend(files.flags());
+    let run = health_check(&text, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains(['\x1b', '\r']), "{:?}", run.stdout);
+    // One line for the address, one summary: the newline did not split the line.
+    assert_eq!(run.stdout.lines().count(), 2, "{:?}", run.stdout);
+    assert!(
+        run.stdout.contains("ray 2.60.0\\x0a\\x1b[2K\\x0dOK"),
+        "{:?}",
+        run.stdout
+    );
+}
