@@ -106,11 +106,44 @@ pub struct Options {
     pub expect_ray_version: Option<String>,
 }
 
-/// At most this many checks run at once: each holds a socket, and 1,000 addresses at once
-/// would exhaust a default `ulimit -n` of 1024 and report EMFILE as connect failures.
+/// How long a peer that did not agree to ALPN h2 gets to answer our HTTP/2 preface before it
+/// is reported as `not_ray_gcs`: a fifth of `--timeout`, at least 1 s (1 s by default). A
+/// refusing alert or an HTTP/1 error comes back well within it; a silent HTTP/1 server
+/// (waiting for more of a request) never does, and need not cost the whole `--timeout`.
+pub fn not_h2_grace(timeout: Duration) -> Duration {
+    (timeout / 5).max(Duration::from_secs(1))
+}
+
+/// At most this many checks run at once, however many descriptors we may open.
 pub const MAX_CONCURRENT_CHECKS: usize = 256;
 
-/// Check every target concurrently (up to [`MAX_CONCURRENT_CHECKS`] at a time); the reports
+/// Descriptors kept for everything that is not a check's socket: stdio, the runtime's epoll
+/// and wake-up fds, DNS lookups (a socket each), the libraries' own.
+const FDS_RESERVED: u64 = 32;
+
+/// How many checks may run at once under `RLIMIT_NOFILE`: each holds one socket, and a check
+/// that cannot get one would otherwise be reported as the peer's `connect_failed (Too many
+/// open files)`. Between 1 and [`MAX_CONCURRENT_CHECKS`].
+pub fn concurrency_limit() -> usize {
+    let soft = open_files_limit().unwrap_or(1024);
+    let room = soft.saturating_sub(FDS_RESERVED) / 2;
+    usize::try_from(room)
+        .unwrap_or(MAX_CONCURRENT_CHECKS)
+        .clamp(1, MAX_CONCURRENT_CHECKS)
+}
+
+/// The soft `RLIMIT_NOFILE`, if it is finite.
+fn open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own, and nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Check every target concurrently (up to [`concurrency_limit`] at a time); the reports
 /// come back in the order given. A check's `--timeout` starts when it starts.
 pub async fn check_all(
     targets: Vec<Target>,
@@ -119,7 +152,7 @@ pub async fn check_all(
     opts: Options,
 ) -> Vec<Report> {
     let opts = Arc::new(opts);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency_limit()));
     let handles: Vec<_> = targets
         .into_iter()
         .map(|t| {
@@ -187,6 +220,8 @@ async fn run(
 ) -> Result<(), Failure> {
     let budget = opts.timeout;
     let (tcp, peer) = tls::dial(target, deadline, budget).await?;
+    // Which budget a stalled call is reported against (the grace below, or --timeout).
+    let mut budget_for_rpc = budget;
     report.peer = Some(peer.to_string());
     let conn = tls::handshake(target, creds, tcp, peer, deadline, budget).await?;
     report.tls_version = conn.tls_version.clone();
@@ -197,13 +232,27 @@ async fn run(
         alpn,
         ..
     } = conn;
+    // A Ray GCS always agrees to ALPN h2. A peer that did not is something else speaking TLS:
+    // give it a short grace to show what it is (a TLS alert refusing our certificate, an
+    // HTTP/1 status line, a close), not the whole --timeout.
+    let deadline = if alpn.as_deref() == Some("h2") {
+        deadline
+    } else {
+        let grace = not_h2_grace(budget);
+        if Instant::now() + grace < deadline {
+            budget_for_rpc = grace;
+            Instant::now() + grace
+        } else {
+            deadline
+        }
+    };
     let ctx = RpcContext {
         peer: peer.to_string(),
         plain,
         alpn,
         creds,
         token,
-        budget,
+        budget: budget_for_rpc,
     };
     let mut gcs = match timeout_at(
         deadline,
@@ -253,7 +302,7 @@ async fn run(
     };
     // A missing key comes back as a non-OK GcsStatus (NotFound): like Ray, that is no version
     // to compare, not a failure.
-    let kv_ok = kv.status.as_ref().map_or(true, |s| s.code == 0);
+    let kv_ok = kv.status.as_ref().is_none_or(|s| s.code == 0);
     report.ray_version = if kv_ok && !kv.value.is_empty() {
         grpc::ray_version(&kv.value)
     } else {
@@ -339,7 +388,57 @@ struct RpcContext<'a> {
 }
 
 impl RpcContext<'_> {
+    fn agreed_to_h2(&self) -> bool {
+        self.alpn.as_deref() == Some("h2")
+    }
+
+    /// A peer that did not agree to ALPN h2, by what it did with our HTTP/2 preface: refused
+    /// our certificate with an alert, answered in another protocol, hung up, or said nothing.
+    fn not_h2(&self, wire: &tls::Wire) -> Failure {
+        let alpn = match self.alpn.as_deref() {
+            None => "no ALPN".to_string(),
+            Some(p) => format!("ALPN {p:?}"),
+        };
+        if let Some(a) = wire.alert.filter(|a| tls::is_client_cert_alert(*a)) {
+            return grpc_fail(
+                Cause::ClientCertRejected,
+                format!(
+                    "server rejected our client certificate {}: the TLS handshake completed, \
+                     then {} sent TLS alert {} before any data; is it signed by the CA the \
+                     server trusts (the head's RAY_TLS_CA_CERT)? (It also did not agree to \
+                     HTTP/2, {alpn}: it may not be a Ray GCS at all.)",
+                    self.creds.cert_path.display(),
+                    self.peer,
+                    tls::alert_name(a)
+                ),
+            );
+        }
+        let then = if !wire.first.is_empty() {
+            format!("and answered with {}", tls::describe_bytes(&wire.first))
+        } else if let Some(a) = wire.alert {
+            format!("and sent TLS alert {}", tls::alert_name(a))
+        } else if wire.eof || wire.error_kind.is_some() {
+            "and closed the connection".to_string()
+        } else {
+            format!(
+                "and sent nothing back to our HTTP/2 preface in {}",
+                crate::text::duration::format(self.budget)
+            )
+        };
+        grpc_fail(
+            Cause::NotRayGcs,
+            format!(
+                "{} is not a Ray GCS: it speaks TLS but did not agree to HTTP/2 (ALPN h2; it \
+                 chose {alpn}), {then}",
+                self.peer
+            ),
+        )
+    }
+
     fn timeout(&self, call: &str) -> Failure {
+        if !self.agreed_to_h2() {
+            return self.not_h2(&lock(&self.plain).clone());
+        }
         let got = lock(&self.plain).total;
         let message = if got == 0 {
             format!(
@@ -390,24 +489,14 @@ impl RpcContext<'_> {
             Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
         );
         // Every gRPC server agrees to ALPN h2 (Ray's GCS does): one that did not is something
-        // else speaking TLS, whatever it did next.
-        if transport && self.alpn.as_deref() != Some("h2") {
-            let then = if wire.first.is_empty() {
-                "and closed the connection".to_string()
-            } else {
-                format!("and answered with {}", tls::describe_bytes(&wire.first))
-            };
-            return grpc_fail(
-                Cause::NotRayGcs,
-                format!(
-                    "{} is not a Ray GCS: it speaks TLS but did not agree to HTTP/2 (ALPN h2), {then}",
-                    self.peer
-                ),
-            );
+        // else speaking TLS, whatever it did next (an alert refusing our certificate is
+        // still named as such: it is the stronger evidence).
+        if transport && !self.agreed_to_h2() {
+            return self.not_h2(&wire);
         }
         if transport && wire.total == 0 {
             let how = match (wire.alert, wire.error_kind) {
-                (Some(a), _) => format!("TLS alert {a:?}"),
+                (Some(a), _) => format!("TLS alert {}", tls::alert_name(a)),
                 (None, Some(std::io::ErrorKind::ConnectionReset)) => "connection reset".into(),
                 _ => "connection closed without an alert".into(),
             };

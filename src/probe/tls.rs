@@ -47,7 +47,8 @@ pub struct Wire {
 
 pub type WireLog = Arc<Mutex<Wire>>;
 
-const KEEP_FIRST: usize = 16;
+/// Enough for an HTTP/1 status line or an SSH banner in a message.
+const KEEP_FIRST: usize = 64;
 
 /// A stream that records what it reads into a shared [`Wire`] log.
 pub struct Observed<S> {
@@ -272,6 +273,18 @@ pub async fn dial(
                     ),
                 ));
             }
+            Ok(Err(e)) if is_out_of_descriptors(&e) => {
+                // Our problem, not the peer's: no socket was even created.
+                return Err(fail(
+                    Cause::LocalConfig,
+                    Phase::Connect,
+                    format!(
+                        "cannot open a socket to check {} ({e}): this machine is out of file \
+                         descriptors (ulimit -n); raise the limit or check fewer addresses at once",
+                        via(addr)
+                    ),
+                ));
+            }
             Ok(Err(e)) => {
                 last = Some(fail(
                     Cause::ConnectFailed,
@@ -301,6 +314,11 @@ pub async fn dial(
             format!("cannot connect to {target}"),
         )
     }))
+}
+
+/// EMFILE (this process) or ENFILE (the whole system): no descriptor for a new socket.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
 }
 
 /// The full client side of Ray's mutual TLS: ALPN h2, server name = the host as dialed,
@@ -401,6 +419,37 @@ pub fn is_client_cert_alert(a: AlertDescription) -> bool {
     )
 }
 
+/// An alert by its name in the TLS RFCs (`unknown_ca`), as openssl and Ray's logs print it.
+pub fn alert_name(a: AlertDescription) -> String {
+    let name = match a {
+        AlertDescription::CloseNotify => "close_notify",
+        AlertDescription::UnexpectedMessage => "unexpected_message",
+        AlertDescription::BadRecordMac => "bad_record_mac",
+        AlertDescription::HandshakeFailure => "handshake_failure",
+        AlertDescription::BadCertificate => "bad_certificate",
+        AlertDescription::UnsupportedCertificate => "unsupported_certificate",
+        AlertDescription::CertificateRevoked => "certificate_revoked",
+        AlertDescription::CertificateExpired => "certificate_expired",
+        AlertDescription::CertificateUnknown => "certificate_unknown",
+        AlertDescription::IllegalParameter => "illegal_parameter",
+        AlertDescription::UnknownCA => "unknown_ca",
+        AlertDescription::AccessDenied => "access_denied",
+        AlertDescription::DecodeError => "decode_error",
+        AlertDescription::DecryptError => "decrypt_error",
+        AlertDescription::ProtocolVersion => "protocol_version",
+        AlertDescription::InsufficientSecurity => "insufficient_security",
+        AlertDescription::InternalError => "internal_error",
+        AlertDescription::UserCanceled => "user_canceled",
+        AlertDescription::MissingExtension => "missing_extension",
+        AlertDescription::UnsupportedExtension => "unsupported_extension",
+        AlertDescription::UnrecognisedName => "unrecognized_name",
+        AlertDescription::CertificateRequired => "certificate_required",
+        AlertDescription::NoApplicationProtocol => "no_application_protocol",
+        other => return format!("{other:?}"),
+    };
+    name.to_string()
+}
+
 /// Name what went wrong in a failed handshake, from the strongest evidence down: the
 /// server's certificate, an alert, the bytes it sent instead of TLS, EOF.
 fn diagnose_handshake(
@@ -415,21 +464,36 @@ fn diagnose_handshake(
         return diagnose_server_cert(err, &seen.chain, target, peer, creds);
     }
     if let Some(rustls::Error::AlertReceived(alert)) = rustls_error(e) {
+        if *alert == AlertDescription::NoApplicationProtocol {
+            return fail(
+                Cause::NotRayGcs,
+                Phase::Tls,
+                format!(
+                    "{peer} is not a Ray GCS: it refused HTTP/2 (TLS alert \
+                     no_application_protocol to our ALPN h2), which every Ray GCS speaks; \
+                     another service's port?"
+                ),
+            );
+        }
         return if is_client_cert_alert(*alert) {
             fail(
                 Cause::ClientCertRejected,
                 Phase::Tls,
                 format!(
-                    "server rejected our client certificate {} (TLS alert {alert:?} during the handshake): \
+                    "server rejected our client certificate {} (TLS alert {} during the handshake): \
                      is it signed by the CA the head trusts (the head's RAY_TLS_CA_CERT)?",
-                    creds.cert_path.display()
+                    creds.cert_path.display(),
+                    alert_name(*alert)
                 ),
             )
         } else {
             fail(
                 Cause::TlsHandshakeFailed,
                 Phase::Tls,
-                format!("{peer} ended the TLS handshake with alert {alert:?}"),
+                format!(
+                    "{peer} ended the TLS handshake with alert {}",
+                    alert_name(*alert)
+                ),
             )
         };
     }
@@ -492,7 +556,7 @@ fn hung_up_after_our_certificate(cert: &std::path::Path, peer: SocketAddr) -> Fa
 /// If these first bytes from the peer cannot start a TLS record, say what they look like.
 pub fn not_tls_evidence(first: &[u8]) -> Option<String> {
     let b0 = *first.first()?;
-    if (0x14..=0x17).contains(&b0) && first.get(1).map_or(true, |&b| b == 0x03) {
+    if (0x14..=0x17).contains(&b0) && first.get(1).is_none_or(|&b| b == 0x03) {
         return None;
     }
     Some(describe_bytes(first))

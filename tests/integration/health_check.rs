@@ -12,7 +12,15 @@ use crate::probe_util::*;
 const DEADLINE_SLACK: Duration = Duration::from_secs(5);
 
 fn with(files: &Files, server: &Server, extra: &[&str]) -> Vec<String> {
-    let mut a = vec!["--address".to_string(), server.address(), "--json".into()];
+    with_addr(files, &server.address(), extra)
+}
+
+fn with_addr(files: &Files, address: &str, extra: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        "--address".to_string(),
+        address.to_string(),
+        "--json".into(),
+    ];
     a.extend(files.flags());
     a.extend(extra.iter().map(|s| s.to_string()));
     a
@@ -785,4 +793,251 @@ fn regression_ray_version_from_the_peer_is_escaped() {
         "{:?}",
         run.stdout
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS peers that are not Ray (issue 11, section 3): real openssl and python servers, and
+// in-process ones. None of them negotiates ALPN h2.
+
+/// Our files, plus `server.crt`/`server.key` for 127.0.0.1 from our CA, and `stranger.crt`,
+/// a CA that did not sign our client certificate.
+fn non_ray_peer_files() -> Files {
+    let (_ca, head, files) = ray_like();
+    files.write("server.crt", &head.pem);
+    files.write("server.key", &head.key_pem);
+    files.write("stranger.crt", &ca("stranger CA").pem);
+    files
+}
+
+/// Far above the 6 s (a fifth of it) a non-h2 peer gets: a run that ends before it did not
+/// wait for the deadline. A bound, not a speed measurement.
+const LONG_TIMEOUT: &str = "30s";
+
+fn ended_before_the_deadline(run: &Run) {
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "waited for the deadline: {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn regression_openssl_refusing_our_cert_after_a_tls13_handshake_is_client_cert_rejected() {
+    let files = non_ray_peer_files();
+    let stranger = path_str(&files.path("stranger.crt"));
+    let server = openssl_s_server(
+        &files,
+        &["-Verify", "1", "-verify_return_error", "-CAfile", &stranger],
+    );
+    let run = health_check(&with_addr(&files, &server.address(), &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &[
+            "server rejected our client certificate",
+            "TLS alert unknown_ca",
+            "did not agree to HTTP/2",
+        ],
+    );
+}
+
+#[test]
+fn openssl_refusing_our_cert_during_a_tls12_handshake_is_client_cert_rejected() {
+    let files = non_ray_peer_files();
+    let stranger = path_str(&files.path("stranger.crt"));
+    let server = openssl_s_server(
+        &files,
+        &[
+            "-tls1_2",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-CAfile",
+            &stranger,
+        ],
+    );
+    let run = health_check(&with_addr(&files, &server.address(), &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &["TLS alert unknown_ca during the handshake"],
+    );
+    assert_eq!(run.json()[0]["phase"], "tls");
+}
+
+#[test]
+fn regression_silent_openssl_s_server_is_not_ray_gcs_at_once() {
+    let files = non_ray_peer_files();
+    for extra in [&[][..], &["-www"]] {
+        let server = openssl_s_server(&files, extra);
+        let run = health_check(
+            &with_addr(&files, &server.address(), &["--timeout", LONG_TIMEOUT]),
+            &[],
+        );
+        assert_failure(
+            &run,
+            "not_ray_gcs",
+            &[
+                "is not a Ray GCS",
+                "did not agree to HTTP/2 (ALPN h2; it chose no ALPN)",
+                "sent nothing back to our HTTP/2 preface",
+            ],
+        );
+        ended_before_the_deadline(&run);
+    }
+}
+
+#[test]
+fn python_https_server_is_not_ray_gcs_and_its_answer_is_shown() {
+    let files = non_ray_peer_files();
+    let server = python_https_server(&files);
+    let run = health_check(
+        &with_addr(&files, &server.address(), &["--timeout", LONG_TIMEOUT]),
+        &[],
+    );
+    // http.server answers "PRI * HTTP/2.0" with an HTTP/0.9-style error page.
+    assert_failure(
+        &run,
+        "not_ray_gcs",
+        &["is not a Ray GCS", "and answered with", "DOCTYPE HTML"],
+    );
+    ended_before_the_deadline(&run);
+}
+
+#[test]
+fn in_process_server_without_h2_refusing_our_cert_names_the_alert() {
+    let (_ca, head, files) = ray_like();
+    // The server trusts another CA for clients and offers no ALPN.
+    let cfg = server_config_alpn(&head, &ca("stranger CA"), &[]);
+    let gcs = fake_gcs(cfg, Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &["TLS alert unknown_ca", "before any data"],
+    );
+}
+
+#[test]
+fn regression_silent_tls_server_without_h2_is_not_ray_gcs_at_once() {
+    let (_ca, head, files) = ray_like();
+    let peer = silent_after_handshake(server_config_any_client(&head, &[]));
+    let run = health_check(&with(&files, &peer, &["--timeout", LONG_TIMEOUT]), &[]);
+    assert_failure(
+        &run,
+        "not_ray_gcs",
+        &[
+            "did not agree to HTTP/2",
+            "sent nothing back to our HTTP/2 preface in 6s",
+        ],
+    );
+    ended_before_the_deadline(&run);
+    // With the default --timeout 5s it gets 1 s.
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(
+        &run,
+        "not_ray_gcs",
+        &["sent nothing back to our HTTP/2 preface in 1s"],
+    );
+}
+
+#[test]
+fn tls_server_refusing_h2_with_an_alert_is_not_ray_gcs() {
+    let (_ca, head, files) = ray_like();
+    let peer = silent_after_handshake(server_config_any_client(&head, &[b"http/1.1"]));
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(
+        &run,
+        "not_ray_gcs",
+        &["refused HTTP/2", "no_application_protocol"],
+    );
+    assert_eq!(run.json()[0]["phase"], "tls");
+}
+
+#[test]
+fn regression_out_of_descriptors_is_never_blamed_on_the_peers() {
+    // 2,000 addresses under `ulimit -n 64`: a few real fake GCSs and many peers that close on
+    // the ClientHello. Before, most were reported as `connect_failed (Too many open files)`.
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let closer = plain_tcp(Plain::Close);
+    let addrs: Vec<String> = (0..2000)
+        .map(|i| {
+            if i % 500 == 0 {
+                gcs.address()
+            } else {
+                closer.address()
+            }
+        })
+        .collect();
+    let mut argv = vec!["--address".to_string(), addrs.join(","), "--json".into()];
+    argv.extend(files.flags());
+    let script = format!(
+        "ulimit -n 64 && exec {} health-check \"$@\"",
+        env!("CARGO_BIN_EXE_raytls")
+    );
+    let mut prefixed = vec!["-c".to_string(), script, "raytls".into()];
+    prefixed.extend(argv);
+    let run = run_program("bash", &prefixed, &[]);
+    let reports = run.json();
+    assert_eq!(reports.len(), 2000, "stderr: {}", run.stderr);
+    let mut ok = 0;
+    for r in &reports {
+        let cause = r["cause"].as_str().unwrap_or_default();
+        let msg = r["message"].as_str().unwrap_or_default();
+        assert!(
+            !msg.contains("Too many open files") && cause != "connect_failed",
+            "{r}"
+        );
+        match cause {
+            "ok" => ok += 1,
+            "closed_during_handshake" => {}
+            other => panic!("unexpected cause {other}: {r}"),
+        }
+    }
+    assert_eq!(ok, 4);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
+
+#[test]
+fn regression_a_socket_we_cannot_open_is_a_local_error() {
+    // Below some `ulimit -n` the runtime cannot start; just above it, the check's own socket
+    // cannot be opened. That is this machine's problem: local_config, exit 2, never the
+    // peer's connect_failed.
+    let (_ca, _head, files) = ray_like();
+    let refused = format!("127.0.0.1:{}", free_port());
+    let mut local = 0;
+    for n in 4..=12 {
+        let mut argv = vec![
+            "-c".to_string(),
+            format!(
+                "ulimit -n {n} && exec {} health-check \"$@\"",
+                env!("CARGO_BIN_EXE_raytls")
+            ),
+            "raytls".into(),
+            "--address".into(),
+            refused.clone(),
+            "--json".into(),
+        ];
+        argv.extend(files.flags());
+        let run = run_program("bash", &argv, &[]);
+        let Some(r) = run.json().into_iter().next() else {
+            continue; // no runtime at all: nothing was checked
+        };
+        assert_ne!(r["cause"], "connect_failed", "ulimit -n {n}: {r}");
+        if r["cause"] == "local_config" {
+            assert_eq!(run.code, 2, "ulimit -n {n}: {r}");
+            assert!(
+                r["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("out of file descriptors"),
+                "{r}"
+            );
+            local += 1;
+        } else {
+            assert_eq!(r["cause"], "connection_refused", "ulimit -n {n}: {r}");
+        }
+    }
+    assert!(local > 0, "no ulimit in 4..=12 left the socket short");
 }

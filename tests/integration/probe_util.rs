@@ -155,6 +155,13 @@ pub fn server_config_tls12(server: &Leaf, client_ca: &Ca) -> Arc<ServerConfig> {
     server_config_versions(server, client_ca, &[&rustls::version::TLS12])
 }
 
+/// As [`server_config`], offering these ALPN protocols (none: `&[]`).
+pub fn server_config_alpn(server: &Leaf, client_ca: &Ca, alpn: &[&[u8]]) -> Arc<ServerConfig> {
+    let mut cfg = Arc::unwrap_or_clone(server_config(server, client_ca));
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(cfg)
+}
+
 fn server_config_versions(
     server: &Leaf,
     client_ca: &Ca,
@@ -417,6 +424,30 @@ pub fn health_check(args: &[String], env: &[(&str, &str)]) -> Run {
     health_check_in(None, args, env)
 }
 
+/// Run `program args` (e.g. `bash -c '...' raytls ARGS`) with the same clean environment.
+pub fn run_program(program: &str, args: &[String], env: &[(&str, &str)]) -> Run {
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RAY_TLS_") || k.starts_with("RAY_AUTH_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", home.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let start = std::time::Instant::now();
+    let out = cmd.output().expect("run");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
 pub fn health_check_in(prefix: Option<&[&str]>, args: &[String], env: &[(&str, &str)]) -> Run {
     let home = tempfile::tempdir().expect("home");
     let bin = env!("CARGO_BIN_EXE_raytls");
@@ -454,4 +485,133 @@ pub fn args(list: &[&str]) -> Vec<String> {
 
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
+}
+
+// ------------------------------------------------------------------------------------
+// Real non-Ray TLS servers: openssl s_server and python's http.server behind TLS.
+
+/// A server process on 127.0.0.1, killed and reaped on drop (even when the test panics).
+/// Its stdin stays open: `openssl s_server` quits at EOF on stdin.
+pub struct Process {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl Process {
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait (up to 20 s, a loaded CI machine starts openssl slowly) for a stdout line holding
+/// `ready`; return that line.
+fn wait_for_line(child: &mut std::process::Child, ready: &str, what: &str) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ready = ready.to_string();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains(&ready) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what} did not start"))
+}
+
+/// `openssl s_server` on 127.0.0.1 serving `files`' `server.crt`/`server.key`, with `extra`
+/// flags (`-www`, `-Verify 1 -verify_return_error -CAfile F`, `-tls1_2`). It negotiates no
+/// ALPN.
+pub fn openssl_s_server(files: &Files, extra: &[&str]) -> Process {
+    let port = free_port();
+    let mut child = Command::new("openssl")
+        .arg("s_server")
+        .args(["-accept", &format!("127.0.0.1:{port}")])
+        .args(["-cert", &path_str(&files.path("server.crt"))])
+        .args(["-key", &path_str(&files.path("server.key"))])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run openssl s_server");
+    wait_for_line(&mut child, "ACCEPT", "openssl s_server");
+    Process {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+    }
+}
+
+/// Python's `http.server` wrapped in TLS (no ALPN), serving `files`' server.crt/key.
+pub fn python_https_server(files: &Files) -> Process {
+    const SCRIPT: &str = r#"
+import http.server, ssl, sys
+srv = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("port", srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(files.path("server.crt"))
+        .arg(files.path("server.key"))
+        .current_dir(files.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run python3");
+    let line = wait_for_line(&mut child, "port ", "python3 http.server");
+    let port = line
+        .trim_start_matches("port ")
+        .trim()
+        .parse()
+        .expect("port");
+    Process {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+    }
+}
+
+/// A TLS server that completes the handshake, then reads and never answers (an HTTP/1
+/// server waiting for the rest of a request, a stalled proxy).
+pub fn silent_after_handshake(cfg: Arc<ServerConfig>) -> Server {
+    let rt = runtime();
+    let listener = bind(&rt);
+    let addr = listener.local_addr().expect("addr");
+    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+    rt.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let mut buf = [0u8; 4096];
+                    // Far longer than any check under test waits.
+                    let _ = tokio::time::timeout(Duration::from_secs(60), async {
+                        while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
+                    })
+                    .await;
+                }
+            });
+        }
+    });
+    Server {
+        addr,
+        _rt: rt,
+        _keep: vec![],
+    }
 }
