@@ -133,10 +133,10 @@ fn dns_name_as_dialed_is_the_server_name() {
 #[test]
 fn ipv6_in_brackets() {
     let (ca, head, files) = ray_like();
-    let Some(gcs) = fake_gcs_at("[::1]:0", server_config(&head, &ca), Gcs::default()) else {
-        eprintln!("skipped: cannot bind [::1]");
-        return;
-    };
+    // Network tests stay on loopback: this one needs ::1 (a machine without it fails here,
+    // loudly, rather than passing without checking anything).
+    let gcs = fake_gcs_at("[::1]:0", server_config(&head, &ca), Gcs::default())
+        .expect("bind [::1]:0 (IPv6 loopback)");
     let addr = format!("[::1]:{}", gcs.port());
     let mut a = args(&["--address", &addr, "--json"]);
     a.extend(files.flags());
@@ -173,12 +173,34 @@ fn several_addresses_are_checked_concurrently_one_line_each() {
     assert!(lines[2].starts_with(&format!("FAIL {refused} connection_refused")));
     assert!(lines[3].starts_with(&format!("OK {}", b.address())));
     assert!(lines[4].starts_with("2 of 4 unhealthy"), "{}", lines[4]);
-    // Concurrent: one timeout's worth (plus slack), not the sum of four.
+    // A hang guard, not a speed test: under the sum of the four timeouts plus slack.
+    // (That the checks overlap is pinned by checks_overlap_in_time, without a clock.)
     assert!(
-        run.elapsed < Duration::from_millis(700) + DEADLINE_SLACK,
+        run.elapsed < 4 * Duration::from_millis(700) + DEADLINE_SLACK,
         "{:?}",
         run.elapsed
     );
+}
+
+#[test]
+fn checks_overlap_in_time() {
+    // A peer that holds every connection until three are open at once, then closes them all.
+    // Checked one after another, the first would wait out its 60 s --timeout; checked
+    // concurrently, all three end with closed_during_handshake. No clock is read.
+    let (_ca, _head, files) = ray_like();
+    let gate = gate_of(3);
+    let mut argv = args(&["--json", "--timeout", "60s"]);
+    for _ in 0..3 {
+        argv.extend(["--address".to_string(), gate.address()]);
+    }
+    argv.extend(files.flags());
+    let run = health_check(&argv, &[]);
+    let causes: Vec<String> = run
+        .json()
+        .iter()
+        .map(|r| r["cause"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(causes, ["closed_during_handshake"; 3], "{}", run.stdout);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -187,15 +209,15 @@ fn several_addresses_are_checked_concurrently_one_line_each() {
 #[test]
 fn name_that_does_not_resolve() {
     // Resolve inside an empty network namespace so no DNS query leaves this machine.
+    // `unshare -rn` is required (not skipped when missing): without it a DNS lookup would
+    // leave 127.0.0.0/8, and a test that silently passes checks nothing.
     let probe = std::process::Command::new("unshare")
         .args(["-rn", "true"])
         .status();
-    if !matches!(probe, Ok(s) if s.success()) {
-        eprintln!(
-            "skipped: `unshare -rn` is unavailable, and a DNS lookup would leave 127.0.0.0/8"
-        );
-        return;
-    }
+    assert!(
+        matches!(probe, Ok(s) if s.success()),
+        "`unshare -rn` (user + network namespace) is needed to resolve without a network: {probe:?}"
+    );
     let (_ca, _head, files) = ray_like();
     let mut a = args(&[
         "--address",
@@ -205,7 +227,7 @@ fn name_that_does_not_resolve() {
         "2s",
     ]);
     a.extend(files.flags());
-    let run = health_check_in(Some(&["unshare", "-rn"]), &a, &[]);
+    let run = health_check_in(&["unshare", "-rn"], &a, &[]);
     assert_failure(
         &run,
         "resolve_failed",
@@ -805,7 +827,7 @@ fn non_ray_peer_files() -> Files {
     let (_ca, head, files) = ray_like();
     files.write("server.crt", &head.pem);
     files.write("server.key", &head.key_pem);
-    files.write("stranger.crt", &ca("stranger CA").pem);
+    files.write("stranger.crt", &ca("stranger CA").cert_pem);
     files
 }
 
@@ -972,13 +994,7 @@ fn regression_out_of_descriptors_is_never_blamed_on_the_peers() {
         .collect();
     let mut argv = vec!["--address".to_string(), addrs.join(","), "--json".into()];
     argv.extend(files.flags());
-    let script = format!(
-        "ulimit -n 64 && exec {} health-check \"$@\"",
-        env!("CARGO_BIN_EXE_raytls")
-    );
-    let mut prefixed = vec!["-c".to_string(), script, "raytls".into()];
-    prefixed.extend(argv);
-    let run = run_program("bash", &prefixed, &[]);
+    let run = health_check_in(&ulimit_nofile(64), &argv, &[]);
     let reports = run.json();
     assert_eq!(reports.len(), 2000, "stderr: {}", run.stderr);
     let mut ok = 0;
@@ -1008,19 +1024,9 @@ fn regression_a_socket_we_cannot_open_is_a_local_error() {
     let refused = format!("127.0.0.1:{}", free_port());
     let mut local = 0;
     for n in 4..=12 {
-        let mut argv = vec![
-            "-c".to_string(),
-            format!(
-                "ulimit -n {n} && exec {} health-check \"$@\"",
-                env!("CARGO_BIN_EXE_raytls")
-            ),
-            "raytls".into(),
-            "--address".into(),
-            refused.clone(),
-            "--json".into(),
-        ];
+        let mut argv = vec!["--address".to_string(), refused.clone(), "--json".into()];
         argv.extend(files.flags());
-        let run = run_program("bash", &argv, &[]);
+        let run = health_check_in(&ulimit_nofile(n), &argv, &[]);
         let Some(r) = run.json().into_iter().next() else {
             continue; // no runtime at all: nothing was checked
         };

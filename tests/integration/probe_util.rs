@@ -1,6 +1,7 @@
-//! Helpers for the health-check tests: certificates made with rcgen, in-process servers on
-//! 127.0.0.1:0 (a fake GCS speaking real gRPC over real mutual TLS, and the broken peers of
-//! the diagnosis table), and a runner for the real `raytls` binary.
+//! Helpers for the health-check tests: leaf certificates under the tests' one CA maker
+//! ([`Ca`] is `util::RcgenCa`), in-process servers on 127.0.0.1:0 (a fake GCS speaking real
+//! gRPC over real mutual TLS, and the broken peers of the diagnosis table), real non-Ray
+//! servers (openssl, python), and `raytls health-check` run through the tests' one runner.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -9,25 +10,22 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
+pub use crate::util::RcgenCa as Ca;
+use crate::util::{rustls_server_config, Workspace};
+
 // ------------------------------------------------------------------------------------
 // Certificates
 
-pub struct Ca {
-    pub pem: String,
-    pub der: CertificateDer<'static>,
-    params: CertificateParams,
-    key: KeyPair,
+/// A CA valid now, from the tests' one CA maker.
+pub fn ca(name: &str) -> Ca {
+    Ca::valid_now(name)
 }
 
 pub struct Leaf {
@@ -40,21 +38,6 @@ pub struct Leaf {
 impl Leaf {
     pub fn key(&self) -> PrivateKeyDer<'static> {
         PrivatePkcs8KeyDer::from(self.key_der.clone()).into()
-    }
-}
-
-pub fn ca(name: &str) -> Ca {
-    let key = KeyPair::generate().expect("CA key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let cert = params.self_signed(&key).expect("self-signed CA");
-    Ca {
-        pem: cert.pem(),
-        der: cert.der().clone(),
-        params,
-        key,
     }
 }
 
@@ -74,8 +57,7 @@ pub fn leaf(ca: &Ca, sans: &[&str], tweak: impl FnOnce(&mut CertificateParams)) 
         })
         .collect();
     tweak(&mut params);
-    let issuer = Issuer::from_params(&ca.params, &ca.key);
-    let cert = params.signed_by(&key, &issuer).expect("sign leaf");
+    let cert = params.signed_by(&key, &ca.issuer()).expect("sign leaf");
     Leaf {
         pem: cert.pem(),
         key_pem: key.serialize_pem(),
@@ -112,7 +94,7 @@ pub struct Files {
 impl Files {
     pub fn new(ca: &Ca, ours: &Leaf) -> Files {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("ca.crt"), &ca.pem).expect("write");
+        std::fs::write(dir.path().join("ca.crt"), &ca.cert_pem).expect("write");
         std::fs::write(dir.path().join("tls.crt"), &ours.pem).expect("write");
         std::fs::write(dir.path().join("tls.key"), &ours.key_pem).expect("write");
         Files { dir }
@@ -141,56 +123,43 @@ impl Files {
 // ------------------------------------------------------------------------------------
 // TLS server configs
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A Ray-like TLS server: ALPN h2, client certificate required, signed by `client_ca`.
 pub fn server_config(server: &Leaf, client_ca: &Ca) -> Arc<ServerConfig> {
-    server_config_versions(server, client_ca, rustls::DEFAULT_VERSIONS)
-}
-
-/// As [`server_config`], TLS 1.2 only (Ray also speaks TLS 1.2 with ECDHE + AES-GCM).
-pub fn server_config_tls12(server: &Leaf, client_ca: &Ca) -> Arc<ServerConfig> {
-    server_config_versions(server, client_ca, &[&rustls::version::TLS12])
+    server_config_alpn(server, client_ca, &[b"h2"])
 }
 
 /// As [`server_config`], offering these ALPN protocols (none: `&[]`).
 pub fn server_config_alpn(server: &Leaf, client_ca: &Ca, alpn: &[&[u8]]) -> Arc<ServerConfig> {
-    let mut cfg = Arc::unwrap_or_clone(server_config(server, client_ca));
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(cfg)
+    Arc::new(rustls_server_config(
+        vec![server.der.clone()],
+        server.key(),
+        Some(std::slice::from_ref(&client_ca.der)),
+        alpn,
+        rustls::DEFAULT_VERSIONS,
+    ))
 }
 
-fn server_config_versions(
-    server: &Leaf,
-    client_ca: &Ca,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Arc<ServerConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(client_ca.der.clone()).expect("client CA");
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .expect("client verifier");
-    let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .expect("versions")
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![server.der.clone()], server.key())
-        .expect("server cert");
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    Arc::new(cfg)
+/// As [`server_config`], TLS 1.2 only (Ray also speaks TLS 1.2 with ECDHE + AES-GCM).
+pub fn server_config_tls12(server: &Leaf, client_ca: &Ca) -> Arc<ServerConfig> {
+    Arc::new(rustls_server_config(
+        vec![server.der.clone()],
+        server.key(),
+        Some(std::slice::from_ref(&client_ca.der)),
+        &[b"h2"],
+        &[&rustls::version::TLS12],
+    ))
 }
 
 /// A TLS server that accepts any client (or none): for "closes after the handshake".
 pub fn server_config_any_client(server: &Leaf, alpn: &[&[u8]]) -> Arc<ServerConfig> {
-    let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![server.der.clone()], server.key())
-        .expect("server cert");
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let mut cfg = rustls_server_config(
+        vec![server.der.clone()],
+        server.key(),
+        None,
+        alpn,
+        rustls::DEFAULT_VERSIONS,
+    );
+    // No session tickets after the handshake: "dropped us before any data" means none.
     cfg.send_tls13_tickets = 0;
     Arc::new(cfg)
 }
@@ -418,65 +387,45 @@ impl Run {
     }
 }
 
-/// Run `raytls health-check ARGS` with a clean environment (no RAY_TLS_*/RAY_AUTH_*, HOME
-/// in an empty temp dir unless `env` says otherwise).
+/// Run `raytls health-check ARGS` through the tests' one runner (clean environment), with
+/// HOME in an empty directory (no `~/.ray/auth_token`) unless `env` says otherwise.
 pub fn health_check(args: &[String], env: &[(&str, &str)]) -> Run {
-    health_check_in(None, args, env)
+    health_check_in::<&str>(&[], args, env)
 }
 
-/// Run `program args` (e.g. `bash -c '...' raytls ARGS`) with the same clean environment.
-pub fn run_program(program: &str, args: &[String], env: &[(&str, &str)]) -> Run {
+/// As [`health_check`], through a `wrapper` that execs the binary (see `Cmd::wrapped`).
+pub fn health_check_in<S: AsRef<std::ffi::OsStr>>(
+    wrapper: &[S],
+    args: &[String],
+    env: &[(&str, &str)],
+) -> Run {
+    let ws = Workspace::new();
     let home = tempfile::tempdir().expect("home");
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RAY_TLS_") || k.starts_with("RAY_AUTH_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HOME", home.path());
+    let mut cmd = ws
+        .raytls(std::iter::once("health-check".to_string()).chain(args.iter().cloned()))
+        .wrapped(wrapper)
+        .env("HOME", home.path());
     for (k, v) in env {
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
     let start = std::time::Instant::now();
-    let out = cmd.output().expect("run");
+    let out = cmd.run();
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
         elapsed: start.elapsed(),
     }
 }
 
-pub fn health_check_in(prefix: Option<&[&str]>, args: &[String], env: &[(&str, &str)]) -> Run {
-    let home = tempfile::tempdir().expect("home");
-    let bin = env!("CARGO_BIN_EXE_raytls");
-    let mut cmd = match prefix {
-        Some([first, rest @ ..]) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(bin);
-            c
-        }
-        _ => Command::new(bin),
-    };
-    cmd.arg("health-check").args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RAY_TLS_") || k.starts_with("RAY_AUTH_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HOME", home.path());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let start = std::time::Instant::now();
-    let out = cmd.output().expect("run raytls");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: start.elapsed(),
-    }
+/// A wrapper for [`health_check_in`] that runs the binary under `ulimit -n n`.
+pub fn ulimit_nofile(n: u32) -> Vec<String> {
+    vec![
+        "bash".into(),
+        "-c".into(),
+        format!("ulimit -n {n} && exec \"$@\""),
+        "bash".into(),
+    ]
 }
 
 pub fn args(list: &[&str]) -> Vec<String> {
@@ -607,6 +556,32 @@ pub fn silent_after_handshake(cfg: Arc<ServerConfig>) -> Server {
                     .await;
                 }
             });
+        }
+    });
+    Server {
+        addr,
+        _rt: rt,
+        _keep: vec![],
+    }
+}
+
+/// A TCP peer that holds each connection (reading nothing back) until `n` are open at
+/// once, then closes them all; later connections are closed at once.
+pub fn gate_of(n: usize) -> Server {
+    let rt = runtime();
+    let listener = bind(&rt);
+    let addr = listener.local_addr().expect("addr");
+    rt.spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+            if held.len() >= n {
+                held.clear();
+                break;
+            }
+        }
+        while let Ok((tcp, _)) = listener.accept().await {
+            drop(tcp);
         }
     });
     Server {
