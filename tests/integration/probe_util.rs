@@ -174,6 +174,13 @@ pub struct Server {
 }
 
 impl Server {
+    fn new(addr: SocketAddr, rt: Runtime) -> Self {
+        Server {
+            addr,
+            _rt: rt,
+            _keep: vec![],
+        }
+    }
     pub fn address(&self) -> String {
         self.addr.to_string()
     }
@@ -209,16 +216,16 @@ pub fn fake_gcs_at(bind_to: &str, cfg: Arc<ServerConfig>, gcs: Gcs) -> Option<Se
     let addr = listener.local_addr().expect("addr");
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
     rt.spawn(super::fake_gcs::serve(listener, acceptor, Arc::new(gcs)));
-    Some(Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    })
+    Some(Server::new(addr, rt))
 }
 
-/// Completes the TLS handshake, then drops the connection without an alert or any data:
-/// what Ray does under TLS 1.3 when it refuses a client certificate.
-pub fn drop_after_handshake(cfg: Arc<ServerConfig>) -> Server {
+/// A TLS server on 127.0.0.1:0 that completes each handshake with `cfg`, then hands the
+/// connection to `then`.
+fn tls_peer<F, Fut>(cfg: Arc<ServerConfig>, then: F) -> Server
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + Copy + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let rt = runtime();
     let listener = bind(&rt);
     let addr = listener.local_addr().expect("addr");
@@ -228,46 +235,47 @@ pub fn drop_after_handshake(cfg: Arc<ServerConfig>) -> Server {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    let (tcp, _) = tls.into_inner();
-                    drop(tcp);
+                    then(tls).await;
                 }
             });
         }
     });
-    Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    }
+    Server::new(addr, rt)
+}
+
+/// Completes the TLS handshake, then drops the connection without an alert or any data:
+/// what Ray does under TLS 1.3 when it refuses a client certificate.
+pub fn drop_after_handshake(cfg: Arc<ServerConfig>) -> Server {
+    tls_peer(cfg, |tls| async move {
+        let (tcp, _) = tls.into_inner();
+        drop(tcp);
+    })
 }
 
 /// A TLS server (no ALPN) that answers anything with an HTTP/1.1 400.
 pub fn http1_over_tls(cfg: Arc<ServerConfig>) -> Server {
-    let rt = runtime();
-    let listener = bind(&rt);
-    let addr = listener.local_addr().expect("addr");
-    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-    rt.spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(tcp).await {
-                    let mut buf = [0u8; 1024];
-                    let _ = tls.read(&mut buf).await;
-                    let _ = tls
-                        .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
-                        .await;
-                    let _ = tls.shutdown().await;
-                    drain(tls).await;
-                }
-            });
-        }
-    });
-    Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    }
+    tls_peer(cfg, |mut tls| async move {
+        let mut buf = [0u8; 1024];
+        let _ = tls.read(&mut buf).await;
+        let _ = tls
+            .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+            .await;
+        let _ = tls.shutdown().await;
+        drain(tls).await;
+    })
+}
+
+/// A TLS server that completes the handshake, then reads and never answers (an HTTP/1
+/// server waiting for the rest of a request, a stalled proxy).
+pub fn silent_after_handshake(cfg: Arc<ServerConfig>) -> Server {
+    tls_peer(cfg, |mut tls| async move {
+        let mut buf = [0u8; 4096];
+        // Far longer than any check under test waits.
+        let _ = tokio::time::timeout(Duration::from_secs(60), async {
+            while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    })
 }
 
 /// How a plain TCP peer treats our ClientHello.
@@ -309,11 +317,7 @@ pub fn plain_tcp(mode: Plain) -> Server {
             });
         }
     });
-    Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    }
+    Server::new(addr, rt)
 }
 
 /// A port where nothing listens (bound, then released).
@@ -536,35 +540,6 @@ srv.serve_forever()
     }
 }
 
-/// A TLS server that completes the handshake, then reads and never answers (an HTTP/1
-/// server waiting for the rest of a request, a stalled proxy).
-pub fn silent_after_handshake(cfg: Arc<ServerConfig>) -> Server {
-    let rt = runtime();
-    let listener = bind(&rt);
-    let addr = listener.local_addr().expect("addr");
-    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-    rt.spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(tcp).await {
-                    let mut buf = [0u8; 4096];
-                    // Far longer than any check under test waits.
-                    let _ = tokio::time::timeout(Duration::from_secs(60), async {
-                        while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
-                    })
-                    .await;
-                }
-            });
-        }
-    });
-    Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    }
-}
-
 /// A TCP peer that holds each connection (reading nothing back) until `n` are open at
 /// once, then closes them all; later connections are closed at once.
 pub fn gate_of(n: usize) -> Server {
@@ -584,9 +559,5 @@ pub fn gate_of(n: usize) -> Server {
             drop(tcp);
         }
     });
-    Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    }
+    Server::new(addr, rt)
 }
