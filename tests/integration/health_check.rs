@@ -447,14 +447,21 @@ fn server_cert_without_server_auth_eku() {
 // ---------------------------------------------------------------------------------------
 // Our client certificate refused
 
-#[test]
-fn client_cert_refused_with_an_alert() {
-    // The head's certificate is fine for us, but our client certificate is from a CA the
-    // head does not trust: rustls (unlike Ray) says so with an alert.
+/// A head from "raytls test CA" (which we trust), and our client certificate from a CA the
+/// head does not trust.
+fn client_from_a_stranger_ca() -> (Ca, Leaf, Files) {
     let trusted = ca("raytls test CA");
     let head = default_leaf(&trusted);
     let ours = default_leaf(&ca("stranger CA"));
     let files = Files::new(&trusted, &ours);
+    (trusted, head, files)
+}
+
+#[test]
+fn client_cert_refused_with_an_alert() {
+    // The head's certificate is fine for us, but our client certificate is from a CA the
+    // head does not trust: rustls (unlike Ray) says so with an alert.
+    let (trusted, head, files) = client_from_a_stranger_ca();
     let gcs = fake_gcs(server_config(&head, &trusted), Gcs::default());
     let run = health_check(&with(&files, &gcs, &[]), &[]);
     assert_failure(
@@ -470,10 +477,7 @@ fn client_cert_refused_with_an_alert() {
 
 #[test]
 fn client_cert_refused_during_a_tls12_handshake() {
-    let trusted = ca("raytls test CA");
-    let head = default_leaf(&trusted);
-    let ours = default_leaf(&ca("stranger CA"));
-    let files = Files::new(&trusted, &ours);
+    let (trusted, head, files) = client_from_a_stranger_ca();
     let gcs = fake_gcs(server_config_tls12(&head, &trusted), Gcs::default());
     let run = health_check(&with(&files, &gcs, &[]), &[]);
     assert_failure(
