@@ -42,19 +42,19 @@ pub struct Eku {
 }
 
 impl Eku {
-    /// The purposes by name, for people: `serverAuth, clientAuth, any, ...`. The one place
-    /// EKU becomes words (inspect, verify and the probe's messages all use it).
+    /// The usages by their usual names (`serverAuth, clientAuth`), in one order everywhere.
     pub fn names(&self) -> Vec<String> {
-        [
+        let known = [
             (self.server_auth, "serverAuth"),
             (self.client_auth, "clientAuth"),
             (self.any, "any"),
-        ]
-        .into_iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, n)| n.to_string())
-        .chain(self.other.iter().cloned())
-        .collect()
+        ];
+        known
+            .into_iter()
+            .filter(|(has, _)| *has)
+            .map(|(_, name)| name.to_string())
+            .chain(self.other.iter().cloned())
+            .collect()
     }
 }
 
@@ -91,8 +91,6 @@ pub struct CertInfo {
     /// subjectKeyIdentifier, which a leaf's authorityKeyIdentifier must repeat.
     #[serde(skip)]
     pub subject_key_id: Option<Vec<u8>>,
-    #[serde(skip)]
-    pub issuer_raw: Vec<u8>,
 }
 
 impl CertInfo {
@@ -136,6 +134,8 @@ impl CertInfo {
         let eku = match cert.extended_key_usage() {
             Ok(Some(e)) => {
                 let v = e.value;
+                // x509-parser keeps these as flags, not in `other`: name them, or a
+                // codeSigning-only EKU would read as empty.
                 let named = [
                     (v.code_signing, "codeSigning"),
                     (v.email_protection, "emailProtection"),
@@ -190,7 +190,6 @@ impl CertInfo {
             spki_bits: cert.public_key().subject_public_key.data.to_vec(),
             subject_raw: cert.subject().as_raw().to_vec(),
             subject_key_id,
-            issuer_raw: cert.issuer().as_raw().to_vec(),
         })
     }
 

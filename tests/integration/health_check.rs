@@ -227,7 +227,8 @@ fn name_that_does_not_resolve() {
         "2s",
     ]);
     a.extend(files.flags());
-    let run = health_check_in(&["unshare", "-rn"], &a, &[]);
+    // The prefix execs the binary inside a new user + network namespace.
+    let run = health_check_in(Some(r#"exec unshare -rn "$0" "$@""#), &a, &[]);
     assert_failure(
         &run,
         "resolve_failed",
@@ -998,7 +999,7 @@ fn regression_out_of_descriptors_is_never_blamed_on_the_peers() {
         .collect();
     let mut argv = vec!["--address".to_string(), addrs.join(","), "--json".into()];
     argv.extend(files.flags());
-    let run = health_check_in(&ulimit_nofile(64), &argv, &[]);
+    let run = health_check_in(Some("ulimit -n 64"), &argv, &[]);
     let reports = run.json();
     assert_eq!(reports.len(), 2000, "stderr: {}", run.stderr);
     let mut ok = 0;
@@ -1030,7 +1031,7 @@ fn regression_a_socket_we_cannot_open_is_a_local_error() {
     for n in 4..=12 {
         let mut argv = vec!["--address".to_string(), refused.clone(), "--json".into()];
         argv.extend(files.flags());
-        let run = health_check_in(&ulimit_nofile(n), &argv, &[]);
+        let run = health_check_in(Some(&format!("ulimit -n {n}")), &argv, &[]);
         let Some(r) = run.json().into_iter().next() else {
             continue; // no runtime at all: nothing was checked
         };

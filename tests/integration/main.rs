@@ -3,6 +3,7 @@ mod bad_input;
 mod ca;
 mod env;
 mod fake_gcs;
+mod hardening;
 mod health_check;
 mod init;
 mod inspect;

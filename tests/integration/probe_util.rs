@@ -394,21 +394,19 @@ impl Run {
 /// Run `raytls health-check ARGS` through the tests' one runner (clean environment), with
 /// HOME in an empty directory (no `~/.ray/auth_token`) unless `env` says otherwise.
 pub fn health_check(args: &[String], env: &[(&str, &str)]) -> Run {
-    health_check_in::<&str>(&[], args, env)
+    health_check_in(None, args, env)
 }
 
-/// As [`health_check`], through a `wrapper` that execs the binary (see `Cmd::wrapped`).
-pub fn health_check_in<S: AsRef<std::ffi::OsStr>>(
-    wrapper: &[S],
-    args: &[String],
-    env: &[(&str, &str)],
-) -> Run {
+/// As [`health_check`], after a shell prefix (`Cmd::shell_prefix`): `ulimit -n 64`.
+pub fn health_check_in(shell_prefix: Option<&str>, args: &[String], env: &[(&str, &str)]) -> Run {
     let ws = Workspace::new();
     let home = tempfile::tempdir().expect("home");
     let mut cmd = ws
         .raytls(std::iter::once("health-check".to_string()).chain(args.iter().cloned()))
-        .wrapped(wrapper)
         .env("HOME", home.path());
+    if let Some(prefix) = shell_prefix {
+        cmd = cmd.shell_prefix(prefix);
+    }
     for (k, v) in env {
         cmd = cmd.env(k, v);
     }
@@ -420,16 +418,6 @@ pub fn health_check_in<S: AsRef<std::ffi::OsStr>>(
         stderr: out.stderr,
         elapsed: start.elapsed(),
     }
-}
-
-/// A wrapper for [`health_check_in`] that runs the binary under `ulimit -n n`.
-pub fn ulimit_nofile(n: u32) -> Vec<String> {
-    vec![
-        "bash".into(),
-        "-c".into(),
-        format!("ulimit -n {n} && exec \"$@\""),
-        "bash".into(),
-    ]
 }
 
 pub fn args(list: &[&str]) -> Vec<String> {
