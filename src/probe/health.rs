@@ -125,8 +125,13 @@ const FDS_RESERVED: u64 = 32;
 /// that cannot get one would otherwise be reported as the peer's `connect_failed (Too many
 /// open files)`. Between 1 and [`MAX_CONCURRENT_CHECKS`].
 pub fn concurrency_limit() -> usize {
-    let soft = open_files_limit().unwrap_or(1024);
-    let room = soft.saturating_sub(FDS_RESERVED) / 2;
+    concurrency_for(open_files_limit().unwrap_or(u64::MAX))
+}
+
+/// Checks at once for a soft descriptor limit: half of what is left after the reserve (room
+/// for a socket and a DNS lookup each), at least 1, at most [`MAX_CONCURRENT_CHECKS`].
+fn concurrency_for(soft_limit: u64) -> usize {
+    let room = soft_limit.saturating_sub(FDS_RESERVED) / 2;
     usize::try_from(room)
         .unwrap_or(MAX_CONCURRENT_CHECKS)
         .clamp(1, MAX_CONCURRENT_CHECKS)
@@ -557,6 +562,30 @@ impl RpcContext<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrency_follows_the_descriptor_limit() {
+        assert_eq!(concurrency_for(64), 16);
+        assert_eq!(concurrency_for(1024), 256);
+        assert_eq!(concurrency_for(u64::MAX), MAX_CONCURRENT_CHECKS);
+        assert_eq!(concurrency_for(10), 1);
+        assert_eq!(concurrency_for(0), 1);
+        let now = concurrency_limit();
+        assert!((1..=MAX_CONCURRENT_CHECKS).contains(&now));
+    }
+
+    #[test]
+    fn a_peer_without_h2_gets_a_fifth_of_the_timeout_at_least_a_second() {
+        assert_eq!(not_h2_grace(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(
+            not_h2_grace(Duration::from_secs(30)),
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            not_h2_grace(Duration::from_millis(300)),
+            Duration::from_secs(1)
+        );
+    }
 
     #[test]
     fn regression_peer_text_cannot_forge_an_ok_line() {
