@@ -225,8 +225,6 @@ async fn run(
 ) -> Result<(), Failure> {
     let budget = opts.timeout;
     let (tcp, peer) = tls::dial(target, deadline, budget).await?;
-    // Which budget a stalled call is reported against (the grace below, or --timeout).
-    let mut budget_for_rpc = budget;
     report.peer = Some(peer.to_string());
     let conn = tls::handshake(target, creds, tcp, peer, deadline, budget).await?;
     report.tls_version = conn.tls_version.clone();
@@ -237,27 +235,14 @@ async fn run(
         alpn,
         ..
     } = conn;
-    // A Ray GCS always agrees to ALPN h2. A peer that did not is something else speaking TLS:
-    // give it a short grace to show what it is (a TLS alert refusing our certificate, an
-    // HTTP/1 status line, a close), not the whole --timeout.
-    let deadline = if alpn.as_deref() == Some("h2") {
-        deadline
-    } else {
-        let grace = not_h2_grace(budget);
-        if Instant::now() + grace < deadline {
-            budget_for_rpc = grace;
-            Instant::now() + grace
-        } else {
-            deadline
-        }
-    };
+    let (deadline, rpc_budget) = rpc_deadline(alpn.as_deref(), deadline, budget);
     let ctx = RpcContext {
         peer: peer.to_string(),
         plain,
         alpn,
         creds,
         token,
-        budget: budget_for_rpc,
+        budget: rpc_budget,
     };
     let mut gcs = match timeout_at(
         deadline,
@@ -314,6 +299,23 @@ async fn run(
         None
     };
     check_version(report.ray_version.as_deref(), opts, &ctx.peer)
+}
+
+/// The gRPC phase's deadline, and the budget its timeout messages name. A Ray GCS always
+/// agrees to ALPN h2; a peer that did not is something else speaking TLS, and gets only
+/// [`not_h2_grace`] to show what it is (an alert refusing our certificate, an HTTP/1 status
+/// line, a close), not the rest of `--timeout`.
+fn rpc_deadline(alpn: Option<&str>, deadline: Instant, budget: Duration) -> (Instant, Duration) {
+    if alpn == Some("h2") {
+        return (deadline, budget);
+    }
+    let grace = not_h2_grace(budget);
+    let end = Instant::now() + grace;
+    if end < deadline {
+        (end, grace)
+    } else {
+        (deadline, budget)
+    }
 }
 
 fn check_version(found: Option<&str>, opts: &Options, peer: &str) -> Result<(), Failure> {
