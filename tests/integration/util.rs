@@ -23,6 +23,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_raytls");
 /// unless a test sets them explicitly.
 fn is_leaky_env(name: &str) -> bool {
     name == "POD_IP"
+        || name == "NETRC"
         || name == "FQ_RAY_IP"
         || name == "RAY_IP"
         || name.starts_with("RAY_")
@@ -134,6 +135,7 @@ impl Workspace {
             program: BIN.into(),
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            stdin: None,
             as_nobody: false,
             shell_prefix: None,
         }
@@ -203,6 +205,7 @@ pub struct Cmd<'a> {
     program: OsString,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
+    stdin: Option<Vec<u8>>,
     as_nobody: bool,
     shell_prefix: Option<String>,
 }
@@ -216,6 +219,12 @@ impl Cmd<'_> {
     /// Run as uid/gid 65534 (nobody) through setpriv; only meaningful as root.
     pub fn nobody(mut self) -> Self {
         self.as_nobody = true;
+        self
+    }
+
+    /// Feed `bytes` to the command's stdin (default: /dev/null).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
         self
     }
 
@@ -252,7 +261,22 @@ impl Cmd<'_> {
     }
 
     pub fn run(self) -> Output {
-        let out = self.command().output().expect("run raytls");
+        let mut cmd = self.command();
+        let out = match &self.stdin {
+            None => cmd.output().expect("run raytls"),
+            Some(bytes) => {
+                use std::io::Write;
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn raytls");
+                // A child that exits without reading is not our error: its exit code is.
+                let _ = child.stdin.take().expect("piped stdin").write_all(bytes);
+                child.wait_with_output().expect("wait raytls")
+            }
+        };
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
