@@ -1,4 +1,4 @@
-//! Text in and out: durations on the command line, escaping of text from peers and files, and standard output that never
+//! Text in and out: durations on the command line, bytes as hex, escaping of text from peers and files, and standard output that never
 //! panics.
 pub mod duration;
 pub mod escape;
