@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 use tonic::{Code, Status};
 
@@ -224,25 +225,26 @@ async fn run(
     report: &mut Report,
 ) -> Result<(), Failure> {
     let budget = opts.timeout;
-    let (tcp, peer) = tls::dial(target, deadline, budget).await?;
-    report.peer = Some(peer.to_string());
-    let conn = tls::handshake(target, creds, tcp, peer, deadline, budget).await?;
-    report.tls_version = conn.tls_version.clone();
-    report.alpn = conn.alpn.clone();
+    let mut conn = connect(target, creds, deadline, budget, report).await?;
+    if conn.alpn.as_deref() != Some("h2") {
+        sniff_without_h2(conn, creds, deadline, budget).await?;
+        // It answered in HTTP/2 all the same: check it over a fresh connection.
+        conn = connect(target, creds, deadline, budget, report).await?;
+    }
     let TlsConn {
         stream,
         plain,
         alpn,
+        peer,
         ..
     } = conn;
-    let (deadline, rpc_budget) = rpc_deadline(alpn.as_deref(), deadline, budget);
     let ctx = RpcContext {
         peer: peer.to_string(),
         plain,
         alpn,
         creds,
         token,
-        budget: rpc_budget,
+        budget,
     };
     let mut gcs = match timeout_at(
         deadline,
@@ -301,21 +303,69 @@ async fn run(
     check_version(report.ray_version.as_deref(), opts, &ctx.peer)
 }
 
-/// The gRPC phase's deadline, and the budget its timeout messages name. A Ray GCS always
-/// agrees to ALPN h2; a peer that did not is something else speaking TLS, and gets only
-/// [`not_h2_grace`] to show what it is (an alert refusing our certificate, an HTTP/1 status
-/// line, a close), not the rest of `--timeout`.
-fn rpc_deadline(alpn: Option<&str>, deadline: Instant, budget: Duration) -> (Instant, Duration) {
-    if alpn == Some("h2") {
-        return (deadline, budget);
-    }
+/// Resolve, connect and handshake (phases `resolve`, `connect`, `tls`), noting in `report`
+/// what the peer is and what it agreed to.
+async fn connect(
+    target: &Target,
+    creds: &Credentials,
+    deadline: Instant,
+    budget: Duration,
+    report: &mut Report,
+) -> Result<TlsConn, Failure> {
+    let (tcp, peer) = tls::dial(target, deadline, budget).await?;
+    report.peer = Some(peer.to_string());
+    let conn = tls::handshake(target, creds, tcp, peer, deadline, budget).await?;
+    report.tls_version = conn.tls_version.clone();
+    report.alpn = conn.alpn.clone();
+    Ok(conn)
+}
+
+/// An HTTP/2 client connection preface and an empty SETTINGS frame (RFC 9113, 3.4): what a
+/// gRPC client sends first, in one write.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// A Ray GCS always agrees to ALPN h2; a peer that did not is something else speaking TLS.
+/// Send it an HTTP/2 preface and see what comes back within [`not_h2_grace`], not the rest
+/// of `--timeout`: an alert refusing our certificate, an HTTP/1 status line, a close, or
+/// silence is the verdict (Err). Ok only if it answers with an HTTP/2 frame: it speaks
+/// HTTP/2 without ALPN, and the caller checks it over a fresh connection (this one carried
+/// our probe). One write, then one read: a multi-write HTTP/2 client would make a peer that
+/// answers and closes at once reset the connection, and its answer would be lost.
+async fn sniff_without_h2(
+    conn: TlsConn,
+    creds: &Credentials,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<(), Failure> {
     let grace = not_h2_grace(budget);
-    let end = Instant::now() + grace;
-    if end < deadline {
-        (end, grace)
+    let (until, waited) = if Instant::now() + grace < deadline {
+        (Instant::now() + grace, grace)
     } else {
         (deadline, budget)
+    };
+    let ctx = RpcContext {
+        peer: conn.peer.to_string(),
+        plain: conn.plain.clone(),
+        alpn: conn.alpn.clone(),
+        creds,
+        token: None,
+        budget: waited,
+    };
+    let mut stream = conn.stream;
+    let answered = timeout_at(until, async {
+        // A failed write shows again on the read, whose outcome the wire log records.
+        let _ = stream.write_all(H2_PREFACE).await;
+        let _ = stream.flush().await;
+        let mut buf = [0u8; 256];
+        let _ = stream.read(&mut buf).await;
+    })
+    .await
+    .is_ok();
+    let wire = lock(&ctx.plain).clone();
+    if answered && tls::is_h2_settings(&wire.first) {
+        return Ok(());
     }
+    Err(ctx.not_h2(&wire, !answered))
 }
 
 fn check_version(found: Option<&str>, opts: &Options, peer: &str) -> Result<(), Failure> {
@@ -400,8 +450,9 @@ impl RpcContext<'_> {
     }
 
     /// A peer that did not agree to ALPN h2, by what it did with our HTTP/2 preface: refused
-    /// our certificate with an alert, answered in another protocol, hung up, or said nothing.
-    fn not_h2(&self, wire: &tls::Wire) -> Failure {
+    /// our certificate with an alert, answered in another protocol, hung up, or (`silent`)
+    /// said nothing in `budget`.
+    fn not_h2(&self, wire: &tls::Wire, silent: bool) -> Failure {
         let alpn = match self.alpn.as_deref() {
             None => "no ALPN".to_string(),
             Some(p) => format!("ALPN {p:?}"),
@@ -424,13 +475,13 @@ impl RpcContext<'_> {
             format!("and answered with {}", tls::describe_bytes(&wire.first))
         } else if let Some(a) = wire.alert {
             format!("and sent TLS alert {}", tls::alert_name(a))
-        } else if wire.eof || wire.error_kind.is_some() {
-            "and closed the connection".to_string()
-        } else {
+        } else if silent {
             format!(
                 "and sent nothing back to our HTTP/2 preface in {}",
                 crate::text::duration::format(self.budget)
             )
+        } else {
+            "and closed the connection".to_string()
         };
         grpc_fail(
             Cause::NotRayGcs,
@@ -443,9 +494,6 @@ impl RpcContext<'_> {
     }
 
     fn timeout(&self, call: &str) -> Failure {
-        if !self.agreed_to_h2() {
-            return self.not_h2(&lock(&self.plain).clone());
-        }
         let got = lock(&self.plain).total;
         let message = if got == 0 {
             format!(
@@ -499,7 +547,7 @@ impl RpcContext<'_> {
         // else speaking TLS, whatever it did next (an alert refusing our certificate is
         // still named as such: it is the stronger evidence).
         if transport && !self.agreed_to_h2() {
-            return self.not_h2(&wire);
+            return self.not_h2(&wire, false);
         }
         if transport && wire.total == 0 {
             let how = match (wire.alert, wire.error_kind) {

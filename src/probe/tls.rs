@@ -562,9 +562,15 @@ pub fn not_tls_evidence(first: &[u8]) -> Option<String> {
     Some(describe_bytes(first))
 }
 
+/// Do these first bytes start an HTTP/2 SETTINGS frame (the first frame of every HTTP/2
+/// server)?
+pub fn is_h2_settings(first: &[u8]) -> bool {
+    first.len() >= 9 && first[3] == 0x04 && first[0] == 0
+}
+
 /// A few words for what a peer sent: `an HTTP/2 SETTINGS frame`, `"HTTP/1.1 400 ..."`, hex.
 pub fn describe_bytes(first: &[u8]) -> String {
-    if first.len() >= 9 && first[3] == 0x04 && first[0] == 0 {
+    if is_h2_settings(first) {
         return "an HTTP/2 SETTINGS frame (a plaintext gRPC/HTTP/2 server)".into();
     }
     let printable = first

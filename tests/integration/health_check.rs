@@ -1052,3 +1052,15 @@ fn regression_a_socket_we_cannot_open_is_a_local_error() {
     }
     assert!(local > 0, "no ulimit in 4..=12 left the socket short");
 }
+
+#[test]
+fn grpc_server_that_speaks_h2_without_alpn_is_still_checked() {
+    // Not Ray (a GCS agrees to h2), but it answers our HTTP/2 preface in HTTP/2: the probe
+    // checks it over a fresh connection instead of calling it not_ray_gcs.
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config_alpn(&head, &ca, &[]), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    assert_eq!(run.json()[0]["alpn"], serde_json::Value::Null);
+    assert_eq!(run.code, 0);
+}
