@@ -1064,3 +1064,47 @@ fn grpc_server_that_speaks_h2_without_alpn_is_still_checked() {
     assert_eq!(run.json()[0]["alpn"], serde_json::Value::Null);
     assert_eq!(run.code, 0);
 }
+
+#[test]
+fn expired_ca_or_client_cert_is_a_local_error_before_dialing() {
+    // Checked with pki's own CA and validity checks (the ones issue/init/verify use).
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (ca, _head, files) = ray_like();
+    let old = Ca::new(
+        "old CA",
+        crate::util::now() - crate::util::days(400),
+        crate::util::now() - crate::util::days(35),
+    );
+    files.write("old-ca.crt", &old.cert_pem);
+    let run = health_check(
+        &args(&[
+            "--address",
+            &addr,
+            "--json",
+            "--ca",
+            &path_str(&files.path("old-ca.crt")),
+            "--cert",
+            &path_str(&files.path("tls.crt")),
+            "--key",
+            &path_str(&files.path("tls.key")),
+        ]),
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.cause(), "local_config");
+    assert!(run.stderr.contains("expired on"), "{}", run.stderr);
+
+    let stale = leaf(&ca, &["127.0.0.1"], expired);
+    files.write("tls.crt", &stale.pem);
+    files.write("tls.key", &stale.key_pem);
+    let mut a = args(&["--address", &addr]);
+    a.extend(files.flags());
+    let run = health_check(&a, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("our client certificate is expired on"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
