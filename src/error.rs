@@ -39,6 +39,16 @@ pub enum Error {
     )]
     NothingToVerify,
 
+    #[error("no netrc file to use: HOME is not set; pass --file PATH or set NETRC")]
+    NoNetrcPath,
+
+    #[error("{path}:{line}: {problem}; not editing a malformed netrc (run `raytls netrc check --file {path}` and fix it first)")]
+    MalformedNetrc {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+
     #[error("{path} is not a file path")]
     NotAFilePath { path: PathBuf },
 
@@ -77,7 +87,7 @@ pub enum Error {
     #[error("{path}: {why}")]
     BadCertificate { path: PathBuf, why: String },
 
-    #[error("{path} is missing: {hint}")]
+    #[error("{path} does not exist; {hint}")]
     Missing { path: PathBuf, hint: String },
 
     // ---- the certificate authority ----
@@ -138,10 +148,6 @@ pub enum Error {
     // ---- the machine itself ----
     #[error("cannot {what}: {why}")]
     Internal { what: &'static str, why: String },
-
-    // ---- other subsystems wrap their own message ----
-    #[error("{0}")]
-    Other(String),
 }
 
 impl Error {
@@ -155,6 +161,7 @@ impl Error {
             | Error::FromEnvUnset { .. }
             | Error::NothingToVerify
             | Error::NotAFilePath { .. }
+            | Error::NoNetrcPath
             | Error::Usage(_)
             | Error::LocalConfig(_) => ExitCode::Usage,
             _ => ExitCode::Failure,

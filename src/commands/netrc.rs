@@ -100,9 +100,7 @@ fn netrc_path(file: Option<PathBuf>) -> Result<PathBuf> {
     }
     match std::env::var_os("HOME") {
         Some(home) if !home.is_empty() => Ok(PathBuf::from(home).join(".netrc")),
-        _ => Err(Error::Usage(
-            "no netrc file to use: HOME is not set; pass --file PATH or set NETRC".into(),
-        )),
+        _ => Err(Error::NoNetrcPath),
     }
 }
 
@@ -253,12 +251,12 @@ fn check(args: NetrcCheckArgs) -> Result<ExitCode> {
     let path = netrc_path(args.file)?;
     let meta = match fs::metadata(&path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Other(format!(
-                "{} does not exist; create it with `raytls netrc set --machine HOST --login USER --password-file FILE`",
-                escape(&path.display().to_string())
-            )))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::Missing {
+            path,
+            hint:
+                "create it with `raytls netrc set --machine HOST --login USER --password-file FILE`"
+                    .into(),
+        }),
         Err(e) => return Err(Error::read(&path, e)),
     };
     // The path and every message carry file- or user-supplied text (machine names): escaped.

@@ -17,9 +17,9 @@ pub const SECRET_KEY: &str = "auth_token";
 /// A fresh token: 32 random bytes, base64.
 pub fn generate() -> Result<String> {
     let mut bytes = [0u8; TOKEN_BYTES];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| {
-        Error::Other("the operating system's random number generator failed".into())
-    })?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Random)?;
     Ok(base64(&bytes))
 }
 

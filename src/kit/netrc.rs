@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::text::escape::escape;
 
 /// One entry: `machine NAME ...`, `default ...` or `macdef NAME` with its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -558,13 +557,12 @@ pub fn set_machine(
 ) -> Result<SetOutcome> {
     let parsed = parse(src);
     if let Some(p) = parsed.malformed().next() {
-        // The message may carry a machine name from the file: escaped, as all file text.
-        let path = escape(&path_for_errors.display().to_string()).into_owned();
-        return Err(Error::Other(format!(
-            "{path}:{}: {}; not editing a malformed netrc (run `raytls netrc check --file {path}` and fix it first)",
-            p.line,
-            escape(&p.message),
-        )));
+        // The message may carry a machine name from the file: main escapes the error line.
+        return Err(Error::MalformedNetrc {
+            path: path_for_errors.to_path_buf(),
+            line: p.line,
+            problem: p.message.clone(),
+        });
     }
     let matching: Vec<&Entry> = parsed
         .machines()

@@ -363,11 +363,14 @@ pub fn set_mode(p: &Path, m: u32) {
 }
 
 /// Names in a directory, sorted (empty if it does not exist).
+/// The names a user sees in `p`, sorted: the kubelet-style `..data` and `..<version>`
+/// entries of a certificate directory are left out, as `ls` leaves them out.
 pub fn list_dir(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = match fs::read_dir(p) {
         Ok(rd) => rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with(".."))
             .collect(),
         Err(_) => Vec::new(),
     };
