@@ -637,6 +637,74 @@ mod tests {
         );
     }
 
+    fn creds() -> Credentials {
+        Credentials {
+            ca_path: "ca.crt".into(),
+            ca_subjects: vec!["CN=test CA".into()],
+            roots: Arc::new(rustls::RootCertStore::empty()),
+            cert_path: "client/tls.crt".into(),
+            chain: Vec::new(),
+            // Never used: the context only names the files.
+            key: rustls::pki_types::PrivatePkcs8KeyDer::from(vec![0u8; 4]).into(),
+        }
+    }
+
+    #[test]
+    fn a_client_cert_alert_from_a_peer_without_h2_is_client_cert_rejected() {
+        use rustls::AlertDescription as A;
+        let creds = creds();
+        let ctx = RpcContext {
+            peer: "127.0.0.1:6379".into(),
+            plain: tls::WireLog::default(),
+            alpn: None,
+            creds: &creds,
+            token: None,
+            budget: Duration::from_secs(1),
+        };
+        for (alert, name) in [
+            (A::CertificateRequired, "certificate_required"),
+            (A::UnknownCA, "unknown_ca"),
+            (A::BadCertificate, "bad_certificate"),
+        ] {
+            let wire = tls::Wire {
+                alert: Some(alert),
+                error_kind: Some(std::io::ErrorKind::InvalidData),
+                ..tls::Wire::default()
+            };
+            let f = ctx.not_h2(&wire, false);
+            assert_eq!(f.cause, Cause::ClientCertRejected, "{}", f.message);
+            assert!(
+                f.message.contains(&format!("TLS alert {name}")),
+                "{}",
+                f.message
+            );
+            assert!(f.message.contains("client/tls.crt"), "{}", f.message);
+        }
+        // Anything else from such a peer is not_ray_gcs, with what it said.
+        let http = tls::Wire {
+            first: b"HTTP/1.1 400 Bad Request\r\n".to_vec(),
+            eof: true,
+            ..tls::Wire::default()
+        };
+        let f = ctx.not_h2(&http, false);
+        assert_eq!(f.cause, Cause::NotRayGcs);
+        assert!(
+            f.message.contains("HTTP/1.1 400 Bad Request"),
+            "{}",
+            f.message
+        );
+        let f = ctx.not_h2(&tls::Wire::default(), true);
+        assert!(f
+            .message
+            .contains("sent nothing back to our HTTP/2 preface in 1s"));
+        let f = ctx.not_h2(&tls::Wire::default(), false);
+        assert!(
+            f.message.contains("and closed the connection"),
+            "{}",
+            f.message
+        );
+    }
+
     #[test]
     fn regression_peer_text_cannot_forge_an_ok_line() {
         let mut r = Report::new("127.0.0.1:6379".into(), None);
