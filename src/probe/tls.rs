@@ -230,6 +230,9 @@ pub async fn dial(
                         ),
                     ))
                 }
+                Ok(Err(e)) if is_out_of_descriptors(&e) => {
+                    return Err(out_of_descriptors(&e, &format!("resolve {name}")));
+                }
                 Ok(Err(e)) => {
                     return Err(fail(
                         Cause::ResolveFailed,
@@ -274,16 +277,7 @@ pub async fn dial(
                 ));
             }
             Ok(Err(e)) if is_out_of_descriptors(&e) => {
-                // Our problem, not the peer's: no socket was even created.
-                return Err(fail(
-                    Cause::LocalConfig,
-                    Phase::Connect,
-                    format!(
-                        "cannot open a socket to check {} ({e}): this machine is out of file \
-                         descriptors (ulimit -n); raise the limit or check fewer addresses at once",
-                        via(addr)
-                    ),
-                ));
+                return Err(out_of_descriptors(&e, &format!("check {}", via(addr))));
             }
             Ok(Err(e)) => {
                 last = Some(fail(
@@ -319,6 +313,18 @@ pub async fn dial(
 /// EMFILE (this process) or ENFILE (the whole system): no descriptor for a new socket.
 fn is_out_of_descriptors(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// Our problem, not the peer's (no socket was even created): `local_config`, exit 2.
+fn out_of_descriptors(e: &io::Error, to_do: &str) -> Failure {
+    fail(
+        Cause::LocalConfig,
+        Phase::Connect,
+        format!(
+            "cannot open a socket to {to_do} ({e}): this machine is out of file descriptors \
+             (ulimit -n); raise the limit or check fewer addresses at once"
+        ),
+    )
 }
 
 /// The full client side of Ray's mutual TLS: ALPN h2, server name = the host as dialed,
