@@ -561,16 +561,10 @@ fn key_of_another_cert_is_a_local_error() {
 fn leaf_given_as_ca_and_missing_credentials_are_local_errors() {
     let (_ca, _head, files) = ray_like();
     let run = health_check(
-        &args(&[
-            "--address",
-            "127.0.0.1:1",
-            "--ca",
-            &path_str(&files.path("tls.crt")),
-            "--cert",
-            &path_str(&files.path("tls.crt")),
-            "--key",
-            &path_str(&files.path("tls.key")),
-        ]),
+        &args(&["--address", "127.0.0.1:1"])
+            .into_iter()
+            .chain(files.flags_with_ca("tls.crt"))
+            .collect::<Vec<_>>(),
         &[],
     );
     assert_eq!(run.code, 2);
@@ -1077,17 +1071,10 @@ fn expired_ca_or_client_cert_is_a_local_error_before_dialing() {
     );
     files.write("old-ca.crt", &old.cert_pem);
     let run = health_check(
-        &args(&[
-            "--address",
-            &addr,
-            "--json",
-            "--ca",
-            &path_str(&files.path("old-ca.crt")),
-            "--cert",
-            &path_str(&files.path("tls.crt")),
-            "--key",
-            &path_str(&files.path("tls.key")),
-        ]),
+        &args(&["--address", &addr, "--json"])
+            .into_iter()
+            .chain(files.flags_with_ca("old-ca.crt"))
+            .collect::<Vec<_>>(),
         &[],
     );
     assert_eq!(run.code, 2, "{}", run.stderr);

@@ -109,9 +109,13 @@ impl Files {
     }
     /// `--ca F --cert F --key F`
     pub fn flags(&self) -> Vec<String> {
+        self.flags_with_ca("ca.crt")
+    }
+    /// As [`Files::flags`], with `--ca` naming the file `ca` in this dir instead.
+    pub fn flags_with_ca(&self, ca: &str) -> Vec<String> {
         vec![
             "--ca".into(),
-            self.path("ca.crt").display().to_string(),
+            self.path(ca).display().to_string(),
             "--cert".into(),
             self.path("tls.crt").display().to_string(),
             "--key".into(),
