@@ -593,10 +593,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 
 fn random_hex(n_bytes: usize) -> Result<String> {
     let b = random_bytes::<16>()?;
-    Ok(b[..n_bytes.min(16)]
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect())
+    Ok(crate::text::hex::lower(&b[..n_bytes.min(16)]))
 }
 
 /// A random positive 16-byte serial (RFC 5280: positive, at most 20 octets). The top bit is

@@ -370,7 +370,7 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
     let mut rnd = [0u8; 6];
     // A collision only makes create_new fail with a clear error, so a fallback is harmless.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd);
-    let suffix: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+    let suffix: String = crate::text::hex::lower(&rnd);
     dir.join(format!(".{name}.raytls-{suffix}.tmp"))
 }
 
