@@ -657,7 +657,27 @@ fn signer_init_worker_and_head_write_the_usual_files_and_keep_them_on_restart() 
         ["localhost", "127.0.0.1", HEAD_NAME]
     );
     // Only two decisions reached the signer: the kept certificate was not asked for again.
-    assert_eq!(signer.audit_lines().len(), 2);
+    let audit = signer.audit_lines();
+    assert_eq!(audit.len(), 2);
+    let w = &audit[0];
+    assert_eq!(w["result"], "issued");
+    assert_eq!(w["status"], 200);
+    assert_eq!(w["peer"], "127.0.0.1");
+    assert_eq!(w["role"], "worker");
+    assert_eq!(w["auth"], "token");
+    assert_eq!(w["sans"], serde_json::json!(["localhost", "127.0.0.1"]));
+    assert!(w["serial"].as_str().is_some_and(|s| s.len() == 47), "{w}");
+    assert!(
+        w["not_after"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{w}"
+    );
+    assert!(w["time"].as_str().is_some(), "{w}");
+    assert_eq!(audit[1]["sans"][2], HEAD_NAME);
+    let text = read_string(&signer.audit);
+    for (_, token) in &signer.tokens {
+        assert!(!text.contains(token.as_str()), "a token in the audit log");
+    }
+    assert!(!text.contains("PRIVATE KEY") && !text.contains("CERTIFICATE REQUEST"));
 }
 
 #[test]
