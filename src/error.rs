@@ -128,6 +128,44 @@ pub enum Error {
         ca_not_after: String,
     },
 
+    #[error("the CA in {root} allows no intermediate CA below it (basicConstraints pathlen:0; roots made by raytls before intermediates existed, and every intermediate, say so): make a new root with `raytls ca create` (pathlen 1) and sign the intermediate with that")]
+    RootForbidsIntermediate { root: PathBuf },
+
+    #[error("{cert} was not issued by the root in {root} (its issuer is \"{issuer}\", the root is \"{root_subject}\"); put the root that signed this intermediate there")]
+    IntermediateNotFromRoot {
+        cert: PathBuf,
+        root: PathBuf,
+        issuer: String,
+        root_subject: String,
+    },
+
+    // ---- the signer (raytls serve) and its clients ----
+    #[error("the signer {signer} refused: {why}")]
+    SignerRefused { signer: String, why: String },
+
+    #[error(
+        "no certificate from the signer {signer} within {waited} ({tries} tries); last: {last}"
+    )]
+    SignerUnavailable {
+        signer: String,
+        waited: String,
+        tries: u32,
+        last: String,
+    },
+
+    #[error("the signer {signer} answered with {why}")]
+    SignerAnswer { signer: String, why: String },
+
+    #[error("the signer {signer} certified {sans} for this pod, not POD_IP {pod_ip}: it sees our requests come from another address (a proxy, an ingress or NAT in between?); Ray peers dial {pod_ip}, so the signer must see the pod's own address")]
+    SignerSawAnotherAddress {
+        signer: String,
+        sans: String,
+        pod_ip: std::net::IpAddr,
+    },
+
+    #[error("cannot listen on {addr}: {why}")]
+    Listen { addr: String, why: String },
+
     #[error("cannot generate a {key_type} key: {why}")]
     KeyGeneration { key_type: String, why: String },
 
@@ -144,50 +182,6 @@ pub enum Error {
     /// this is the one way a command says "your input, not the thing checked, is wrong".
     #[error("{0}")]
     LocalConfig(Box<Error>),
-
-    // ---- intermediate CAs ----
-    #[error("the CA in {root} allows no intermediate CA below it (basicConstraints pathlen:0; roots made by raytls before intermediates existed, and every intermediate, say so): make a new root with `raytls ca create` (pathlen 1) and sign the intermediate with that")]
-    NoIntermediateAllowed { root: PathBuf },
-
-    #[error("{cert} was not issued by the root in {root} (its issuer is \"{issuer}\", the root is \"{root_subject}\"); put the root that signed this intermediate there")]
-    NotIssuedByRoot {
-        cert: PathBuf,
-        root: PathBuf,
-        issuer: String,
-        root_subject: String,
-    },
-
-    // ---- the signer (raytls serve) and its clients ----
-    #[error("--san {san}: with --signer the signer decides a {role}'s names (its address, 127.0.0.1, localhost); only a head may ask for service names")]
-    SignerDecidesNames { san: String, role: &'static str },
-
-    #[error("issue {role} --signer would certify this machine's address; run `raytls init {role} --signer ...` in the pod instead (issue --signer is for client certificates)")]
-    SignerIssueIsForClients { role: &'static str },
-
-    #[error("cannot listen on {addr}: {why}")]
-    Listen { addr: String, why: String },
-
-    /// A 4xx answer that asking again will not change (the server's words, escaped).
-    #[error("the signer {url} refused: {why}")]
-    SignerRefused { url: String, why: String },
-
-    #[error("no certificate from the signer {url} within {wait} ({tries} tries); last: {last}")]
-    SignerUnreachable {
-        url: String,
-        wait: String,
-        tries: u32,
-        last: String,
-    },
-
-    #[error("the signer {url} answered with {why}")]
-    SignerBadAnswer { url: String, why: String },
-
-    #[error("the signer {url} certified {sans} for this pod, not POD_IP {pod_ip}: it sees our requests come from another address (a proxy, an ingress or NAT in between?); Ray peers dial {pod_ip}, so the signer must see the pod's own address")]
-    SignerSawAnotherAddress {
-        url: String,
-        sans: String,
-        pod_ip: std::net::IpAddr,
-    },
 
     // ---- the machine itself ----
     #[error("cannot {what}: {why}")]
@@ -206,8 +200,6 @@ impl Error {
             | Error::NothingToVerify
             | Error::NotAFilePath { .. }
             | Error::NoNetrcPath
-            | Error::SignerDecidesNames { .. }
-            | Error::SignerIssueIsForClients { .. }
             | Error::Usage(_)
             | Error::LocalConfig(_) => ExitCode::Usage,
             _ => ExitCode::Failure,

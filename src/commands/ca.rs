@@ -135,7 +135,7 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         if let Some(root) = written.get(2) {
             crate::outln!(
                 "wrote {} (the root's certificate, no key: what Ray pods trust as ca.crt)",
-                root.display()
+                root.display().to_string()
             );
         }
     }

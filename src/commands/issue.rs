@@ -66,9 +66,10 @@ pub fn run(a: IssueArgs) -> Result<ExitCode> {
     let now = super::now();
     if let Some(client) = a.signer.client(&a.out)? {
         if a.role != crate::pki::role::Role::Client {
-            return Err(crate::error::Error::SignerIssueIsForClients {
-                role: a.role.name(),
-            });
+            return Err(crate::error::Error::Usage(format!(
+                "issue {} --signer would certify this machine's address; run `raytls init {}` --signer in the pod instead (issue --signer is for client certificates)",
+                a.role, a.role
+            )));
         }
         let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
         let outcome = provision::signer::issue_to_dir(

@@ -127,7 +127,7 @@ pub fn create_intermediate(
     now: OffsetDateTime,
 ) -> Result<NewIntermediate> {
     if let Some(0) = root.info.path_len {
-        return Err(Error::NoIntermediateAllowed {
+        return Err(Error::RootForbidsIntermediate {
             root: root.files.cert.clone(),
         });
     }
@@ -278,9 +278,9 @@ impl Authority {
                 } = CertInfo::read_first(root_path)?;
                 check_is_usable_ca(root_path, &root_info, now)?;
                 if info.issuer != root_info.subject {
-                    return Err(Error::NotIssuedByRoot {
+                    return Err(Error::IntermediateNotFromRoot {
                         cert: files.cert.clone(),
-                        root: root_path.clone(),
+                        root: root_path.to_path_buf(),
                         issuer: info.issuer.clone(),
                         root_subject: root_info.subject.clone(),
                     });
@@ -593,10 +593,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 
 fn random_hex(n_bytes: usize) -> Result<String> {
     let b = random_bytes::<16>()?;
-    Ok(b[..n_bytes.min(16)]
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect())
+    Ok(crate::text::hex::lower(&b[..n_bytes.min(16)]))
 }
 
 /// A random positive 16-byte serial (RFC 5280: positive, at most 20 octets). The top bit is

@@ -68,7 +68,7 @@ pub fn issue_to_dir(
     // Refuse before the (comparatively slow) signing if we could not write anyway.
     files::check_targets(out, &leaf_files, overwrite)?;
     let leaf = ca.issue(identity, key_type, lifetime, now)?;
-    let written = files::write_files(out, &leaf_files_for(&leaf, ca), overwrite)?;
+    let written = files::write_set(out, &leaf_files_for(&leaf, ca), &[], overwrite)?;
     Ok(OutcomeParts {
         action: Action::Issued,
         reason: "new certificate".into(),
@@ -105,7 +105,17 @@ pub fn init_dir(
                     support.push(f);
                 }
             }
-            let written = files::write_files(out, &support, Overwrite::Replace)?;
+            // Unchanged support files need no new version (and no write at all).
+            let written = if support.is_empty() {
+                Vec::new()
+            } else {
+                // What is not in `support` is on disk with the right contents already.
+                let keep: Vec<&str> = [CERT_FILE, KEY_FILE, CA_FILE, ENV_FILE]
+                    .into_iter()
+                    .filter(|n| !support.iter().any(|f| f.name == *n))
+                    .collect();
+                files::write_set(out, &support, &keep, Overwrite::Replace)?
+            };
             let mut notes = Vec::new();
             if let Some(old) = files::ensure_mode(&out.join(KEY_FILE), files::Mode::Secret)? {
                 notes.push(format!(
@@ -133,7 +143,7 @@ pub fn init_dir(
     let leaf = ca.issue(identity, key_type, lifetime, now)?;
     let mut all = leaf_files_for(&leaf, ca);
     all.push(env_file);
-    let written = files::write_files(out, &all, Overwrite::Replace)?;
+    let written = files::write_set(out, &all, &[], Overwrite::Replace)?;
     Ok(OutcomeParts {
         action: Action::Issued,
         reason: parts,

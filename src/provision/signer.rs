@@ -185,8 +185,8 @@ fn obtain(
         fqdn: job.names.iter().map(|n| n.to_string()).collect(),
     };
     let answer = job.client.sign(&request, job.wait, on_retry)?;
-    let bad = |why: String| Error::SignerBadAnswer {
-        url: job.client.url.text.clone(),
+    let bad = |why: String| Error::SignerAnswer {
+        signer: job.client.url.text.clone(),
         why,
     };
     let chain = pem::certificates(
@@ -219,7 +219,7 @@ fn obtain(
     if let Some(ip) = job.pod_ip {
         if !info.ip_addresses.contains(&ip) {
             return Err(Error::SignerSawAnotherAddress {
-                url: job.client.url.text.clone(),
+                signer: job.client.url.text.clone(),
                 sans: info.sans.join(", "),
                 pod_ip: ip,
             });

@@ -210,7 +210,7 @@ impl Client {
             };
             if failure.is_final() {
                 return Err(Error::SignerRefused {
-                    url: self.url.text.clone(),
+                    signer: self.url.text.clone(),
                     why: failure.to_string(),
                 });
             }
@@ -223,9 +223,9 @@ impl Client {
             };
             let left = wait.saturating_sub(started.elapsed());
             if left.is_zero() || hint > left {
-                return Err(Error::SignerUnreachable {
-                    url: self.url.text.clone(),
-                    wait: crate::text::duration::format(wait),
+                return Err(Error::SignerUnavailable {
+                    signer: self.url.text.clone(),
+                    waited: crate::text::duration::format(wait),
                     tries: attempt,
                     last: failure.to_string(),
                 });

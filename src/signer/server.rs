@@ -186,7 +186,7 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     roots
         .add(cfg.ca.anchor_der.clone())
         .map_err(|e| Error::Internal {
-            what: "use the CA as a trust anchor",
+            what: "make the CA a trust anchor",
             why: e.to_string(),
         })?;
     // Client certificates are optional: a pod with a token needs none; one that renews

@@ -209,6 +209,17 @@ impl Answer {
 
 impl Conn {
     async fn open(signer: &Signer, source: &str, identity: Option<&Path>) -> Conn {
+        Conn::try_open(signer, source, identity)
+            .await
+            .expect("TLS handshake with the signer")
+    }
+
+    /// `open`, but a refused handshake is an `Err` (the connection cap at work).
+    async fn try_open(
+        signer: &Signer,
+        source: &str,
+        identity: Option<&Path>,
+    ) -> std::io::Result<Conn> {
         let sock = TcpSocket::new_v4().unwrap();
         sock.bind(SocketAddr::new(source.parse().unwrap(), 0))
             .unwrap();
@@ -231,13 +242,12 @@ impl Conn {
         };
         let tls = TlsConnector::from(Arc::new(cfg))
             .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-            .await
-            .expect("TLS handshake with the signer");
+            .await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .unwrap();
         tokio::spawn(conn);
-        Conn { sender }
+        Ok(Conn { sender })
     }
 
     async fn send(
@@ -647,7 +657,27 @@ fn signer_init_worker_and_head_write_the_usual_files_and_keep_them_on_restart() 
         ["localhost", "127.0.0.1", HEAD_NAME]
     );
     // Only two decisions reached the signer: the kept certificate was not asked for again.
-    assert_eq!(signer.audit_lines().len(), 2);
+    let audit = signer.audit_lines();
+    assert_eq!(audit.len(), 2);
+    let w = &audit[0];
+    assert_eq!(w["result"], "issued");
+    assert_eq!(w["status"], 200);
+    assert_eq!(w["peer"], "127.0.0.1");
+    assert_eq!(w["role"], "worker");
+    assert_eq!(w["auth"], "token");
+    assert_eq!(w["sans"], serde_json::json!(["localhost", "127.0.0.1"]));
+    assert!(w["serial"].as_str().is_some_and(|s| s.len() == 47), "{w}");
+    assert!(
+        w["not_after"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{w}"
+    );
+    assert!(w["time"].as_str().is_some(), "{w}");
+    assert_eq!(audit[1]["sans"][2], HEAD_NAME);
+    let text = read_string(&signer.audit);
+    for (_, token) in &signer.tokens {
+        assert!(!text.contains(token.as_str()), "a token in the audit log");
+    }
+    assert!(!text.contains("PRIVATE KEY") && !text.contains("CERTIFICATE REQUEST"));
 }
 
 #[test]
@@ -1392,24 +1422,30 @@ async fn signer_connection_cap_closes_extra_connections_at_once() {
         .expect("closed at once");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
     drop((_a, _b));
-    // With the two gone, a new connection is served.
+    // With the two gone, a new connection is served (once the signer has seen them close:
+    // until then a try may still be refused by the cap).
     let started = Instant::now();
     loop {
-        let mut c = Conn::open(&signer, "127.0.0.52", None).await;
-        let a = c.send("GET", "/healthz", None, Vec::new()).await;
-        if a.status == 200 {
-            break;
+        if let Ok(mut c) = Conn::try_open(&signer, "127.0.0.52", None).await {
+            if c.send("GET", "/healthz", None, Vec::new()).await.status == 200 {
+                break;
+            }
         }
-        assert!(started.elapsed() < GUARD);
+        assert!(
+            started.elapsed() < GUARD,
+            "no connection served after the cap freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let m = Conn::open(&signer, "127.0.0.53", None)
         .await
         .send("GET", "/metrics", None, Vec::new())
         .await;
-    assert!(
-        m.body
-            .contains("raytls_signer_connections_total{outcome=\"refused_cap\"} 1"),
-        "{}",
-        m.body
-    );
+    let refused: u64 = m
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("raytls_signer_connections_total{outcome=\"refused_cap\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(refused >= 1, "{}", m.body);
 }

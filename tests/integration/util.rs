@@ -13,6 +13,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
 /// The binary under test.
@@ -371,11 +372,14 @@ pub fn set_mode(p: &Path, m: u32) {
 }
 
 /// Names in a directory, sorted (empty if it does not exist).
+/// The names a user sees in `p`, sorted: the kubelet-style `..data` and `..<version>`
+/// entries of a certificate directory are left out, as `ls` leaves them out.
 pub fn list_dir(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = match fs::read_dir(p) {
         Ok(rd) => rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with(".."))
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -453,14 +457,34 @@ pub fn validity(path: &Path) -> (OffsetDateTime, OffsetDateTime) {
     )
 }
 
-/// A CA made in-process with rcgen (for dates raytls would never produce).
+/// The one CA maker of the tests: a self-signed ECDSA P-256 CA made in-process with rcgen
+/// (subject `CN=cn`, pathlen 0, keyCertSign + cRLSign), for dates and shapes raytls would
+/// never produce and for the probe's in-process servers.
 pub struct RcgenCa {
     pub cert_pem: String,
     pub key_pem: String,
+    pub der: CertificateDer<'static>,
+    params: CertificateParams,
+    key: KeyPair,
 }
 
 impl RcgenCa {
     pub fn new(cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Self {
+        Self::with(cn, not_before, not_after, |_| {})
+    }
+
+    /// Valid from yesterday for ten years.
+    pub fn valid_now(cn: &str) -> Self {
+        Self::new(cn, now() - days(1), now() + days(3650))
+    }
+
+    /// As [`RcgenCa::new`], with `tweak` applied to the parameters before signing.
+    pub fn with(
+        cn: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        tweak: impl FnOnce(&mut CertificateParams),
+    ) -> Self {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -470,11 +494,20 @@ impl RcgenCa {
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         p.not_before = not_before;
         p.not_after = not_after;
+        tweak(&mut p);
         let cert = p.self_signed(&key).unwrap();
         RcgenCa {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+            params: p,
+            key,
         }
+    }
+
+    /// What signs leaves under this CA.
+    pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::from_params(&self.params, &self.key)
     }
 
     pub fn write_to(&self, dir: &Path) {
@@ -541,6 +574,44 @@ pub fn rcgen_leaf_with_eku(
     fs::write(out.join("tls.crt"), cert.pem()).unwrap();
     fs::write(out.join("tls.key"), key.serialize_pem()).unwrap();
     set_mode(&out.join("tls.key"), 0o600);
+}
+
+/// The one rustls server config of the tests: `chain` and `key` as the server identity;
+/// client certificates required from `client_ca` (or none asked for); these ALPN protocols
+/// (Ray's gRPC: `h2`) and protocol versions (`rustls::DEFAULT_VERSIONS`, or TLS 1.2 only).
+/// Returned unwrapped so a test can change one more knob.
+pub fn rustls_server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_ca: Option<&[CertificateDer<'static>]>,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ServerConfig {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .expect("protocol versions");
+    let builder = match client_ca {
+        Some(cas) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in cas {
+                roots.add(ca.clone()).expect("client CA");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .expect("server cert and key");
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
 }
 
 pub fn now() -> OffsetDateTime {
