@@ -202,7 +202,8 @@ run_case() {
       openssl verify -CAfile '$pod_ca' -untrusted '$d/head/tls/tls.crt' '$d/head/tls/tls.crt' >/dev/null"
   local keys others
   keys=$(find "$d/head" "$d/worker" -name ca.key | paste -sd' ')
-  others=$(grep -rl -- 'PRIVATE KEY' "$d/head" "$d/worker" | grep -v '/tls/tls\.key$' | paste -sd' ' || true)
+  # (tls.key itself may live in a ..TIMESTAMP directory: the kubelet-style ..data layout)
+  others=$(grep -rl -- 'PRIVATE KEY' "$d/head" "$d/worker" | grep -vE '/tls/(\.\.[^/]+/)?tls\.key$' | paste -sd' ' || true)
   check "$layout: no ca.key under the head's or the worker's directory (found: ${keys:-none}); no private key there but tls.key (found: ${others:-none}); the CA key is in the signer's" \
     test -z "$keys" -a -z "$others" -a -f "$d/signer/ca/ca.key"
 
