@@ -21,7 +21,8 @@
 # worker's IP; a 2 MB object made on the worker reaches the driver on the head host; the
 # audit log saw each pod's own address. Against the live signer of the root layout, from host c
 # with the worker's token: role head -> 403 role_not_allowed (curl), and `raytls init head`
-# with that token fails at once with the 403 and writes nothing.
+# with that token fails at once with the 403 and writes nothing; a pod whose POD_IP is not the
+# address the signer sees (as behind NAT) refuses the certificate it gets and writes nothing.
 # Prints "signer-interop: N passed, M failed"; exits 1 on any failure, 2 on a setup error.
 # Every exit path takes the namespaces (and the Ray and signer processes in them) down.
 #
@@ -285,6 +286,13 @@ refusals() {
   check "refusal: raytls init head with the worker's token exits $rc after $took, not retried, writes no certificate: $(grep -m1 -i 403 "$d/rogue-init.log" || tail -1 "$d/rogue-init.log")" \
     eval "[ $rc != 0 ] && grep -q 403 '$d/rogue-init.log' && [ ! -e '$d/rogue-out/tls.crt' ] &&
       awk -v s='${took%s}' 'BEGIN { exit !(s < 10) }'"
+  # The signer certifies the address it sees. A pod behind NAT or a proxy would get the wrong
+  # one: init (POD_IP set) must refuse that certificate and write nothing.
+  rc=0
+  on c env POD_IP=10.79.0.99 "$RT" init worker --signer "$SIGNER_URL" --signer-ca "$d/worker/ca.crt" \
+    --token-file "$d/worker/token" --out "$d/natted-out" --wait 10s >"$d/natted-init.log" 2>&1 || rc=$?
+  check "refusal: a pod whose POD_IP (10.79.0.99) is not the address the signer sees exits $rc, writes no certificate: $(tail -1 "$d/natted-init.log")" \
+    eval "[ $rc != 0 ] && grep -q 'not POD_IP 10.79.0.99' '$d/natted-init.log' && [ ! -e '$d/natted-out/tls.crt' ]"
 }
 
 T0=$(now)
