@@ -318,7 +318,7 @@ async fn run(
     };
     // A missing key comes back as a non-OK GcsStatus (NotFound): like Ray, that is no version
     // to compare, not a failure.
-    let kv_ok = kv.status.as_ref().map_or(true, |s| s.code == 0);
+    let kv_ok = kv.status.as_ref().is_none_or(|s| s.code == 0);
     report.ray_version = if kv_ok && !kv.value.is_empty() {
         serde_json::from_slice::<serde_json::Value>(&kv.value)
             .ok()

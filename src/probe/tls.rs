@@ -489,7 +489,7 @@ fn diagnose_handshake(
 /// If these first bytes from the peer cannot start a TLS record, say what they look like.
 pub fn not_tls_evidence(first: &[u8]) -> Option<String> {
     let b0 = *first.first()?;
-    if (0x14..=0x17).contains(&b0) && first.get(1).map_or(true, |&b| b == 0x03) {
+    if (0x14..=0x17).contains(&b0) && first.get(1).is_none_or(|&b| b == 0x03) {
         return None;
     }
     Some(describe_bytes(first))

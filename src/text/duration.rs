@@ -26,7 +26,7 @@ pub fn parse(input: &str) -> Result<Duration, String> {
 /// A duration as given back in messages: `5s`, `500ms`, `1.5s`.
 pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms < 1000 {
         format!("{ms}ms")
