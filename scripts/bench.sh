@@ -39,9 +39,9 @@ if [ "${RAYTLS_BENCH_QUICK:-0}" = 1 ]; then RUNS=(--runs 3); SLOW_RUNS=(--runs 1
 else RUNS=(--warmup 3 --min-runs 20); SLOW_RUNS=(--runs 3); RAY_FAIL_RUNS=2; fi  # a failing ray check takes ~40 s
 
 echo "== building release binaries"
-cargo build --release --quiet --bin raytls --example gcs_fleet || exit 1
+cargo build --release --quiet -p raytls --bin raytls -p fake_gcs --bin gcs_fleet || exit 1
 RT=$ROOT/target/release/raytls
-FLEET=$ROOT/target/release/examples/gcs_fleet
+FLEET=$ROOT/target/release/gcs_fleet   # tests/fake_gcs/src/bin/gcs_fleet.rs
 W=$(mktemp -d /tmp/raytls-bench.XXXXXX); trap 'rm -rf "$W"' EXIT
 
 # rss CMD [PREPARE]: peak RSS in MB of the largest process CMD runs (after PREPARE, as in
