@@ -3,7 +3,7 @@
 # Installs what the tests need from Debian's packages (openssl, setpriv, python3-venv for the
 # Ray harness, zsh and fish for the completion checks), then runs each stage:
 #   lint (cargo fmt --check, clippy -D warnings), cargo test (unit + integration: the real
-#   binary, openssl, in-process rustls peers), the real-Ray interop scripts, the manifest and
+#   binary, openssl, in-process rustls peers; --locked, as the Docker build is), the real-Ray interop scripts, the manifest and
 #   Dockerfile checks, and, once they exist, scripts/fuzz-smoke.sh and scripts/signer-interop.sh.
 # Everything else a stage needs it fetches from crates.io or PyPI itself: nothing has to be
 # on the machine beforehand (CI starts with an empty cargo cache and no Ray venv).
@@ -44,8 +44,8 @@ optional_stage() {
 }
 
 stage "cargo fmt --check" cargo fmt --all --check
-stage "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
-stage "cargo test" cargo test --workspace --quiet
+stage "cargo clippy" cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
+stage "cargo test" cargo test --locked --workspace --quiet
 export RAYTLS_BIN=$ROOT/target/debug/raytls
 if [ "${RAYTLS_SKIP_RAY:-0}" != 1 ]; then
   stage "real Ray: raytls certificates (scripts/interop.sh)" bash scripts/interop.sh
