@@ -25,6 +25,23 @@ pub enum Error {
     )]
     MissingPodIp { role: &'static str },
 
+    #[error("no CA given: pass --ca DIR (with ca.crt and ca.key) or --ca-cert FILE --ca-key FILE")]
+    NoCa,
+
+    #[error("init runs in Ray pods: use `raytls init head` or `raytls init worker` (for a client identity: raytls issue client)")]
+    InitIsForPods,
+
+    #[error("--from-env: {var} is not set (is this a Ray container with RAY_USE_TLS=1?)")]
+    FromEnvUnset { var: &'static str },
+
+    #[error(
+        "verify needs --ca FILE and --cert FILE (and --key FILE), or --dir DIR, or --from-env"
+    )]
+    NothingToVerify,
+
+    #[error("{path} is not a file path")]
+    NotAFilePath { path: PathBuf },
+
     #[error("{0}")]
     Usage(String),
 
@@ -60,7 +77,13 @@ pub enum Error {
     #[error("{path}: {why}")]
     BadCertificate { path: PathBuf, why: String },
 
+    #[error("{path} is missing: {hint}")]
+    Missing { path: PathBuf, hint: String },
+
     // ---- the certificate authority ----
+    #[error("CA directory {dir} does not exist; create a CA with `raytls ca create --out {dir}` or point --ca at the directory holding ca.crt and ca.key")]
+    NoCaDir { dir: PathBuf },
+
     #[error("{key} does not match {cert}: they are not a key pair (wrong file, or a CA that was re-created)")]
     KeyDoesNotMatchCert { key: PathBuf, cert: PathBuf },
 
@@ -85,14 +108,36 @@ pub enum Error {
         ca_not_after: String,
     },
 
+    #[error("refusing to write into {out}: it holds the CA key {key}, and Ray's pods must never see it; write the certificate to another directory (e.g. --out /etc/ray/tls)")]
+    CaKeyInOutputDir { out: PathBuf, key: PathBuf },
+
+    #[error("--days {days} would outlive the CA in {ca}, which expires on {ca_not_after}, in less than a day: create a new CA (raytls ca create) and re-issue")]
+    CaExpiresWithinADay {
+        days: u32,
+        ca: PathBuf,
+        ca_not_after: String,
+    },
+
+    #[error("cannot generate a {key_type} key: {why}")]
+    KeyGeneration { key_type: String, why: String },
+
+    #[error("the operating system's random number generator failed")]
+    Random,
+
     #[error("cannot sign the certificate: {0}")]
     Signing(String),
 
     // ---- a network check whose own inputs are unusable (nothing was dialed) ----
-    /// Our CA, certificate, key or token for `health-check` cannot be used: a local
-    /// configuration error (exit 2), whatever the inner error's own exit code is.
+    /// An input the user pointed a checking command at cannot be used: `health-check`'s own
+    /// CA, certificate, key or token (nothing was dialed), or a file given to `verify` or
+    /// `inspect`. Exit 2, as their help documents, whatever the inner error's own code is:
+    /// this is the one way a command says "your input, not the thing checked, is wrong".
     #[error("{0}")]
     LocalConfig(Box<Error>),
+
+    // ---- the machine itself ----
+    #[error("cannot {what}: {why}")]
+    Internal { what: &'static str, why: String },
 
     // ---- other subsystems wrap their own message ----
     #[error("{0}")]
@@ -105,6 +150,11 @@ impl Error {
         match self {
             Error::InvalidValue { .. }
             | Error::MissingPodIp { .. }
+            | Error::NoCa
+            | Error::InitIsForPods
+            | Error::FromEnvUnset { .. }
+            | Error::NothingToVerify
+            | Error::NotAFilePath { .. }
             | Error::Usage(_)
             | Error::LocalConfig(_) => ExitCode::Usage,
             _ => ExitCode::Failure,

@@ -8,6 +8,7 @@ use crate::commands::*;
 use crate::exit_code::TOP_LEVEL_HELP;
 
 pub mod args;
+pub mod values;
 
 #[derive(Debug, Parser)]
 #[command(

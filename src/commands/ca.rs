@@ -1,7 +1,7 @@
 //! `raytls ca create`.
 use crate::error::Result;
 use crate::exit_code::ExitCode;
-use crate::pki::authority;
+use crate::pki::authority::{self, DEFAULT_CA_DAYS, DEFAULT_CA_NAME};
 use crate::pki::certinfo::date;
 use crate::pki::keys::KeyType;
 use crate::provision::files::{self, OutFile, Overwrite};
@@ -46,10 +46,10 @@ pub struct CaCreateArgs {
     #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
     pub key_type: KeyType,
     /// Validity in days
-    #[arg(long, default_value_t = 3650, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CA_DAYS, value_name = "N")]
     pub days: u32,
     /// Subject common name; a random suffix keeps every CA's subject unique
-    #[arg(long, default_value = "raytls CA", value_name = "TEXT")]
+    #[arg(long, default_value = DEFAULT_CA_NAME, value_name = "TEXT")]
     pub name: String,
     /// Overwrite an existing ca.crt / ca.key
     #[arg(long)]
@@ -77,7 +77,10 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         ],
         Overwrite::from_force(a.force),
     )?;
-    let (cert, key) = (super::display(&written[0]), super::display(&written[1]));
+    let (cert, key) = (
+        written[0].display().to_string(),
+        written[1].display().to_string(),
+    );
     if a.json {
         let v = serde_json::json!({
             "cert": cert, "key": key, "subject": ca.info.subject,

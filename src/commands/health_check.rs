@@ -125,7 +125,10 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "start the async runtime",
+            why: e.to_string(),
+        })?;
     let reports = runtime.block_on(health::check_all(targets, Arc::new(creds), token, opts));
     // A DNS lookup that outlived its deadline still sits in a blocking thread: do not wait.
     runtime.shutdown_background();

@@ -62,21 +62,19 @@ pub struct InitArgs {
 
 pub fn run(a: InitArgs) -> Result<ExitCode> {
     if a.role == Role::Client {
-        return Err(Error::Usage(
-            "init runs in Ray pods: use `raytls init head` or `raytls init worker` (for a client identity: raytls issue client)".into(),
-        ));
+        return Err(Error::InitIsForPods);
     }
     let now = super::now();
-    let identity = super::leaf_identity(a.role, &a.leaf)?;
+    let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
     let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
     let outcome = provision::init_dir(
         &ca,
         &identity,
         a.leaf.key_type,
-        Lifetime::from_flag(a.days, super::issue::DEFAULT_LEAF_DAYS),
+        Lifetime::from_flag(a.days),
         &a.out,
         now,
     )?;
-    super::print_outcome(&outcome, a.json);
+    super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

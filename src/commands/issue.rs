@@ -56,21 +56,19 @@ pub struct IssueArgs {
     pub json: bool,
 }
 
-pub const DEFAULT_LEAF_DAYS: u32 = 365;
-
 pub fn run(a: IssueArgs) -> Result<ExitCode> {
     let now = super::now();
-    let identity = super::leaf_identity(a.role, &a.leaf)?;
-    let ca = Authority::load(&super::ca_files(&a.ca)?, now)?;
+    let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
+    let ca = Authority::load(&crate::cli::args::ca_files(&a.ca)?, now)?;
     let outcome = provision::issue_to_dir(
         &ca,
         &identity,
         a.leaf.key_type,
-        Lifetime::from_flag(a.days, DEFAULT_LEAF_DAYS),
+        Lifetime::from_flag(a.days),
         &a.out,
         Overwrite::from_force(a.force),
         now,
     )?;
-    super::print_outcome(&outcome, a.json);
+    super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

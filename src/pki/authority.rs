@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use crate::error::{Error, Result};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::chain::{self, Usage};
-use crate::pki::keys::{self, Key, KeyAlgorithm, KeyType};
+use crate::pki::keys::{self, Key, KeyType};
 use crate::pki::role::LeafIdentity;
 use crate::pki::san::San;
 use crate::pki::{der, pem};
@@ -22,6 +22,13 @@ use crate::pki::{der, pem};
 /// Leaves start a few minutes in the past, so a peer whose clock is a little behind
 /// does not reject a certificate issued a second ago.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// A new CA's subject common name, before its random suffix.
+pub const DEFAULT_CA_NAME: &str = "raytls CA";
+/// A new CA's validity: ten years, so that leaves, not the CA, set the renewal rhythm.
+pub const DEFAULT_CA_DAYS: u32 = 3650;
+/// A leaf's validity unless `--days` says otherwise (shortened to the CA's expiry).
+pub const DEFAULT_LEAF_DAYS: u32 = 365;
 
 /// Where a CA's certificate and key live.
 #[derive(Debug, Clone)]
@@ -94,11 +101,14 @@ pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) 
 /// An adopted or loaded CA that passed every check and can sign.
 pub struct Authority {
     pub files: CaFiles,
-    /// The CA file exactly as read, to copy next to leaves as `ca.crt`.
-    pub cert_file_bytes: Vec<u8>,
+    /// The CA file's certificates, re-encoded as PEM, to copy next to leaves as `ca.crt`.
+    /// Only CERTIFICATE blocks: `cat ca.crt ca.key > ca.crt` is a common habit, and copying
+    /// such a file whole put the CA key into every pod's volume.
+    pub ca_bundle_pem: String,
+    /// The CA certificate file also holds a private key (never copied; worth a warning).
+    pub cert_file_holds_key: bool,
     pub cert_der: CertificateDer<'static>,
     pub info: CertInfo,
-    pub key_algorithm: KeyAlgorithm,
     key: KeyPair,
     /// What rcgen needs of the issuer besides its name (key ids, key usage).
     issuer_params: CertificateParams,
@@ -129,11 +139,9 @@ impl Authority {
     pub fn load(files: &CaFiles, now: OffsetDateTime) -> Result<Self> {
         let dir = files.cert.parent().unwrap_or(Path::new("."));
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            return Err(Error::Other(format!(
-                "CA directory {} does not exist; create a CA with `raytls ca create --out {}` or point --ca at the directory holding ca.crt and ca.key",
-                dir.display(),
-                dir.display()
-            )));
+            return Err(Error::NoCaDir {
+                dir: dir.to_path_buf(),
+            });
         }
         // A bundle's first certificate is the CA we sign with.
         let CertFile {
@@ -141,6 +149,13 @@ impl Authority {
             mut certs,
             info,
         } = CertInfo::read_first(&files.cert)?;
+        let cert_file_holds_key = pem::labels(&cert_file_bytes)
+            .iter()
+            .any(|l| l.ends_with("PRIVATE KEY"));
+        let ca_bundle_pem: String = certs
+            .iter()
+            .map(|c| pem::encode("CERTIFICATE", c))
+            .collect();
         let cert_der = certs.swap_remove(0);
         check_is_usable_ca(&files.cert, &info, now)?;
 
@@ -158,10 +173,10 @@ impl Authority {
         }
         Ok(Authority {
             files: files.clone(),
-            cert_file_bytes,
+            ca_bundle_pem,
+            cert_file_holds_key,
             cert_der,
             info,
-            key_algorithm: key.algorithm,
             key: key.pair,
             issuer_params,
         })
@@ -260,11 +275,13 @@ impl Authority {
             return Ok((wanted, None));
         }
         match lifetime {
-            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => Err(Error::Other(format!(
-                "--days {days} would outlive the CA in {}, which expires on {}, in less than a day: create a new CA (raytls ca create) and re-issue",
-                self.files.cert.display(),
-                crate::pki::certinfo::datetime(self.info.not_after)
-            ))),
+            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => {
+                Err(Error::CaExpiresWithinADay {
+                    days,
+                    ca: self.files.cert.clone(),
+                    ca_not_after: crate::pki::certinfo::datetime(self.info.not_after),
+                })
+            }
             Lifetime::Explicit(days) => Err(Error::OutlivesCa {
                 days,
                 max_days: (self.info.not_after - now).whole_days(),
@@ -291,10 +308,11 @@ pub enum Lifetime {
 }
 
 impl Lifetime {
-    pub fn from_flag(days: Option<u32>, default: u32) -> Self {
+    /// `--days N`, or the default leaf lifetime.
+    pub fn from_flag(days: Option<u32>) -> Self {
         match days {
             Some(d) => Lifetime::Explicit(d),
-            None => Lifetime::Default(default),
+            None => Lifetime::Default(DEFAULT_LEAF_DAYS),
         }
     }
 
@@ -362,7 +380,7 @@ fn add_days(now: OffsetDateTime, days: u32) -> Result<OffsetDateTime> {
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| Error::Other("the system random number generator failed".into()))?;
+        .map_err(|_| Error::Random)?;
     Ok(b)
 }
 

@@ -38,6 +38,23 @@ pub struct Eku {
     pub other: Vec<String>,
 }
 
+impl Eku {
+    /// The usages by their usual names (`serverAuth, clientAuth`), in one order everywhere.
+    pub fn names(&self) -> Vec<String> {
+        let known = [
+            (self.server_auth, "serverAuth"),
+            (self.client_auth, "clientAuth"),
+            (self.any, "any"),
+        ];
+        known
+            .into_iter()
+            .filter(|(has, _)| *has)
+            .map(|(_, name)| name.to_string())
+            .chain(self.other.iter().cloned())
+            .collect()
+    }
+}
+
 /// Everything raytls reads from a certificate.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CertInfo {
@@ -71,8 +88,6 @@ pub struct CertInfo {
     /// subjectKeyIdentifier, which a leaf's authorityKeyIdentifier must repeat.
     #[serde(skip)]
     pub subject_key_id: Option<Vec<u8>>,
-    #[serde(skip)]
-    pub issuer_raw: Vec<u8>,
 }
 
 impl CertInfo {
@@ -166,7 +181,6 @@ impl CertInfo {
             spki_bits: cert.public_key().subject_public_key.data.to_vec(),
             subject_raw: cert.subject().as_raw().to_vec(),
             subject_key_id,
-            issuer_raw: cert.issuer().as_raw().to_vec(),
         })
     }
 

@@ -2,6 +2,7 @@
 mod bad_input;
 mod ca;
 mod env;
+mod hardening;
 mod health_check;
 mod init;
 mod inspect;

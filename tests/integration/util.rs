@@ -28,6 +28,27 @@ fn is_leaky_env(name: &str) -> bool {
         || name.starts_with("RAYTLS_")
 }
 
+/// The one place a clean raytls command is built (ripgrep's `Dir::command()`): stdin
+/// closed, and none of the runner's env vars that would change what raytls does (the
+/// developer's or the pod's POD_IP, RAY_TLS_*, RAYTLS_*) unless a test sets them.
+/// Every runner in these tests starts here.
+pub fn raytls_command() -> Command {
+    clean(Command::new(BIN))
+}
+
+/// `cmd` with the leaky env removed and stdin closed (for wrappers such as setpriv/bash).
+pub fn clean(mut cmd: Command) -> Command {
+    cmd.stdin(Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if is_leaky_env(k) {
+                cmd.env_remove(k);
+            }
+        }
+    }
+    cmd
+}
+
 /// What a run left behind.
 #[derive(Debug)]
 pub struct Output {
@@ -113,6 +134,7 @@ impl Workspace {
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
             as_nobody: false,
+            shell_prefix: None,
         }
     }
 
@@ -181,6 +203,7 @@ pub struct Cmd<'a> {
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
     as_nobody: bool,
+    shell_prefix: Option<String>,
 }
 
 impl Cmd<'_> {
@@ -195,29 +218,65 @@ impl Cmd<'_> {
         self
     }
 
-    pub fn run(self) -> Output {
-        let mut cmd = if self.as_nobody {
+    /// Run through `bash -c 'PREFIX; exec raytls ARGS'`, e.g. `ulimit -f 0` to make every
+    /// write fail as on a full disk.
+    pub fn shell_prefix(mut self, prefix: &str) -> Self {
+        self.shell_prefix = Some(prefix.to_string());
+        self
+    }
+
+    /// The one place a clean raytls command is built (ripgrep's `Dir::command()`): run in the
+    /// workspace, stdin closed, without the env vars that would leak the developer's or the
+    /// pod's settings into a test.
+    pub fn command(&self) -> Command {
+        let mut cmd = clean(if self.as_nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
                 .arg(&self.program);
             c
+        } else if let Some(prefix) = &self.shell_prefix {
+            let mut c = Command::new("bash");
+            c.arg("-c")
+                .arg(format!("{prefix}; exec \"$0\" \"$@\""))
+                .arg(&self.program);
+            c
         } else {
             Command::new(&self.program)
-        };
-        cmd.args(&self.args)
-            .current_dir(self.ws.path())
-            .stdin(Stdio::null());
-        for (k, _) in std::env::vars_os() {
-            if let Some(k) = k.to_str() {
-                if is_leaky_env(k) {
-                    cmd.env_remove(k);
-                }
-            }
-        }
+        });
+        cmd.args(&self.args).current_dir(self.ws.path());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run raytls");
+        cmd
+    }
+
+    pub fn run(self) -> Output {
+        let out = self.command().output().expect("run raytls");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            files: self.ws.files(),
+        }
+    }
+
+    /// Run, but kill it and panic if it has not ended within `limit` (a hang is the bug).
+    pub fn run_within(self, limit: std::time::Duration) -> Output {
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raytls");
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                panic!("raytls {:?} still running after {limit:?}", self.args);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -94,22 +94,10 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_raytls"));
+    let mut c = crate::util::raytls_command();
     c.args(args.into_iter().map(Into::into))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, _) in std::env::vars_os() {
-        if let Some(k) = k.to_str() {
-            if k == "POD_IP"
-                || k == "FQ_RAY_IP"
-                || k.starts_with("RAY_")
-                || k.starts_with("RAYTLS_")
-            {
-                c.env_remove(k);
-            }
-        }
-    }
     for (k, v) in env {
         c.env(k, v);
     }
