@@ -39,6 +39,16 @@ pub enum Error {
     )]
     NothingToVerify,
 
+    #[error("no netrc file to use: HOME is not set; pass --file PATH or set NETRC")]
+    NoNetrcPath,
+
+    #[error("{path}:{line}: {problem}; not editing a malformed netrc (run `raytls netrc check --file {path}` and fix it first)")]
+    MalformedNetrc {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+
     #[error("{path} is not a file path")]
     NotAFilePath { path: PathBuf },
 
@@ -77,7 +87,7 @@ pub enum Error {
     #[error("{path}: {why}")]
     BadCertificate { path: PathBuf, why: String },
 
-    #[error("{path} is missing: {hint}")]
+    #[error("{path} does not exist; {hint}")]
     Missing { path: PathBuf, hint: String },
 
     // ---- the certificate authority ----
@@ -118,6 +128,44 @@ pub enum Error {
         ca_not_after: String,
     },
 
+    #[error("the CA in {root} allows no intermediate CA below it (basicConstraints pathlen:0; roots made by raytls before intermediates existed, and every intermediate, say so): make a new root with `raytls ca create` (pathlen 1) and sign the intermediate with that")]
+    RootForbidsIntermediate { root: PathBuf },
+
+    #[error("{cert} was not issued by the root in {root} (its issuer is \"{issuer}\", the root is \"{root_subject}\"); put the root that signed this intermediate there")]
+    IntermediateNotFromRoot {
+        cert: PathBuf,
+        root: PathBuf,
+        issuer: String,
+        root_subject: String,
+    },
+
+    // ---- the signer (raytls serve) and its clients ----
+    #[error("the signer {signer} refused: {why}")]
+    SignerRefused { signer: String, why: String },
+
+    #[error(
+        "no certificate from the signer {signer} within {waited} ({tries} tries); last: {last}"
+    )]
+    SignerUnavailable {
+        signer: String,
+        waited: String,
+        tries: u32,
+        last: String,
+    },
+
+    #[error("the signer {signer} answered with {why}")]
+    SignerAnswer { signer: String, why: String },
+
+    #[error("the signer {signer} certified {sans} for this pod, not POD_IP {pod_ip}: it sees our requests come from another address (a proxy, an ingress or NAT in between?); Ray peers dial {pod_ip}, so the signer must see the pod's own address")]
+    SignerSawAnotherAddress {
+        signer: String,
+        sans: String,
+        pod_ip: std::net::IpAddr,
+    },
+
+    #[error("cannot listen on {addr}: {why}")]
+    Listen { addr: String, why: String },
+
     #[error("cannot generate a {key_type} key: {why}")]
     KeyGeneration { key_type: String, why: String },
 
@@ -138,10 +186,6 @@ pub enum Error {
     // ---- the machine itself ----
     #[error("cannot {what}: {why}")]
     Internal { what: &'static str, why: String },
-
-    // ---- other subsystems wrap their own message ----
-    #[error("{0}")]
-    Other(String),
 }
 
 impl Error {
@@ -155,6 +199,7 @@ impl Error {
             | Error::FromEnvUnset { .. }
             | Error::NothingToVerify
             | Error::NotAFilePath { .. }
+            | Error::NoNetrcPath
             | Error::Usage(_)
             | Error::LocalConfig(_) => ExitCode::Usage,
             _ => ExitCode::Failure,

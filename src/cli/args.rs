@@ -2,6 +2,7 @@
 //! environment (POD_IP, FQ_RAY_IP, RAY_IP) become domain values.
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -53,6 +54,7 @@ pub fn ca_files(args: &CaSourceArgs) -> Result<CaFiles> {
         (None, Some(cert), Some(key)) => Ok(CaFiles {
             cert: cert.clone(),
             key: key.clone(),
+            root: None,
         }),
         _ => Err(Error::NoCa),
     }
@@ -118,4 +120,112 @@ pub fn leaf_identity(role: Role, args: &LeafArgs) -> Result<LeafIdentity> {
         .map(|s| San::parse("--san", s))
         .collect::<Result<Vec<_>>>()?;
     LeafIdentity::new(role, pod_ip, fqdn, ray_ip, extra)
+}
+/// Where the signer is, the CA its certificate must chain to, the role token, and how long
+/// to keep trying (`init --signer`, `issue client --signer`).
+#[derive(Debug, Clone, Args)]
+pub struct SignerArgs {
+    /// Get the certificate from this signer (raytls serve), https://HOST:PORT, instead of
+    /// signing with a local CA key; the key is made here and never leaves
+    #[arg(long, value_name = "URL", env = "RAYTLS_SIGNER")]
+    pub signer: Option<String>,
+    /// The CA the signer's certificate must chain to (the cluster's ca.crt); nothing else
+    /// is trusted
+    #[arg(long, value_name = "FILE", env = "RAYTLS_SIGNER_CA")]
+    pub signer_ca: Option<PathBuf>,
+    /// This role's token for the signer (first line of the file). Without it, init renews
+    /// with the certificate already in --out (mutual TLS)
+    #[arg(long, value_name = "FILE", env = "RAYTLS_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// How long to keep asking a signer that is not up yet, busy (429) or unavailable (503)
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = crate::text::duration::parse)]
+    pub wait: Duration,
+}
+
+impl SignerArgs {
+    /// The CA the signer's answers must chain to (`--signer-ca`), certificates only.
+    pub fn anchor(&self) -> crate::Result<crate::pki::certinfo::CertFile> {
+        let path = self.signer_ca.as_deref().ok_or_else(|| {
+            crate::error::Error::Usage(
+                "--signer needs --signer-ca FILE (or RAYTLS_SIGNER_CA): the CA the signer's certificate must chain to".into(),
+            )
+        })?;
+        crate::pki::certinfo::CertInfo::read_first(path)
+    }
+
+    /// The signer client these flags describe, or None without `--signer`. Without a token
+    /// file, the certificate and key already in `out` are presented to renew over mutual TLS.
+    pub fn client(
+        &self,
+        out: &std::path::Path,
+    ) -> crate::Result<Option<crate::signer::client::Client>> {
+        use crate::error::Error;
+        use crate::signer::client::{read_token, Client, SignerUrl};
+        let Some(url) = &self.signer else {
+            if self.signer_ca.is_some() || self.token_file.is_some() {
+                return Err(Error::Usage(
+                    "--signer-ca and --token-file need --signer URL (or RAYTLS_SIGNER)".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let url = SignerUrl::parse("--signer/RAYTLS_SIGNER", url)?;
+        let ca = self.signer_ca.as_deref().ok_or_else(|| {
+            Error::Usage(
+                "--signer needs --signer-ca FILE (or RAYTLS_SIGNER_CA): the CA the signer's certificate must chain to".into(),
+            )
+        })?;
+        let (token, identity) = match &self.token_file {
+            Some(path) => (Some(read_token(path)?), None),
+            None => {
+                let (cert, key) = (
+                    out.join(crate::provision::ray_env::CERT_FILE),
+                    out.join(crate::provision::ray_env::KEY_FILE),
+                );
+                if !cert.exists() || !key.exists() {
+                    return Err(Error::Usage(format!(
+                        "--signer needs --token-file FILE (or RAYTLS_TOKEN_FILE), or a certificate from this CA in {} to renew with",
+                        out.display()
+                    )));
+                }
+                let creds = crate::probe::credentials::load(ca, &cert, &key)?;
+                (None, Some((creds.chain, creds.key)))
+            }
+        };
+        Client::new(url, ca, token, identity).map(Some)
+    }
+}
+
+/// What to ask the signer for, from the leaf flags: the pod IP if the pod knows it (to check
+/// the answer), and for a head the service names (--fqdn/FQ_RAY_IP, --san). The signer
+/// decides; RAY_IP (a short name or 127.0.0.1) is not sent.
+pub fn signer_job<'a>(
+    client: &'a crate::signer::client::Client,
+    role: Role,
+    args: &LeafArgs,
+    wait: Duration,
+) -> Result<crate::provision::signer::SignerJob<'a>> {
+    let pod_ip = pod_ip(&args.pod_ip, Some(role))?;
+    let mut names = Vec::new();
+    if let Some(fqdn) = head_name(&args.fqdn, "--fqdn", "FQ_RAY_IP", Some(role))? {
+        if role == Role::Head {
+            names.push(fqdn);
+        }
+    }
+    for s in &args.sans {
+        if role != Role::Head {
+            return Err(Error::Usage(format!(
+                "--san {s}: with --signer the signer decides a {role}'s names (its address, 127.0.0.1, localhost); only a head may ask for service names"
+            )));
+        }
+        names.push(San::parse("--san", s)?);
+    }
+    Ok(crate::provision::signer::SignerJob {
+        client,
+        role,
+        names,
+        pod_ip,
+        key_type: args.key_type,
+        wait,
+    })
 }

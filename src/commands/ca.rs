@@ -33,6 +33,11 @@ EXAMPLES:
   # A P-384 CA named after its cluster, valid 5 years
   raytls ca create --out ./ca --key-type ecdsa-p384 --name \"prod-ray CA\" --days 1825
 
+  # An offline root, and a signing CA under it for `raytls serve` (the root key stays offline)
+  raytls ca create --out ./root
+  raytls ca create --intermediate --ca ./root --out ./signing
+  # -> signing/ca.crt (intermediate), signing/ca.key (0600), signing/root.crt (no key)
+
 The subject gets a random suffix (\"raytls CA 3f9c1a2b\"): two CAs with the same subject
 make Ray report a bad signature instead of an unknown CA. An existing CA (e.g. one made with
 openssl, RSA or EC) needs no import: pass its directory to `raytls issue --ca DIR`.";
@@ -51,6 +56,13 @@ pub struct CaCreateArgs {
     /// Subject common name; a random suffix keeps every CA's subject unique
     #[arg(long, default_value = DEFAULT_CA_NAME, value_name = "TEXT")]
     pub name: String,
+    /// Make an intermediate CA signed by the root in --ca ROOT_DIR; writes DIR/ca.crt,
+    /// DIR/ca.key and DIR/root.crt (the root's certificate, no key)
+    #[arg(long, requires = "root")]
+    pub intermediate: bool,
+    /// The root CA directory (ca.crt, ca.key) that signs the intermediate
+    #[arg(long = "ca", value_name = "ROOT_DIR", requires = "intermediate")]
+    pub root: Option<PathBuf>,
     /// Overwrite an existing ca.crt / ca.key
     #[arg(long)]
     pub force: bool,
@@ -66,17 +78,34 @@ pub fn run(args: CaArgs) -> Result<ExitCode> {
 }
 
 fn create(a: CaCreateArgs) -> Result<ExitCode> {
-    let files = [OutFile::public("ca.crt", ""), OutFile::secret("ca.key", "")];
+    let mut files = vec![OutFile::public("ca.crt", ""), OutFile::secret("ca.key", "")];
+    if a.intermediate {
+        files.push(OutFile::public(authority::ROOT_FILE, ""));
+    }
     files::check_targets(&a.out, &files, Overwrite::from_force(a.force))?;
-    let ca = authority::create_ca(&a.name, a.key_type, a.days, super::now())?;
-    let written = files::write_files(
-        &a.out,
-        &[
-            OutFile::public("ca.crt", ca.cert_pem.clone()),
-            OutFile::secret("ca.key", ca.key.pem()),
-        ],
-        Overwrite::from_force(a.force),
-    )?;
+    let now = super::now();
+    let (ca, root_pem) = match &a.root {
+        Some(root_dir) if a.intermediate => {
+            let root = authority::Authority::load(&authority::CaFiles::in_dir(root_dir), now)?;
+            let new = authority::create_intermediate(&root, &a.name, a.key_type, a.days, now)?;
+            if let Some(note) = &new.clamped {
+                eprintln!("raytls: note: {note}");
+            }
+            (new.ca, Some(new.root_pem))
+        }
+        _ => (
+            authority::create_ca(&a.name, a.key_type, a.days, now)?,
+            None,
+        ),
+    };
+    let mut out = vec![
+        OutFile::public("ca.crt", ca.cert_pem.clone()),
+        OutFile::secret("ca.key", ca.key.pem()),
+    ];
+    if let Some(root_pem) = &root_pem {
+        out.push(OutFile::public(authority::ROOT_FILE, root_pem.clone()));
+    }
+    let written = files::write_files(&a.out, &out, Overwrite::from_force(a.force))?;
     let (cert, key) = (
         written[0].display().to_string(),
         written[1].display().to_string(),
@@ -90,7 +119,12 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         crate::outln!("{v}");
     } else {
         crate::outln!(
-            "created CA {cert}: \"{}\", {}, expires {}",
+            "created {}CA {cert}: \"{}\", {}, expires {}",
+            if root_pem.is_some() {
+                "intermediate "
+            } else {
+                ""
+            },
             ca.info.display_name(),
             ca.info.public_key,
             date(ca.info.not_after)
@@ -98,6 +132,12 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         crate::outln!(
             "wrote {key} (CA private key, mode 0600: keep it out of worker pods where you can)"
         );
+        if let Some(root) = written.get(2) {
+            crate::outln!(
+                "wrote {} (the root's certificate, no key: what Ray pods trust as ca.crt)",
+                root.display().to_string()
+            );
+        }
     }
     Ok(ExitCode::Ok)
 }

@@ -1,10 +1,11 @@
 //! `raytls init head|worker`: the KubeRay init-container entrypoint.
-use crate::cli::args::LeafArgs;
+use crate::cli::args::{LeafArgs, SignerArgs};
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::pki::authority::{Authority, CaFiles, Lifetime};
 use crate::pki::role::Role;
 use crate::provision;
+use crate::provision::Source;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -23,6 +24,11 @@ EXAMPLES:
 
   # Same, with explicit paths
   raytls init worker --ca /etc/ca/tls --out /etc/ray/tls --pod-ip 10.0.0.7
+
+  # Production: no CA key in the pod; the signer (raytls serve) certifies the pod's address
+  raytls init worker --signer https://raytls-signer.ray.svc:8443 \\
+      --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
+  # (env: RAYTLS_SIGNER, RAYTLS_SIGNER_CA, RAYTLS_TOKEN_FILE; retries up to --wait, 120s)
 
 Then give the Ray container RAY_USE_TLS=1 and RAY_TLS_SERVER_CERT/RAY_TLS_SERVER_KEY/
 RAY_TLS_CA_CERT pointing at /etc/ray/tls/{tls.crt,tls.key,ca.crt} (see DIR/ray-tls.env,
@@ -52,6 +58,8 @@ pub struct InitArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub leaf: LeafArgs,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Validity of a new certificate in days (shortened to the CA's expiry if needed)
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,
@@ -65,16 +73,26 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
         return Err(Error::InitIsForPods);
     }
     let now = super::now();
+    if let Some(client) = a.signer.client(&a.out)? {
+        let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
+        let source = Source::Signer {
+            job: &job,
+            anchor: Box::new(a.signer.anchor()?),
+            on_retry: &|line| eprintln!("raytls: {line}"),
+        };
+        let outcome = provision::init_dir(&source, &a.out, now)?;
+        super::outcome::print(&outcome, a.json);
+        return Ok(ExitCode::Ok);
+    }
     let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
     let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
-    let outcome = provision::init_dir(
-        &ca,
-        &identity,
-        a.leaf.key_type,
-        Lifetime::from_flag(a.days),
-        &a.out,
-        now,
-    )?;
+    let source = Source::Local {
+        ca: &ca,
+        identity: &identity,
+        key_type: a.leaf.key_type,
+        lifetime: Lifetime::from_flag(a.days),
+    };
+    let outcome = provision::init_dir(&source, &a.out, now)?;
     super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

@@ -1,11 +1,12 @@
 //! `raytls issue head|worker|client`.
-use crate::cli::args::{CaSourceArgs, LeafArgs};
+use crate::cli::args::{CaSourceArgs, LeafArgs, SignerArgs};
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::pki::authority::{Authority, Lifetime};
 use crate::pki::role::Role;
 use crate::provision;
 use crate::provision::files::Overwrite;
+use crate::provision::Source;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -30,6 +31,10 @@ EXAMPLES:
   # A client identity for a job submitter or health check
   raytls issue client --ca ./ca --out ./client
 
+  # The same from the signer (raytls serve), with the client role's token
+  raytls issue client --signer https://raytls-signer.example:8443 --signer-ca ca.crt \\
+      --token-file client.token --out ./me
+
 Writes DIR/tls.crt, DIR/tls.key (0600) and DIR/ca.crt (a copy of the CA certificate).";
 
 #[derive(Debug, Args)]
@@ -45,6 +50,8 @@ pub struct IssueArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub leaf: LeafArgs,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Validity in days (default 365, shortened to the CA's expiry if needed)
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,
@@ -58,17 +65,33 @@ pub struct IssueArgs {
 
 pub fn run(a: IssueArgs) -> Result<ExitCode> {
     let now = super::now();
+    if let Some(client) = a.signer.client(&a.out)? {
+        if a.role != crate::pki::role::Role::Client {
+            return Err(crate::error::Error::Usage(format!(
+                "issue {} --signer would certify this machine's address; run `raytls init {}` --signer in the pod instead (issue --signer is for client certificates)",
+                a.role, a.role
+            )));
+        }
+        let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
+        let source = Source::Signer {
+            job: &job,
+            anchor: Box::new(a.signer.anchor()?),
+            on_retry: &|line| eprintln!("raytls: {line}"),
+        };
+        let outcome =
+            provision::issue_to_dir(&source, &a.out, Overwrite::from_force(a.force), now)?;
+        super::outcome::print(&outcome, a.json);
+        return Ok(ExitCode::Ok);
+    }
     let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
     let ca = Authority::load(&crate::cli::args::ca_files(&a.ca)?, now)?;
-    let outcome = provision::issue_to_dir(
-        &ca,
-        &identity,
-        a.leaf.key_type,
-        Lifetime::from_flag(a.days),
-        &a.out,
-        Overwrite::from_force(a.force),
-        now,
-    )?;
+    let source = Source::Local {
+        ca: &ca,
+        identity: &identity,
+        key_type: a.leaf.key_type,
+        lifetime: Lifetime::from_flag(a.days),
+    };
+    let outcome = provision::issue_to_dir(&source, &a.out, Overwrite::from_force(a.force), now)?;
     super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

@@ -243,7 +243,8 @@ pub fn ray_compatibility(info: &CertInfo) -> Check {
     }
 }
 
-fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check {
+/// Inside its dates, and (per `renew`) not yet due for renewal.
+pub fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check {
     if info.not_before > info.not_after {
         return Check::new(
             "validity",

@@ -346,3 +346,79 @@ fn regression_inspect_escapes_terminal_control_in_certificate_text() {
         .unwrap()
         .contains("\x1b[2K\rOK fake line"));
 }
+
+/// Issue 13, pair safety: a reader that reads tls.crt, then tls.key, then tls.crt again and
+/// gets the same certificate both times must never hold a key that does not match it, however
+/// the files are being replaced meanwhile. Renaming the two files one by one fails this (the
+/// reader can see old cert, new key, old cert); the `..data` swap of `write_set` passes it.
+#[test]
+fn pair_safety_a_consistent_read_never_holds_the_wrong_key() {
+    use raytls::pki::certinfo::CertInfo;
+    use raytls::provision::files::{write_set, OutFile, Overwrite};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let pairs: Vec<(String, String)> = (0..4)
+        .map(|i| {
+            let dir = ws.issue("worker", &ca, &format!("p{i}"), &["--pod-ip", "10.0.0.7"]);
+            (
+                read_string(&dir.join("tls.crt")),
+                read_string(&dir.join("tls.key")),
+            )
+        })
+        .collect();
+    let out = ws.join("pod");
+    let set = |i: usize| {
+        let (crt, key) = &pairs[i % pairs.len()];
+        vec![
+            OutFile::public("tls.crt", crt.clone()),
+            OutFile::secret("tls.key", key.clone()),
+        ]
+    };
+    write_set(&out, &set(0), &[], Overwrite::Replace).unwrap();
+
+    let done = AtomicBool::new(false);
+    let (consistent, mismatched) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let (mut consistent, mut mismatched) = (0u32, 0u32);
+            while !done.load(Ordering::Relaxed) {
+                let (Ok(c1), Ok(k), Ok(c2)) = (
+                    fs::read(out.join("tls.crt")),
+                    fs::read(out.join("tls.key")),
+                    fs::read(out.join("tls.crt")),
+                ) else {
+                    continue;
+                };
+                if c1 != c2 {
+                    continue; // straddled a swap: the reader would retry
+                }
+                consistent += 1;
+                let cert = raytls::pki::pem::certificates(&out, &c1).unwrap();
+                let info = CertInfo::parse(&cert[0]).unwrap();
+                let key = raytls::pki::keys::parse(&out, &k).unwrap();
+                if !key.matches_public_key(&info.spki_bits) {
+                    mismatched += 1;
+                }
+            }
+            (consistent, mismatched)
+        });
+        for i in 1..=1000 {
+            write_set(&out, &set(i), &[], Overwrite::Replace).unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(consistent > 0, "the reader never got a consistent read");
+    assert_eq!(
+        mismatched, 0,
+        "{mismatched} of {consistent} consistent reads held the wrong key"
+    );
+    // Only the current version is left behind.
+    let versions = fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("..2"))
+        .count();
+    assert_eq!(versions, 1);
+}

@@ -13,5 +13,6 @@ mod no_panic;
 mod openssl;
 mod probe_util;
 mod quickstart;
+mod signer;
 mod util;
 mod verify;

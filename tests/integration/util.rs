@@ -13,6 +13,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
 /// The binary under test.
@@ -22,6 +23,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_raytls");
 /// unless a test sets them explicitly.
 fn is_leaky_env(name: &str) -> bool {
     name == "POD_IP"
+        || name == "NETRC"
         || name == "FQ_RAY_IP"
         || name == "RAY_IP"
         || name.starts_with("RAY_")
@@ -133,6 +135,7 @@ impl Workspace {
             program: BIN.into(),
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            stdin: None,
             as_nobody: false,
             shell_prefix: None,
         }
@@ -202,6 +205,7 @@ pub struct Cmd<'a> {
     program: OsString,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
+    stdin: Option<Vec<u8>>,
     as_nobody: bool,
     shell_prefix: Option<String>,
 }
@@ -215,6 +219,12 @@ impl Cmd<'_> {
     /// Run as uid/gid 65534 (nobody) through setpriv; only meaningful as root.
     pub fn nobody(mut self) -> Self {
         self.as_nobody = true;
+        self
+    }
+
+    /// Feed `bytes` to the command's stdin (default: /dev/null).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
         self
     }
 
@@ -251,13 +261,37 @@ impl Cmd<'_> {
     }
 
     pub fn run(self) -> Output {
-        let out = self.command().output().expect("run raytls");
+        let mut cmd = self.command();
+        let out = match &self.stdin {
+            None => cmd.output().expect("run raytls"),
+            Some(bytes) => {
+                use std::io::Write;
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn raytls");
+                // A child that exits without reading is not our error: its exit code is.
+                let _ = child.stdin.take().expect("piped stdin").write_all(bytes);
+                child.wait_with_output().expect("wait raytls")
+            }
+        };
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             files: self.ws.files(),
         }
+    }
+
+    /// Start it in the background (a server), stdout and stderr piped.
+    pub fn spawn(self) -> std::process::Child {
+        self.command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raytls")
     }
 
     /// Run, but kill it and panic if it has not ended within `limit` (a hang is the bug).
@@ -338,11 +372,14 @@ pub fn set_mode(p: &Path, m: u32) {
 }
 
 /// Names in a directory, sorted (empty if it does not exist).
+/// The names a user sees in `p`, sorted: the kubelet-style `..data` and `..<version>`
+/// entries of a certificate directory are left out, as `ls` leaves them out.
 pub fn list_dir(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = match fs::read_dir(p) {
         Ok(rd) => rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with(".."))
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -420,14 +457,34 @@ pub fn validity(path: &Path) -> (OffsetDateTime, OffsetDateTime) {
     )
 }
 
-/// A CA made in-process with rcgen (for dates raytls would never produce).
+/// The one CA maker of the tests: a self-signed ECDSA P-256 CA made in-process with rcgen
+/// (subject `CN=cn`, pathlen 0, keyCertSign + cRLSign), for dates and shapes raytls would
+/// never produce and for the probe's in-process servers.
 pub struct RcgenCa {
     pub cert_pem: String,
     pub key_pem: String,
+    pub der: CertificateDer<'static>,
+    params: CertificateParams,
+    key: KeyPair,
 }
 
 impl RcgenCa {
     pub fn new(cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Self {
+        Self::with(cn, not_before, not_after, |_| {})
+    }
+
+    /// Valid from yesterday for ten years.
+    pub fn valid_now(cn: &str) -> Self {
+        Self::new(cn, now() - days(1), now() + days(3650))
+    }
+
+    /// As [`RcgenCa::new`], with `tweak` applied to the parameters before signing.
+    pub fn with(
+        cn: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        tweak: impl FnOnce(&mut CertificateParams),
+    ) -> Self {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -437,11 +494,20 @@ impl RcgenCa {
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         p.not_before = not_before;
         p.not_after = not_after;
+        tweak(&mut p);
         let cert = p.self_signed(&key).unwrap();
         RcgenCa {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+            params: p,
+            key,
         }
+    }
+
+    /// What signs leaves under this CA.
+    pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::from_params(&self.params, &self.key)
     }
 
     pub fn write_to(&self, dir: &Path) {
@@ -508,6 +574,44 @@ pub fn rcgen_leaf_with_eku(
     fs::write(out.join("tls.crt"), cert.pem()).unwrap();
     fs::write(out.join("tls.key"), key.serialize_pem()).unwrap();
     set_mode(&out.join("tls.key"), 0o600);
+}
+
+/// The one rustls server config of the tests: `chain` and `key` as the server identity;
+/// client certificates required from `client_ca` (or none asked for); these ALPN protocols
+/// (Ray's gRPC: `h2`) and protocol versions (`rustls::DEFAULT_VERSIONS`, or TLS 1.2 only).
+/// Returned unwrapped so a test can change one more knob.
+pub fn rustls_server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_ca: Option<&[CertificateDer<'static>]>,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ServerConfig {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .expect("protocol versions");
+    let builder = match client_ca {
+        Some(cas) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in cas {
+                roots.add(ca.clone()).expect("client CA");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .expect("server cert and key");
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
 }
 
 pub fn now() -> OffsetDateTime {
