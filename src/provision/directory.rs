@@ -203,13 +203,48 @@ pub fn issue_to_dir(
     .build(source, out))
 }
 
+/// When a directory's certificate is replaced although it still passes every check.
+#[derive(Debug, Clone, Copy)]
+pub struct Renewal {
+    pub when: RenewWhen,
+    /// Replace it whatever its state (`renew --force`).
+    pub force: bool,
+}
+
+impl Renewal {
+    /// `init`: re-issue when less than a third of the lifetime is left.
+    pub const INIT: Renewal = Renewal {
+        when: RenewWhen::FractionLeft(INIT_RENEW_FRACTION),
+        force: false,
+    };
+}
+
 /// The init-container flow: keep a good certificate, otherwise issue one; always make sure
 /// ca.crt and ray-tls.env are current.
 pub fn init_dir(source: &Source<'_>, out: &Path, now: OffsetDateTime) -> Result<Outcome> {
+    renew_dir(source, out, Renewal::INIT, now)
+}
+
+/// `init_dir` with a renewal policy (`raytls renew`): keep the certificate unless a check
+/// fails, it is inside the renewal window, or `force` is given.
+pub fn renew_dir(
+    source: &Source<'_>,
+    out: &Path,
+    renewal: Renewal,
+    now: OffsetDateTime,
+) -> Result<Outcome> {
     source.check_out_dir(out)?;
     let env = RayTlsEnv::for_dir(out)?;
     let env_file = OutFile::public(ENV_FILE, env.render(EnvFormat::Dotenv));
-    let why = match existing_leaf(source.anchor(), out, &source.required_sans(), now) {
+    let existing = existing_leaf(
+        source.anchor(),
+        out,
+        &source.required_sans(),
+        renewal.when,
+        now,
+    );
+    let why = match existing {
+        Existing::Keep(_) if renewal.force => "renewal forced (--force)".to_string(),
         Existing::Keep(info) => return keep(source, out, &info, env_file, now),
         Existing::Reissue(why) => why,
     };
@@ -313,6 +348,7 @@ fn existing_leaf(
     anchor: (&CertificateDer<'_>, &CertInfo),
     out: &Path,
     sans: &[San],
+    renew: RenewWhen,
     now: OffsetDateTime,
 ) -> Existing {
     let cert_path = out.join(CERT_FILE);
@@ -339,10 +375,7 @@ fn existing_leaf(
             info: &info,
             key: Some(&key),
         },
-        &Expectations {
-            sans,
-            renew: RenewWhen::FractionLeft(INIT_RENEW_FRACTION),
-        },
+        &Expectations { sans, renew },
         now,
     );
     match leafcheck::first_problem(&checks) {

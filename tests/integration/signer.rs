@@ -1429,3 +1429,68 @@ async fn signer_connection_cap_closes_extra_connections_at_once() {
         .unwrap_or(0);
     assert!(refused >= 1, "{}", m.body);
 }
+
+#[test]
+fn renew_through_the_signer_authenticates_with_the_current_certificate() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let out = ws.join("w");
+    ws.run([
+        "init",
+        "worker",
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+        "--token-file",
+        s(&signer.token_file(&ws, "worker")),
+        "--out",
+        s(&out),
+    ])
+    .ok();
+    let first = std::fs::read_to_string(out.join("tls.crt")).unwrap();
+    // Nothing due: kept, without asking the signer.
+    let audited = signer.audit_lines().len();
+    let r = ws.run([
+        "renew",
+        "--dir",
+        s(&out),
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+    ]);
+    r.ok();
+    assert!(
+        r.stdout.starts_with("kept worker certificate"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(signer.audit_lines().len(), audited);
+    // Forced: no token; the role comes from the certificate presented over mutual TLS.
+    let r = ws.run([
+        "renew",
+        "--dir",
+        s(&out),
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+        "--force",
+    ]);
+    r.ok();
+    assert!(
+        r.stdout.starts_with("issued worker certificate"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("signed by https://"), "{}", r.stdout);
+    assert_ne!(std::fs::read_to_string(out.join("tls.crt")).unwrap(), first);
+    let last = signer.audit_lines().last().cloned().unwrap();
+    assert_eq!(last["role"], "worker", "{last}");
+    assert_eq!(last["result"], "issued", "{last}");
+    assert_eq!(last["auth"], "client_cert", "{last}");
+    ws.run(["verify", "--dir", s(&out), "--role", "worker"])
+        .ok();
+}
