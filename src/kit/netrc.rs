@@ -85,6 +85,8 @@ struct Token {
 struct Lexer<'a> {
     src: &'a str,
     pos: usize,
+    /// The text ends in a lone `\` inside a word: an escape of nothing.
+    dangling_escape: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -149,6 +151,7 @@ impl<'a> Lexer<'a> {
             }
         }
         self.pos = end;
+        self.dangling_escape = escaped;
         Some(Ok(Token {
             text,
             span: start..end,
@@ -190,7 +193,11 @@ fn line_of(src: &str, offset: usize) -> usize {
 
 /// Parse netrc text. Never fails: what it cannot read becomes a `Problem`.
 pub fn parse(src: &str) -> Netrc {
-    let mut lx = Lexer { src, pos: 0 };
+    let mut lx = Lexer {
+        src,
+        pos: 0,
+        dangling_escape: false,
+    };
     let mut out = Netrc::default();
     let mut cur: Option<Entry> = None;
     let mut seen_keys: Vec<&'static str> = Vec::new();
@@ -339,6 +346,18 @@ pub fn parse(src: &str) -> Netrc {
                 problem(&mut out, tok.span.start, message, true);
             }
         }
+    }
+    if lx.dangling_escape {
+        // Whatever is appended to such a file (`netrc set` adds a newline and an entry)
+        // joins its last word: a machine name or password would silently change.
+        problem(
+            &mut out,
+            src.len().saturating_sub(1),
+            "the file ends with a lone backslash, which escapes nothing; anything added after \
+             it joins the last word: remove it or end the file with a newline"
+                .into(),
+            true,
+        );
     }
     close(&mut out, &mut cur);
     check_entries(&mut out);
@@ -682,6 +701,30 @@ mod tests {
             out.text,
             "machine a\nlogin n\npassword w\nmachine b login v password q\n"
         );
+    }
+
+    #[test]
+    fn regression_netrc_set_after_trailing_backslash() {
+        // Found by fuzz/fuzz_targets/netrc.rs: a file whose last byte is a backslash (no
+        // newline). `set` appended "\n\nmachine ..." and the backslash escaped that newline,
+        // so the file's last word (a machine name here, a password as easily) changed.
+        let src = "machine a.example login u password p\\";
+        let parsed = parse(src);
+        let problem = parsed
+            .malformed()
+            .next()
+            .expect("a lone final backslash is malformed");
+        assert!(problem.message.contains("backslash"), "{problem:?}");
+        assert_eq!(problem.line, 1);
+        let err = set_machine(src, "b.example", "v", "q", Path::new("netrc")).unwrap_err();
+        assert!(err.to_string().contains("backslash"), "{err}");
+        // An escaped character, or a backslash before the final newline, is no problem.
+        for fine in [
+            "machine a login u password p\\q",
+            "machine a login u password p\\\n",
+        ] {
+            assert!(parse(fine).malformed().next().is_none(), "{fine:?}");
+        }
     }
 
     #[test]
