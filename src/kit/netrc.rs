@@ -498,6 +498,47 @@ pub fn set_machine(
     password: &str,
     path_for_errors: &std::path::Path,
 ) -> Result<SetOutcome> {
+    let outcome = splice_machine(src, machine, login, password, path_for_errors)?;
+    // Splicing text is only right if the result reads back as intended: our entry once,
+    // every other entry as it was. A backslash that escapes the newline after a macdef name
+    // (found by the netrc fuzz target) made the macdef body swallow an appended entry.
+    let others = |n: &Netrc| -> Vec<(EntryKind, Option<String>, bool, Option<String>)> {
+        n.entries
+            .iter()
+            .filter(|e| !matches!(&e.kind, EntryKind::Machine(m) if m == machine))
+            .map(|e| {
+                let (k, l, a) = (e.kind.clone(), e.login.clone(), e.account_raw.clone());
+                (k, l, e.has_password, a)
+            })
+            .collect()
+    };
+    let after = parse(&outcome.text);
+    let ours: Vec<&Entry> = after
+        .machines()
+        .filter(|(m, _)| *m == machine)
+        .map(|(_, e)| e)
+        .collect();
+    let reads_back = after.malformed().next().is_none()
+        && matches!(ours.as_slice(), [e] if e.login.as_deref() == Some(login) && e.has_password)
+        && others(&parse(src)) == others(&after);
+    if !reads_back {
+        return Err(Error::Other(format!(
+            "{}: cannot set machine {machine} without changing how readers see the rest of the \
+             file; edit it by hand (run `raytls netrc check --file {}` afterwards)",
+            path_for_errors.display(),
+            path_for_errors.display()
+        )));
+    }
+    Ok(outcome)
+}
+
+fn splice_machine(
+    src: &str,
+    machine: &str,
+    login: &str,
+    password: &str,
+    path_for_errors: &std::path::Path,
+) -> Result<SetOutcome> {
     let parsed = parse(src);
     if let Some(p) = parsed.malformed().next() {
         return Err(Error::Other(format!(
@@ -725,6 +766,20 @@ mod tests {
         ] {
             assert!(parse(fine).malformed().next().is_none(), "{fine:?}");
         }
+    }
+
+    #[test]
+    fn regression_netrc_set_swallowed_by_macdef() {
+        // Found by fuzz/fuzz_targets/netrc.rs: a macdef name ending in a backslash escapes
+        // the newline after it, so the blank line `set` puts before an appended entry
+        // became the end of the macdef line instead, and the macdef body swallowed the new
+        // entry: `set` reported success and the machine was not in the file for any reader.
+        let src = "machine a.example login u password p\nmacdef init\\\n";
+        let err = set_machine(src, "b.example", "v", "q", Path::new("netrc")).unwrap_err();
+        assert!(err.to_string().contains("edit it by hand"), "{err}");
+        // The ordinary shapes are still edited.
+        let ok = set_machine("macdef init\n", "b.example", "v", "q", Path::new("n")).unwrap();
+        assert!(parse(&ok.text).machines().any(|(m, _)| m == "b.example"));
     }
 
     #[test]
