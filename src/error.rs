@@ -25,6 +25,37 @@ pub enum Error {
     )]
     MissingPodIp { role: &'static str },
 
+    #[error("no CA given: pass --ca DIR (with ca.crt and ca.key) or --ca-cert FILE --ca-key FILE")]
+    NoCa,
+
+    #[error("init runs in Ray pods: use `raytls init head` or `raytls init worker` (for a client identity: raytls issue client)")]
+    InitIsForPods,
+
+    #[error("--from-env: {var} is not set (is this a Ray container with RAY_USE_TLS=1?)")]
+    FromEnvUnset { var: &'static str },
+
+    #[error(
+        "verify needs --ca FILE and --cert FILE (and --key FILE), or --dir DIR, or --from-env"
+    )]
+    NothingToVerify,
+
+    #[error("no netrc file to use: HOME is not set; pass --file PATH or set NETRC")]
+    NoNetrcPath,
+
+    #[error("{path}:{line}: {problem}; not editing a malformed netrc (run `raytls netrc check --file {path}` and fix it first)")]
+    MalformedNetrc {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+
+    /// The spliced file would not read back as intended (see `kit::netrc::set_machine`).
+    #[error("{path}: cannot set machine {machine} without changing how netrc readers see the rest of the file; edit it by hand, then run `raytls netrc check --file {path}`")]
+    NetrcEditUnsafe { path: PathBuf, machine: String },
+
+    #[error("{path} is not a file path")]
+    NotAFilePath { path: PathBuf },
+
     #[error("{0}")]
     Usage(String),
 
@@ -60,7 +91,13 @@ pub enum Error {
     #[error("{path}: {why}")]
     BadCertificate { path: PathBuf, why: String },
 
+    #[error("{path} does not exist; {hint}")]
+    Missing { path: PathBuf, hint: String },
+
     // ---- the certificate authority ----
+    #[error("CA directory {dir} does not exist; create a CA with `raytls ca create --out {dir}` or point --ca at the directory holding ca.crt and ca.key")]
+    NoCaDir { dir: PathBuf },
+
     #[error("{key} does not match {cert}: they are not a key pair (wrong file, or a CA that was re-created)")]
     KeyDoesNotMatchCert { key: PathBuf, cert: PathBuf },
 
@@ -85,18 +122,74 @@ pub enum Error {
         ca_not_after: String,
     },
 
+    #[error("refusing to write into {out}: it holds the CA key {key}, and Ray's pods must never see it; write the certificate to another directory (e.g. --out /etc/ray/tls)")]
+    CaKeyInOutputDir { out: PathBuf, key: PathBuf },
+
+    #[error("--days {days} would outlive the CA in {ca}, which expires on {ca_not_after}, in less than a day: create a new CA (raytls ca create) and re-issue")]
+    CaExpiresWithinADay {
+        days: u32,
+        ca: PathBuf,
+        ca_not_after: String,
+    },
+
+    #[error("the CA in {root} allows no intermediate CA below it (basicConstraints pathlen:0; roots made by raytls before intermediates existed, and every intermediate, say so): make a new root with `raytls ca create` (pathlen 1) and sign the intermediate with that")]
+    RootForbidsIntermediate { root: PathBuf },
+
+    #[error("{cert} was not issued by the root in {root} (its issuer is \"{issuer}\", the root is \"{root_subject}\"); put the root that signed this intermediate there")]
+    IntermediateNotFromRoot {
+        cert: PathBuf,
+        root: PathBuf,
+        issuer: String,
+        root_subject: String,
+    },
+
+    // ---- the signer (raytls serve) and its clients ----
+    #[error("the signer {signer} refused: {why}")]
+    SignerRefused { signer: String, why: String },
+
+    #[error(
+        "no certificate from the signer {signer} within {waited} ({tries} tries); last: {last}"
+    )]
+    SignerUnavailable {
+        signer: String,
+        waited: String,
+        tries: u32,
+        last: String,
+    },
+
+    #[error("the signer {signer} answered with {why}")]
+    SignerAnswer { signer: String, why: String },
+
+    #[error("the signer {signer} certified {sans} for this pod, not POD_IP {pod_ip}: it sees our requests come from another address (a proxy, an ingress or NAT in between?); Ray peers dial {pod_ip}, so the signer must see the pod's own address")]
+    SignerSawAnotherAddress {
+        signer: String,
+        sans: String,
+        pod_ip: std::net::IpAddr,
+    },
+
+    #[error("cannot listen on {addr}: {why}")]
+    Listen { addr: String, why: String },
+
+    #[error("cannot generate a {key_type} key: {why}")]
+    KeyGeneration { key_type: String, why: String },
+
+    #[error("the operating system's random number generator failed")]
+    Random,
+
     #[error("cannot sign the certificate: {0}")]
     Signing(String),
 
     // ---- a network check whose own inputs are unusable (nothing was dialed) ----
-    /// Our CA, certificate, key or token for `health-check` cannot be used: a local
-    /// configuration error (exit 2), whatever the inner error's own exit code is.
+    /// An input the user pointed a checking command at cannot be used: `health-check`'s own
+    /// CA, certificate, key or token (nothing was dialed), or a file given to `verify` or
+    /// `inspect`. Exit 2, as their help documents, whatever the inner error's own code is:
+    /// this is the one way a command says "your input, not the thing checked, is wrong".
     #[error("{0}")]
     LocalConfig(Box<Error>),
 
-    // ---- other subsystems wrap their own message ----
-    #[error("{0}")]
-    Other(String),
+    // ---- the machine itself ----
+    #[error("cannot {what}: {why}")]
+    Internal { what: &'static str, why: String },
 }
 
 impl Error {
@@ -105,6 +198,12 @@ impl Error {
         match self {
             Error::InvalidValue { .. }
             | Error::MissingPodIp { .. }
+            | Error::NoCa
+            | Error::InitIsForPods
+            | Error::FromEnvUnset { .. }
+            | Error::NothingToVerify
+            | Error::NotAFilePath { .. }
+            | Error::NoNetrcPath
             | Error::Usage(_)
             | Error::LocalConfig(_) => ExitCode::Usage,
             _ => ExitCode::Failure,

@@ -17,6 +17,7 @@ pub mod kit;
 pub mod pki;
 pub mod probe;
 pub mod provision;
+pub mod signer;
 pub mod text;
 
 pub use error::{Error, Result};

@@ -19,7 +19,11 @@ fn main() {
     let code = match raytls::commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("raytls: error: {err}");
+            // One line, whatever a path or a peer put into the message.
+            eprintln!(
+                "raytls: error: {}",
+                raytls::text::escape::escape(&err.to_string())
+            );
             err.exit_code()
         }
     };

@@ -8,6 +8,7 @@ use crate::commands::*;
 use crate::exit_code::TOP_LEVEL_HELP;
 
 pub mod args;
+pub mod values;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +44,8 @@ pub enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Check a Ray GCS over mutual TLS, like `ray health-check`, and name what is wrong
     HealthCheck(health_check::HealthCheckArgs),
+    /// The signer: hold the CA key, give each pod a certificate for its own IP (HTTPS API)
+    Serve(crate::commands::serve::ServeArgs),
     /// Make a Ray auth token (RAY_AUTH_MODE=token) as a file or a Kubernetes Secret
     Token(token::TokenArgs),
     Netrc(netrc::NetrcArgs),

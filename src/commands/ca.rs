@@ -1,7 +1,7 @@
 //! `raytls ca create`.
 use crate::error::Result;
 use crate::exit_code::ExitCode;
-use crate::pki::authority;
+use crate::pki::authority::{self, DEFAULT_CA_DAYS, DEFAULT_CA_NAME};
 use crate::pki::certinfo::date;
 use crate::pki::keys::KeyType;
 use crate::provision::files::{self, OutFile, Overwrite};
@@ -33,6 +33,11 @@ EXAMPLES:
   # A P-384 CA named after its cluster, valid 5 years
   raytls ca create --out ./ca --key-type ecdsa-p384 --name \"prod-ray CA\" --days 1825
 
+  # An offline root, and a signing CA under it for `raytls serve` (the root key stays offline)
+  raytls ca create --out ./root
+  raytls ca create --intermediate --ca ./root --out ./signing
+  # -> signing/ca.crt (intermediate), signing/ca.key (0600), signing/root.crt (no key)
+
 The subject gets a random suffix (\"raytls CA 3f9c1a2b\"): two CAs with the same subject
 make Ray report a bad signature instead of an unknown CA. An existing CA (e.g. one made with
 openssl, RSA or EC) needs no import: pass its directory to `raytls issue --ca DIR`.";
@@ -46,11 +51,18 @@ pub struct CaCreateArgs {
     #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
     pub key_type: KeyType,
     /// Validity in days
-    #[arg(long, default_value_t = 3650, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CA_DAYS, value_name = "N")]
     pub days: u32,
     /// Subject common name; a random suffix keeps every CA's subject unique
-    #[arg(long, default_value = "raytls CA", value_name = "TEXT")]
+    #[arg(long, default_value = DEFAULT_CA_NAME, value_name = "TEXT")]
     pub name: String,
+    /// Make an intermediate CA signed by the root in --ca ROOT_DIR; writes DIR/ca.crt,
+    /// DIR/ca.key and DIR/root.crt (the root's certificate, no key)
+    #[arg(long, requires = "root")]
+    pub intermediate: bool,
+    /// The root CA directory (ca.crt, ca.key) that signs the intermediate
+    #[arg(long = "ca", value_name = "ROOT_DIR", requires = "intermediate")]
+    pub root: Option<PathBuf>,
     /// Overwrite an existing ca.crt / ca.key
     #[arg(long)]
     pub force: bool,
@@ -66,18 +78,38 @@ pub fn run(args: CaArgs) -> Result<ExitCode> {
 }
 
 fn create(a: CaCreateArgs) -> Result<ExitCode> {
-    let files = [OutFile::public("ca.crt", ""), OutFile::secret("ca.key", "")];
+    let mut files = vec![OutFile::public("ca.crt", ""), OutFile::secret("ca.key", "")];
+    if a.intermediate {
+        files.push(OutFile::public(authority::ROOT_FILE, ""));
+    }
     files::check_targets(&a.out, &files, Overwrite::from_force(a.force))?;
-    let ca = authority::create_ca(&a.name, a.key_type, a.days, super::now())?;
-    let written = files::write_files(
-        &a.out,
-        &[
-            OutFile::public("ca.crt", ca.cert_pem.clone()),
-            OutFile::secret("ca.key", ca.key.pem()),
-        ],
-        Overwrite::from_force(a.force),
-    )?;
-    let (cert, key) = (super::display(&written[0]), super::display(&written[1]));
+    let now = super::now();
+    let (ca, root_pem) = match &a.root {
+        Some(root_dir) if a.intermediate => {
+            let root = authority::Authority::load(&authority::CaFiles::in_dir(root_dir), now)?;
+            let new = authority::create_intermediate(&root, &a.name, a.key_type, a.days, now)?;
+            if let Some(note) = &new.clamped {
+                eprintln!("raytls: note: {note}");
+            }
+            (new.ca, Some(new.root_pem))
+        }
+        _ => (
+            authority::create_ca(&a.name, a.key_type, a.days, now)?,
+            None,
+        ),
+    };
+    let mut out = vec![
+        OutFile::public("ca.crt", ca.cert_pem.clone()),
+        OutFile::secret("ca.key", ca.key.pem()),
+    ];
+    if let Some(root_pem) = &root_pem {
+        out.push(OutFile::public(authority::ROOT_FILE, root_pem.clone()));
+    }
+    let written = files::write_files(&a.out, &out, Overwrite::from_force(a.force))?;
+    let (cert, key) = (
+        written[0].display().to_string(),
+        written[1].display().to_string(),
+    );
     if a.json {
         let v = serde_json::json!({
             "cert": cert, "key": key, "subject": ca.info.subject,
@@ -87,7 +119,12 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         crate::outln!("{v}");
     } else {
         crate::outln!(
-            "created CA {cert}: \"{}\", {}, expires {}",
+            "created {}CA {cert}: \"{}\", {}, expires {}",
+            if root_pem.is_some() {
+                "intermediate "
+            } else {
+                ""
+            },
             ca.info.display_name(),
             ca.info.public_key,
             date(ca.info.not_after)
@@ -95,6 +132,12 @@ fn create(a: CaCreateArgs) -> Result<ExitCode> {
         crate::outln!(
             "wrote {key} (CA private key, mode 0600: keep it out of worker pods where you can)"
         );
+        if let Some(root) = written.get(2) {
+            crate::outln!(
+                "wrote {} (the root's certificate, no key: what Ray pods trust as ca.crt)",
+                root.display().to_string()
+            );
+        }
     }
     Ok(ExitCode::Ok)
 }

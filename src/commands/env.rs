@@ -39,24 +39,29 @@ pub struct EnvArgs {
 }
 
 pub fn run(a: EnvArgs) -> Result<ExitCode> {
+    // First: a path no format can carry is wrong whether or not the files exist.
+    let mut env = RayTlsEnv::for_dir(&a.dir)?;
     for f in [CERT_FILE, KEY_FILE, CA_FILE] {
         let p = a.dir.join(f);
         if !p.is_file() {
-            return Err(Error::Other(format!(
-                "{} is missing: make the files first (raytls issue ... --out {} or raytls init)",
-                p.display(),
-                a.dir.display()
-            )));
+            return Err(Error::Missing {
+                path: p,
+                hint: format!(
+                    "make the files first (raytls issue ... --out {} or raytls init)",
+                    a.dir.display()
+                ),
+            });
         }
     }
-    let mut env = RayTlsEnv::for_dir(&a.dir)?;
     if let Some(t) = &a.token_file {
         if !t.is_file() {
-            return Err(Error::Other(format!(
-                "token file {} is missing (make one with `raytls token generate --out {}`)",
-                t.display(),
-                t.display()
-            )));
+            return Err(Error::Missing {
+                path: t.clone(),
+                hint: format!(
+                    "make the token file with `raytls token generate --out {}`",
+                    t.display()
+                ),
+            });
         }
         env = env.with_token_file(t)?;
     }

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::probe::credentials::{self, Credentials, Token};
+use crate::probe::failure::Cause;
 use crate::probe::health::{self, Options, Report};
 use crate::probe::target::{self, Target};
 use clap::Args;
@@ -40,7 +41,8 @@ CAUSES (--json `cause`; exit 1 unless noted):
   closed_during_handshake, tls_handshake_failed, unknown_ca, name_mismatch, expired,
   not_yet_valid, no_server_auth_eku, bad_server_cert, client_cert_rejected,
   unauthenticated, not_ray_gcs, not_serving, grpc_error, version_mismatch,
-  local_config (exit 2: our own CA/cert/key/token unusable; nothing was dialed)
+  local_config (exit 2: our own CA/cert/key/token unusable, nothing was dialed; or this
+  machine ran out of file descriptors)
 
 EXIT CODES:
   0  every address is healthy
@@ -125,7 +127,10 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "start the async runtime",
+            why: e.to_string(),
+        })?;
     let reports = runtime.block_on(health::check_all(targets, Arc::new(creds), token, opts));
     // A DNS lookup that outlived its deadline still sits in a blocking thread: do not wait.
     runtime.shutdown_background();
@@ -143,6 +148,9 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     }
     Ok(if unhealthy.is_empty() {
         ExitCode::Ok
+    } else if unhealthy.iter().any(|r| r.cause == Cause::LocalConfig) {
+        // Out of local descriptors mid-run: our problem, as a bad local file is.
+        ExitCode::Usage
     } else {
         ExitCode::Failure
     })

@@ -1,5 +1,5 @@
 //! `raytls init head|worker`: the KubeRay init-container entrypoint.
-use crate::cli::args::LeafArgs;
+use crate::cli::args::{LeafArgs, SignerArgs};
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::pki::authority::{Authority, CaFiles, Lifetime};
@@ -23,6 +23,11 @@ EXAMPLES:
 
   # Same, with explicit paths
   raytls init worker --ca /etc/ca/tls --out /etc/ray/tls --pod-ip 10.0.0.7
+
+  # Production: no CA key in the pod; the signer (raytls serve) certifies the pod's address
+  raytls init worker --signer https://raytls-signer.ray.svc:8443 \\
+      --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
+  # (env: RAYTLS_SIGNER, RAYTLS_SIGNER_CA, RAYTLS_TOKEN_FILE; retries up to --wait, 120s)
 
 Then give the Ray container RAY_USE_TLS=1 and RAY_TLS_SERVER_CERT/RAY_TLS_SERVER_KEY/
 RAY_TLS_CA_CERT pointing at /etc/ray/tls/{tls.crt,tls.key,ca.crt} (see DIR/ray-tls.env,
@@ -52,6 +57,8 @@ pub struct InitArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub leaf: LeafArgs,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Validity of a new certificate in days (shortened to the CA's expiry if needed)
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,
@@ -62,21 +69,34 @@ pub struct InitArgs {
 
 pub fn run(a: InitArgs) -> Result<ExitCode> {
     if a.role == Role::Client {
-        return Err(Error::Usage(
-            "init runs in Ray pods: use `raytls init head` or `raytls init worker` (for a client identity: raytls issue client)".into(),
-        ));
+        return Err(Error::InitIsForPods);
     }
     let now = super::now();
-    let identity = super::leaf_identity(a.role, &a.leaf)?;
+    if let Some(client) = a.signer.client(&a.out)? {
+        let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
+        let outcome = provision::signer::init_dir(
+            &job,
+            a.signer
+                .signer_ca
+                .as_deref()
+                .unwrap_or(std::path::Path::new("")),
+            &a.out,
+            now,
+            |line| eprintln!("raytls: {line}"),
+        )?;
+        super::outcome::print(&outcome, a.json);
+        return Ok(ExitCode::Ok);
+    }
+    let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
     let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
     let outcome = provision::init_dir(
         &ca,
         &identity,
         a.leaf.key_type,
-        Lifetime::from_flag(a.days, super::issue::DEFAULT_LEAF_DAYS),
+        Lifetime::from_flag(a.days),
         &a.out,
         now,
     )?;
-    super::print_outcome(&outcome, a.json);
+    super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

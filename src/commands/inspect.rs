@@ -1,10 +1,12 @@
 //! `raytls inspect FILE...`.
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
-use crate::pki::certinfo::datetime;
-use crate::pki::inspect::{inspect_files, FileReport, Item};
+use crate::pki::certinfo::{datetime, CertInfo};
+use crate::pki::inspect::{inspect_files, InspectedFile, Item};
+use crate::pki::keys::KeyInfo;
+use crate::text::escape::escape;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const INSPECT_EXAMPLES: &str = "\
 EXAMPLES:
@@ -30,14 +32,8 @@ pub struct InspectArgs {
 }
 
 pub fn run(a: InspectArgs) -> Result<ExitCode> {
-    let reports = match inspect_files(&a.files, super::now()) {
-        Ok(r) => r,
-        Err(e) => {
-            // Unknown or broken input is a usage-level problem here (exit 2).
-            eprintln!("raytls: error: {e}");
-            return Ok(ExitCode::Usage);
-        }
-    };
+    let reports =
+        inspect_files(&a.files, super::now()).map_err(|e| Error::LocalConfig(Box::new(e)))?;
     if a.json {
         crate::outln!(
             "{}",
@@ -45,13 +41,13 @@ pub fn run(a: InspectArgs) -> Result<ExitCode> {
         );
     } else {
         for r in &reports {
-            print_report(r);
+            print_file(r);
         }
     }
     Ok(ExitCode::Ok)
 }
 
-fn print_report(r: &FileReport) {
+fn print_file(r: &InspectedFile) {
     let n_certs = r
         .items
         .iter()
@@ -69,97 +65,95 @@ fn print_report(r: &FileReport) {
                 } else {
                     String::new()
                 };
-                crate::outln!("{}{which}: certificate", r.file.display());
-                let row = |k: &str, v: String| crate::outln!("  {k:<12} {v}");
-                row("subject", info.subject.clone());
-                row(
-                    "issuer",
-                    if info.self_signed {
-                        "(self-signed)".into()
-                    } else {
-                        info.issuer.clone()
-                    },
-                );
-                row("serial", info.serial.clone());
-                let expiry = if *expires_in_days >= 0 {
-                    format!("expires in {expires_in_days} days")
-                } else {
-                    format!("EXPIRED {} days ago", -expires_in_days)
-                };
-                row(
-                    "valid",
-                    format!(
-                        "{} to {} ({expiry})",
-                        datetime(info.not_before),
-                        datetime(info.not_after)
-                    ),
-                );
-                row("key", info.public_key.to_string());
-                row("signature", info.signature_algorithm.clone());
-                row(
-                    "SANs",
-                    if info.sans.is_empty() {
-                        "none".into()
-                    } else {
-                        info.sans.join(", ")
-                    },
-                );
-                row(
-                    "key usage",
-                    if info.key_usage.is_empty() {
-                        "(none: any)".into()
-                    } else {
-                        info.key_usage.join(", ")
-                    },
-                );
-                row(
-                    "EKU",
-                    match &info.eku {
-                        None => "(none: any)".into(),
-                        Some(e) => {
-                            let mut v: Vec<String> = Vec::new();
-                            if e.server_auth {
-                                v.push("serverAuth".into());
-                            }
-                            if e.client_auth {
-                                v.push("clientAuth".into());
-                            }
-                            if e.any {
-                                v.push("any".into());
-                            }
-                            v.extend(e.other.iter().cloned());
-                            v.join(", ")
-                        }
-                    },
-                );
-                row(
-                    "CA",
-                    match (info.is_ca, info.path_len) {
-                        (true, Some(n)) => format!("yes, path length {n}"),
-                        (true, None) => "yes".into(),
-                        (false, _) => "no".into(),
-                    },
-                );
-                row("SHA-256", info.sha256_fingerprint.clone());
+                crate::outln!("{}{which}: certificate", shown(&r.file));
+                for (k, v) in certificate_rows(info, *expires_in_days) {
+                    // Subjects, SANs and the like come from the file: escaped.
+                    crate::outln!("  {k:<12} {}", escape(&v));
+                }
             }
-            Item::PrivateKey { key, matches } => {
-                let m = if matches.is_empty() {
-                    "matches none of the certificates given".to_string()
-                } else {
-                    format!("matches {}", matches.join(", "))
-                };
-                let problem = key
-                    .problem
-                    .as_ref()
-                    .map(|p| format!("; {p}"))
-                    .unwrap_or_default();
-                crate::outln!(
-                    "{}: private key, {} ({}); {m}{problem}",
-                    r.file.display(),
-                    key.algorithm,
-                    key.format
-                );
-            }
+            Item::PrivateKey { key, matches } => print_key(&r.file, key, matches),
         }
     }
+}
+
+/// A path as printed for a person: escaped, since a file name can hold anything.
+fn shown(p: &Path) -> String {
+    escape(&p.display().to_string()).into_owned()
+}
+
+/// The rows of a certificate, in the order people read them.
+fn certificate_rows(info: &CertInfo, expires_in_days: i64) -> Vec<(&'static str, String)> {
+    let issuer = if info.self_signed {
+        "(self-signed)".into()
+    } else {
+        info.issuer.clone()
+    };
+    let expiry = if expires_in_days >= 0 {
+        format!("expires in {expires_in_days} days")
+    } else {
+        format!("EXPIRED {} days ago", -expires_in_days)
+    };
+    let valid = format!(
+        "{} to {} ({expiry})",
+        datetime(info.not_before),
+        datetime(info.not_after)
+    );
+    vec![
+        ("subject", info.subject.clone()),
+        ("issuer", issuer),
+        ("serial", info.serial.clone()),
+        ("valid", valid),
+        ("key", info.public_key.to_string()),
+        ("signature", info.signature_algorithm.clone()),
+        ("SANs", list_or(&info.sans, "none")),
+        ("key usage", list_or(&info.key_usage, "(none: any)")),
+        (
+            "EKU",
+            info.eku
+                .as_ref()
+                .map_or_else(|| "(none: any)".into(), |e| e.names().join(", ")),
+        ),
+        ("CA", ca_row(info)),
+        ("SHA-256", info.sha256_fingerprint.clone()),
+    ]
+}
+
+fn list_or<S: AsRef<str>>(items: &[S], none: &str) -> String {
+    if items.is_empty() {
+        none.into()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn ca_row(info: &CertInfo) -> String {
+    match (info.is_ca, info.path_len) {
+        (true, Some(n)) => format!("yes, path length {n}"),
+        (true, None) => "yes".into(),
+        (false, _) => "no".into(),
+    }
+}
+
+fn print_key(file: &Path, key: &KeyInfo, matches: &[String]) {
+    let m = if matches.is_empty() {
+        "matches none of the certificates given".to_string()
+    } else {
+        format!("matches {}", matches.join(", "))
+    };
+    let problem = key
+        .problem
+        .as_ref()
+        .map(|p| format!("; {p}"))
+        .unwrap_or_default();
+    crate::outln!(
+        "{}: private key, {} ({}); {}",
+        shown(file),
+        key.algorithm,
+        key.format,
+        escape(&format!("{m}{problem}"))
+    );
 }

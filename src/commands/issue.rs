@@ -1,5 +1,5 @@
 //! `raytls issue head|worker|client`.
-use crate::cli::args::{CaSourceArgs, LeafArgs};
+use crate::cli::args::{CaSourceArgs, LeafArgs, SignerArgs};
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::pki::authority::{Authority, Lifetime};
@@ -30,6 +30,10 @@ EXAMPLES:
   # A client identity for a job submitter or health check
   raytls issue client --ca ./ca --out ./client
 
+  # The same from the signer (raytls serve), with the client role's token
+  raytls issue client --signer https://raytls-signer.example:8443 --signer-ca ca.crt \\
+      --token-file client.token --out ./me
+
 Writes DIR/tls.crt, DIR/tls.key (0600) and DIR/ca.crt (a copy of the CA certificate).";
 
 #[derive(Debug, Args)]
@@ -45,6 +49,8 @@ pub struct IssueArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub leaf: LeafArgs,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Validity in days (default 365, shortened to the CA's expiry if needed)
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,
@@ -56,21 +62,37 @@ pub struct IssueArgs {
     pub json: bool,
 }
 
-pub const DEFAULT_LEAF_DAYS: u32 = 365;
-
 pub fn run(a: IssueArgs) -> Result<ExitCode> {
     let now = super::now();
-    let identity = super::leaf_identity(a.role, &a.leaf)?;
-    let ca = Authority::load(&super::ca_files(&a.ca)?, now)?;
+    if let Some(client) = a.signer.client(&a.out)? {
+        if a.role != crate::pki::role::Role::Client {
+            return Err(crate::error::Error::Usage(format!(
+                "issue {} --signer would certify this machine's address; run `raytls init {}` --signer in the pod instead (issue --signer is for client certificates)",
+                a.role, a.role
+            )));
+        }
+        let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
+        let outcome = provision::signer::issue_to_dir(
+            &job,
+            &a.out,
+            Overwrite::from_force(a.force),
+            now,
+            |line| eprintln!("raytls: {line}"),
+        )?;
+        super::outcome::print(&outcome, a.json);
+        return Ok(ExitCode::Ok);
+    }
+    let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
+    let ca = Authority::load(&crate::cli::args::ca_files(&a.ca)?, now)?;
     let outcome = provision::issue_to_dir(
         &ca,
         &identity,
         a.leaf.key_type,
-        Lifetime::from_flag(a.days, DEFAULT_LEAF_DAYS),
+        Lifetime::from_flag(a.days),
         &a.out,
         Overwrite::from_force(a.force),
         now,
     )?;
-    super::print_outcome(&outcome, a.json);
+    super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

@@ -2,14 +2,16 @@
 use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::kit::uri_lint;
+use crate::text::escape::escape;
 use clap::Args;
 
 #[derive(Debug, Args)]
 #[command(
     about = "Flag URIs that carry credentials (user:password@, ?token=, signed URLs)",
     long_about = "Flag runtime_env URIs (working_dir, py_modules, ...) that carry credentials: \
-user:password@ or a token as the user name, and query parameters such as token=, access_token=, \
-X-Amz-Signature=, X-Goog-Signature=, sig= (Azure SAS). Ray logs these URIs and names its cache \
+user:password@ or a token as the user name, and parameters such as token=, access_token=, \
+X-Amz-Signature=, X-Goog-Signature=, sig= (Azure SAS) in the query or the fragment \
+(#access_token=, as OAuth's implicit flow returns it). Ray logs these URIs and names its cache \
 directories after them, so the secret leaks. Put the credentials in netrc \
 (`raytls netrc set`) or in RAY_RUNTIME_ENV_BEARER_TOKEN instead.\n\n\
 Prints one line per URI (secrets replaced by REDACTED) and exits 1 if any URI carries a \
@@ -31,15 +33,17 @@ pub fn run(args: LintUriArgs) -> Result<ExitCode> {
     let mut flagged = 0usize;
     for uri in &args.uris {
         let report = uri_lint::lint(uri);
+        // The URI is the user's text and may hold control characters: escaped.
+        let shown = escape(&report.redacted);
         if report.findings.is_empty() {
-            crate::outln!("ok: {}", report.redacted);
+            crate::outln!("ok: {shown}");
             continue;
         }
         flagged += 1;
         for finding in &report.findings {
-            crate::outln!("credentials: {}: {}", report.redacted, finding.what);
+            crate::outln!("credentials: {shown}: {}", escape(&finding.what));
         }
-        let host = report.host.as_deref().unwrap_or("HOST");
+        let host = escape(report.host.as_deref().unwrap_or("HOST"));
         crate::outln!(
             "  fix: drop them from the URI (Ray logs URIs and names cache directories after them); \
              put them in netrc (`raytls netrc set --machine {host} --login USER --password-file FILE`) \

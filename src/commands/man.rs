@@ -62,6 +62,9 @@ fn render(cmd: &clap::Command) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     clap_mangen::Man::new(cmd.clone())
         .render(&mut buf)
-        .map_err(|e| Error::Other(format!("cannot render the man page: {e}")))?;
+        .map_err(|e| Error::Internal {
+            what: "render the man page",
+            why: e.to_string(),
+        })?;
     Ok(buf)
 }

@@ -3,6 +3,7 @@ use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::kit::netrc;
 use crate::provision::files::{self, Mode, Overwrite};
+use crate::text::escape::escape;
 use clap::{Args, Subcommand};
 use std::fs;
 use std::io::Read;
@@ -99,23 +100,81 @@ fn netrc_path(file: Option<PathBuf>) -> Result<PathBuf> {
     }
     match std::env::var_os("HOME") {
         Some(home) if !home.is_empty() => Ok(PathBuf::from(home).join(".netrc")),
-        _ => Err(Error::Usage(
-            "no netrc file to use: HOME is not set; pass --file PATH or set NETRC".into(),
-        )),
+        _ => Err(Error::NoNetrcPath),
     }
 }
 
+/// The most `netrc set` reads of a password file (or stdin): a token is a few hundred
+/// bytes; the cap keeps `--password-file /dev/zero` from reading until memory runs out.
+/// (A FIFO stays allowed: `--password-file <(pass show github)` is a habit worth keeping.)
+const MAX_PASSWORD_FILE: u64 = 64 << 10;
+
+/// The most `netrc check` and `netrc set` read of a netrc file. Real ones are a few KB;
+/// 80,000 entries are 3 MB.
+const MAX_NETRC_FILE: u64 = 64 << 20;
+
 /// The first line of the password file (or stdin for `-`), trimmed, as Ray reads tokens.
 fn read_password(path: &Path) -> Result<String> {
-    let mut text = String::new();
-    if path == Path::new("-") {
+    let mut bytes = Vec::new();
+    let read = if path == Path::new("-") {
         std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Error::read("<stdin>", e))?;
+            .take(MAX_PASSWORD_FILE)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::read("<stdin>", e))
     } else {
-        text = fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        fs::File::open(path)
+            .and_then(|f| f.take(MAX_PASSWORD_FILE).read_to_end(&mut bytes))
+            .map_err(|e| Error::read(path, e))
+    };
+    read?;
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let text = std::str::from_utf8(first_line).map_err(|_| {
+        Error::read(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "its first line is not UTF-8",
+            ),
+        )
+    })?;
+    Ok(text.trim().to_string())
+}
+
+/// The text of a netrc file, or `None` if there is none yet. Only a regular file is read
+/// (a FIFO at ~/.netrc would hang us), and at most `MAX_NETRC_FILE` bytes.
+fn read_netrc(path: &Path) -> Result<Option<String>> {
+    match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::read(path, e)),
+        Ok(_) => {}
     }
-    Ok(text.lines().next().unwrap_or("").trim().to_string())
+    let bytes = files::read_input(path, MAX_NETRC_FILE)?;
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        Error::read(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ),
+        )
+    })
+}
+
+/// Lock the directory that holds the netrc file. When it does not exist yet (`--file
+/// new/dir/netrc`: the write creates it) lock its nearest existing ancestor instead, and
+/// move to the directory itself if another `set` made it while we waited. (Left open: a
+/// `set` that starts between another's mkdir and its rename can still race it.)
+fn lock_netrc_dir(dir: &Path) -> Result<files::DirLock> {
+    loop {
+        let existing = dir
+            .ancestors()
+            .find(|a| a.as_os_str().is_empty() || a.is_dir())
+            .unwrap_or(Path::new(""));
+        let lock = files::lock_dir(existing)?;
+        if existing == dir || !dir.is_dir() {
+            return Ok(lock);
+        }
+    }
 }
 
 fn set(args: NetrcSetArgs) -> Result<ExitCode> {
@@ -149,11 +208,11 @@ fn set(args: NetrcSetArgs) -> Result<ExitCode> {
         }
         _ => path.clone(),
     };
-    let old = match fs::read_to_string(&target) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::read(&target, e)),
-    };
+    // Two `netrc set` at once (a provisioning script looping in parallel) would each read
+    // the old file and the last rename would drop the other's entry: serialize them on the
+    // file's directory, and read the file only once we hold the lock.
+    let _lock = lock_netrc_dir(target.parent().unwrap_or(Path::new("")))?;
+    let old = read_netrc(&target)?.unwrap_or_default();
     let outcome = netrc::set_machine(&old, &args.machine, &args.login, &password, &target)?;
     // Replacing is the point of `set`; other entries are carried over byte for byte.
     files::write_file(
@@ -169,9 +228,9 @@ fn set(args: NetrcSetArgs) -> Result<ExitCode> {
     };
     crate::outln!(
         "{verb} {} (login {}) in {} (mode 0600)",
-        args.machine,
-        args.login,
-        target.display()
+        escape(&args.machine),
+        escape(&args.login),
+        escape(&target.display().to_string())
     );
     if outcome.removed_duplicates > 0 {
         crate::outln!(
@@ -182,7 +241,7 @@ fn set(args: NetrcSetArgs) -> Result<ExitCode> {
             } else {
                 "ies"
             },
-            args.machine
+            escape(&args.machine)
         );
     }
     Ok(ExitCode::Ok)
@@ -192,31 +251,32 @@ fn check(args: NetrcCheckArgs) -> Result<ExitCode> {
     let path = netrc_path(args.file)?;
     let meta = match fs::metadata(&path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Other(format!(
-                "{} does not exist; create it with `raytls netrc set --machine HOST --login USER --password-file FILE`",
-                path.display()
-            )))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::Missing {
+            path,
+            hint:
+                "create it with `raytls netrc set --machine HOST --login USER --password-file FILE`"
+                    .into(),
+        }),
         Err(e) => return Err(Error::read(&path, e)),
     };
+    // The path and every message carry file- or user-supplied text (machine names): escaped.
+    let shown = escape(&path.display().to_string()).into_owned();
     let mut problems = 0usize;
     for why in netrc::file_problems(&path, &meta) {
-        crate::outln!("{}: {why}", path.display());
+        crate::outln!("{shown}: {}", escape(&why));
         problems += 1;
     }
     if meta.is_file() {
-        let text = fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        let text = read_netrc(&path)?.unwrap_or_default();
         let parsed = netrc::parse(&text);
         for p in &parsed.problems {
-            crate::outln!("{}:{}: {}", path.display(), p.line, p.message);
+            crate::outln!("{shown}:{}: {}", p.line, escape(&p.message));
             problems += 1;
         }
         if problems == 0 {
             use std::os::unix::fs::PermissionsExt;
             crate::outln!(
-                "ok: {}: {} machine entr{}, mode {:04o}",
-                path.display(),
+                "ok: {shown}: {} machine entr{}, mode {:04o}",
                 parsed.machines().count(),
                 if parsed.machines().count() == 1 {
                     "y"
@@ -229,8 +289,7 @@ fn check(args: NetrcCheckArgs) -> Result<ExitCode> {
         }
     }
     crate::outln!(
-        "{}: {problems} problem{}",
-        path.display(),
+        "{shown}: {problems} problem{}",
         if problems == 1 { "" } else { "s" }
     );
     Ok(ExitCode::Failure)

@@ -57,7 +57,12 @@ pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
     let ca_dir = a.out.join("ca");
     let ca_files = CaFiles::in_dir(&ca_dir);
     if !ca_files.cert.exists() {
-        let ca = authority::create_ca("raytls CA", KeyType::EcdsaP256, 3650, now)?;
+        let ca = authority::create_ca(
+            authority::DEFAULT_CA_NAME,
+            KeyType::EcdsaP256,
+            authority::DEFAULT_CA_DAYS,
+            now,
+        )?;
         files::write_files(
             &ca_dir,
             &[
@@ -86,12 +91,12 @@ pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
             &ca,
             &identity,
             KeyType::EcdsaP256,
-            Lifetime::Default(365),
+            Lifetime::from_flag(None),
             &a.out.join(dir),
             now,
         )?;
         if !a.json {
-            super::print_outcome(&o, false);
+            super::outcome::print(&o, false);
         }
         outcomes.push(o);
     }

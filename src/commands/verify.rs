@@ -4,7 +4,7 @@ use crate::exit_code::ExitCode;
 use crate::pki::leafcheck::Status;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::{self, San};
-use crate::pki::verify::{self, Inputs, Report};
+use crate::pki::verify::{self, Inputs, Verification};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,8 +33,9 @@ EXAMPLES:
   raytls verify --ca ca.crt --cert tls.crt --key tls.key --role head \\
       --fqdn raycluster-head-svc.default.svc.cluster.local --pod-ip 10.0.0.5
 
-  # A cron job: renew when less than 30 days are left
-  raytls verify --dir /etc/ray/tls --renew-before 30d || [ $? = 3 ] && renew";
+  # A cron job: renew when less than 30 days are left, alert when something is wrong
+  raytls verify --dir /etc/ray/tls --renew-before 30d >/dev/null
+  case $? in 0) ;; 3) renew ;; *) alert ;; esac";
 
 #[derive(Debug, Args)]
 #[command(after_help = VERIFY_EXAMPLES)]
@@ -69,22 +70,26 @@ pub struct VerifyArgs {
     /// Exit 3 ("needs renewal") when the certificate expires within this time
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = crate::text::duration::parse)]
     pub renew_before: std::time::Duration,
-    /// Re-read the files and repeat the checks until they pass or this time is up
-    #[arg(long, value_name = "DURATION", value_parser = crate::text::duration::parse)]
+    /// Re-read the files and repeat the checks until they pass or this time is up (at most 24h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<std::time::Duration>,
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,
 }
 
+fn parse_wait(s: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::text::duration::parse_at_most(s, std::time::Duration::from_secs(86_400))
+}
+
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     let inputs = inputs(&a)?;
     let (sans, mut notes) = expected_sans(&a)?;
     let renew = time::Duration::try_from(a.renew_before).unwrap_or(time::Duration::MAX);
-    let deadline = a.wait.map(|w| Instant::now() + w);
+    let deadline = a.wait.and_then(|w| Instant::now().checked_add(w));
     let mut last_problem = String::new();
     let outcome = loop {
-        let attempt = verify::run(&inputs, &sans, renew, super::now());
+        let attempt = verify::check_files(&inputs, &sans, renew, super::now());
         let done = match &attempt {
             Ok(r) => r.ok,
             Err(_) => false,
@@ -112,27 +117,17 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
                 .min(deadline.saturating_duration_since(Instant::now())),
         );
     };
-    let report = match outcome {
-        Ok(r) => r,
-        Err(e) => {
-            // Unreadable input: exit 2, as documented.
-            eprintln!("raytls: error: {e}");
-            return Ok(ExitCode::Usage);
-        }
-    };
-    let mut report = report;
+    let mut report = outcome.map_err(|e| Error::LocalConfig(Box::new(e)))?;
     report.checks.append(&mut notes);
     print(&report, a.json);
     Ok(report.exit_code())
 }
 
 fn inputs(a: &VerifyArgs) -> Result<Inputs> {
-    let from_env = |var: &str| -> Result<std::path::PathBuf> {
+    let from_env = |var: &'static str| -> Result<std::path::PathBuf> {
         match std::env::var_os(var) {
             Some(v) if !v.is_empty() => Ok(v.into()),
-            _ => Err(Error::Usage(format!(
-                "--from-env: {var} is not set (is this a Ray container with RAY_USE_TLS=1?)"
-            ))),
+            _ => Err(Error::FromEnvUnset { var }),
         }
     };
     let (mut ca, mut cert, mut key) = (None, None, None);
@@ -151,10 +146,7 @@ fn inputs(a: &VerifyArgs) -> Result<Inputs> {
     key = a.key.clone().or(key);
     match (ca, cert) {
         (Some(ca), Some(cert)) => Ok(Inputs { ca, cert, key }),
-        _ => Err(Error::Usage(
-            "verify needs --ca FILE and --cert FILE (and --key FILE), or --dir DIR, or --from-env"
-                .into(),
-        )),
+        _ => Err(Error::NothingToVerify),
     }
 }
 
@@ -166,25 +158,9 @@ fn expected_sans(a: &VerifyArgs) -> Result<(Vec<San>, Vec<crate::pki::leafcheck:
         .iter()
         .map(|s| San::parse("--san", s))
         .collect::<Result<Vec<_>>>()?;
-    let pod_ip = match super::pod_ip_input(&a.pod_ip) {
-        // POD_IP from the environment only matters for a role that is dialed at it.
-        Some(("POD_IP", _)) if !a.role.is_some_and(Role::needs_pod_ip) => None,
-        Some((source, v)) => Some(san::parse_pod_ip(source, &v)?),
-        None => None,
-    };
-    // KubeRay sets FQ_RAY_IP in worker pods too, so the env var counts only for the head.
-    let fqdn_raw = match &a.fqdn {
-        Some(f) => Some(("--fqdn", f.clone())),
-        None if a.role == Some(Role::Head) => std::env::var("FQ_RAY_IP")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(|v| ("FQ_RAY_IP", v)),
-        None => None,
-    };
-    let fqdn = match fqdn_raw {
-        Some((source, f)) => Some(San::parse(source, &f)?),
-        None => None,
-    };
+    let pod_ip = crate::cli::args::pod_ip(&a.pod_ip, a.role)?;
+    // --fqdn is checked for any role; FQ_RAY_IP only for the head (see head_name).
+    let fqdn = crate::cli::args::head_name(&a.fqdn, "--fqdn", "FQ_RAY_IP", a.role)?;
     let mut notes = Vec::new();
     let role = a.role.unwrap_or(Role::Client);
     if role.needs_pod_ip() && pod_ip.is_none() {
@@ -227,7 +203,7 @@ fn note(code: &'static str, message: &str) -> crate::pki::leafcheck::Check {
     }
 }
 
-fn print(r: &Report, json: bool) {
+fn print(r: &Verification, json: bool) {
     if json {
         crate::outln!("{}", serde_json::to_string(r).unwrap_or_default());
         return;

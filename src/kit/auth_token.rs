@@ -17,10 +17,10 @@ pub const SECRET_KEY: &str = "auth_token";
 /// A fresh token: 32 random bytes, base64.
 pub fn generate() -> Result<String> {
     let mut bytes = [0u8; TOKEN_BYTES];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| {
-        Error::Other("the operating system's random number generator failed".into())
-    })?;
-    Ok(crate::text::base64::encode(&bytes))
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Random)?;
+    Ok(base64(&bytes))
 }
 
 /// A Secret name must be a DNS-1123 subdomain: lowercase letters, digits, `-` and `.`,
@@ -82,11 +82,15 @@ pub fn k8s_secret_manifest(name: &str, namespace: Option<&str>, token: &str) -> 
     }
     out.push_str("  labels:\n    app.kubernetes.io/managed-by: raytls\n");
     out.push_str("type: Opaque\ndata:\n");
-    out.push_str(&format!(
-        "  {SECRET_KEY}: {}\n",
-        crate::text::base64::encode(token.as_bytes())
-    ));
+    out.push_str(&format!("  {SECRET_KEY}: {}\n", base64(token.as_bytes())));
     out
+}
+
+/// Standard base64 (RFC 4648 section 4) with `=` padding: what `openssl rand -base64` and
+/// Kubernetes' Secret `data` use.
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]
@@ -103,6 +107,26 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
+        }
+        // The standard alphabet (`+/`, not URL-safe `-_`), and no line breaks.
+        assert_eq!(base64(&[0xfb, 0xff, 0xbf]), "+/+/");
+        assert_eq!(base64(&[0u8; 32]).len(), 44);
+        assert!(!base64(&[7u8; 200]).contains('\n'));
     }
 
     #[test]

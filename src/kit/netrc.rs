@@ -5,6 +5,7 @@
 //! stays exactly as it was.
 //!
 //! Messages never contain a password or any word that might be one.
+use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
@@ -77,67 +78,86 @@ const TYPOS: [(&str, &str); 10] = [
     ("port", "machine (host name only: netrc has no ports)"),
 ];
 
-struct Token {
+/// One word of netrc text (bare or quoted, escapes resolved) and the bytes it came from.
+/// Called a word, not a token: "token" in raytls means Ray's auth token.
+struct Word {
     text: String,
     span: Range<usize>,
 }
 
-struct Lexer<'a> {
+/// A quoted word with no closing `"`, starting at this byte.
+struct UnclosedQuote(usize);
+
+/// Splits netrc text into words, skipping whitespace and comments.
+struct Words<'a> {
     src: &'a str,
     pos: usize,
-    /// The text ends in a lone `\` inside a word: an escape of nothing.
+    /// The text ends in a lone `\` inside a bare word: an escape of nothing.
     dangling_escape: bool,
 }
 
-impl<'a> Lexer<'a> {
-    /// The next token, skipping whitespace and `#` comments (as Python's netrc: a `#` that
-    /// starts a token comments out the rest of the line). `Err` is an unterminated quote.
-    fn next(&mut self) -> Option<Result<Token, usize>> {
+impl<'a> Words<'a> {
+    /// The next word, skipping whitespace and `#` comments (as Python's netrc: a `#` that
+    /// starts a word comments out the rest of the line).
+    fn next_word(&mut self) -> Option<Result<Word, UnclosedQuote>> {
+        self.skip_blanks_and_comments();
+        if self.pos >= self.src.len() {
+            return None;
+        }
+        if self.src[self.pos..].starts_with('"') {
+            Some(self.quoted_word())
+        } else {
+            Some(Ok(self.bare_word()))
+        }
+    }
+
+    fn skip_blanks_and_comments(&mut self) {
         let bytes = self.src.as_bytes();
         loop {
             while self.pos < bytes.len() && bytes[self.pos].is_ascii_whitespace() {
                 self.pos += 1;
             }
-            if self.pos >= bytes.len() {
-                return None;
+            if self.pos >= bytes.len() || bytes[self.pos] != b'#' {
+                return;
             }
-            if bytes[self.pos] == b'#' {
-                while self.pos < bytes.len() && bytes[self.pos] != b'\n' {
-                    self.pos += 1;
-                }
-                continue;
+            while self.pos < bytes.len() && bytes[self.pos] != b'\n' {
+                self.pos += 1;
             }
-            break;
         }
+    }
+
+    /// `"..."` (curl >= 7.84, Python >= 3.11): a backslash escapes the next character.
+    fn quoted_word(&mut self) -> Result<Word, UnclosedQuote> {
         let start = self.pos;
         let mut text = String::new();
-        let mut chars = self.src[start..].char_indices();
-        if self.src[start..].starts_with('"') {
-            // Quoted token (curl >= 7.84, Python >= 3.11): backslash escapes the next char.
-            chars.next();
-            let mut escaped = false;
-            for (i, c) in chars {
-                if escaped {
-                    text.push(c);
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == '"' {
-                    self.pos = start + i + 1;
-                    return Some(Ok(Token {
-                        text,
-                        span: start..self.pos,
-                    }));
-                } else {
-                    text.push(c);
-                }
+        let mut escaped = false;
+        for (i, c) in self.src[start..].char_indices().skip(1) {
+            if escaped {
+                text.push(c);
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                self.pos = start + i + 1;
+                return Ok(Word {
+                    text,
+                    span: start..self.pos,
+                });
+            } else {
+                text.push(c);
             }
-            self.pos = bytes.len();
-            return Some(Err(start));
         }
+        self.pos = self.src.len();
+        Err(UnclosedQuote(start))
+    }
+
+    /// A run of non-whitespace; a backslash escapes the next character.
+    fn bare_word(&mut self) -> Word {
+        let start = self.pos;
+        let mut text = String::new();
         let mut end = self.src.len();
         let mut escaped = false;
-        for (i, c) in chars {
+        for (i, c) in self.src[start..].char_indices() {
             if escaped {
                 text.push(c);
                 escaped = false;
@@ -152,23 +172,20 @@ impl<'a> Lexer<'a> {
         }
         self.pos = end;
         self.dangling_escape = escaped;
-        Some(Ok(Token {
+        Word {
             text,
             span: start..end,
-        }))
+        }
     }
 
     /// Skip a macdef body: the rest of this line, then lines up to an empty one.
     fn skip_macdef_body(&mut self) {
         let rest = &self.src[self.pos..];
-        let first_nl = match rest.find('\n') {
-            Some(i) => i + 1,
-            None => {
-                self.pos = self.src.len();
-                return;
-            }
+        let Some(first_nl) = rest.find('\n') else {
+            self.pos = self.src.len();
+            return;
         };
-        let mut at = self.pos + first_nl;
+        let mut at = self.pos + first_nl + 1;
         while at < self.src.len() {
             let line_end = self.src[at..]
                 .find('\n')
@@ -183,231 +200,288 @@ impl<'a> Lexer<'a> {
     }
 }
 
-fn line_of(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// Byte offset to 1-based line number, by binary search over where the newlines are
+/// (counting newlines from the start for every message made `netrc check` quadratic).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(src: &str) -> Self {
+        Lines(
+            src.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
 }
 
-/// Parse netrc text. Never fails: what it cannot read becomes a `Problem`.
-pub fn parse(src: &str) -> Netrc {
-    let mut lx = Lexer {
-        src,
-        pos: 0,
-        dangling_escape: false,
-    };
-    let mut out = Netrc::default();
-    let mut cur: Option<Entry> = None;
-    let mut seen_keys: Vec<&'static str> = Vec::new();
-    let problem = |out: &mut Netrc, at: usize, message: String, malformed: bool| {
-        out.problems.push(Problem {
-            line: line_of(src, at),
-            message,
-            malformed,
-        });
-    };
-    let close = |out: &mut Netrc, cur: &mut Option<Entry>| {
-        if let Some(e) = cur.take() {
-            out.entries.push(e);
-        }
-    };
-    while let Some(tok) = lx.next() {
-        let tok = match tok {
-            Ok(t) => t,
-            Err(at) => {
-                problem(
-                    &mut out,
-                    at,
-                    "a quoted word has no closing '\"'".into(),
-                    true,
-                );
-                break;
-            }
-        };
-        match tok.text.as_str() {
-            kw @ ("machine" | "default" | "macdef") => {
-                close(&mut out, &mut cur);
-                seen_keys.clear();
-                let mut entry = Entry {
-                    kind: EntryKind::Default,
-                    span: tok.span.clone(),
-                    line: line_of(src, tok.span.start),
-                    login: None,
-                    has_password: false,
-                    account_raw: None,
-                };
-                if kw != "default" {
-                    match lx.next() {
-                        Some(Err(at)) => {
-                            problem(
-                                &mut out,
-                                at,
-                                "a quoted word has no closing '\"'".into(),
-                                true,
-                            );
-                            break;
-                        }
-                        Some(Ok(name)) if !KEYWORDS.contains(&name.text.as_str()) => {
-                            entry.span.end = name.span.end;
-                            entry.kind = if kw == "machine" {
-                                EntryKind::Machine(name.text)
-                            } else {
-                                EntryKind::Macdef
-                            };
-                        }
-                        _ => {
-                            problem(
-                                &mut out,
-                                tok.span.start,
-                                format!("`{kw}` is not followed by a name"),
-                                true,
-                            );
-                            break;
-                        }
-                    }
-                }
-                if kw == "macdef" {
-                    lx.skip_macdef_body();
-                    entry.span.end = lx.pos;
-                    out.entries.push(entry);
-                } else {
-                    cur = Some(entry);
-                }
-            }
-            kw @ ("login" | "password" | "account") => {
-                let kw: &'static str = match kw {
-                    "login" => "login",
-                    "password" => "password",
-                    _ => "account",
-                };
-                let Some(entry) = cur.as_mut() else {
-                    problem(
-                        &mut out,
-                        tok.span.start,
-                        format!("`{kw}` comes before any `machine` or `default` line"),
-                        true,
-                    );
-                    // Skip its value so it is not reported (and possibly echoed) as well.
-                    let _ = lx.next();
-                    continue;
-                };
-                let value = match lx.next() {
-                    Some(Ok(v)) if !KEYWORDS.contains(&v.text.as_str()) => v,
-                    Some(Err(at)) => {
-                        problem(
-                            &mut out,
-                            at,
-                            "a quoted word has no closing '\"'".into(),
-                            true,
-                        );
-                        break;
-                    }
-                    _ => {
-                        problem(
-                            &mut out,
-                            tok.span.start,
-                            format!("`{kw}` has no value"),
-                            true,
-                        );
-                        break;
-                    }
-                };
-                if seen_keys.contains(&kw) {
-                    problem(
-                        &mut out,
-                        tok.span.start,
-                        format!(
-                            "`{kw}` appears twice in one entry; readers disagree on which wins"
-                        ),
-                        true,
-                    );
-                }
-                seen_keys.push(kw);
-                entry.span.end = value.span.end;
-                match kw {
-                    "login" => entry.login = Some(value.text),
-                    "password" => entry.has_password = true,
-                    _ => entry.account_raw = Some(src[value.span.clone()].to_string()),
-                }
-            }
-            other => {
-                let lower = other.to_ascii_lowercase();
-                let message = match TYPOS.iter().find(|(typo, _)| *typo == lower) {
-                    Some((typo, meant)) => {
-                        format!("`{typo}` is not a netrc keyword; use `{meant}`")
-                    }
-                    None => "unexpected word (not shown: it may be a secret); netrc expects \
-                             machine, default, login, password, account or macdef here, and a \
-                             password with spaces must be quoted"
-                        .to_string(),
-                };
-                problem(&mut out, tok.span.start, message, true);
-            }
+/// The value keywords of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Login,
+    Password,
+    Account,
+}
+
+impl Key {
+    fn name(self) -> &'static str {
+        match self {
+            Key::Login => "login",
+            Key::Password => "password",
+            Key::Account => "account",
         }
     }
-    if lx.dangling_escape {
+}
+
+/// The file cannot be read further (the problem is already recorded): readers would
+/// disagree about everything after this point.
+struct Stop;
+
+struct Parser<'a> {
+    src: &'a str,
+    words: Words<'a>,
+    lines: Lines,
+    out: Netrc,
+    /// The `machine` or `default` entry whose values we are reading.
+    entry: Option<Entry>,
+    /// The value keywords seen in that entry (a repeat is reported).
+    keys_seen: Vec<Key>,
+    /// The line of the last password value, while no keyword has followed it: a stray
+    /// word there is most likely the rest of an unquoted password, so it is never shown.
+    password_line: Option<usize>,
+}
+
+/// Parse netrc text. Never fails: what it cannot read becomes a `Problem`. Runs in time
+/// linear in the text (up to a log factor), whatever the text holds.
+pub fn parse(src: &str) -> Netrc {
+    let mut parser = Parser {
+        src,
+        words: Words {
+            src,
+            pos: 0,
+            dangling_escape: false,
+        },
+        lines: Lines::new(src),
+        out: Netrc::default(),
+        entry: None,
+        keys_seen: Vec::new(),
+        password_line: None,
+    };
+    // A `Stop` ends reading; what was read so far is still checked and reported.
+    let _ = parser.read_entries();
+    if parser.words.dangling_escape {
         // Whatever is appended to such a file (`netrc set` adds a newline and an entry)
         // joins its last word: a machine name or password would silently change.
-        problem(
-            &mut out,
+        parser.problem(
             src.len().saturating_sub(1),
             "the file ends with a lone backslash, which escapes nothing; anything added after \
              it joins the last word: remove it or end the file with a newline"
                 .into(),
-            true,
         );
     }
-    close(&mut out, &mut cur);
+    parser.close_entry();
+    let mut out = parser.out;
     check_entries(&mut out);
     out.problems.sort_by_key(|p| p.line);
     out
 }
 
+impl Parser<'_> {
+    fn read_entries(&mut self) -> Result<(), Stop> {
+        while let Some(word) = self.next_word()? {
+            if KEYWORDS.contains(&word.text.as_str()) {
+                self.password_line = None;
+            }
+            match word.text.as_str() {
+                "machine" => self.machine(word)?,
+                "default" => self.default(word),
+                "macdef" => self.macdef(word)?,
+                "login" => self.value(Key::Login, word)?,
+                "password" => self.value(Key::Password, word)?,
+                "account" => self.value(Key::Account, word)?,
+                _ => self.stray_word(word),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next word; an unclosed quote is recorded and stops the parse.
+    fn next_word(&mut self) -> Result<Option<Word>, Stop> {
+        match self.words.next_word() {
+            None => Ok(None),
+            Some(Ok(word)) => Ok(Some(word)),
+            Some(Err(UnclosedQuote(at))) => {
+                self.problem(at, "a quoted word has no closing '\"'".into());
+                Err(Stop)
+            }
+        }
+    }
+
+    /// The word after `keyword` (a name or a value), which may not be a keyword itself.
+    fn argument_of(&mut self, keyword: &Word, missing: &str) -> Result<Word, Stop> {
+        match self.next_word()? {
+            Some(word) if !KEYWORDS.contains(&word.text.as_str()) => Ok(word),
+            _ => {
+                let message = format!("`{}` {missing}", keyword.text);
+                self.problem(keyword.span.start, message);
+                Err(Stop)
+            }
+        }
+    }
+
+    /// `machine NAME`: starts an entry.
+    fn machine(&mut self, keyword: Word) -> Result<(), Stop> {
+        self.close_entry();
+        let name = self.argument_of(&keyword, "is not followed by a name")?;
+        let mut entry = self.new_entry(&keyword, EntryKind::Machine(name.text));
+        entry.span.end = name.span.end;
+        self.entry = Some(entry);
+        Ok(())
+    }
+
+    /// `default`: the entry for every other host.
+    fn default(&mut self, keyword: Word) {
+        self.close_entry();
+        self.entry = Some(self.new_entry(&keyword, EntryKind::Default));
+    }
+
+    /// `macdef NAME` and its body, up to an empty line: not credentials, skipped whole.
+    fn macdef(&mut self, keyword: Word) -> Result<(), Stop> {
+        self.close_entry();
+        self.argument_of(&keyword, "is not followed by a name")?;
+        let mut entry = self.new_entry(&keyword, EntryKind::Macdef);
+        self.words.skip_macdef_body();
+        entry.span.end = self.words.pos;
+        self.out.entries.push(entry);
+        Ok(())
+    }
+
+    /// `login VALUE`, `password VALUE` or `account VALUE` inside an entry.
+    fn value(&mut self, key: Key, keyword: Word) -> Result<(), Stop> {
+        if self.entry.is_none() {
+            let message = format!(
+                "`{}` comes before any `machine` or `default` line",
+                key.name()
+            );
+            self.problem(keyword.span.start, message);
+            // Skip its value so it is not reported (and possibly echoed) as well.
+            let _ = self.words.next_word();
+            return Ok(());
+        }
+        let value = self.argument_of(&keyword, "has no value")?;
+        if self.keys_seen.contains(&key) {
+            let message = format!(
+                "`{}` appears twice in one entry; readers disagree on which wins",
+                key.name()
+            );
+            self.problem(keyword.span.start, message);
+        }
+        self.keys_seen.push(key);
+        if key == Key::Password {
+            self.password_line = Some(self.lines.line_of(value.span.end));
+        }
+        let account_raw = (key == Key::Account).then(|| self.src[value.span.clone()].to_string());
+        // Checked above: there is an entry.
+        if let Some(entry) = self.entry.as_mut() {
+            entry.span.end = value.span.end;
+            match key {
+                Key::Login => entry.login = Some(value.text),
+                Key::Password => entry.has_password = true,
+                Key::Account => entry.account_raw = account_raw,
+            }
+        }
+        Ok(())
+    }
+
+    /// A word where a keyword should be. Only a known typo is echoed: any other word, and
+    /// any word on the line of a password after it, may be (part of) a secret.
+    fn stray_word(&mut self, word: Word) {
+        let line = self.lines.line_of(word.span.start);
+        let message = if self.password_line == Some(line) {
+            "unexpected word (not shown: it may be part of the password before it); a \
+             password with spaces must be quoted: password \"...\""
+                .to_string()
+        } else {
+            let lower = word.text.to_ascii_lowercase();
+            match TYPOS.iter().find(|(typo, _)| *typo == lower) {
+                Some((typo, meant)) => format!("`{typo}` is not a netrc keyword; use `{meant}`"),
+                None => "unexpected word (not shown: it may be a secret); netrc expects \
+                         machine, default, login, password, account or macdef here, and a \
+                         password with spaces must be quoted"
+                    .to_string(),
+            }
+        };
+        self.problem(word.span.start, message);
+    }
+
+    fn new_entry(&self, keyword: &Word, kind: EntryKind) -> Entry {
+        Entry {
+            kind,
+            span: keyword.span.clone(),
+            line: self.lines.line_of(keyword.span.start),
+            login: None,
+            has_password: false,
+            account_raw: None,
+        }
+    }
+
+    fn close_entry(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            self.out.entries.push(entry);
+        }
+        self.keys_seen.clear();
+    }
+
+    /// A malformed line: readers disagree about what the file says.
+    fn problem(&mut self, at: usize, message: String) {
+        self.out.problems.push(Problem {
+            line: self.lines.line_of(at),
+            message,
+            malformed: true,
+        });
+    }
+}
+
 /// Problems of meaning rather than syntax: names, duplicates, order, missing passwords.
 fn check_entries(out: &mut Netrc) {
     let mut problems = Vec::new();
-    let mut first_line: Vec<(&str, usize)> = Vec::new();
+    let mut first_line: HashMap<&str, usize> = HashMap::new();
     let mut default_line: Option<usize> = None;
     for entry in &out.entries {
         match &entry.kind {
             EntryKind::Machine(name) => {
+                let mut report = |message: String| {
+                    problems.push(Problem {
+                        line: entry.line,
+                        message,
+                        malformed: false,
+                    })
+                };
                 if let Some(why) = machine_name_problem(name) {
-                    problems.push(Problem {
-                        line: entry.line,
-                        message: why,
-                        malformed: false,
-                    });
+                    report(why);
                 }
-                if let Some((_, first)) = first_line.iter().find(|(n, _)| *n == name) {
-                    problems.push(Problem {
-                        line: entry.line,
-                        message: format!(
-                            "machine {name} appears again (first on line {first}); curl uses the \
-                             first entry and Python's netrc the last: keep one"
-                        ),
-                        malformed: false,
-                    });
-                } else {
-                    first_line.push((name, entry.line));
+                match first_line.get(name.as_str()) {
+                    Some(first) => report(format!(
+                        "machine {name} appears again (first on line {first}); curl uses the \
+                         first entry and Python's netrc the last: keep one"
+                    )),
+                    None => {
+                        first_line.insert(name.as_str(), entry.line);
+                    }
                 }
                 if let Some(d) = default_line {
-                    problems.push(Problem {
-                        line: entry.line,
-                        message: format!(
-                            "machine {name} comes after the `default` entry on line {d}; \
-                             `default` must be last or some readers never reach this entry"
-                        ),
-                        malformed: false,
-                    });
+                    report(format!(
+                        "machine {name} comes after the `default` entry on line {d}; \
+                         `default` must be last or some readers never reach this entry"
+                    ));
                 }
                 if !entry.has_password {
-                    problems.push(Problem {
-                        line: entry.line,
-                        message: format!("machine {name} has no password"),
-                        malformed: false,
-                    });
+                    report(format!("machine {name} has no password"));
                 }
             }
             EntryKind::Default => default_line = Some(entry.line),
@@ -522,12 +596,10 @@ pub fn set_machine(
         && matches!(ours.as_slice(), [e] if e.login.as_deref() == Some(login) && e.has_password)
         && others(&parse(src)) == others(&after);
     if !reads_back {
-        return Err(Error::Other(format!(
-            "{}: cannot set machine {machine} without changing how readers see the rest of the \
-             file; edit it by hand (run `raytls netrc check --file {}` afterwards)",
-            path_for_errors.display(),
-            path_for_errors.display()
-        )));
+        return Err(Error::NetrcEditUnsafe {
+            path: path_for_errors.to_path_buf(),
+            machine: machine.to_string(),
+        });
     }
     Ok(outcome)
 }
@@ -541,13 +613,12 @@ fn splice_machine(
 ) -> Result<SetOutcome> {
     let parsed = parse(src);
     if let Some(p) = parsed.malformed().next() {
-        return Err(Error::Other(format!(
-            "{}:{}: {}; not editing a malformed netrc (run `raytls netrc check --file {}` and fix it first)",
-            path_for_errors.display(),
-            p.line,
-            p.message,
-            path_for_errors.display()
-        )));
+        // The message may carry a machine name from the file: main escapes the error line.
+        return Err(Error::MalformedNetrc {
+            path: path_for_errors.to_path_buf(),
+            line: p.line,
+            problem: p.message.clone(),
+        });
     }
     let matching: Vec<&Entry> = parsed
         .machines()
@@ -681,6 +752,68 @@ mod tests {
         assert!(msgs
             .iter()
             .all(|(_, m)| !m.contains("extra") && !m.contains("hunter2")));
+    }
+
+    #[test]
+    fn regression_unquoted_password_words_are_never_echoed() {
+        let n = parse("machine a login u password my pass phrase\nmachine b login v password q\n");
+        assert_eq!(n.malformed().count(), 2, "{:?}", n.problems);
+        for p in &n.problems {
+            assert_eq!(p.line, 1);
+            assert!(p.message.contains("part of the password"), "{p:?}");
+            assert!(!p.message.contains("`pass`"), "{p:?}");
+        }
+        // A keyword ends the password: a typo after it is named again.
+        let n = parse("machine a password p1 p2 login u user\n");
+        assert!(n
+            .problems
+            .iter()
+            .any(|p| p.message.contains("`user` is not")));
+        // So does the end of the line.
+        let n = parse("machine a login u password p\npass x\n");
+        assert!(n
+            .problems
+            .iter()
+            .any(|p| p.message.contains("`pass` is not")));
+    }
+
+    #[test]
+    fn regression_netrc_check_quadratic_80k_entries() {
+        // 3 MB, 80,000 entries: 67 s when every message and entry counted lines from the
+        // start of the file. Only correctness is asserted here; the time is in the report.
+        let text: String = (0..80_000)
+            .map(|i| format!("machine host{i}.example.com login user{i} password pw{i}\n"))
+            .collect();
+        let n = parse(&text);
+        assert!(n.problems.is_empty(), "{:?}", &n.problems[..1]);
+        assert_eq!(n.machines().count(), 80_000);
+        assert_eq!(n.entries[79_999].line, 80_000);
+        // Every entry a duplicate of the first: one problem each, each naming line 1.
+        let dups = "machine h login u password p\n".repeat(20_000);
+        let n = parse(&dups);
+        assert_eq!(n.problems.len(), 19_999);
+        assert!(n
+            .problems
+            .iter()
+            .all(|p| p.message.contains("first on line 1")));
+        assert_eq!(n.problems.last().map(|p| p.line), Some(20_000));
+    }
+
+    #[test]
+    fn regression_netrc_check_quadratic_stray_words() {
+        // 200 KB of stray words (4.5 s before): one problem per word, on its own line.
+        let text = format!("machine a login u password p\n{}", "stray\n".repeat(34_000));
+        let n = parse(&text);
+        assert_eq!(n.problems.len(), 34_000);
+        assert_eq!(n.problems[0].line, 2);
+        assert_eq!(n.problems[33_999].line, 34_001);
+    }
+
+    #[test]
+    fn line_numbers_count_newlines_before_the_offset() {
+        let lines = Lines::new("a\nbc\n\nd");
+        let got: Vec<usize> = (0..=7).map(|o| lines.line_of(o)).collect();
+        assert_eq!(got, [1, 1, 2, 2, 2, 3, 4, 4]);
     }
 
     #[test]

@@ -63,6 +63,7 @@ const TOKEN_PREFIXES: [&str; 8] = [
     "oauth2",
 ];
 
+/// Lint one URI. Never fails and never panics, whatever the text (a fuzz target's entry).
 pub fn lint(uri: &str) -> Report {
     let mut findings = Vec::new();
     // Split off the fragment, then the query; the rest is scheme://authority/path.
@@ -122,27 +123,20 @@ pub fn lint(uri: &str) -> Report {
     }
     if let Some(query) = query {
         redacted.push('?');
-        let mut parts = Vec::new();
-        for pair in query.split('&') {
-            let (name, value) = match pair.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (pair, None),
-            };
-            let decoded = percent_decode(name).to_ascii_lowercase();
-            if SECRET_PARAMS.contains(&decoded.as_str()) && value.is_some_and(|v| !v.is_empty()) {
-                findings.push(Finding {
-                    what: format!("a credential in the query ({name}=)"),
-                });
-                parts.push(format!("{name}=REDACTED"));
-            } else {
-                parts.push(pair.to_string());
-            }
-        }
-        redacted.push_str(&parts.join("&"));
+        redacted.push_str(&redact_params(query, "query", &mut findings));
     }
     if let Some(fragment) = fragment {
         redacted.push('#');
-        redacted.push_str(fragment);
+        // OAuth's implicit flow returns `#access_token=...`, and single-page apps put a
+        // query in the fragment (`#/callback?token=...`): both reach logs like the rest.
+        match fragment.split_once('?') {
+            Some((route, params)) => {
+                redacted.push_str(route);
+                redacted.push('?');
+                redacted.push_str(&redact_params(params, "fragment", &mut findings));
+            }
+            None => redacted.push_str(&redact_params(fragment, "fragment", &mut findings)),
+        }
     }
     Report {
         redacted,
@@ -171,25 +165,34 @@ fn looks_like_token(user: &str) -> bool {
         && user.chars().any(|c| c.is_ascii_alphabetic())
 }
 
-/// Decode `%XX` escapes (so `X%2DAmz-Signature` is still caught); bad escapes stay as is.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| char::from(b).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                // Two hex digits are at most 0xff, so the cast cannot truncate.
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
+/// `name=value&...` with the value of every credential parameter replaced by `REDACTED`
+/// (a finding each, naming the parameter and where it was: `query` or `fragment`).
+fn redact_params(params: &str, place: &str, findings: &mut Vec<Finding>) -> String {
+    let mut parts = Vec::new();
+    for pair in params.split('&') {
+        let (name, value) = match pair.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (pair, None),
+        };
+        if is_secret_param(name) && value.is_some_and(|v| !v.is_empty()) {
+            findings.push(Finding {
+                what: format!("a credential in the {place} ({name}=)"),
+            });
+            parts.push(format!("{name}=REDACTED"));
+        } else {
+            parts.push(pair.to_string());
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    parts.join("&")
+}
+
+/// Whether a parameter name (percent-decoded, so `X%2DAmz-Signature` is still caught; bad
+/// escapes stay as they are) names a credential.
+fn is_secret_param(name: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
+    SECRET_PARAMS.contains(&decoded.as_str())
 }
 
 #[cfg(test)]
@@ -231,6 +234,27 @@ mod tests {
         }
         let r = lint("https://h/x.zip?token=abc#frag");
         assert_eq!(r.redacted, "https://h/x.zip?token=REDACTED#frag");
+    }
+
+    #[test]
+    fn regression_fragment_credentials_are_found_and_redacted() {
+        let r = lint("https://host/p.zip#access_token=SECRET");
+        assert_eq!(r.findings.len(), 1, "{r:?}");
+        assert_eq!(
+            r.findings[0].what,
+            "a credential in the fragment (access_token=)"
+        );
+        assert_eq!(r.redacted, "https://host/p.zip#access_token=REDACTED");
+        let r = lint("https://h/app#/callback?state=x&id_token=SECRET&token_type=bearer");
+        assert_eq!(r.findings.len(), 1, "{r:?}");
+        assert_eq!(
+            r.redacted,
+            "https://h/app#/callback?state=x&id_token=REDACTED&token_type=bearer"
+        );
+        let r = lint("https://h/x.zip?sig=S1#token=S2");
+        assert_eq!(r.findings.len(), 2, "{r:?}");
+        assert_eq!(r.redacted, "https://h/x.zip?sig=REDACTED#token=REDACTED");
+        assert!(lint("https://h/README.md#installation").findings.is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use crate::error::{Error, Result};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::chain::{self, Usage};
-use crate::pki::keys::{self, Key, KeyAlgorithm, KeyType};
+use crate::pki::keys::{self, Key, KeyType};
 use crate::pki::role::LeafIdentity;
 use crate::pki::san::San;
 use crate::pki::{der, pem};
@@ -23,22 +23,37 @@ use crate::pki::{der, pem};
 /// does not reject a certificate issued a second ago.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// A new CA's subject common name, before its random suffix.
+pub const DEFAULT_CA_NAME: &str = "raytls CA";
+/// A new CA's validity: ten years, so that leaves, not the CA, set the renewal rhythm.
+pub const DEFAULT_CA_DAYS: u32 = 3650;
+/// A leaf's validity unless `--days` says otherwise (shortened to the CA's expiry).
+pub const DEFAULT_LEAF_DAYS: u32 = 365;
+
 /// Where a CA's certificate and key live.
 #[derive(Debug, Clone)]
 pub struct CaFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The offline root above an intermediate CA (`DIR/root.crt`), when there is one.
+    pub root: Option<PathBuf>,
 }
 
 impl CaFiles {
-    /// `DIR/ca.crt` and `DIR/ca.key`, as `raytls ca create` and KubeRay's CA Secret lay them out.
+    /// `DIR/ca.crt` and `DIR/ca.key`, as `raytls ca create` and KubeRay's CA Secret lay them
+    /// out, and `DIR/root.crt` if present (`raytls ca create --intermediate`).
     pub fn in_dir(dir: &Path) -> Self {
+        let root = dir.join(ROOT_FILE);
         CaFiles {
             cert: dir.join("ca.crt"),
             key: dir.join("ca.key"),
+            root: root.exists().then_some(root),
         }
     }
 }
+
+/// The root certificate next to an intermediate CA's ca.crt and ca.key.
+pub const ROOT_FILE: &str = "root.crt";
 
 /// A freshly made CA, not yet on disk.
 pub struct NewCa {
@@ -74,8 +89,10 @@ pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) 
     dn.push(DnType::OrganizationName, "raytls");
     dn.push(DnType::CommonName, format!("{name} {}", random_hex(4)?));
     params.distinguished_name = dn;
-    // pathlen 0: this CA signs leaves only, never another CA.
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    // pathlen 1: leaves, or one intermediate (`ca create --intermediate`) and its leaves.
+    // A root with pathlen 0 makes every leaf under an intermediate fail with "path length
+    // constraint exceeded".
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.not_before = now - CLOCK_SKEW;
     params.not_after = add_days(now, days)?;
@@ -91,14 +108,103 @@ pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) 
     })
 }
 
+/// A new intermediate CA and the root above it, not yet on disk.
+pub struct NewIntermediate {
+    pub ca: NewCa,
+    /// The root's certificate (no key), written next to the intermediate as `root.crt`.
+    pub root_pem: String,
+    /// Set when the validity was shortened to the root's expiry.
+    pub clamped: Option<String>,
+}
+
+/// Make a signing CA under `root` (which may then stay offline): pathlen 0, so it signs
+/// leaves only. Refused when the root's own pathLenConstraint allows no CA below it.
+pub fn create_intermediate(
+    root: &Authority,
+    name: &str,
+    key_type: KeyType,
+    days: u32,
+    now: OffsetDateTime,
+) -> Result<NewIntermediate> {
+    if let Some(0) = root.info.path_len {
+        return Err(Error::RootForbidsIntermediate {
+            root: root.files.cert.clone(),
+        });
+    }
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::InvalidValue {
+            source_name: "--name".into(),
+            value: name.into(),
+            what: "CA name",
+            why: "it is empty".into(),
+        });
+    }
+    let (not_after, clamped) = root.leaf_not_after(Lifetime::Default(days), now)?;
+    let key = keys::generate(key_type)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "raytls");
+    dn.push(DnType::CommonName, format!("{name} {}", random_hex(4)?));
+    params.distinguished_name = dn;
+    // pathlen 0: the intermediate signs leaves only.
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = (now - CLOCK_SKEW).max(root.info.not_before);
+    params.not_after = not_after;
+    let der = root.sign_params(params, &key.pair)?;
+    let info = CertInfo::parse(&der).map_err(Error::Signing)?;
+    check_signed_by(&der, &root.cert_der).map_err(|why| {
+        Error::Signing(format!(
+            "the new intermediate does not verify against {} ({why})",
+            root.files.cert.display()
+        ))
+    })?;
+    Ok(NewIntermediate {
+        ca: NewCa {
+            cert_pem: pem::encode("CERTIFICATE", &der),
+            key,
+            info,
+        },
+        root_pem: pem::encode("CERTIFICATE", &root.cert_der),
+        // A default that ends a few minutes after the root (made moments before) is no news.
+        clamped: clamped
+            .filter(|_| {
+                add_days(now, days).is_ok_and(|t| t - root.info.not_after > Duration::days(1))
+            })
+            .map(|c| c.replace("the CA's own expiry", "the root's expiry")),
+    })
+}
+
+/// Does `issuer`'s key verify `cert`'s signature? (A CA certificate cannot be checked as an
+/// end entity by webpki, so this one check is x509-parser's.)
+fn check_signed_by(cert: &[u8], issuer: &[u8]) -> std::result::Result<(), String> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, c) = X509Certificate::from_der(cert).map_err(|e| e.to_string())?;
+    let (_, i) = X509Certificate::from_der(issuer).map_err(|e| e.to_string())?;
+    c.verify_signature(Some(i.public_key()))
+        .map_err(|e| e.to_string())
+}
+
 /// An adopted or loaded CA that passed every check and can sign.
+///
+/// A root signs as it is. An intermediate (a directory with `root.crt`) hands out leaf +
+/// intermediate as the chain and the root as the `ca.crt` peers trust.
 pub struct Authority {
     pub files: CaFiles,
-    /// The CA file exactly as read, to copy next to leaves as `ca.crt`.
-    pub cert_file_bytes: Vec<u8>,
+    /// The CA file's certificates, re-encoded as PEM, to copy next to leaves as `ca.crt`.
+    /// Only CERTIFICATE blocks: `cat ca.crt ca.key > ca.crt` is a common habit, and copying
+    /// such a file whole put the CA key into every pod's volume.
+    pub ca_bundle_pem: String,
+    /// The CA certificate file also holds a private key (never copied; worth a warning).
+    pub cert_file_holds_key: bool,
     pub cert_der: CertificateDer<'static>,
     pub info: CertInfo,
-    pub key_algorithm: KeyAlgorithm,
+    /// The trust anchor peers check against: the root above an intermediate, else the CA.
+    pub anchor_der: CertificateDer<'static>,
+    pub anchor_info: CertInfo,
+    /// Certificates between a leaf and the anchor (the intermediate), sent after the leaf.
+    pub intermediates: Vec<CertificateDer<'static>>,
     key: KeyPair,
     /// What rcgen needs of the issuer besides its name (key ids, key usage).
     issuer_params: CertificateParams,
@@ -129,11 +235,9 @@ impl Authority {
     pub fn load(files: &CaFiles, now: OffsetDateTime) -> Result<Self> {
         let dir = files.cert.parent().unwrap_or(Path::new("."));
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            return Err(Error::Other(format!(
-                "CA directory {} does not exist; create a CA with `raytls ca create --out {}` or point --ca at the directory holding ca.crt and ca.key",
-                dir.display(),
-                dir.display()
-            )));
+            return Err(Error::NoCaDir {
+                dir: dir.to_path_buf(),
+            });
         }
         // A bundle's first certificate is the CA we sign with.
         let CertFile {
@@ -141,6 +245,13 @@ impl Authority {
             mut certs,
             info,
         } = CertInfo::read_first(&files.cert)?;
+        let cert_file_holds_key = pem::labels(&cert_file_bytes)
+            .iter()
+            .any(|l| l.ends_with("PRIVATE KEY"));
+        let ca_bundle_pem: String = certs
+            .iter()
+            .map(|c| pem::encode("CERTIFICATE", c))
+            .collect();
         let cert_der = certs.swap_remove(0);
         check_is_usable_ca(&files.cert, &info, now)?;
 
@@ -156,20 +267,53 @@ impl Authority {
         if let Some(ski) = &info.subject_key_id {
             issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(ski.clone());
         }
+        // Under an intermediate, pods trust the root: its certificates become ca.crt.
+        let (ca_bundle_pem, anchor_der, anchor_info, intermediates) = match &files.root {
+            None => (ca_bundle_pem, cert_der.clone(), info.clone(), Vec::new()),
+            Some(root_path) => {
+                let CertFile {
+                    mut certs,
+                    info: root_info,
+                    ..
+                } = CertInfo::read_first(root_path)?;
+                check_is_usable_ca(root_path, &root_info, now)?;
+                if info.issuer != root_info.subject {
+                    return Err(Error::IntermediateNotFromRoot {
+                        cert: files.cert.clone(),
+                        root: root_path.to_path_buf(),
+                        issuer: info.issuer.clone(),
+                        root_subject: root_info.subject.clone(),
+                    });
+                }
+                let root_pem: String = certs
+                    .iter()
+                    .map(|c| pem::encode("CERTIFICATE", c))
+                    .collect();
+                (
+                    root_pem,
+                    certs.swap_remove(0),
+                    root_info,
+                    vec![cert_der.clone()],
+                )
+            }
+        };
         Ok(Authority {
             files: files.clone(),
-            cert_file_bytes,
+            ca_bundle_pem,
+            cert_file_holds_key,
             cert_der,
             info,
-            key_algorithm: key.algorithm,
+            anchor_der,
+            anchor_info,
+            intermediates,
             key: key.pair,
             issuer_params,
         })
     }
 
-    /// Issue a leaf for `identity`: CA:FALSE, digitalSignature (+keyEncipherment for RSA
-    /// keys), EKU serverAuth+clientAuth (Ray uses one certificate both ways), key ids,
-    /// notBefore a few minutes back, never valid beyond the CA.
+    /// Issue a leaf for `identity` with a new key: CA:FALSE, digitalSignature
+    /// (+keyEncipherment for RSA keys), EKU serverAuth+clientAuth (Ray uses one certificate
+    /// both ways), key ids, notBefore a few minutes back, never valid beyond the CA.
     pub fn issue(
         &self,
         identity: &LeafIdentity,
@@ -177,34 +321,109 @@ impl Authority {
         lifetime: Lifetime,
         now: OffsetDateTime,
     ) -> Result<IssuedLeaf> {
-        let (not_after, clamped) = self.leaf_not_after(lifetime, now)?;
         let sans = identity.required_sans();
         let key = keys::generate(key_type)?;
+        let signed = self.sign_leaf(
+            &key.pair,
+            key.algorithm.is_rsa(),
+            &LeafSubject::for_identity(identity),
+            &sans,
+            lifetime,
+            now,
+        )?;
+        Ok(IssuedLeaf {
+            cert_pem: signed.chain_pem,
+            key,
+            info: signed.info,
+            sans,
+            clamped: signed.clamped,
+        })
+    }
 
+    /// Sign a leaf for a public key that is not ours (a CSR's), with the subject and names
+    /// the caller decided. The same profile and self-check as [`Authority::issue`].
+    pub fn sign_leaf(
+        &self,
+        public_key: &impl rcgen::PublicKeyData,
+        key_is_rsa: bool,
+        subject: &LeafSubject,
+        sans: &[San],
+        lifetime: Lifetime,
+        now: OffsetDateTime,
+    ) -> Result<SignedLeaf> {
+        let (not_after, clamped) = self.leaf_not_after(lifetime, now)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "raytls");
-        dn.push(DnType::CommonName, identity.common_name());
+        // The role, so that a renewal over mutual TLS can tell what the holder is.
+        dn.push(DnType::OrganizationalUnitName, subject.role_label.as_str());
+        dn.push(DnType::CommonName, subject.common_name.as_str());
         params.distinguished_name = dn;
         params.subject_alt_names = sans.iter().map(rcgen::SanType::from).collect();
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if key.algorithm.is_rsa() {
+        if key_is_rsa {
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        // The authorityKeyIdentifier must repeat the CA's subjectKeyIdentifier; a CA without
-        // one gets none (path building goes by name).
-        params.use_authority_key_identifier_extension = self.info.subject_key_id.is_some();
         params.not_before = (now - CLOCK_SKEW).max(self.info.not_before);
         params.not_after = not_after;
+        let not_before = params.not_before;
+        let cert = self.sign_params(params, public_key)?;
+
+        // Check our own work as a peer would, before anything reaches disk or the wire: this
+        // catches an adopted CA whose subject rcgen cannot reproduce byte for byte.
+        // A CA made moments ago on a clock a little ahead starts after `now`; the leaf then
+        // starts with it, and is checked at its own first valid second.
+        let verify_at = now.max(not_before);
+        for usage in [Usage::Server, Usage::Client] {
+            chain::verify_leaf(
+                &self.anchor_der,
+                &self.intermediates,
+                &cert,
+                usage,
+                verify_at,
+            )
+            .map_err(|e| {
+                Error::Signing(format!(
+                    "the new certificate does not verify against {} ({})",
+                    self.files
+                        .root
+                        .as_ref()
+                        .unwrap_or(&self.files.cert)
+                        .display(),
+                    chain::explain(&e)
+                ))
+            })?;
+        }
+        let info = CertInfo::parse(&cert).map_err(Error::Signing)?;
+        let mut chain_pem = pem::encode("CERTIFICATE", &cert);
+        for c in &self.intermediates {
+            chain_pem.push_str(&pem::encode("CERTIFICATE", c));
+        }
+        Ok(SignedLeaf {
+            chain_pem,
+            info,
+            clamped,
+        })
+    }
+
+    /// Sign `params` for `public_key` with the CA key. The issuer name is the CA's subject
+    /// copied byte for byte; the serial is random; the authorityKeyIdentifier repeats the
+    /// CA's subjectKeyIdentifier (a CA without one gets none: path building goes by name).
+    pub(crate) fn sign_params(
+        &self,
+        mut params: CertificateParams,
+        public_key: &impl rcgen::PublicKeyData,
+    ) -> Result<CertificateDer<'static>> {
+        params.use_authority_key_identifier_extension = self.info.subject_key_id.is_some();
         params.serial_number = Some(random_serial()?);
         let issuer = Issuer::from_params(&self.issuer_params, UnsignedBy(&self.key));
         let unsigned = params
-            .signed_by(&key.pair, &issuer)
+            .signed_by(public_key, &issuer)
             .map_err(|e| Error::Signing(e.to_string()))?;
         let der = der::replace_issuer_and_sign(unsigned.der(), &self.info.subject_raw, |tbs| {
             rcgen::SigningKey::sign(&self.key, tbs).ok()
@@ -215,30 +434,7 @@ impl Authority {
                 self.files.key.display()
             ))
         })?;
-        let cert = CertificateDer::from(der);
-
-        // Check our own work as a peer would, before anything reaches disk: this catches an
-        // adopted CA whose subject rcgen cannot reproduce byte for byte.
-        // A CA made moments ago on a clock a little ahead starts after `now`; the leaf then
-        // starts with it, and is checked at its own first valid second.
-        let verify_at = now.max(params.not_before);
-        for usage in [Usage::Server, Usage::Client] {
-            chain::verify_leaf(&self.cert_der, &[], &cert, usage, verify_at).map_err(|e| {
-                Error::Signing(format!(
-                    "the new certificate does not verify against {} ({})",
-                    self.files.cert.display(),
-                    chain::explain(&e)
-                ))
-            })?;
-        }
-        let info = CertInfo::parse(&cert).map_err(Error::Signing)?;
-        Ok(IssuedLeaf {
-            cert_pem: pem::encode("CERTIFICATE", &cert),
-            key,
-            info,
-            sans,
-            clamped,
-        })
+        Ok(CertificateDer::from(der))
     }
 
     fn leaf_not_after(
@@ -260,11 +456,13 @@ impl Authority {
             return Ok((wanted, None));
         }
         match lifetime {
-            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => Err(Error::Other(format!(
-                "--days {days} would outlive the CA in {}, which expires on {}, in less than a day: create a new CA (raytls ca create) and re-issue",
-                self.files.cert.display(),
-                crate::pki::certinfo::datetime(self.info.not_after)
-            ))),
+            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => {
+                Err(Error::CaExpiresWithinADay {
+                    days,
+                    ca: self.files.cert.clone(),
+                    ca_not_after: crate::pki::certinfo::datetime(self.info.not_after),
+                })
+            }
             Lifetime::Explicit(days) => Err(Error::OutlivesCa {
                 days,
                 max_days: (self.info.not_after - now).whole_days(),
@@ -291,10 +489,11 @@ pub enum Lifetime {
 }
 
 impl Lifetime {
-    pub fn from_flag(days: Option<u32>, default: u32) -> Self {
+    /// `--days N`, or the default leaf lifetime.
+    pub fn from_flag(days: Option<u32>) -> Self {
         match days {
             Some(d) => Lifetime::Explicit(d),
-            None => Lifetime::Default(default),
+            None => Lifetime::Default(DEFAULT_LEAF_DAYS),
         }
     }
 
@@ -307,10 +506,36 @@ impl Lifetime {
 
 /// A signed leaf and its new key, not yet on disk.
 pub struct IssuedLeaf {
+    /// The leaf, then any intermediate.
     pub cert_pem: String,
     pub key: Key,
     pub info: CertInfo,
     pub sans: Vec<San>,
+    /// Set when the default lifetime was shortened to the CA's expiry.
+    pub clamped: Option<String>,
+}
+
+/// The subject of a leaf: `O=raytls, OU=<role>, CN=<common name>`.
+pub struct LeafSubject {
+    /// `head`, `worker`, `client` (or `signer` for the signer's own serving certificate).
+    pub role_label: String,
+    pub common_name: String,
+}
+
+impl LeafSubject {
+    pub fn for_identity(identity: &LeafIdentity) -> Self {
+        LeafSubject {
+            role_label: identity.role.name().to_string(),
+            common_name: identity.common_name(),
+        }
+    }
+}
+
+/// A leaf signed for a key we do not hold.
+pub struct SignedLeaf {
+    /// The leaf, then any intermediate: what a peer presents as its certificate.
+    pub chain_pem: String,
+    pub info: CertInfo,
     /// Set when the default lifetime was shortened to the CA's expiry.
     pub clamped: Option<String>,
 }
@@ -362,16 +587,13 @@ fn add_days(now: OffsetDateTime, days: u32) -> Result<OffsetDateTime> {
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| Error::Other("the system random number generator failed".into()))?;
+        .map_err(|_| Error::Random)?;
     Ok(b)
 }
 
 fn random_hex(n_bytes: usize) -> Result<String> {
     let b = random_bytes::<16>()?;
-    Ok(b[..n_bytes.min(16)]
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect())
+    Ok(crate::text::hex::lower(&b[..n_bytes.min(16)]))
 }
 
 /// A random positive 16-byte serial (RFC 5280: positive, at most 20 octets). The top bit is

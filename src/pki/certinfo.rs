@@ -6,6 +6,8 @@ use ::time::OffsetDateTime;
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::*;
 
+use crate::text::hex;
+
 /// The public key of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -35,7 +37,25 @@ pub struct Eku {
     pub server_auth: bool,
     pub client_auth: bool,
     pub any: bool,
+    /// Every other purpose: the standard ones by name (`codeSigning`), the rest as OIDs.
     pub other: Vec<String>,
+}
+
+impl Eku {
+    /// The usages by their usual names (`serverAuth, clientAuth`), in one order everywhere.
+    pub fn names(&self) -> Vec<String> {
+        let known = [
+            (self.server_auth, "serverAuth"),
+            (self.client_auth, "clientAuth"),
+            (self.any, "any"),
+        ];
+        known
+            .into_iter()
+            .filter(|(has, _)| *has)
+            .map(|(_, name)| name.to_string())
+            .chain(self.other.iter().cloned())
+            .collect()
+    }
 }
 
 /// Everything raytls reads from a certificate.
@@ -71,8 +91,6 @@ pub struct CertInfo {
     /// subjectKeyIdentifier, which a leaf's authorityKeyIdentifier must repeat.
     #[serde(skip)]
     pub subject_key_id: Option<Vec<u8>>,
-    #[serde(skip)]
-    pub issuer_raw: Vec<u8>,
 }
 
 impl CertInfo {
@@ -114,12 +132,28 @@ impl CertInfo {
             _ => (Vec::new(), true),
         };
         let eku = match cert.extended_key_usage() {
-            Ok(Some(e)) => Some(Eku {
-                server_auth: e.value.server_auth,
-                client_auth: e.value.client_auth,
-                any: e.value.any,
-                other: e.value.other.iter().map(|o| o.to_id_string()).collect(),
-            }),
+            Ok(Some(e)) => {
+                let v = e.value;
+                // x509-parser keeps these as flags, not in `other`: name them, or a
+                // codeSigning-only EKU would read as empty.
+                let named = [
+                    (v.code_signing, "codeSigning"),
+                    (v.email_protection, "emailProtection"),
+                    (v.time_stamping, "timeStamping"),
+                    (v.ocsp_signing, "OCSPSigning"),
+                ];
+                Some(Eku {
+                    server_auth: v.server_auth,
+                    client_auth: v.client_auth,
+                    any: v.any,
+                    other: named
+                        .into_iter()
+                        .filter(|(on, _)| *on)
+                        .map(|(_, n)| n.to_string())
+                        .chain(v.other.iter().map(|o| o.to_id_string()))
+                        .collect(),
+                })
+            }
             _ => None,
         };
         let signature_algorithm = {
@@ -138,12 +172,7 @@ impl CertInfo {
         Ok(CertInfo {
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
-            serial: cert
-                .raw_serial()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":"),
+            serial: hex::encode(cert.raw_serial(), ":", hex::Case::Lower),
             not_before: ts(cert.validity().not_before),
             not_after: ts(cert.validity().not_after),
             sans,
@@ -157,16 +186,10 @@ impl CertInfo {
             public_key: public_key_kind(cert.public_key()),
             signature_algorithm,
             self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
-            sha256_fingerprint: digest
-                .as_ref()
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<Vec<_>>()
-                .join(":"),
+            sha256_fingerprint: hex::encode(digest.as_ref(), ":", hex::Case::Upper),
             spki_bits: cert.public_key().subject_public_key.data.to_vec(),
             subject_raw: cert.subject().as_raw().to_vec(),
             subject_key_id,
-            issuer_raw: cert.issuer().as_raw().to_vec(),
         })
     }
 
@@ -190,6 +213,21 @@ impl CertInfo {
     /// DNS and IP SANs as strings, in certificate order, for messages.
     pub fn san_strings(&self) -> Vec<String> {
         self.sans.clone()
+    }
+
+    /// The SANs with their kind, in certificate order: `IP:10.0.0.5`, `DNS:head.example`.
+    pub fn labeled_sans(&self) -> Vec<String> {
+        self.sans
+            .iter()
+            .map(|s| {
+                // `sans` holds only DNS names and IPs; a DNS name is kept as written.
+                if self.dns_names.contains(s) {
+                    format!("DNS:{s}")
+                } else {
+                    format!("IP:{s}")
+                }
+            })
+            .collect()
     }
 
     /// The subject's common name, or the whole subject if it has none.
@@ -264,7 +302,7 @@ fn key_usage_names(ku: &KeyUsage) -> Vec<&'static str> {
         .collect()
 }
 
-fn public_key_kind(spki: &SubjectPublicKeyInfo<'_>) -> PublicKeyKind {
+pub(crate) fn public_key_kind(spki: &SubjectPublicKeyInfo<'_>) -> PublicKeyKind {
     let oid = spki.algorithm.algorithm.to_id_string();
     match oid.as_str() {
         "1.3.101.112" => PublicKeyKind::Ed25519,

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::pki::certinfo::CertInfo;
-use crate::pki::keys::{self, KeyReport};
+use crate::pki::keys::{self, KeyInfo};
 use crate::pki::pem;
 
 /// One thing found in a file.
@@ -22,7 +22,7 @@ pub enum Item {
     },
     PrivateKey {
         #[serde(flatten)]
-        key: KeyReport,
+        key: KeyInfo,
         /// The certificates (among the files given) whose public key this is.
         matches: Vec<String>,
     },
@@ -30,13 +30,13 @@ pub enum Item {
 
 /// Everything found in one file.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct FileReport {
+pub struct InspectedFile {
     pub file: PathBuf,
     pub items: Vec<Item>,
 }
 
 /// Read every file; an unreadable or unknown file is an error naming it.
-pub fn inspect_files(paths: &[PathBuf], now: OffsetDateTime) -> Result<Vec<FileReport>> {
+pub fn inspect_files(paths: &[PathBuf], now: OffsetDateTime) -> Result<Vec<InspectedFile>> {
     let mut reports = paths
         .iter()
         .map(|p| inspect_one(p, now))
@@ -79,7 +79,7 @@ pub fn inspect_files(paths: &[PathBuf], now: OffsetDateTime) -> Result<Vec<FileR
     Ok(reports)
 }
 
-fn inspect_one(path: &Path, now: OffsetDateTime) -> Result<FileReport> {
+fn inspect_one(path: &Path, now: OffsetDateTime) -> Result<InspectedFile> {
     let bytes = pem::read(path)?;
     let labels = pem::labels(&bytes);
     let has_cert = labels.iter().any(|l| l == "CERTIFICATE");
@@ -113,11 +113,11 @@ fn inspect_one(path: &Path, now: OffsetDateTime) -> Result<FileReport> {
     }
     if has_key {
         items.push(Item::PrivateKey {
-            key: keys::report(path, &bytes)?,
+            key: keys::describe(path, &bytes)?,
             matches: Vec::new(),
         });
     }
-    Ok(FileReport {
+    Ok(InspectedFile {
         file: path.to_path_buf(),
         items,
     })

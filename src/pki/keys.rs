@@ -11,7 +11,7 @@ use crate::pki::{der, pem};
 
 /// The key types raytls creates. Both work with Ray's gRPC TLS (RSA does too, but is slow
 /// to generate and only adopted, never created).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyType {
     #[default]
@@ -83,8 +83,10 @@ impl Key {
 
 /// Make a new key.
 pub fn generate(key_type: KeyType) -> Result<Key> {
-    let pair = KeyPair::generate_for(key_type.algorithm())
-        .map_err(|e| Error::Other(format!("cannot generate a {key_type:?} key: {e}")))?;
+    let pair = KeyPair::generate_for(key_type.algorithm()).map_err(|e| Error::KeyGeneration {
+        key_type: format!("{key_type:?}"),
+        why: e.to_string(),
+    })?;
     Ok(Key {
         pair,
         algorithm: key_type.into(),
@@ -165,7 +167,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Key> {
 
 /// What a private key file holds, for `inspect`: also for keys raytls will not sign with.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct KeyReport {
+pub struct KeyInfo {
     /// "PKCS#1", "SEC1" or "PKCS#8".
     pub format: &'static str,
     /// "ECDSA P-256", "RSA 2048", "Ed25519", ...
@@ -178,7 +180,7 @@ pub struct KeyReport {
 }
 
 /// Describe a private key file without printing any of it.
-pub fn report(path: &Path, bytes: &[u8]) -> Result<KeyReport> {
+pub fn describe(path: &Path, bytes: &[u8]) -> Result<KeyInfo> {
     let (kind, der) = first_key_section(path, bytes)?;
     let format = match kind {
         SectionKind::RsaPrivateKey => "PKCS#1",
@@ -186,7 +188,7 @@ pub fn report(path: &Path, bytes: &[u8]) -> Result<KeyReport> {
         _ => "PKCS#8",
     };
     match parse(path, bytes) {
-        Ok(key) => Ok(KeyReport {
+        Ok(key) => Ok(KeyInfo {
             format,
             algorithm: key.algorithm.to_string(),
             problem: None,
@@ -220,7 +222,7 @@ pub fn report(path: &Path, bytes: &[u8]) -> Result<KeyReport> {
                     }
                 }
             };
-            Ok(KeyReport {
+            Ok(KeyInfo {
                 format,
                 algorithm,
                 problem: Some(why),

@@ -60,7 +60,7 @@ pub struct Leaf<'a> {
     pub key: Option<&'a Key>,
 }
 
-/// Run every check of `leaf` against the CA certificate `ca`.
+/// Run every check of `leaf` against the CA certificate `ca`, in the order `verify` prints.
 pub fn check_leaf(
     ca: &CertificateDer<'_>,
     ca_info: &CertInfo,
@@ -69,51 +69,74 @@ pub fn check_leaf(
     now: OffsetDateTime,
 ) -> Vec<Check> {
     let info = leaf.info;
-    let mut checks = Vec::new();
+    let mut checks = chain(ca, leaf, now);
+    checks.extend(leaf.key.map(|key| key_match(key, info)));
+    checks.push(leaf_not_ca(info));
+    checks.push(sans(leaf, expect.sans));
+    checks.push(eku(info));
+    checks.push(ray_compatibility(info));
+    checks.extend(outlives_ca(info, ca_info));
+    checks.push(validity(info, expect.renew, now));
+    checks
+}
 
-    // Chain, evaluated inside the leaf's validity window so that an expired certificate is
-    // reported once, by the time check, not as a chain failure too.
-    let at = now.clamp(info.not_before, info.not_after);
-    for (usage, code, what) in [
+/// `chain_server` and `chain_client`: does the leaf verify against the CA for each use?
+fn chain(ca: &CertificateDer<'_>, leaf: &Leaf<'_>, now: OffsetDateTime) -> Vec<Check> {
+    let info = leaf.info;
+    // Evaluated inside the leaf's validity window, so that an expired certificate is
+    // reported once, by the validity check, not as a chain failure too.
+    let window =
+        (info.not_before <= info.not_after).then(|| now.clamp(info.not_before, info.not_after));
+    [
         (Usage::Server, "chain_server", "TLS server"),
         (Usage::Client, "chain_client", "TLS client"),
-    ] {
-        checks.push(
-            match chain::verify_leaf(ca, leaf.intermediates, leaf.der, usage, at) {
-                Ok(()) => Check::new(
-                    code,
-                    Status::Pass,
-                    format!("verifies against the CA as a {what} certificate"),
-                ),
-                Err(e) => Check::new(
-                    code,
-                    Status::Fail,
-                    format!(
-                        "does not verify as a {what} certificate: {}",
-                        chain::explain(&e)
-                    ),
-                ),
-            },
-        );
-    }
-
-    if let Some(key) = leaf.key {
-        checks.push(if key.matches_public_key(&info.spki_bits) {
-            Check::new(
-                "key_match",
-                Status::Pass,
-                "the private key matches the certificate",
-            )
-        } else {
-            Check::new(
-                "key_match",
+    ]
+    .into_iter()
+    .map(|(usage, code, what)| {
+        let verdict = window.map(|at| chain::verify_leaf(ca, leaf.intermediates, leaf.der, usage, at));
+        match verdict {
+            // notBefore after notAfter: there is no moment at which it could verify.
+            None => Check::new(
+                code,
                 Status::Fail,
-                "the private key does not belong to this certificate",
-            )
-        });
-    }
+                format!("does not verify as a {what} certificate: it is never valid (notBefore is after notAfter)"),
+            ),
+            Some(Ok(())) => Check::new(
+                code,
+                Status::Pass,
+                format!("verifies against the CA as a {what} certificate"),
+            ),
+            Some(Err(e)) => Check::new(
+                code,
+                Status::Fail,
+                format!(
+                    "does not verify as a {what} certificate: {}",
+                    chain::explain(&e)
+                ),
+            ),
+        }
+    })
+    .collect()
+}
 
-    checks.push(if info.is_ca {
+fn key_match(key: &Key, info: &CertInfo) -> Check {
+    if key.matches_public_key(&info.spki_bits) {
+        Check::new(
+            "key_match",
+            Status::Pass,
+            "the private key matches the certificate",
+        )
+    } else {
+        Check::new(
+            "key_match",
+            Status::Fail,
+            "the private key does not belong to this certificate",
+        )
+    }
+}
+
+fn leaf_not_ca(info: &CertInfo) -> Check {
+    if info.is_ca {
         Check::new(
             "leaf_not_ca",
             Status::Fail,
@@ -125,33 +148,31 @@ pub fn check_leaf(
             Status::Pass,
             "the certificate is a leaf (not a CA)",
         )
-    });
+    }
+}
 
-    let missing: Vec<String> = expect
-        .sans
+/// Every name someone dials must be in the certificate, matched the way rustls matches.
+fn sans(leaf: &Leaf<'_>, expected: &[San]) -> Check {
+    let covered = join_or_none(&leaf.info.san_strings());
+    let missing: Vec<String> = expected
         .iter()
         .filter(|s| !chain::covers(leaf.der, s))
         .map(|s| s.to_string())
         .collect();
-    checks.push(if missing.is_empty() {
-        Check::new(
-            "sans",
-            Status::Pass,
-            format!("covers {}", join_or_none(&info.san_strings())),
-        )
+    if missing.is_empty() {
+        Check::new("sans", Status::Pass, format!("covers {covered}"))
     } else {
         Check::new(
             "sans",
             Status::Fail,
-            format!(
-                "does not cover {}; it covers {}",
-                missing.join(", "),
-                join_or_none(&info.san_strings())
-            ),
+            format!("does not cover {}; it covers {covered}", missing.join(", ")),
         )
-    });
+    }
+}
 
-    checks.push(match &info.eku {
+/// Ray uses one certificate both ways: EKU must allow both, or be absent.
+fn eku(info: &CertInfo) -> Check {
+    match &info.eku {
         None => Check::new(
             "eku",
             Status::Pass,
@@ -172,12 +193,13 @@ pub fn check_leaf(
                 format!("EKU lacks {missing}; Ray uses one certificate both ways"),
             )
         }
-    });
+    }
+}
 
-    checks.push(ray_compatibility(info));
-
-    if info.not_after > ca_info.not_after {
-        checks.push(Check::new(
+/// A warning only: the leaf stops working when the CA does, whatever it says itself.
+fn outlives_ca(info: &CertInfo, ca_info: &CertInfo) -> Option<Check> {
+    (info.not_after > ca_info.not_after).then(|| {
+        Check::new(
             "outlives_ca",
             Status::Warn,
             format!(
@@ -185,11 +207,8 @@ pub fn check_leaf(
                 date(info.not_after),
                 date(ca_info.not_after)
             ),
-        ));
-    }
-
-    checks.push(validity(info, expect.renew, now));
-    checks
+        )
+    })
 }
 
 /// Ray's TLS stack refuses some keys and signatures outright.
@@ -224,7 +243,19 @@ pub fn ray_compatibility(info: &CertInfo) -> Check {
     }
 }
 
-fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check {
+/// Inside its dates, and (per `renew`) not yet due for renewal.
+pub fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check {
+    if info.not_before > info.not_after {
+        return Check::new(
+            "validity",
+            Status::Fail,
+            format!(
+                "never valid: notBefore {} is after notAfter {}",
+                crate::pki::certinfo::datetime(info.not_before),
+                crate::pki::certinfo::datetime(info.not_after)
+            ),
+        );
+    }
     if now < info.not_before {
         return Check::new(
             "validity",

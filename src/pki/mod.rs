@@ -4,6 +4,7 @@
 pub mod authority;
 pub mod certinfo;
 pub mod chain;
+pub mod csr;
 pub mod der;
 pub mod inspect;
 pub mod keys;

@@ -96,17 +96,11 @@ pub fn certificates(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'sta
     Ok(certs)
 }
 
-/// PEM-encode DER with a label, 64 columns, as openssl writes it.
+/// PEM-encode DER with a label, 64 columns and LF line ends, as openssl writes it (the
+/// `pem` crate's default line end is CRLF).
 pub fn encode(label: &str, der: &[u8]) -> String {
-    let b64 = crate::text::base64::encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        // base64 is ASCII, so any 64-byte slice is a whole line of characters.
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    let config = ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF);
+    ::pem::encode_config(&::pem::Pem::new(label, der), config)
 }
 
 #[cfg(test)]
@@ -120,6 +114,14 @@ mod tests {
             let pem = encode("CERTIFICATE", &der);
             let back = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
             assert_eq!(back.as_ref(), der.as_slice(), "len {len}");
+            // As openssl writes it: LF only, full lines of 64 base64 characters.
+            assert!(!pem.contains('\r'), "len {len}");
+            let body: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            let (last, full) = body.split_last().unwrap_or((&"", &[]));
+            assert!(
+                full.iter().all(|l| l.len() == 64) && last.len() <= 64,
+                "len {len}"
+            );
         }
     }
 

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::pki::san::{push_unique, San};
 
 /// The certificate roles in a Ray cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The head pod: GCS (port 6379), dashboard, client server.

@@ -22,7 +22,7 @@ pub struct Inputs {
 
 /// All checks of one run and the exit code they add up to.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Report {
+pub struct Verification {
     #[serde(flatten)]
     pub inputs: Inputs,
     pub ok: bool,
@@ -30,7 +30,7 @@ pub struct Report {
     pub checks: Vec<Check>,
 }
 
-impl Report {
+impl Verification {
     /// 0 all good (warnings allowed), 1 a check failed, 3 valid but due for renewal.
     pub fn exit_code(&self) -> ExitCode {
         if !self.ok {
@@ -45,12 +45,12 @@ impl Report {
 
 /// Read the files and run every check. Unreadable input is an `Err` (exit 2); a key that
 /// Ray cannot use (Ed25519) is a failed check, not an unreadable file.
-pub fn run(
+pub fn check_files(
     inputs: &Inputs,
     sans: &[San],
     renew_before: Duration,
     now: OffsetDateTime,
-) -> Result<Report> {
+) -> Result<Verification> {
     let ca = CertInfo::read_first(&inputs.ca)?;
     let (ca_der, ca_info) = (&ca.certs[0], &ca.info);
     let leaf = CertInfo::read_first(&inputs.cert)?;
@@ -93,7 +93,7 @@ pub fn run(
     ));
     let ok = !checks.iter().any(|c| c.status == Status::Fail);
     let needs_renewal = checks.iter().any(|c| c.status == Status::Renew);
-    Ok(Report {
+    Ok(Verification {
         inputs: inputs.clone(),
         ok,
         needs_renewal,

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::error::{Error, Result};
+use crate::pki::authority::check_is_usable_ca;
+use crate::pki::certinfo::CertInfo;
+use crate::pki::leafcheck::{self, RenewWhen, Status};
 use crate::pki::{keys, pem};
 
 /// What the server must be signed by, and what we present as a client.
@@ -33,19 +35,22 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// Load and cross-check the CA, certificate and key files.
+/// Load and cross-check the CA, certificate and key files. Certificates are read with the
+/// one certificate model ([`CertInfo`]) and checked with the pki checks that `init` and
+/// `verify` use.
 pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Credentials> {
-    let (roots, ca_subjects) = load_ca(ca)?;
+    let now = time::OffsetDateTime::now_utc();
+    let (roots, ca_subjects) = load_ca(ca, now)?;
     let chain = pem::certificates(cert, &pem::read(cert)?)?;
     // pem::certificates returns an error rather than an empty list, so [0] exists.
     let leaf = parse_cert(cert, &chain[0])?;
-    check_dates(cert, &leaf)?;
+    check_dates(cert, &leaf, now)?;
 
     let key_bytes = pem::read(key)?;
     // pki::keys refuses what Ray cannot use (Ed25519, encrypted keys) with a message naming
     // the file; only then hand the DER to rustls.
     let parsed = keys::parse(key, &key_bytes)?;
-    if !parsed.matches_public_key(&leaf.public_key().subject_public_key.data) {
+    if !parsed.matches_public_key(&leaf.spki_bits) {
         return Err(Error::KeyDoesNotMatchCert {
             key: key.to_path_buf(),
             cert: cert.to_path_buf(),
@@ -65,28 +70,16 @@ pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Credentials> {
     })
 }
 
-fn load_ca(ca: &Path) -> Result<(RootCertStore, Vec<String>)> {
+fn load_ca(ca: &Path, now: time::OffsetDateTime) -> Result<(RootCertStore, Vec<String>)> {
     let certs = pem::certificates(ca, &pem::read(ca)?)?;
     let mut roots = RootCertStore::empty();
     let mut subjects = Vec::new();
     for der in &certs {
-        let parsed = parse_cert(ca, der)?;
-        // A leaf passed as --ca (tls.crt for ca.crt) is the classic mix-up: refuse it here.
-        // An old self-signed CA without basicConstraints is still accepted.
-        let why = match parsed.basic_constraints() {
-            Ok(Some(bc)) if !bc.value.ca => Some("basicConstraints CA:FALSE"),
-            Ok(None) if parsed.subject() != parsed.issuer() => {
-                Some("no basicConstraints, and not self-signed")
-            }
-            _ => None,
-        };
-        if let Some(why) = why {
-            return Err(Error::NotACa {
-                path: ca.to_path_buf(),
-                why: format!("{}: {why}", parsed.subject()),
-            });
-        }
-        subjects.push(parsed.subject().to_string());
+        let info = parse_cert(ca, der)?;
+        // A leaf passed as --ca (tls.crt for ca.crt) is the classic mix-up: refuse it here,
+        // with the same rules (and words) as `issue --ca`.
+        check_is_usable_ca(ca, &info, now)?;
+        subjects.push(info.subject);
         roots.add(der.clone()).map_err(|e| Error::BadCertificate {
             path: ca.to_path_buf(),
             why: format!("cannot be used as a trust anchor ({e})"),
@@ -95,37 +88,24 @@ fn load_ca(ca: &Path) -> Result<(RootCertStore, Vec<String>)> {
     Ok((roots, subjects))
 }
 
-fn parse_cert<'a>(path: &Path, der: &'a CertificateDer<'_>) -> Result<X509Certificate<'a>> {
-    X509Certificate::from_der(der.as_ref())
-        .map(|(_, c)| c)
-        .map_err(|e| Error::BadCertificate {
-            path: path.to_path_buf(),
-            why: format!("not a valid X.509 certificate ({e})"),
-        })
+fn parse_cert(path: &Path, der: &CertificateDer<'_>) -> Result<CertInfo> {
+    CertInfo::parse(der).map_err(|why| Error::BadCertificate {
+        path: path.to_path_buf(),
+        why,
+    })
 }
 
 /// A client certificate outside its dates would be refused by the head; say so here, with
 /// the dates, instead of as a vague rejection later.
-fn check_dates(path: &Path, cert: &X509Certificate<'_>) -> Result<()> {
-    let now = time::OffsetDateTime::now_utc();
-    let v = cert.validity();
-    let (nb, na) = (v.not_before.to_datetime(), v.not_after.to_datetime());
-    if now > na {
+fn check_dates(path: &Path, cert: &CertInfo, now: time::OffsetDateTime) -> Result<()> {
+    // Renewal is not the probe's business: only "outside its dates" stops it.
+    let check = leafcheck::validity(cert, RenewWhen::Within(time::Duration::ZERO), now);
+    if check.status == Status::Fail {
         return Err(Error::BadCertificate {
             path: path.to_path_buf(),
             why: format!(
-                "our client certificate expired on {} (now {}); re-issue it",
-                crate::pki::certinfo::datetime(na),
-                crate::pki::certinfo::datetime(now)
-            ),
-        });
-    }
-    if now < nb {
-        return Err(Error::BadCertificate {
-            path: path.to_path_buf(),
-            why: format!(
-                "our client certificate is not valid until {} (now {}); check this machine's clock",
-                crate::pki::certinfo::datetime(nb),
+                "our client certificate is {} (now {}); re-issue it or fix this machine's clock",
+                check.message,
                 crate::pki::certinfo::datetime(now)
             ),
         });

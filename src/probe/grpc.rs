@@ -85,6 +85,35 @@ pub const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
 pub const CLUSTER_METADATA_KEY: &[u8] = b"CLUSTER_METADATA";
 pub const CLUSTER_NAMESPACE: &[u8] = b"cluster";
 
+/// A reply body as the probe decodes it, by method.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    ClusterId(GetClusterIdReply),
+    KvGet(InternalKvGetReply),
+    Health(HealthCheckResponse),
+}
+
+/// Decode the protobuf body of a reply to `path` (one of [`GET_CLUSTER_ID`],
+/// [`INTERNAL_KV_GET`], [`HEALTH_CHECK`]) exactly as the client does. The bytes come from the
+/// peer: this is the entry point for fuzzing the probe's reply decoding. None for a path the
+/// probe never calls.
+pub fn decode_reply(path: &str, body: &[u8]) -> Option<Result<Reply, prost::DecodeError>> {
+    use prost::Message;
+    Some(match path {
+        GET_CLUSTER_ID => GetClusterIdReply::decode(body).map(Reply::ClusterId),
+        INTERNAL_KV_GET => InternalKvGetReply::decode(body).map(Reply::KvGet),
+        HEALTH_CHECK => HealthCheckResponse::decode(body).map(Reply::Health),
+        _ => return None,
+    })
+}
+
+/// The `ray_version` in the JSON value of `cluster`/`CLUSTER_METADATA`, if there is one.
+pub fn ray_version(cluster_metadata: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(cluster_metadata)
+        .ok()
+        .and_then(|v| v.get("ray_version")?.as_str().map(str::to_string))
+}
+
 /// A gRPC client of one GCS over one already-established stream.
 pub struct GcsClient {
     grpc: Grpc<Channel>,
@@ -169,5 +198,36 @@ impl GcsClient {
             service: String::new(),
         };
         self.unary(HEALTH_CHECK, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn decode_reply_reads_what_the_client_reads() {
+        let sent = GetClusterIdReply {
+            status: None,
+            cluster_id: vec![0x3f, 0x9c],
+        };
+        let got = decode_reply(GET_CLUSTER_ID, &sent.encode_to_vec());
+        assert_eq!(got, Some(Ok(Reply::ClusterId(sent))));
+        assert!(matches!(
+            decode_reply(HEALTH_CHECK, &[0xff, 0xff]),
+            Some(Err(_))
+        ));
+        assert_eq!(decode_reply("/other/Method", &[]), None);
+    }
+
+    #[test]
+    fn ray_version_from_cluster_metadata() {
+        assert_eq!(
+            ray_version(br#"{"ray_version": "2.60.0", "python_version": "3.12"}"#).as_deref(),
+            Some("2.60.0")
+        );
+        assert_eq!(ray_version(b"{\"ray_version\": 2}"), None);
+        assert_eq!(ray_version(b"\xff not json"), None);
     }
 }

@@ -7,87 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 use tonic::{Code, Status};
 
 use super::credentials::{Credentials, Token};
+pub use super::failure::{Cause, Failure, Phase};
 use super::grpc::{self, GcsClient};
 use super::target::Target;
 use super::tls::{self, lock, TlsConn};
-
-/// Why a check failed. The snake_case codes are a stable interface (`--json` `cause`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    Ok,
-    ResolveFailed,
-    ConnectionRefused,
-    ConnectFailed,
-    Timeout,
-    NotTls,
-    ClosedDuringHandshake,
-    TlsHandshakeFailed,
-    UnknownCa,
-    NameMismatch,
-    Expired,
-    NotYetValid,
-    NoServerAuthEku,
-    BadServerCert,
-    ClientCertRejected,
-    LocalConfig,
-    Unauthenticated,
-    NotRayGcs,
-    NotServing,
-    GrpcError,
-    VersionMismatch,
-}
-
-impl Cause {
-    pub fn code(self) -> &'static str {
-        match self {
-            Cause::Ok => "ok",
-            Cause::ResolveFailed => "resolve_failed",
-            Cause::ConnectionRefused => "connection_refused",
-            Cause::ConnectFailed => "connect_failed",
-            Cause::Timeout => "timeout",
-            Cause::NotTls => "not_tls",
-            Cause::ClosedDuringHandshake => "closed_during_handshake",
-            Cause::TlsHandshakeFailed => "tls_handshake_failed",
-            Cause::UnknownCa => "unknown_ca",
-            Cause::NameMismatch => "name_mismatch",
-            Cause::Expired => "expired",
-            Cause::NotYetValid => "not_yet_valid",
-            Cause::NoServerAuthEku => "no_server_auth_eku",
-            Cause::BadServerCert => "bad_server_cert",
-            Cause::ClientCertRejected => "client_cert_rejected",
-            Cause::LocalConfig => "local_config",
-            Cause::Unauthenticated => "unauthenticated",
-            Cause::NotRayGcs => "not_ray_gcs",
-            Cause::NotServing => "not_serving",
-            Cause::GrpcError => "grpc_error",
-            Cause::VersionMismatch => "version_mismatch",
-        }
-    }
-}
-
-/// Where a check stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Config,
-    Resolve,
-    Connect,
-    Tls,
-    Grpc,
-    Done,
-}
-
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub cause: Cause,
-    pub phase: Phase,
-    pub message: String,
-}
+use crate::text::hex;
 
 /// The outcome for one address: one line of text, or one `--json` object.
 #[derive(Debug, Clone, Serialize)]
@@ -134,8 +63,15 @@ impl Report {
     }
 
     /// `OK 10.0.0.5:6379 ray 2.60.0 cluster 3f9c1a2b... TLS1.3 4 ms` or
-    /// `FAIL 10.0.0.5:6379 unknown_ca: <message>`.
+    /// `FAIL 10.0.0.5:6379 unknown_ca: <message>`, with every control character escaped:
+    /// the line carries what the peer sent (certificate subjects and SANs, a version string,
+    /// HTTP and gRPC status text), and a server's CN of `"\x1b[2K\rOK ..."` must not print a
+    /// fake verdict. `--json` carries the same text unescaped, encoded by JSON.
     pub fn line(&self) -> String {
+        crate::text::escape::escape(&self.raw_line()).into_owned()
+    }
+
+    fn raw_line(&self) -> String {
         if self.healthy {
             let mut s = format!("OK {}", self.address);
             if let Some(v) = &self.ray_version {
@@ -171,11 +107,49 @@ pub struct Options {
     pub expect_ray_version: Option<String>,
 }
 
-/// At most this many checks run at once: each holds a socket, and 1,000 addresses at once
-/// would exhaust a default `ulimit -n` of 1024 and report EMFILE as connect failures.
+/// How long a peer that did not agree to ALPN h2 gets to answer our HTTP/2 preface before it
+/// is reported as `not_ray_gcs`: a fifth of `--timeout`, at least 1 s (1 s by default). A
+/// refusing alert or an HTTP/1 error comes back well within it; a silent HTTP/1 server
+/// (waiting for more of a request) never does, and need not cost the whole `--timeout`.
+pub fn not_h2_grace(timeout: Duration) -> Duration {
+    (timeout / 5).max(Duration::from_secs(1))
+}
+
+/// At most this many checks run at once, however many descriptors we may open.
 pub const MAX_CONCURRENT_CHECKS: usize = 256;
 
-/// Check every target concurrently (up to [`MAX_CONCURRENT_CHECKS`] at a time); the reports
+/// Descriptors kept for everything that is not a check's socket: stdio, the runtime's epoll
+/// and wake-up fds, DNS lookups (a socket each), the libraries' own.
+const FDS_RESERVED: u64 = 32;
+
+/// How many checks may run at once under `RLIMIT_NOFILE`: each holds one socket, and a check
+/// that cannot get one would otherwise be reported as the peer's `connect_failed (Too many
+/// open files)`. Between 1 and [`MAX_CONCURRENT_CHECKS`].
+pub fn concurrency_limit() -> usize {
+    concurrency_for(open_files_limit().unwrap_or(u64::MAX))
+}
+
+/// Checks at once for a soft descriptor limit: half of what is left after the reserve (room
+/// for a socket and a DNS lookup each), at least 1, at most [`MAX_CONCURRENT_CHECKS`].
+fn concurrency_for(soft_limit: u64) -> usize {
+    let room = soft_limit.saturating_sub(FDS_RESERVED) / 2;
+    usize::try_from(room)
+        .unwrap_or(MAX_CONCURRENT_CHECKS)
+        .clamp(1, MAX_CONCURRENT_CHECKS)
+}
+
+/// The soft `RLIMIT_NOFILE`, if it is finite.
+fn open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own, and nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Check every target concurrently (up to [`concurrency_limit`] at a time); the reports
 /// come back in the order given. A check's `--timeout` starts when it starts.
 pub async fn check_all(
     targets: Vec<Target>,
@@ -184,7 +158,7 @@ pub async fn check_all(
     opts: Options,
 ) -> Vec<Report> {
     let opts = Arc::new(opts);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency_limit()));
     let handles: Vec<_> = targets
         .into_iter()
         .map(|t| {
@@ -251,15 +225,17 @@ async fn run(
     report: &mut Report,
 ) -> Result<(), Failure> {
     let budget = opts.timeout;
-    let (tcp, peer) = tls::dial(target, deadline, budget).await?;
-    report.peer = Some(peer.to_string());
-    let conn = tls::handshake(target, creds, tcp, peer, deadline, budget).await?;
-    report.tls_version = conn.tls_version.clone();
-    report.alpn = conn.alpn.clone();
+    let mut conn = connect(target, creds, deadline, budget, report).await?;
+    if conn.alpn.as_deref() != Some("h2") {
+        sniff_without_h2(conn, creds, deadline, budget).await?;
+        // It answered in HTTP/2 all the same: check it over a fresh connection.
+        conn = connect(target, creds, deadline, budget, report).await?;
+    }
     let TlsConn {
         stream,
         plain,
         alpn,
+        peer,
         ..
     } = conn;
     let ctx = RpcContext {
@@ -299,7 +275,7 @@ async fn run(
             ),
         ));
     }
-    report.cluster_id = (!reply.cluster_id.is_empty()).then(|| hex(&reply.cluster_id));
+    report.cluster_id = (!reply.cluster_id.is_empty()).then(|| hex::lower(&reply.cluster_id));
 
     // 2. The version check of `ray health-check`.
     let kv = match timeout_at(
@@ -318,15 +294,78 @@ async fn run(
     };
     // A missing key comes back as a non-OK GcsStatus (NotFound): like Ray, that is no version
     // to compare, not a failure.
-    let kv_ok = kv.status.as_ref().map_or(true, |s| s.code == 0);
+    let kv_ok = kv.status.as_ref().is_none_or(|s| s.code == 0);
     report.ray_version = if kv_ok && !kv.value.is_empty() {
-        serde_json::from_slice::<serde_json::Value>(&kv.value)
-            .ok()
-            .and_then(|v| v.get("ray_version")?.as_str().map(str::to_string))
+        grpc::ray_version(&kv.value)
     } else {
         None
     };
     check_version(report.ray_version.as_deref(), opts, &ctx.peer)
+}
+
+/// Resolve, connect and handshake (phases `resolve`, `connect`, `tls`), noting in `report`
+/// what the peer is and what it agreed to.
+async fn connect(
+    target: &Target,
+    creds: &Credentials,
+    deadline: Instant,
+    budget: Duration,
+    report: &mut Report,
+) -> Result<TlsConn, Failure> {
+    let (tcp, peer) = tls::dial(target, deadline, budget).await?;
+    report.peer = Some(peer.to_string());
+    let conn = tls::handshake(target, creds, tcp, peer, deadline, budget).await?;
+    report.tls_version = conn.tls_version.clone();
+    report.alpn = conn.alpn.clone();
+    Ok(conn)
+}
+
+/// An HTTP/2 client connection preface and an empty SETTINGS frame (RFC 9113, 3.4): what a
+/// gRPC client sends first, in one write.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// A Ray GCS always agrees to ALPN h2; a peer that did not is something else speaking TLS.
+/// Send it an HTTP/2 preface and see what comes back within [`not_h2_grace`], not the rest
+/// of `--timeout`: an alert refusing our certificate, an HTTP/1 status line, a close, or
+/// silence is the verdict (Err). Ok only if it answers with an HTTP/2 frame: it speaks
+/// HTTP/2 without ALPN, and the caller checks it over a fresh connection (this one carried
+/// our probe). One write, then one read: a multi-write HTTP/2 client would make a peer that
+/// answers and closes at once reset the connection, and its answer would be lost.
+async fn sniff_without_h2(
+    conn: TlsConn,
+    creds: &Credentials,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<(), Failure> {
+    let grace = not_h2_grace(budget);
+    let (until, waited) = if Instant::now() + grace < deadline {
+        (Instant::now() + grace, grace)
+    } else {
+        (deadline, budget)
+    };
+    let ctx = RpcContext {
+        peer: conn.peer.to_string(),
+        plain: conn.plain.clone(),
+        alpn: conn.alpn.clone(),
+        creds,
+        token: None,
+        budget: waited,
+    };
+    let mut stream = conn.stream;
+    let answered = timeout_at(until, async {
+        // A failed write shows again on the read, whose outcome the wire log records.
+        let _ = stream.write_all(H2_PREFACE).await;
+        let _ = stream.flush().await;
+        let mut buf = [0u8; 256];
+        let _ = stream.read(&mut buf).await;
+    })
+    .await
+    .is_ok();
+    let wire = lock(&ctx.plain).clone();
+    if answered && tls::is_h2_settings(&wire.first) {
+        return Ok(());
+    }
+    Err(ctx.not_h2(&wire, !answered))
 }
 
 fn check_version(found: Option<&str>, opts: &Options, peer: &str) -> Result<(), Failure> {
@@ -406,6 +445,54 @@ struct RpcContext<'a> {
 }
 
 impl RpcContext<'_> {
+    fn agreed_to_h2(&self) -> bool {
+        self.alpn.as_deref() == Some("h2")
+    }
+
+    /// A peer that did not agree to ALPN h2, by what it did with our HTTP/2 preface: refused
+    /// our certificate with an alert, answered in another protocol, hung up, or (`silent`)
+    /// said nothing in `budget`.
+    fn not_h2(&self, wire: &tls::Wire, silent: bool) -> Failure {
+        let alpn = match self.alpn.as_deref() {
+            None => "no ALPN".to_string(),
+            Some(p) => format!("ALPN {p:?}"),
+        };
+        if let Some(a) = wire.alert.filter(|a| tls::is_client_cert_alert(*a)) {
+            return grpc_fail(
+                Cause::ClientCertRejected,
+                format!(
+                    "server rejected our client certificate {}: the TLS handshake completed, \
+                     then {} sent TLS alert {} before any data; is it signed by the CA the \
+                     server trusts (the head's RAY_TLS_CA_CERT)? (It also did not agree to \
+                     HTTP/2, {alpn}: it may not be a Ray GCS at all.)",
+                    self.creds.cert_path.display(),
+                    self.peer,
+                    tls::alert_name(a)
+                ),
+            );
+        }
+        let then = if !wire.first.is_empty() {
+            format!("and answered with {}", tls::describe_bytes(&wire.first))
+        } else if let Some(a) = wire.alert {
+            format!("and sent TLS alert {}", tls::alert_name(a))
+        } else if silent {
+            format!(
+                "and sent nothing back to our HTTP/2 preface in {}",
+                crate::text::duration::format(self.budget)
+            )
+        } else {
+            "and closed the connection".to_string()
+        };
+        grpc_fail(
+            Cause::NotRayGcs,
+            format!(
+                "{} is not a Ray GCS: it speaks TLS but did not agree to HTTP/2 (ALPN h2; it \
+                 chose {alpn}), {then}",
+                self.peer
+            ),
+        )
+    }
+
     fn timeout(&self, call: &str) -> Failure {
         let got = lock(&self.plain).total;
         let message = if got == 0 {
@@ -457,24 +544,14 @@ impl RpcContext<'_> {
             Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
         );
         // Every gRPC server agrees to ALPN h2 (Ray's GCS does): one that did not is something
-        // else speaking TLS, whatever it did next.
-        if transport && self.alpn.as_deref() != Some("h2") {
-            let then = if wire.first.is_empty() {
-                "and closed the connection".to_string()
-            } else {
-                format!("and answered with {}", tls::describe_bytes(&wire.first))
-            };
-            return grpc_fail(
-                Cause::NotRayGcs,
-                format!(
-                    "{} is not a Ray GCS: it speaks TLS but did not agree to HTTP/2 (ALPN h2), {then}",
-                    self.peer
-                ),
-            );
+        // else speaking TLS, whatever it did next (an alert refusing our certificate is
+        // still named as such: it is the stronger evidence).
+        if transport && !self.agreed_to_h2() {
+            return self.not_h2(&wire, false);
         }
         if transport && wire.total == 0 {
             let how = match (wire.alert, wire.error_kind) {
-                (Some(a), _) => format!("TLS alert {a:?}"),
+                (Some(a), _) => format!("TLS alert {}", tls::alert_name(a)),
                 (None, Some(std::io::ErrorKind::ConnectionReset)) => "connection reset".into(),
                 _ => "connection closed without an alert".into(),
             };
@@ -532,6 +609,124 @@ impl RpcContext<'_> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_follows_the_descriptor_limit() {
+        assert_eq!(concurrency_for(64), 16);
+        assert_eq!(concurrency_for(1024), 256);
+        assert_eq!(concurrency_for(u64::MAX), MAX_CONCURRENT_CHECKS);
+        assert_eq!(concurrency_for(10), 1);
+        assert_eq!(concurrency_for(0), 1);
+        let now = concurrency_limit();
+        assert!((1..=MAX_CONCURRENT_CHECKS).contains(&now));
+    }
+
+    #[test]
+    fn a_peer_without_h2_gets_a_fifth_of_the_timeout_at_least_a_second() {
+        assert_eq!(not_h2_grace(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(
+            not_h2_grace(Duration::from_secs(30)),
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            not_h2_grace(Duration::from_millis(300)),
+            Duration::from_secs(1)
+        );
+    }
+
+    fn creds() -> Credentials {
+        Credentials {
+            ca_path: "ca.crt".into(),
+            ca_subjects: vec!["CN=test CA".into()],
+            roots: Arc::new(rustls::RootCertStore::empty()),
+            cert_path: "client/tls.crt".into(),
+            chain: Vec::new(),
+            // Never used: the context only names the files.
+            key: rustls::pki_types::PrivatePkcs8KeyDer::from(vec![0u8; 4]).into(),
+        }
+    }
+
+    #[test]
+    fn a_client_cert_alert_from_a_peer_without_h2_is_client_cert_rejected() {
+        use rustls::AlertDescription as A;
+        let creds = creds();
+        let ctx = RpcContext {
+            peer: "127.0.0.1:6379".into(),
+            plain: tls::WireLog::default(),
+            alpn: None,
+            creds: &creds,
+            token: None,
+            budget: Duration::from_secs(1),
+        };
+        for (alert, name) in [
+            (A::CertificateRequired, "certificate_required"),
+            (A::UnknownCA, "unknown_ca"),
+            (A::BadCertificate, "bad_certificate"),
+        ] {
+            let wire = tls::Wire {
+                alert: Some(alert),
+                error_kind: Some(std::io::ErrorKind::InvalidData),
+                ..tls::Wire::default()
+            };
+            let f = ctx.not_h2(&wire, false);
+            assert_eq!(f.cause, Cause::ClientCertRejected, "{}", f.message);
+            assert!(
+                f.message.contains(&format!("TLS alert {name}")),
+                "{}",
+                f.message
+            );
+            assert!(f.message.contains("client/tls.crt"), "{}", f.message);
+        }
+        // Anything else from such a peer is not_ray_gcs, with what it said.
+        let http = tls::Wire {
+            first: b"HTTP/1.1 400 Bad Request\r\n".to_vec(),
+            eof: true,
+            ..tls::Wire::default()
+        };
+        let f = ctx.not_h2(&http, false);
+        assert_eq!(f.cause, Cause::NotRayGcs);
+        assert!(
+            f.message.contains("HTTP/1.1 400 Bad Request"),
+            "{}",
+            f.message
+        );
+        let f = ctx.not_h2(&tls::Wire::default(), true);
+        assert!(f
+            .message
+            .contains("sent nothing back to our HTTP/2 preface in 1s"));
+        let f = ctx.not_h2(&tls::Wire::default(), false);
+        assert!(
+            f.message.contains("and closed the connection"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn regression_peer_text_cannot_forge_an_ok_line() {
+        let mut r = Report::new("127.0.0.1:6379".into(), None);
+        r.cause = Cause::Expired;
+        r.message = "server certificate of 127.0.0.1:6379 (CN=\x1b[2K\rOK 127.0.0.1:6379 ray \
+                     2.60.0 healthy) expired"
+            .into();
+        let line = r.line();
+        assert!(!line.contains(['\x1b', '\r']), "{line:?}");
+        assert!(
+            line.starts_with("FAIL 127.0.0.1:6379 expired: "),
+            "{line:?}"
+        );
+        assert!(line.contains("\\x1b[2K\\x0dOK"), "{line:?}");
+
+        let mut ok = Report::new("127.0.0.1:6379".into(), None);
+        ok.healthy = true;
+        ok.ray_version = Some("2.60.0\x1b]0;owned\x07".into());
+        assert!(
+            ok.line().contains("ray 2.60.0\\x1b]0;owned\\x07 "),
+            "{}",
+            ok.line()
+        );
+    }
 }

@@ -3,10 +3,12 @@
 //!
 //! - `target`: parse `--address` (`HOST[:PORT]`, `[IPv6]:PORT`).
 //! - `credentials`: our CA/cert/key and the auth token, checked before dialing.
+//! - `failure`: the vocabulary of a failed check (`Phase`, `Cause`, `Failure`).
 //! - `tls`: resolve, TCP connect, rustls handshake; records what the peer sent and presented.
 //! - `grpc`: Ray's GCS messages (hand-written prost) and a tonic client over our stream.
-//! - `health`: the phases, what "healthy" means, and the `Cause` of every failure.
+//! - `health`: what "healthy" means, the gRPC-phase diagnosis, and the report per address.
 pub mod credentials;
+pub mod failure;
 pub mod grpc;
 pub mod health;
 pub mod target;

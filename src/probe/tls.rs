@@ -19,11 +19,12 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use super::credentials::Credentials;
-use super::health::{Cause, Failure, Phase};
+use super::failure::{Cause, Failure, Phase};
 use super::target::{Host, Target};
+use crate::pki::certinfo::{datetime, CertInfo};
+use crate::text::hex;
 
 /// Lock a mutex even if another task panicked while holding it: the data is a log, and a
 /// half-written log is better than a second panic.
@@ -46,7 +47,8 @@ pub struct Wire {
 
 pub type WireLog = Arc<Mutex<Wire>>;
 
-const KEEP_FIRST: usize = 16;
+/// Enough for an HTTP/1 status line or an SSH banner in a message.
+const KEEP_FIRST: usize = 64;
 
 /// A stream that records what it reads into a shared [`Wire`] log.
 pub struct Observed<S> {
@@ -204,11 +206,7 @@ pub struct TlsConn {
 }
 
 fn fail(cause: Cause, phase: Phase, message: String) -> Failure {
-    Failure {
-        cause,
-        phase,
-        message,
-    }
+    Failure::new(cause, phase, message)
 }
 
 /// Resolve the host (phase `resolve`), dial it (phase `connect`).
@@ -231,6 +229,9 @@ pub async fn dial(
                             crate::text::duration::format(budget)
                         ),
                     ))
+                }
+                Ok(Err(e)) if is_out_of_descriptors(&e) => {
+                    return Err(out_of_descriptors(&e, &format!("resolve {name}")));
                 }
                 Ok(Err(e)) => {
                     return Err(fail(
@@ -275,6 +276,9 @@ pub async fn dial(
                     ),
                 ));
             }
+            Ok(Err(e)) if is_out_of_descriptors(&e) => {
+                return Err(out_of_descriptors(&e, &format!("check {}", via(addr))));
+            }
             Ok(Err(e)) => {
                 last = Some(fail(
                     Cause::ConnectFailed,
@@ -304,6 +308,23 @@ pub async fn dial(
             format!("cannot connect to {target}"),
         )
     }))
+}
+
+/// EMFILE (this process) or ENFILE (the whole system): no descriptor for a new socket.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// Our problem, not the peer's (no socket was even created): `local_config`, exit 2.
+fn out_of_descriptors(e: &io::Error, to_do: &str) -> Failure {
+    fail(
+        Cause::LocalConfig,
+        Phase::Connect,
+        format!(
+            "cannot open a socket to {to_do} ({e}): this machine is out of file descriptors \
+             (ulimit -n); raise the limit or check fewer addresses at once"
+        ),
+    )
 }
 
 /// The full client side of Ray's mutual TLS: ALPN h2, server name = the host as dialed,
@@ -404,6 +425,37 @@ pub fn is_client_cert_alert(a: AlertDescription) -> bool {
     )
 }
 
+/// An alert by its name in the TLS RFCs (`unknown_ca`), as openssl and Ray's logs print it.
+pub fn alert_name(a: AlertDescription) -> String {
+    let name = match a {
+        AlertDescription::CloseNotify => "close_notify",
+        AlertDescription::UnexpectedMessage => "unexpected_message",
+        AlertDescription::BadRecordMac => "bad_record_mac",
+        AlertDescription::HandshakeFailure => "handshake_failure",
+        AlertDescription::BadCertificate => "bad_certificate",
+        AlertDescription::UnsupportedCertificate => "unsupported_certificate",
+        AlertDescription::CertificateRevoked => "certificate_revoked",
+        AlertDescription::CertificateExpired => "certificate_expired",
+        AlertDescription::CertificateUnknown => "certificate_unknown",
+        AlertDescription::IllegalParameter => "illegal_parameter",
+        AlertDescription::UnknownCA => "unknown_ca",
+        AlertDescription::AccessDenied => "access_denied",
+        AlertDescription::DecodeError => "decode_error",
+        AlertDescription::DecryptError => "decrypt_error",
+        AlertDescription::ProtocolVersion => "protocol_version",
+        AlertDescription::InsufficientSecurity => "insufficient_security",
+        AlertDescription::InternalError => "internal_error",
+        AlertDescription::UserCanceled => "user_canceled",
+        AlertDescription::MissingExtension => "missing_extension",
+        AlertDescription::UnsupportedExtension => "unsupported_extension",
+        AlertDescription::UnrecognisedName => "unrecognized_name",
+        AlertDescription::CertificateRequired => "certificate_required",
+        AlertDescription::NoApplicationProtocol => "no_application_protocol",
+        other => return format!("{other:?}"),
+    };
+    name.to_string()
+}
+
 /// Name what went wrong in a failed handshake, from the strongest evidence down: the
 /// server's certificate, an alert, the bytes it sent instead of TLS, EOF.
 fn diagnose_handshake(
@@ -418,21 +470,36 @@ fn diagnose_handshake(
         return diagnose_server_cert(err, &seen.chain, target, peer, creds);
     }
     if let Some(rustls::Error::AlertReceived(alert)) = rustls_error(e) {
+        if *alert == AlertDescription::NoApplicationProtocol {
+            return fail(
+                Cause::NotRayGcs,
+                Phase::Tls,
+                format!(
+                    "{peer} is not a Ray GCS: it refused HTTP/2 (TLS alert \
+                     no_application_protocol to our ALPN h2), which every Ray GCS speaks; \
+                     another service's port?"
+                ),
+            );
+        }
         return if is_client_cert_alert(*alert) {
             fail(
                 Cause::ClientCertRejected,
                 Phase::Tls,
                 format!(
-                    "server rejected our client certificate {} (TLS alert {alert:?} during the handshake): \
+                    "server rejected our client certificate {} (TLS alert {} during the handshake): \
                      is it signed by the CA the head trusts (the head's RAY_TLS_CA_CERT)?",
-                    creds.cert_path.display()
+                    creds.cert_path.display(),
+                    alert_name(*alert)
                 ),
             )
         } else {
             fail(
                 Cause::TlsHandshakeFailed,
                 Phase::Tls,
-                format!("{peer} ended the TLS handshake with alert {alert:?}"),
+                format!(
+                    "{peer} ended the TLS handshake with alert {}",
+                    alert_name(*alert)
+                ),
             )
         };
     }
@@ -455,14 +522,7 @@ fn diagnose_handshake(
     if closed && !seen.chain.is_empty() {
         // We had accepted the server's certificate and sent ours (TLS 1.2 sends it after the
         // server's), then the server hung up: it refused our certificate.
-        return fail(
-            Cause::ClientCertRejected,
-            Phase::Tls,
-            format!(
-                "server rejected our client certificate {}: {peer} hung up during the handshake                  right after we sent it; is it signed by the CA the head trusts (the head's                  RAY_TLS_CA_CERT)?",
-                creds.cert_path.display()
-            ),
-        );
+        return hung_up_after_our_certificate(&creds.cert_path, peer);
     }
     if closed && wire.total == 0 {
         let how = if wire.eof || e.kind() == io::ErrorKind::UnexpectedEof {
@@ -486,18 +546,37 @@ fn diagnose_handshake(
     )
 }
 
+fn hung_up_after_our_certificate(cert: &std::path::Path, peer: SocketAddr) -> Failure {
+    fail(
+        Cause::ClientCertRejected,
+        Phase::Tls,
+        format!(
+            "server rejected our client certificate {}: {peer} hung up during the handshake \
+             right after we sent it; is it signed by the CA the head trusts (the head's \
+             RAY_TLS_CA_CERT)?",
+            cert.display()
+        ),
+    )
+}
+
 /// If these first bytes from the peer cannot start a TLS record, say what they look like.
 pub fn not_tls_evidence(first: &[u8]) -> Option<String> {
     let b0 = *first.first()?;
-    if (0x14..=0x17).contains(&b0) && first.get(1).map_or(true, |&b| b == 0x03) {
+    if (0x14..=0x17).contains(&b0) && first.get(1).is_none_or(|&b| b == 0x03) {
         return None;
     }
     Some(describe_bytes(first))
 }
 
+/// Do these first bytes start an HTTP/2 SETTINGS frame (the first frame of every HTTP/2
+/// server)?
+pub fn is_h2_settings(first: &[u8]) -> bool {
+    first.len() >= 9 && first[3] == 0x04 && first[0] == 0
+}
+
 /// A few words for what a peer sent: `an HTTP/2 SETTINGS frame`, `"HTTP/1.1 400 ..."`, hex.
 pub fn describe_bytes(first: &[u8]) -> String {
-    if first.len() >= 9 && first[3] == 0x04 && first[0] == 0 {
+    if is_h2_settings(first) {
         return "an HTTP/2 SETTINGS frame (a plaintext gRPC/HTTP/2 server)".into();
     }
     let printable = first
@@ -515,80 +594,15 @@ pub fn describe_bytes(first: &[u8]) -> String {
         };
         return format!("{kind} ({text:?}...)");
     }
-    let hex: Vec<String> = first.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("non-TLS bytes {}", hex.join(" "))
+    let shown = &first[..first.len().min(8)];
+    format!(
+        "non-TLS bytes {}",
+        hex::encode(shown, " ", hex::Case::Lower)
+    )
 }
 
-/// The parts of a certificate a message needs.
-struct CertFacts {
-    subject: String,
-    issuer: String,
-    sans: Vec<String>,
-    not_before: time::OffsetDateTime,
-    not_after: time::OffsetDateTime,
-    eku: Option<Vec<&'static str>>,
-}
-
-fn cert_facts(der: &CertificateDer<'_>) -> Option<CertFacts> {
-    let (_, c) = X509Certificate::from_der(der.as_ref()).ok()?;
-    let sans = match c.subject_alternative_name() {
-        Ok(Some(ext)) => ext
-            .value
-            .general_names
-            .iter()
-            .map(|n| match n {
-                GeneralName::DNSName(d) => format!("DNS:{d}"),
-                GeneralName::IPAddress(b) => match b.len() {
-                    4 => format!("IP:{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3])),
-                    16 => {
-                        let mut a = [0u8; 16];
-                        a.copy_from_slice(b);
-                        format!("IP:{}", std::net::Ipv6Addr::from(a))
-                    }
-                    _ => "IP:?".into(),
-                },
-                other => format!("{other}"),
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let eku = match c.extended_key_usage() {
-        Ok(Some(ext)) => {
-            let e = ext.value;
-            let mut v = Vec::new();
-            if e.any {
-                v.push("any");
-            }
-            if e.server_auth {
-                v.push("serverAuth");
-            }
-            if e.client_auth {
-                v.push("clientAuth");
-            }
-            if e.code_signing {
-                v.push("codeSigning");
-            }
-            if e.email_protection {
-                v.push("emailProtection");
-            }
-            if !e.other.is_empty() {
-                v.push("other");
-            }
-            Some(v)
-        }
-        _ => None,
-    };
-    Some(CertFacts {
-        subject: c.subject().to_string(),
-        issuer: c.issuer().to_string(),
-        sans,
-        not_before: c.validity().not_before.to_datetime(),
-        not_after: c.validity().not_after.to_datetime(),
-        eku,
-    })
-}
-
-/// Explain why rustls refused the server's certificate, showing what it holds.
+/// Explain why rustls refused the server's certificate, showing what it holds: one check
+/// per kind of refusal, from the certificate as the one certificate model reads it.
 fn diagnose_server_cert(
     err: &rustls::Error,
     chain: &[CertificateDer<'static>],
@@ -596,121 +610,191 @@ fn diagnose_server_cert(
     peer: SocketAddr,
     creds: &Credentials,
 ) -> Failure {
-    let facts = chain.first().and_then(cert_facts);
-    let subject = facts
-        .as_ref()
-        .map(|f| format!("subject {:?}, issuer {:?}", f.subject, f.issuer))
-        .unwrap_or_else(|| "unparseable certificate".into());
-    let now = time::OffsetDateTime::now_utc();
-    let ce = match err {
-        rustls::Error::InvalidCertificate(ce) => ce,
-        other => {
-            return fail(
-                Cause::BadServerCert,
-                Phase::Tls,
-                format!("the server certificate of {peer} ({subject}) was refused: {other}"),
-            )
-        }
+    let server = ServerCert {
+        peer,
+        info: chain.first().and_then(|der| CertInfo::parse(der).ok()),
+        now: time::OffsetDateTime::now_utc(),
     };
-    let (cause, message) = match ce {
-        CertificateError::UnknownIssuer | CertificateError::BadSignature => {
-            let same_name = if matches!(ce, CertificateError::BadSignature) {
-                " (its issuer has the same name as our CA but another key: a re-created CA, or two CAs with one subject?)"
-            } else {
-                ""
-            };
-            (
-                Cause::UnknownCa,
-                format!(
-                    "server certificate of {peer} is not signed by the CA in {} ({}){same_name}; the server \
-                     presents {subject}: pass the CA that issued it (--ca / RAY_TLS_CA_CERT), or re-issue \
-                     the head's certificate from this CA",
-                    creds.ca_path.display(),
-                    creds.ca_subjects.join("; ")
-                ),
-            )
-        }
+    let rustls::Error::InvalidCertificate(ce) = err else {
+        return server.refused(err);
+    };
+    match ce {
+        CertificateError::UnknownIssuer => server.not_signed_by_our_ca(creds, false),
+        CertificateError::BadSignature => server.not_signed_by_our_ca(creds, true),
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            let sans = facts
-                .as_ref()
-                .map(|f| f.sans.join(", "))
-                .unwrap_or_default();
-            (
-                Cause::NameMismatch,
-                format!(
-                    "server certificate of {peer} does not cover {}; it covers [{sans}]; re-issue it with \
-                     that SAN ({}) or dial one of these",
-                    target.host_text(),
-                    match target.host {
-                        Host::Ip(_) => format!("IP:{}", target.host_text()),
-                        Host::Dns(_) => format!("DNS:{}", target.host_text()),
-                    }
-                ),
-            )
+            server.does_not_cover_the_dialed_name(target)
         }
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            let msg = match &facts {
-                Some(f) if now > f.not_after => format!(
-                    "server certificate of {peer} ({}) expired on {} (valid from {}; now {}); re-issue \
-                     the head's certificate",
-                    f.subject,
-                    crate::pki::certinfo::datetime(f.not_after),
-                    crate::pki::certinfo::datetime(f.not_before),
-                    crate::pki::certinfo::datetime(now)
-                ),
-                Some(f) => format!(
-                    "a certificate in {peer}'s chain has expired (the server certificate {} is valid \
-                     until {}; now {}): renew the intermediate CA",
-                    f.subject,
-                    crate::pki::certinfo::datetime(f.not_after),
-                    crate::pki::certinfo::datetime(now)
-                ),
-                None => format!("server certificate of {peer} has expired (now {})", crate::pki::certinfo::datetime(now)),
-            };
-            (Cause::Expired, msg)
-        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => server.expired(),
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            let msg = match &facts {
-                Some(f) => format!(
-                    "server certificate of {peer} ({}) is not valid until {} (now {}); check the \
-                     clocks of this machine and of the issuer",
-                    f.subject,
-                    crate::pki::certinfo::datetime(f.not_before),
-                    crate::pki::certinfo::datetime(now)
-                ),
-                None => format!(
-                    "server certificate of {peer} is not valid yet (now {})",
-                    crate::pki::certinfo::datetime(now)
-                ),
-            };
-            (Cause::NotYetValid, msg)
+            server.not_valid_yet()
         }
         CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
-            let eku = facts
-                .as_ref()
-                .and_then(|f| f.eku.clone())
-                .map(|v| v.join(", "))
-                .unwrap_or_else(|| "?".into());
-            (
-                Cause::NoServerAuthEku,
-                format!(
-                    "server certificate of {peer} ({subject}) has extended key usage [{eku}] without \
-                     serverAuth; Ray uses one certificate as server and client: re-issue it with EKU \
-                     serverAuth and clientAuth (or no EKU)"
-                ),
-            )
+            server.lacks_server_auth_eku()
         }
-        other => (
+        other => server.refused_as(other),
+    }
+}
+
+/// The server certificate rustls refused (None if it does not even parse), where it came
+/// from, and the time it was judged at.
+struct ServerCert {
+    peer: SocketAddr,
+    info: Option<CertInfo>,
+    now: time::OffsetDateTime,
+}
+
+impl ServerCert {
+    fn fail(&self, cause: Cause, message: String) -> Failure {
+        fail(cause, Phase::Tls, message)
+    }
+
+    /// `subject "CN=ray-head", issuer "CN=raytls CA"`, for messages.
+    fn presents(&self) -> String {
+        match &self.info {
+            Some(c) => format!("subject {:?}, issuer {:?}", c.subject, c.issuer),
+            None => "unparseable certificate".into(),
+        }
+    }
+
+    fn refused(&self, err: &rustls::Error) -> Failure {
+        self.fail(
             Cause::BadServerCert,
-            format!("the server certificate of {peer} ({subject}) was refused: {other:?}"),
-        ),
-    };
-    fail(cause, Phase::Tls, message)
+            format!(
+                "the server certificate of {} ({}) was refused: {err}",
+                self.peer,
+                self.presents()
+            ),
+        )
+    }
+
+    fn refused_as(&self, err: &CertificateError) -> Failure {
+        self.fail(
+            Cause::BadServerCert,
+            format!(
+                "the server certificate of {} ({}) was refused: {err:?}",
+                self.peer,
+                self.presents()
+            ),
+        )
+    }
+
+    /// Unknown issuer, or (`same_name`) an issuer with our CA's name but another key.
+    fn not_signed_by_our_ca(&self, creds: &Credentials, same_name: bool) -> Failure {
+        let same_name = if same_name {
+            " (its issuer has the same name as our CA but another key: a re-created CA, or two \
+             CAs with one subject?)"
+        } else {
+            ""
+        };
+        self.fail(
+            Cause::UnknownCa,
+            format!(
+                "server certificate of {} is not signed by the CA in {} ({}){same_name}; the \
+                 server presents {}: pass the CA that issued it (--ca / RAY_TLS_CA_CERT), or \
+                 re-issue the head's certificate from this CA",
+                self.peer,
+                creds.ca_path.display(),
+                creds.ca_subjects.join("; "),
+                self.presents()
+            ),
+        )
+    }
+
+    fn does_not_cover_the_dialed_name(&self, target: &Target) -> Failure {
+        let sans = self
+            .info
+            .as_ref()
+            .map(|c| c.labeled_sans().join(", "))
+            .unwrap_or_default();
+        let wanted = match target.host {
+            Host::Ip(_) => format!("IP:{}", target.host_text()),
+            Host::Dns(_) => format!("DNS:{}", target.host_text()),
+        };
+        self.fail(
+            Cause::NameMismatch,
+            format!(
+                "server certificate of {} does not cover {}; it covers [{sans}]; re-issue it \
+                 with that SAN ({wanted}) or dial one of these",
+                self.peer,
+                target.host_text()
+            ),
+        )
+    }
+
+    /// The server certificate, or (when it is still in its dates) one above it.
+    fn expired(&self) -> Failure {
+        let (peer, now) = (self.peer, datetime(self.now));
+        let message = match &self.info {
+            Some(c) if self.now > c.not_after => format!(
+                "server certificate of {peer} ({}) expired on {} (valid from {}; now {now}); \
+                 re-issue the head's certificate",
+                c.subject,
+                datetime(c.not_after),
+                datetime(c.not_before)
+            ),
+            Some(c) => format!(
+                "a certificate in {peer}'s chain has expired (the server certificate {} is \
+                 valid until {}; now {now}): renew the intermediate CA",
+                c.subject,
+                datetime(c.not_after)
+            ),
+            None => format!("server certificate of {peer} has expired (now {now})"),
+        };
+        self.fail(Cause::Expired, message)
+    }
+
+    fn not_valid_yet(&self) -> Failure {
+        let (peer, now) = (self.peer, datetime(self.now));
+        let message = match &self.info {
+            Some(c) => format!(
+                "server certificate of {peer} ({}) is not valid until {} (now {now}); check \
+                 the clocks of this machine and of the issuer",
+                c.subject,
+                datetime(c.not_before)
+            ),
+            None => format!("server certificate of {peer} is not valid yet (now {now})"),
+        };
+        self.fail(Cause::NotYetValid, message)
+    }
+
+    /// Ray uses one certificate both ways, so a serverAuth-less EKU breaks the head as server.
+    fn lacks_server_auth_eku(&self) -> Failure {
+        let eku = self
+            .info
+            .as_ref()
+            .and_then(|c| c.eku.as_ref())
+            .map(|e| e.names().join(", "))
+            .unwrap_or_else(|| "?".into());
+        self.fail(
+            Cause::NoServerAuthEku,
+            format!(
+                "server certificate of {} ({}) has extended key usage [{eku}] without \
+                 serverAuth; Ray uses one certificate as server and client: re-issue it with \
+                 EKU serverAuth and clientAuth (or no EKU)",
+                self.peer,
+                self.presents()
+            ),
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_hung_up_message_has_no_runs_of_spaces() {
+        // The message once lost its line continuations and showed 18 spaces mid-sentence.
+        let f = hung_up_after_our_certificate(
+            std::path::Path::new("client/tls.crt"),
+            "10.0.0.5:6379".parse().unwrap(),
+        );
+        assert_eq!(f.cause, Cause::ClientCertRejected);
+        assert!(!f.message.contains("  "), "{:?}", f.message);
+        assert!(f.message.contains(
+            "10.0.0.5:6379 hung up during the handshake right after we sent it; is it signed"
+        ));
+    }
 
     #[test]
     fn tells_tls_from_other_protocols() {

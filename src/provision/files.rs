@@ -76,26 +76,40 @@ impl Overwrite {
     }
 }
 
-/// Fail before writing anything if a target exists and may not be replaced.
+/// Fail before writing anything if a target may not be replaced: it exists and we may not
+/// overwrite, or it is something a file cannot replace (a directory). Checking every
+/// target first is what makes `--force` all-or-nothing: with `tls.key` a directory, the
+/// new tls.crt must not land beside a key that stays old.
 pub fn check_targets(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Result<()> {
-    if overwrite == Overwrite::Replace {
-        return Ok(());
-    }
     for f in files {
         let path = dir.join(&f.name);
-        if fs::symlink_metadata(&path).is_ok() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if overwrite == Overwrite::Refuse {
             return Err(Error::Exists { path });
+        }
+        if meta.is_dir() {
+            return Err(Error::write(
+                &path,
+                std::io::Error::other("it is a directory; a file cannot replace it"),
+            ));
         }
     }
     Ok(())
 }
 
-/// Write `files` into `dir` (created, mode 0755 or 0700 if it holds a secret, when missing).
+/// Write `files` into `dir` (created, mode 0755 or 0700 if it holds a secret, when missing),
+/// holding the directory's lock (`lock_dir`) from the check of the targets to the last
+/// rename, so that concurrent raytls writers into one directory take turns.
 pub fn write_files(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Result<Vec<PathBuf>> {
     check_targets(dir, files, overwrite)?;
-    let created_dir = ensure_dir(dir, files.iter().any(|f| f.mode == Mode::Secret))?;
+    let created = ensure_dir(dir, files.iter().any(|f| f.mode == Mode::Secret))?;
     let mut temps: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
     let result = (|| {
+        let _lock = lock_dir(dir)?;
+        // Again under the lock: another writer may have made a target since.
+        check_targets(dir, files, overwrite)?;
         for f in files {
             let target = dir.join(&f.name);
             let temp = temp_path(dir, &f.name);
@@ -105,24 +119,192 @@ pub fn write_files(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Resul
             write_new_synced(&temp, &f.contents, f.mode)
                 .map_err(|e| Error::write(dir.join(&f.name), e))?;
         }
+        // The key before the certificate: a crash between the two renames leaves a new key
+        // beside the old certificate, a pair that `init` and `verify` see does not match
+        // (key_match) and re-issue, never one they would keep.
+        temps.sort_by_key(|(_, target)| files_rename_rank(target));
         for (temp, target) in &temps {
             fs::rename(temp, target).map_err(|e| Error::write(target, e))?;
         }
         sync_dir(dir);
-        Ok(temps.iter().map(|(_, t)| t.clone()).collect())
+        Ok(())
     })();
-    if result.is_err() {
+    if let Err(e) = result {
         for (temp, _) in &temps {
             let _ = fs::remove_file(temp);
         }
-        if created_dir {
-            let _ = fs::remove_dir(dir);
+        // Deepest first; remove_dir only removes a directory that is still empty.
+        for d in created.iter().rev() {
+            let _ = fs::remove_dir(d);
         }
+        return Err(e);
     }
-    result
+    // In the caller's order, whatever order the renames took.
+    Ok(files.iter().map(|f| dir.join(&f.name)).collect())
 }
 
-/// Write one file atomically (`dir` must exist).
+/// Secrets are renamed first (see `write_files`).
+fn files_rename_rank(target: &Path) -> u8 {
+    let is_key = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".key"));
+    u8::from(!is_key)
+}
+
+/// The symlink that names the current version of a set written by `write_set`.
+pub const DATA_LINK: &str = "..data";
+
+/// Write a set of files that must change together (a certificate, its key, the CA and the
+/// env file) the way the kubelet writes Secret volumes: the files go into a new directory
+/// `DIR/..<timestamp>`, then one rename swaps the symlink `DIR/..data` to it, and each
+/// well-known name (`DIR/tls.crt`) is a symlink through `..data`. A reader that opens
+/// `tls.crt` and `tls.key` may straddle one swap (two files can always do that), but it can
+/// never see a certificate and a key that were never written together at one instant, as
+/// renaming the files one by one allows. `keep` names files of the current set to carry
+/// over unchanged (hard links: their bytes are not copied), e.g. init's kept certificate
+/// and key when only ca.crt changes. Returns the paths written (not the kept ones).
+pub fn write_set(
+    dir: &Path,
+    files: &[OutFile],
+    keep: &[&str],
+    overwrite: Overwrite,
+) -> Result<Vec<PathBuf>> {
+    check_targets(dir, files, overwrite)?;
+    let holds_secret = files.iter().any(|f| f.mode == Mode::Secret);
+    let created = ensure_dir(dir, holds_secret)?;
+    let mut version: Option<PathBuf> = None;
+    let result = (|| {
+        let _lock = lock_dir(dir)?;
+        check_targets(dir, files, overwrite)?;
+        let v = new_version_dir(dir, holds_secret)?;
+        version = Some(v.clone());
+        for name in keep {
+            let current = current_file(dir, name)?;
+            fs::hard_link(&current, v.join(name)).map_err(|e| Error::write(dir.join(name), e))?;
+        }
+        for f in files {
+            write_new_synced(&v.join(&f.name), &f.contents, f.mode)
+                .map_err(|e| Error::write(dir.join(&f.name), e))?;
+        }
+        sync_dir(&v);
+        let old = fs::read_link(dir.join(DATA_LINK)).ok();
+        swap_symlink(
+            dir,
+            DATA_LINK,
+            v.file_name().map(PathBuf::from).unwrap_or_default(),
+        )?;
+        // From here on the new set is what `..data` names. Each name becomes a symlink
+        // through it once (a directory written before this layout held plain files); the
+        // key first, so that an interrupted migration leaves a pair key_match refuses.
+        let mut names: Vec<&str> = files
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(keep.iter().copied())
+            .collect();
+        names.sort_by_key(|n| files_rename_rank(Path::new(n)));
+        for name in names {
+            let through = Path::new(DATA_LINK).join(name);
+            if fs::read_link(dir.join(name)).ok().as_deref() != Some(through.as_path()) {
+                swap_symlink(dir, name, through)?;
+            }
+        }
+        sync_dir(dir);
+        if let Some(old) = old.filter(|o| is_version_name(o)) {
+            let _ = fs::remove_dir_all(dir.join(old));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        // Only reached before the swap or during a one-time migration: the new version is
+        // not (yet fully) named, so it goes; a migration's half stays, and key_match sees it.
+        let named = fs::read_link(dir.join(DATA_LINK)).ok();
+        if let Some(v) = version.filter(|v| named.as_deref() != v.file_name().map(Path::new)) {
+            let _ = fs::remove_dir_all(v);
+        }
+        for d in created.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+        return Err(e);
+    }
+    Ok(files.iter().map(|f| dir.join(&f.name)).collect())
+}
+
+/// `..2026_11_28_05_30_00.123456789_1a2b3c`, created with the set's directory mode, after
+/// removing what an interrupted earlier write may have left (versions `..data` does not
+/// name, a stray temp link).
+fn new_version_dir(dir: &Path, holds_secret: bool) -> Result<PathBuf> {
+    let named = fs::read_link(dir.join(DATA_LINK)).ok();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = PathBuf::from(e.file_name());
+            if is_version_name(&name) && named.as_deref() != Some(name.as_path()) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let mut rnd = [0u8; 3];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd);
+    let name = format!(
+        "..{:04}_{:02}_{:02}_{:02}_{:02}_{:02}.{:09}_{}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.nanosecond(),
+        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let path = dir.join(name);
+    let mode = if holds_secret { 0o700 } else { 0o755 };
+    fs::DirBuilder::new()
+        .mode(mode)
+        .create(&path)
+        .map_err(|e| Error::write(&path, e))?;
+    // The umask may have removed bits; the Ray container reads through this directory.
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::write(&path, e))?;
+    Ok(path)
+}
+
+/// Our version directories: `..` then a digit (never `..data`).
+fn is_version_name(name: &Path) -> bool {
+    name.to_str().is_some_and(|n| {
+        n.strip_prefix("..")
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
+/// The real file behind `dir/name` today, which must live inside `dir` (a symlink an
+/// attacker pointed elsewhere is not carried over).
+fn current_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    let real = fs::canonicalize(dir.join(name)).map_err(|e| Error::read(dir.join(name), e))?;
+    let real_dir = fs::canonicalize(dir).map_err(|e| Error::read(dir, e))?;
+    let inside = real
+        .parent()
+        .is_some_and(|p| p == real_dir || p.parent() == Some(real_dir.as_path()));
+    if !inside || !fs::metadata(&real).map(|m| m.is_file()).unwrap_or(false) {
+        return Err(Error::read(
+            dir.join(name),
+            std::io::Error::other("it is not a file of this directory"),
+        ));
+    }
+    Ok(real)
+}
+
+/// Make `dir/name` a symlink to `target` with one rename (atomic for readers).
+fn swap_symlink(dir: &Path, name: &str, target: PathBuf) -> Result<()> {
+    let temp = temp_path(dir, name);
+    std::os::unix::fs::symlink(&target, &temp).map_err(|e| Error::write(dir.join(name), e))?;
+    fs::rename(&temp, dir.join(name)).map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        Error::write(dir.join(name), e)
+    })
+}
+
+/// Write one file atomically (its directory is created if missing).
 pub fn write_file(path: &Path, contents: &[u8], mode: Mode, overwrite: Overwrite) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -130,7 +312,9 @@ pub fn write_file(path: &Path, contents: &[u8], mode: Mode, overwrite: Overwrite
     };
     let name = path
         .file_name()
-        .ok_or_else(|| Error::Usage(format!("{} is not a file path", path.display())))?
+        .ok_or_else(|| Error::NotAFilePath {
+            path: path.to_path_buf(),
+        })?
         .to_string_lossy()
         .into_owned();
     write_files(
@@ -145,31 +329,48 @@ pub fn write_file(path: &Path, contents: &[u8], mode: Mode, overwrite: Overwrite
     .map(|_| ())
 }
 
-/// Create `dir` if it is missing. Returns whether we created it (so a failure can undo it).
-fn ensure_dir(dir: &Path, holds_secret: bool) -> Result<bool> {
+/// Create `dir` and any missing parents. Returns the directories we created, outermost
+/// first, so that a failure can remove them again (`issue --out a/b/c` on a full disk must
+/// not leave `a/` and `a/b/` behind).
+fn ensure_dir(dir: &Path, holds_secret: bool) -> Result<Vec<PathBuf>> {
     match fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(false),
-        Ok(_) => Err(Error::write(
-            dir,
-            std::io::Error::other("exists and is not a directory"),
-        )),
-        Err(_) => {
-            let mode = if holds_secret { 0o700 } else { 0o755 };
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(mode)
-                .create(dir)
-                .map_err(|e| Error::write(dir, e))?;
-            Ok(true)
+        Ok(m) if m.is_dir() => return Ok(Vec::new()),
+        Ok(_) => {
+            return Err(Error::write(
+                dir,
+                std::io::Error::other("exists and is not a directory"),
+            ))
+        }
+        Err(_) => {}
+    }
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && fs::symlink_metadata(a).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    let mode = if holds_secret { 0o700 } else { 0o755 };
+    let mut created = Vec::new();
+    for d in missing.iter().rev() {
+        match fs::DirBuilder::new().mode(mode).create(d) {
+            Ok(()) => created.push(d.clone()),
+            // Another writer made it meanwhile: fine, but it is not ours to remove.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                for c in created.iter().rev() {
+                    let _ = fs::remove_dir(c);
+                }
+                return Err(Error::write(dir, e));
+            }
         }
     }
+    Ok(created)
 }
 
 fn temp_path(dir: &Path, name: &str) -> PathBuf {
     let mut rnd = [0u8; 6];
     // A collision only makes create_new fail with a clear error, so a fallback is harmless.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd);
-    let suffix: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+    let suffix: String = crate::text::hex::lower(&rnd);
     dir.join(format!(".{name}.raytls-{suffix}.tmp"))
 }
 
@@ -265,21 +466,49 @@ pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// processes that write into the same directory (two `issue --force`, two `netrc set`)
 /// take it around their read-check-write, so they serialize instead of mixing a
 /// certificate from one with a key from the other. Locking the directory itself leaves no
-/// lock file behind.
+/// lock file behind. Within one process the lock is re-entrant: `write_files` takes it
+/// too, under a caller that already holds it.
 pub struct DirLock {
-    _dir: File,
+    /// None when this process already held the lock (the outer guard releases it).
+    held: Option<(File, (u64, u64))>,
 }
+
+/// Directories (device, inode) this process holds the lock of.
+static HELD: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
 
 /// Wait for and take the lock on `dir` (which must exist).
 pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    use std::os::unix::fs::MetadataExt;
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
     let file = File::open(dir).map_err(|e| Error::write(dir, e))?;
+    let meta = file.metadata().map_err(|e| Error::write(dir, e))?;
+    let id = (meta.dev(), meta.ino());
+    {
+        let held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        if held.contains(&id) {
+            return Ok(DirLock { held: None });
+        }
+    }
     file.lock().map_err(|e| Error::write(dir, e))?;
-    Ok(DirLock { _dir: file })
+    HELD.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+    Ok(DirLock {
+        held: Some((file, id)),
+    })
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if let Some((_file, id)) = self.held.take() {
+            HELD.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|h| *h != id);
+            // Closing `_file` releases the flock.
+        }
+    }
 }
 
 #[cfg(test)]

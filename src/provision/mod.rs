@@ -4,5 +4,6 @@
 pub mod directory;
 pub mod files;
 pub mod ray_env;
+pub mod signer;
 
 pub use directory::*;

@@ -9,9 +9,13 @@ pub const KEY_FILE: &str = "tls.key";
 pub const CA_FILE: &str = "ca.crt";
 pub const ENV_FILE: &str = "ray-tls.env";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// How `raytls env` (and init's ray-tls.env, always dotenv) write the variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EnvFormat {
-    /// KEY=value lines (docker --env-file, systemd EnvironmentFile)
+    /// KEY=value lines for `set -a; . ray-tls.env` (POSIX sh), systemd EnvironmentFile and
+    /// python-dotenv. A value that needs quoting is single-quoted, so nothing in it expands
+    /// when sourced. `docker --env-file` keeps quotes literally: it reads such a file right
+    /// only while every path is plain (the defaults are).
     #[default]
     Dotenv,
     /// `export KEY='value'` lines, safely quoted, for `eval` or `source`
@@ -34,7 +38,7 @@ pub struct RayTlsEnv {
 impl RayTlsEnv {
     /// The environment for the files in `dir` (tls.crt, tls.key, ca.crt), with absolute paths.
     pub fn for_dir(dir: &Path) -> Result<Self> {
-        let dir = absolute(dir)?;
+        let dir = printable_absolute(dir)?;
         Ok(RayTlsEnv {
             cert: dir.join(CERT_FILE),
             key: dir.join(KEY_FILE),
@@ -45,7 +49,7 @@ impl RayTlsEnv {
 
     /// Add token auth: RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH (never the token itself).
     pub fn with_token_file(mut self, file: &Path) -> Result<Self> {
-        self.token_file = Some(absolute(file)?);
+        self.token_file = Some(printable_absolute(file)?);
         Ok(self)
     }
 
@@ -68,7 +72,10 @@ impl RayTlsEnv {
         match format {
             EnvFormat::Dotenv => vars
                 .iter()
-                .map(|(k, v)| format!("{k}={}\n", dotenv_quote(v)))
+                // Plain values as they are (what `docker --env-file` needs), anything else
+                // single-quoted: a directory named `o $(id>/tmp/x)` ran `id` on
+                // `set -a; . ray-tls.env` when values were double-quoted.
+                .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
                 .collect(),
             EnvFormat::Shell => vars
                 .iter()
@@ -96,8 +103,24 @@ impl RayTlsEnv {
     }
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
-    std::path::absolute(p).map_err(|e| Error::read(p, e))
+/// The absolute path, if every env format can carry it as it is: UTF-8 (Ray reads the
+/// variables as text; a lossy U+FFFD would name another file) and no control characters
+/// (a newline or DEL breaks dotenv lines and Kubernetes YAML).
+fn printable_absolute(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).map_err(|e| Error::read(p, e))?;
+    let why = match abs.to_str() {
+        None => "it is not valid UTF-8",
+        Some(s) if s.chars().any(char::is_control) => "it holds a control character",
+        Some(_) => return Ok(abs),
+    };
+    Err(Error::InvalidValue {
+        source_name: "path".into(),
+        value: crate::text::escape::escape_bytes(abs.as_os_str().as_encoded_bytes()),
+        what: "path for the RAY_TLS_* environment",
+        why: format!(
+            "{why}; Ray reads these paths from environment variables: use a plain directory name"
+        ),
+    })
 }
 
 /// Single quotes, with each `'` written as `'\''`: nothing inside is expanded by a shell.
@@ -109,17 +132,6 @@ pub fn shell_quote(s: &str) -> String {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// dotenv readers (docker, systemd, python-dotenv) take plain values; quote only when needed.
-fn dotenv_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c))
-    {
-        s.to_string()
-    } else {
-        serde_json::Value::from(s).to_string()
-    }
 }
 
 #[cfg(test)]
@@ -137,6 +149,33 @@ mod tests {
             "RAY_USE_TLS=1\nRAY_TLS_SERVER_CERT=/etc/ray/tls/tls.crt\n\
              RAY_TLS_SERVER_KEY=/etc/ray/tls/tls.key\nRAY_TLS_CA_CERT=/etc/ray/tls/ca.crt\n"
         );
+    }
+
+    #[test]
+    fn regression_dotenv_value_does_not_run_commands_when_sourced() {
+        let e = RayTlsEnv::for_dir(Path::new("/o $(id>/tmp/x)/`id`")).unwrap();
+        let d = e.render(EnvFormat::Dotenv);
+        assert!(
+            d.contains("RAY_TLS_CA_CERT='/o $(id>/tmp/x)/`id`/ca.crt'\n"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn regression_paths_with_control_characters_or_not_utf8_are_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        for bad in [
+            Path::new("/a\x7fb"),
+            Path::new("/a\nb"),
+            Path::new(std::ffi::OsStr::from_bytes(b"/a\xffb")),
+        ] {
+            let e = RayTlsEnv::for_dir(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("not a valid path for the RAY_TLS_* environment"),
+                "{e}"
+            );
+            assert!(!e.contains('\x7f') && !e.contains('\n'), "{e:?}");
+        }
     }
 
     #[test]

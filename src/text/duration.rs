@@ -1,7 +1,11 @@
 //! Durations on the command line (`500ms`, `1.5s`, `2m`, `1h`, `30d`; a bare number is
 //! seconds) and back in messages. Shared by `verify --renew-before/--wait` and
-//! `health-check --timeout`, which adds its own bounds.
+//! `health-check --timeout`, which add their own bounds.
 use std::time::Duration;
+
+/// The longest duration any flag takes: ten years, longer than any certificate raytls makes
+/// by default. Without a bound, `--wait 10000000000000000000` overflowed adding to `Instant`.
+pub const MAX: Duration = Duration::from_secs(3650 * 86_400);
 
 /// Parse a duration flag value; the error says what is accepted (clap shows it with the flag).
 pub fn parse(input: &str) -> Result<Duration, String> {
@@ -20,13 +24,31 @@ pub fn parse(input: &str) -> Result<Duration, String> {
         "d" => 86_400.0,
         _ => return Err(bad()),
     };
-    Duration::try_from_secs_f64(value * unit_secs).map_err(|_| bad())
+    let d = Duration::try_from_secs_f64(value * unit_secs).map_err(|_| bad())?;
+    if d > MAX {
+        return Err(format!(
+            "{input:?} is longer than {}, the longest duration raytls accepts",
+            format(MAX)
+        ));
+    }
+    Ok(d)
 }
 
-/// A duration as given back in messages: `5s`, `500ms`, `1.5s`.
+/// `parse`, then at most `max` (named in the error as the flag's own limit).
+pub fn parse_at_most(input: &str, max: Duration) -> Result<Duration, String> {
+    let d = parse(input)?;
+    if d > max {
+        return Err(format!("{input:?} is longer than {}", format(max)));
+    }
+    Ok(d)
+}
+
+/// A duration as given back in messages: `5s`, `500ms`, `1.5s`, `30d`.
 pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms >= 86_400_000 && ms.is_multiple_of(86_400_000) {
+        format!("{}d", ms / 86_400_000)
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms < 1000 {
         format!("{ms}ms")
@@ -53,5 +75,17 @@ mod tests {
         assert_eq!(format(Duration::from_millis(500)), "500ms");
         assert_eq!(format(Duration::from_secs(5)), "5s");
         assert_eq!(format(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format(Duration::from_secs(86_400 * 30)), "30d");
+    }
+
+    #[test]
+    fn regression_huge_duration_is_an_error_not_an_overflow() {
+        let e = parse("10000000000000000000").unwrap_err();
+        assert!(e.contains("longer than 3650d"), "{e}");
+        assert!(parse("3650d").is_ok());
+        assert!(parse("3651d").is_err());
+        assert!(parse_at_most("2d", Duration::from_secs(86_400))
+            .unwrap_err()
+            .contains("longer than 1d"));
     }
 }

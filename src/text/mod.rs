@@ -1,6 +1,6 @@
-//! Text in and out: durations on the command line, base64, escaping of text from peers and files, and standard output that never
+//! Text in and out: durations on the command line, bytes as hex, escaping of text from peers and files, and standard output that never
 //! panics.
-pub mod base64;
 pub mod duration;
 pub mod escape;
+pub mod hex;
 pub mod output;

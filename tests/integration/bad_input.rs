@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::openssl::openssl_ca;
 use crate::util::{days, is_root, now, openssl, s, set_mode, Output, RcgenCa, Workspace};
 
 /// Run `raytls args` with `env` and assert it was rejected naming `needle` with `code`,
@@ -266,31 +267,7 @@ fn ca_key_is_encrypted() {
 #[test]
 fn ed25519_ca_key_mentions_ray() {
     let ws = Workspace::new();
-    let ca = ws.join("ca");
-    fs::create_dir(&ca).unwrap();
-    openssl(
-        &ca,
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ed25519",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=ed25519 CA",
-            "-days",
-            "30",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    )
-    .ok();
+    let ca = openssl_ca(&ws, "ca", "ed25519");
     let o = assert_rejected(
         &ws,
         &issue_worker(&ca, &["--pod-ip", "10.0.0.7"]),
@@ -512,31 +489,7 @@ fn ca_not_yet_valid() {
 #[test]
 fn ca_without_key_cert_sign() {
     let ws = Workspace::new();
-    let ca = ws.join("ca");
-    fs::create_dir(&ca).unwrap();
-    openssl(
-        &ca,
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=no keyCertSign",
-            "-days",
-            "30",
-            "-addext",
-            "keyUsage=critical,digitalSignature",
-        ],
-    )
-    .ok();
+    let ca = openssl_ca(&ws, "ca", "ec-no-keycertsign");
     let o = assert_rejected(
         &ws,
         &issue_worker(&ca, &["--pod-ip", "10.0.0.7"]),
@@ -550,27 +503,7 @@ fn ca_without_key_cert_sign() {
 #[test]
 fn rsa_1024_ca_key_is_refused() {
     let ws = Workspace::new();
-    let ca = ws.join("ca");
-    fs::create_dir(&ca).unwrap();
-    openssl(
-        &ca,
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:1024",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=weak CA",
-            "-days",
-            "30",
-        ],
-    )
-    .ok();
+    let ca = openssl_ca(&ws, "ca", "rsa1024");
     let o = assert_rejected(
         &ws,
         &issue_worker(&ca, &["--pod-ip", "10.0.0.7"]),

@@ -16,7 +16,7 @@ fn ca_has_critical_ca_constraints_key_usage_and_ski() {
     let ca = ws.make_ca("ca");
     let text = x509_text(&ca.join("ca.crt"));
     assert!(
-        text.contains("X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0"),
+        text.contains("X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:1"),
         "{text}"
     );
     assert!(

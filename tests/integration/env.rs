@@ -103,14 +103,90 @@ fn shell_format_survives_eval_with_a_hostile_path() {
     assert_eq!(eval_in_bash(&ws, &dir, "RAY_USE_TLS"), "1");
 }
 
+/// Source a dotenv file the way its readers do (`set -a; . FILE`) and print one variable.
+fn source_dotenv(ws: &Workspace, env_file: &Path, var: &str) -> String {
+    let script = format!("set -a; . \"$0\" && printf %s \"${var}\"");
+    let out = Command::new("sh")
+        .args(["-c", &script, s(env_file)])
+        .current_dir(ws.path())
+        .output()
+        .expect("sh");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn dotenv_with_a_hostile_path_stays_one_line_per_variable() {
     let ws = Workspace::new();
     let dir = certs_in(&ws, "a b'$c");
-    let o = ws.run(["env", "--dir", s(&dir)]);
+    let o = ws.run(["env", "--dir", s(&dir), "--out", "ray.env"]);
     o.ok();
-    assert_eq!(o.stdout.lines().count(), 4, "{}", o.stdout);
-    assert!(o.stdout.contains("a b'$c"), "{}", o.stdout);
+    let text = std::fs::read_to_string(ws.join("ray.env")).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert_eq!(
+        source_dotenv(&ws, &ws.join("ray.env"), "RAY_TLS_CA_CERT"),
+        s(&dir.join("ca.crt"))
+    );
+}
+
+#[test]
+fn regression_dotenv_runs_no_command_when_sourced() {
+    let ws = Workspace::new();
+    let marker = ws.join("pwned");
+    let dir = certs_in(&ws, &format!("o $(id>{})", s(&marker)));
+    ws.run(["env", "--dir", s(&dir), "--out", "ray.env"]).ok();
+    assert_eq!(
+        source_dotenv(&ws, &ws.join("ray.env"), "RAY_TLS_SERVER_KEY"),
+        s(&dir.join("tls.key"))
+    );
+    assert!(!marker.exists(), "sourcing ray-tls.env ran a command");
+    // init writes the same format into the directory it fills.
+    let ca = ws.make_ca("ca2");
+    let out = ws.join(format!("p $(id>{})", s(&marker)));
+    ws.run([
+        "init",
+        "worker",
+        "--ca",
+        s(&ca),
+        "--out",
+        s(&out),
+        "--pod-ip",
+        "10.0.0.7",
+    ])
+    .ok();
+    assert_eq!(
+        source_dotenv(&ws, &out.join("ray-tls.env"), "RAY_TLS_CA_CERT"),
+        s(&out.join("ca.crt"))
+    );
+    assert!(
+        !marker.exists(),
+        "sourcing init's ray-tls.env ran a command"
+    );
+}
+
+#[test]
+fn regression_env_refuses_paths_that_no_format_can_carry() {
+    use std::os::unix::ffi::OsStrExt;
+    let ws = Workspace::new();
+    for name in [
+        std::ffi::OsStr::from_bytes(b"del\x7fdir"),
+        std::ffi::OsStr::from_bytes(b"bad\xffutf8"),
+    ] {
+        let dir = ws.join(name);
+        for format in ["k8s", "dotenv"] {
+            let o = ws.run([
+                std::ffi::OsStr::new("env"),
+                std::ffi::OsStr::new("--dir"),
+                dir.as_os_str(),
+                std::ffi::OsStr::new("--format"),
+                std::ffi::OsStr::new(format),
+            ]);
+            o.expect_code(2)
+                .fails_naming("not a valid path for the RAY_TLS_* environment");
+            assert!(o.stdout.is_empty(), "{}", o.stdout);
+            assert!(!o.stderr.contains('\x7f'), "{:?}", o.stderr);
+        }
+    }
 }
 
 #[test]

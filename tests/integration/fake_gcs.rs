@@ -99,34 +99,38 @@ pub async fn serve_connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAccepto
                         InternalKvGetRequest,
                     >::default());
                     g.unary(
-                            tower::service_fn(move |r: tonic::Request<InternalKvGetRequest>| {
-                                let version = version.clone();
-                                async move {
-                                    let r = r.into_inner();
-                                    let found = r.key == b"CLUSTER_METADATA"
-                                        && r.namespace == b"cluster";
-                                    Ok::<_, Status>(tonic::Response::new(if found {
-                                        InternalKvGetReply {
-                                            status: Some(GcsStatus::default()),
-                                            value: format!(
-                                                r#"{{"ray_version": "{version}", "python_version": "3.11.9"}}"#
-                                            )
-                                            .into_bytes(),
-                                        }
-                                    } else {
-                                        InternalKvGetReply {
-                                            status: Some(GcsStatus {
-                                                code: 17,
-                                                message: "not found".into(),
-                                            }),
-                                            value: vec![],
-                                        }
-                                    }))
-                                }
-                            }),
-                            req,
-                        )
-                        .await
+                        tower::service_fn(move |r: tonic::Request<InternalKvGetRequest>| {
+                            let version = version.clone();
+                            async move {
+                                let r = r.into_inner();
+                                let found =
+                                    r.key == b"CLUSTER_METADATA" && r.namespace == b"cluster";
+                                Ok::<_, Status>(tonic::Response::new(if found {
+                                    InternalKvGetReply {
+                                        status: Some(GcsStatus::default()),
+                                        // Encoded, so a hostile version string
+                                        // still arrives as the peer means it.
+                                        value: serde_json::json!({
+                                            "ray_version": version,
+                                            "python_version": "3.11.9",
+                                        })
+                                        .to_string()
+                                        .into_bytes(),
+                                    }
+                                } else {
+                                    InternalKvGetReply {
+                                        status: Some(GcsStatus {
+                                            code: 17,
+                                            message: "not found".into(),
+                                        }),
+                                        value: vec![],
+                                    }
+                                }))
+                            }
+                        }),
+                        req,
+                    )
+                    .await
                 }
                 "/grpc.health.v1.Health/Check" if gcs.health.is_some() => {
                     let status = gcs.health.unwrap_or_default();

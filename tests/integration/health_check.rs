@@ -12,7 +12,15 @@ use crate::probe_util::*;
 const DEADLINE_SLACK: Duration = Duration::from_secs(5);
 
 fn with(files: &Files, server: &Server, extra: &[&str]) -> Vec<String> {
-    let mut a = vec!["--address".to_string(), server.address(), "--json".into()];
+    with_addr(files, &server.address(), extra)
+}
+
+fn with_addr(files: &Files, address: &str, extra: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        "--address".to_string(),
+        address.to_string(),
+        "--json".into(),
+    ];
     a.extend(files.flags());
     a.extend(extra.iter().map(|s| s.to_string()));
     a
@@ -32,6 +40,8 @@ fn assert_failure(run: &Run, cause: &str, words: &[&str]) {
         run.stdout, run.stderr
     );
     let msg = run.message();
+    // Every message is one sentence a person reads: no gaps from lost line continuations.
+    assert!(!msg.contains("  "), "run of spaces in {msg:?}");
     for w in words {
         assert!(msg.contains(w), "message lacks {w:?}: {msg}");
     }
@@ -123,10 +133,10 @@ fn dns_name_as_dialed_is_the_server_name() {
 #[test]
 fn ipv6_in_brackets() {
     let (ca, head, files) = ray_like();
-    let Some(gcs) = fake_gcs_at("[::1]:0", server_config(&head, &ca), Gcs::default()) else {
-        eprintln!("skipped: cannot bind [::1]");
-        return;
-    };
+    // Network tests stay on loopback: this one needs ::1 (a machine without it fails here,
+    // loudly, rather than passing without checking anything).
+    let gcs = fake_gcs_at("[::1]:0", server_config(&head, &ca), Gcs::default())
+        .expect("bind [::1]:0 (IPv6 loopback)");
     let addr = format!("[::1]:{}", gcs.port());
     let mut a = args(&["--address", &addr, "--json"]);
     a.extend(files.flags());
@@ -163,12 +173,34 @@ fn several_addresses_are_checked_concurrently_one_line_each() {
     assert!(lines[2].starts_with(&format!("FAIL {refused} connection_refused")));
     assert!(lines[3].starts_with(&format!("OK {}", b.address())));
     assert!(lines[4].starts_with("2 of 4 unhealthy"), "{}", lines[4]);
-    // Concurrent: one timeout's worth (plus slack), not the sum of four.
+    // A hang guard, not a speed test: under the sum of the four timeouts plus slack.
+    // (That the checks overlap is pinned by checks_overlap_in_time, without a clock.)
     assert!(
-        run.elapsed < Duration::from_millis(700) + DEADLINE_SLACK,
+        run.elapsed < 4 * Duration::from_millis(700) + DEADLINE_SLACK,
         "{:?}",
         run.elapsed
     );
+}
+
+#[test]
+fn checks_overlap_in_time() {
+    // A peer that holds every connection until three are open at once, then closes them all.
+    // Checked one after another, the first would wait out its 60 s --timeout; checked
+    // concurrently, all three end with closed_during_handshake. No clock is read.
+    let (_ca, _head, files) = ray_like();
+    let gate = gate_of(3);
+    let mut argv = args(&["--json", "--timeout", "60s"]);
+    for _ in 0..3 {
+        argv.extend(["--address".to_string(), gate.address()]);
+    }
+    argv.extend(files.flags());
+    let run = health_check(&argv, &[]);
+    let causes: Vec<String> = run
+        .json()
+        .iter()
+        .map(|r| r["cause"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(causes, ["closed_during_handshake"; 3], "{}", run.stdout);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -177,15 +209,15 @@ fn several_addresses_are_checked_concurrently_one_line_each() {
 #[test]
 fn name_that_does_not_resolve() {
     // Resolve inside an empty network namespace so no DNS query leaves this machine.
+    // `unshare -rn` is required (not skipped when missing): without it a DNS lookup would
+    // leave 127.0.0.0/8, and a test that silently passes checks nothing.
     let probe = std::process::Command::new("unshare")
         .args(["-rn", "true"])
         .status();
-    if !matches!(probe, Ok(s) if s.success()) {
-        eprintln!(
-            "skipped: `unshare -rn` is unavailable, and a DNS lookup would leave 127.0.0.0/8"
-        );
-        return;
-    }
+    assert!(
+        matches!(probe, Ok(s) if s.success()),
+        "`unshare -rn` (user + network namespace) is needed to resolve without a network: {probe:?}"
+    );
     let (_ca, _head, files) = ray_like();
     let mut a = args(&[
         "--address",
@@ -195,7 +227,8 @@ fn name_that_does_not_resolve() {
         "2s",
     ]);
     a.extend(files.flags());
-    let run = health_check_in(Some(&["unshare", "-rn"]), &a, &[]);
+    // The prefix execs the binary inside a new user + network namespace.
+    let run = health_check_in(Some(r#"exec unshare -rn "$0" "$@""#), &a, &[]);
     assert_failure(
         &run,
         "resolve_failed",
@@ -415,14 +448,21 @@ fn server_cert_without_server_auth_eku() {
 // ---------------------------------------------------------------------------------------
 // Our client certificate refused
 
-#[test]
-fn client_cert_refused_with_an_alert() {
-    // The head's certificate is fine for us, but our client certificate is from a CA the
-    // head does not trust: rustls (unlike Ray) says so with an alert.
+/// A head from "raytls test CA" (which we trust), and our client certificate from a CA the
+/// head does not trust.
+fn client_from_a_stranger_ca() -> (Ca, Leaf, Files) {
     let trusted = ca("raytls test CA");
     let head = default_leaf(&trusted);
     let ours = default_leaf(&ca("stranger CA"));
     let files = Files::new(&trusted, &ours);
+    (trusted, head, files)
+}
+
+#[test]
+fn client_cert_refused_with_an_alert() {
+    // The head's certificate is fine for us, but our client certificate is from a CA the
+    // head does not trust: rustls (unlike Ray) says so with an alert.
+    let (trusted, head, files) = client_from_a_stranger_ca();
     let gcs = fake_gcs(server_config(&head, &trusted), Gcs::default());
     let run = health_check(&with(&files, &gcs, &[]), &[]);
     assert_failure(
@@ -438,10 +478,7 @@ fn client_cert_refused_with_an_alert() {
 
 #[test]
 fn client_cert_refused_during_a_tls12_handshake() {
-    let trusted = ca("raytls test CA");
-    let head = default_leaf(&trusted);
-    let ours = default_leaf(&ca("stranger CA"));
-    let files = Files::new(&trusted, &ours);
+    let (trusted, head, files) = client_from_a_stranger_ca();
     let gcs = fake_gcs(server_config_tls12(&head, &trusted), Gcs::default());
     let run = health_check(&with(&files, &gcs, &[]), &[]);
     assert_failure(
@@ -524,16 +561,10 @@ fn key_of_another_cert_is_a_local_error() {
 fn leaf_given_as_ca_and_missing_credentials_are_local_errors() {
     let (_ca, _head, files) = ray_like();
     let run = health_check(
-        &args(&[
-            "--address",
-            "127.0.0.1:1",
-            "--ca",
-            &path_str(&files.path("tls.crt")),
-            "--cert",
-            &path_str(&files.path("tls.crt")),
-            "--key",
-            &path_str(&files.path("tls.key")),
-        ]),
+        &args(&["--address", "127.0.0.1:1"])
+            .into_iter()
+            .chain(files.flags_with_ca("tls.crt"))
+            .collect::<Vec<_>>(),
         &[],
     );
     assert_eq!(run.code, 2);
@@ -715,4 +746,352 @@ fn ray_version_differs_from_expected() {
         &["runs Ray 2.52.1", "--expect-ray-version is 2.60.0"],
     );
     assert_eq!(run.json()[0]["ray_version"], "2.52.1");
+}
+
+// ---------------------------------------------------------------------------------------
+// Text from the peer is escaped (issue 11, 2.3)
+
+/// A CN that erases the line and prints a fake verdict on a terminal.
+const FAKE_OK_CN: &str = "\x1b[2K\rOK 127.0.0.1:6379 ray 2.60.0 healthy";
+
+#[test]
+fn regression_server_cn_cannot_print_a_fake_ok_line() {
+    let (ca, _head, files) = ray_like();
+    // Expired, so that the message shows the subject as the certificate has it.
+    let head = leaf(&ca, &["127.0.0.1"], |p| {
+        expired(p);
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, FAKE_OK_CN);
+    });
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+
+    let mut text = vec!["--address".to_string(), gcs.address()];
+    text.extend(files.flags());
+    let run = health_check(&text, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(!run.stdout.contains(['\x1b', '\r']), "{:?}", run.stdout);
+    assert!(
+        run.stdout.lines().all(|l| !l.starts_with("OK ")),
+        "{:?}",
+        run.stdout
+    );
+    let first = run.stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("FAIL {} expired: ", gcs.address())),
+        "{first:?}"
+    );
+    assert!(
+        first.contains("\\x1b[2K\\x0dOK 127.0.0.1:6379"),
+        "{first:?}"
+    );
+
+    // JSON carries the subject exactly (the encoder escapes it), with the right verdict.
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(&run, "expired", &[FAKE_OK_CN]);
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+}
+
+#[test]
+fn regression_ray_version_from_the_peer_is_escaped() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            ray_version: format!("2.60.0\n{FAKE_OK_CN}"),
+            ..Gcs::default()
+        },
+    );
+    let mut text = vec!["--address".to_string(), gcs.address()];
+    text.extend(files.flags());
+    let run = health_check(&text, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains(['\x1b', '\r']), "{:?}", run.stdout);
+    // One line for the address, one summary: the newline did not split the line.
+    assert_eq!(run.stdout.lines().count(), 2, "{:?}", run.stdout);
+    assert!(
+        run.stdout.contains("ray 2.60.0\\x0a\\x1b[2K\\x0dOK"),
+        "{:?}",
+        run.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS peers that are not Ray (issue 11, section 3): real openssl and python servers, and
+// in-process ones. None of them negotiates ALPN h2.
+
+/// Our files, plus `server.crt`/`server.key` for 127.0.0.1 from our CA, and `stranger.crt`,
+/// a CA that did not sign our client certificate.
+fn non_ray_peer_files() -> Files {
+    let (_ca, head, files) = ray_like();
+    files.write("server.crt", &head.pem);
+    files.write("server.key", &head.key_pem);
+    files.write("stranger.crt", &ca("stranger CA").cert_pem);
+    files
+}
+
+/// Far above the 6 s (a fifth of it) a non-h2 peer gets: a run that ends before it did not
+/// wait for the deadline. A bound, not a speed measurement.
+const LONG_TIMEOUT: &str = "30s";
+
+fn ended_before_the_deadline(run: &Run) {
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "waited for the deadline: {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn regression_openssl_refusing_our_cert_after_a_tls13_handshake_is_client_cert_rejected() {
+    let files = non_ray_peer_files();
+    let stranger = path_str(&files.path("stranger.crt"));
+    let server = openssl_s_server(
+        &files,
+        &["-Verify", "1", "-verify_return_error", "-CAfile", &stranger],
+    );
+    let run = health_check(&with_addr(&files, &server.address(), &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &[
+            "server rejected our client certificate",
+            "TLS alert unknown_ca",
+            "did not agree to HTTP/2",
+        ],
+    );
+}
+
+#[test]
+fn openssl_refusing_our_cert_during_a_tls12_handshake_is_client_cert_rejected() {
+    let files = non_ray_peer_files();
+    let stranger = path_str(&files.path("stranger.crt"));
+    let server = openssl_s_server(
+        &files,
+        &[
+            "-tls1_2",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-CAfile",
+            &stranger,
+        ],
+    );
+    let run = health_check(&with_addr(&files, &server.address(), &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &["TLS alert unknown_ca during the handshake"],
+    );
+    assert_eq!(run.json()[0]["phase"], "tls");
+}
+
+#[test]
+fn regression_silent_openssl_s_server_is_not_ray_gcs_at_once() {
+    let files = non_ray_peer_files();
+    for extra in [&[][..], &["-www"]] {
+        let server = openssl_s_server(&files, extra);
+        let run = health_check(
+            &with_addr(&files, &server.address(), &["--timeout", LONG_TIMEOUT]),
+            &[],
+        );
+        assert_failure(
+            &run,
+            "not_ray_gcs",
+            &[
+                "is not a Ray GCS",
+                "did not agree to HTTP/2 (ALPN h2; it chose no ALPN)",
+                "sent nothing back to our HTTP/2 preface",
+            ],
+        );
+        ended_before_the_deadline(&run);
+    }
+}
+
+#[test]
+fn python_https_server_is_not_ray_gcs_and_its_answer_is_shown() {
+    let files = non_ray_peer_files();
+    let server = python_https_server(&files);
+    let run = health_check(
+        &with_addr(&files, &server.address(), &["--timeout", LONG_TIMEOUT]),
+        &[],
+    );
+    // http.server answers "PRI * HTTP/2.0" with an HTTP/0.9-style error page.
+    assert_failure(
+        &run,
+        "not_ray_gcs",
+        &["is not a Ray GCS", "and answered with", "DOCTYPE HTML"],
+    );
+    ended_before_the_deadline(&run);
+}
+
+#[test]
+fn in_process_server_without_h2_refusing_our_cert_names_the_alert() {
+    let (_ca, head, files) = ray_like();
+    // The server trusts another CA for clients and offers no ALPN.
+    let cfg = server_config_alpn(&head, &ca("stranger CA"), &[]);
+    let gcs = fake_gcs(cfg, Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_failure(
+        &run,
+        "client_cert_rejected",
+        &["TLS alert unknown_ca", "before any data"],
+    );
+}
+
+#[test]
+fn regression_silent_tls_server_without_h2_is_not_ray_gcs_at_once() {
+    let (_ca, head, files) = ray_like();
+    let peer = silent_after_handshake(server_config_any_client(&head, &[]));
+    let run = health_check(&with(&files, &peer, &["--timeout", LONG_TIMEOUT]), &[]);
+    assert_failure(
+        &run,
+        "not_ray_gcs",
+        &[
+            "did not agree to HTTP/2",
+            "sent nothing back to our HTTP/2 preface in 6s",
+        ],
+    );
+    ended_before_the_deadline(&run);
+    // With the default --timeout 5s it gets 1 s.
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(
+        &run,
+        "not_ray_gcs",
+        &["sent nothing back to our HTTP/2 preface in 1s"],
+    );
+}
+
+#[test]
+fn tls_server_refusing_h2_with_an_alert_is_not_ray_gcs() {
+    let (_ca, head, files) = ray_like();
+    let peer = silent_after_handshake(server_config_any_client(&head, &[b"http/1.1"]));
+    let run = health_check(&with(&files, &peer, &[]), &[]);
+    assert_failure(
+        &run,
+        "not_ray_gcs",
+        &["refused HTTP/2", "no_application_protocol"],
+    );
+    assert_eq!(run.json()[0]["phase"], "tls");
+}
+
+#[test]
+fn regression_out_of_descriptors_is_never_blamed_on_the_peers() {
+    // 2,000 addresses under `ulimit -n 64`: a few real fake GCSs and many peers that close on
+    // the ClientHello. Before, most were reported as `connect_failed (Too many open files)`.
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let closer = plain_tcp(Plain::Close);
+    let addrs: Vec<String> = (0..2000)
+        .map(|i| {
+            if i % 500 == 0 {
+                gcs.address()
+            } else {
+                closer.address()
+            }
+        })
+        .collect();
+    let mut argv = vec!["--address".to_string(), addrs.join(","), "--json".into()];
+    argv.extend(files.flags());
+    let run = health_check_in(Some("ulimit -n 64"), &argv, &[]);
+    let reports = run.json();
+    assert_eq!(reports.len(), 2000, "stderr: {}", run.stderr);
+    let mut ok = 0;
+    for r in &reports {
+        let cause = r["cause"].as_str().unwrap_or_default();
+        let msg = r["message"].as_str().unwrap_or_default();
+        assert!(
+            !msg.contains("Too many open files") && cause != "connect_failed",
+            "{r}"
+        );
+        match cause {
+            "ok" => ok += 1,
+            "closed_during_handshake" => {}
+            other => panic!("unexpected cause {other}: {r}"),
+        }
+    }
+    assert_eq!(ok, 4);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
+
+#[test]
+fn regression_a_socket_we_cannot_open_is_a_local_error() {
+    // Below some `ulimit -n` the runtime cannot start; just above it, the check's own socket
+    // cannot be opened. That is this machine's problem: local_config, exit 2, never the
+    // peer's connect_failed.
+    let (_ca, _head, files) = ray_like();
+    let refused = format!("127.0.0.1:{}", free_port());
+    let mut local = 0;
+    for n in 4..=12 {
+        let mut argv = vec!["--address".to_string(), refused.clone(), "--json".into()];
+        argv.extend(files.flags());
+        let run = health_check_in(Some(&format!("ulimit -n {n}")), &argv, &[]);
+        let Some(r) = run.json().into_iter().next() else {
+            continue; // no runtime at all: nothing was checked
+        };
+        assert_ne!(r["cause"], "connect_failed", "ulimit -n {n}: {r}");
+        if r["cause"] == "local_config" {
+            assert_eq!(run.code, 2, "ulimit -n {n}: {r}");
+            assert!(
+                r["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("out of file descriptors"),
+                "{r}"
+            );
+            local += 1;
+        } else {
+            assert_eq!(r["cause"], "connection_refused", "ulimit -n {n}: {r}");
+        }
+    }
+    assert!(local > 0, "no ulimit in 4..=12 left the socket short");
+}
+
+#[test]
+fn grpc_server_that_speaks_h2_without_alpn_is_still_checked() {
+    // Not Ray (a GCS agrees to h2), but it answers our HTTP/2 preface in HTTP/2: the probe
+    // checks it over a fresh connection instead of calling it not_ray_gcs.
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config_alpn(&head, &ca, &[]), Gcs::default());
+    let run = health_check(&with(&files, &gcs, &[]), &[]);
+    assert_eq!(run.cause(), "ok", "{}", run.stdout);
+    assert_eq!(run.json()[0]["alpn"], serde_json::Value::Null);
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn expired_ca_or_client_cert_is_a_local_error_before_dialing() {
+    // Checked with pki's own CA and validity checks (the ones issue/init/verify use).
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (ca, _head, files) = ray_like();
+    let old = Ca::new(
+        "old CA",
+        crate::util::now() - crate::util::days(400),
+        crate::util::now() - crate::util::days(35),
+    );
+    files.write("old-ca.crt", &old.cert_pem);
+    let run = health_check(
+        &args(&["--address", &addr, "--json"])
+            .into_iter()
+            .chain(files.flags_with_ca("old-ca.crt"))
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.cause(), "local_config");
+    assert!(run.stderr.contains("expired on"), "{}", run.stderr);
+
+    let stale = leaf(&ca, &["127.0.0.1"], expired);
+    files.write("tls.crt", &stale.pem);
+    files.write("tls.key", &stale.key_pem);
+    let mut a = args(&["--address", &addr]);
+    a.extend(files.flags());
+    let run = health_check(&a, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("our client certificate is expired on"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }

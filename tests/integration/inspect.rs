@@ -83,23 +83,12 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_raytls"));
-    c.arg("inspect")
+    let out = crate::util::raytls_command()
+        .arg("inspect")
         .args(args.into_iter().map(Into::into))
         .current_dir(cwd)
-        .stdin(Stdio::null());
-    for (k, _) in std::env::vars_os() {
-        if let Some(k) = k.to_str() {
-            if k == "POD_IP"
-                || k == "FQ_RAY_IP"
-                || k.starts_with("RAY_")
-                || k.starts_with("RAYTLS_")
-            {
-                c.env_remove(k);
-            }
-        }
-    }
-    let out = c.output().expect("run raytls");
+        .output()
+        .expect("run raytls");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -113,11 +102,8 @@ fn inspect(files: &[&str]) -> Run {
 }
 
 fn raytls(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_raytls"))
+    let out = crate::util::raytls_command()
         .args(args)
-        .env_remove("POD_IP")
-        .env_remove("FQ_RAY_IP")
-        .stdin(Stdio::null())
         .output()
         .expect("run raytls");
     assert!(out.status.success(), "raytls {args:?} failed: {out:?}");
@@ -580,10 +566,9 @@ fn regression_unwritable_stdout_is_an_error_not_a_panic() {
         .write(true)
         .open("/dev/full")
         .expect("/dev/full");
-    let out = Command::new(env!("CARGO_BIN_EXE_raytls"))
+    let out = crate::util::raytls_command()
         .args(["inspect", "leaf.crt"])
         .current_dir(testdata_dir())
-        .stdin(Stdio::null())
         .stdout(Stdio::from(full))
         .output()
         .expect("run raytls");

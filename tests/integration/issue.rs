@@ -475,8 +475,12 @@ fn force_replaces_a_symlinked_key_without_writing_through_it() {
     ])
     .ok();
     assert_eq!(crate::util::read_string(&victim), "do not touch\n");
-    let meta = std::fs::symlink_metadata(out.join("tls.key")).unwrap();
-    assert!(meta.file_type().is_file(), "tls.key is still a symlink");
+    // tls.key now names our own key, through ..data, not the victim.
+    assert_eq!(
+        std::fs::read_link(out.join("tls.key")).unwrap(),
+        std::path::Path::new("..data/tls.key")
+    );
+    assert!(crate::util::read_string(&out.join("tls.key")).contains("PRIVATE KEY"));
     assert_eq!(mode(&out.join("tls.key")), 0o600);
 }
 

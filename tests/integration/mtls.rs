@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -15,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::util::Workspace;
+use crate::util::{rustls_server_config, Workspace};
 
 const HEAD_IP: &str = "10.0.0.5";
 const WORKER_IP: &str = "10.0.0.6";
@@ -48,18 +47,18 @@ fn identity(dir: &Path) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>
 }
 
 fn server_config(dir: &Path, client_ca: &Path) -> Arc<ServerConfig> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(client_ca), provider())
-        .build()
-        .expect("client verifier");
     let (certs, key) = identity(dir);
-    let mut c = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .expect("server cert and key");
-    c.alpn_protocols = vec![b"h2".to_vec()];
-    Arc::new(c)
+    let client_cas = CertificateDer::pem_file_iter(client_ca)
+        .expect("client CA file")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("client CA pem");
+    Arc::new(rustls_server_config(
+        certs,
+        key,
+        Some(&client_cas),
+        &[b"h2"],
+        rustls::DEFAULT_VERSIONS,
+    ))
 }
 
 fn client_config(dir: Option<&Path>, trust: &Path) -> Arc<ClientConfig> {

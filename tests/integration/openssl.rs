@@ -22,23 +22,36 @@ pub(crate) fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
     let dir = ws.join(name);
     std::fs::create_dir(&dir).unwrap();
     let subj = format!("/O=openssl/CN=openssl {kind} CA");
-    let ext = [
+    let ca_ext = [
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
     ];
-    match kind {
-        "rsa-pkcs8" | "rsa-pkcs1" | "rsa4096-pkcs8" => {
-            let bits = if kind == "rsa4096-pkcs8" {
-                "rsa:4096"
-            } else {
-                "rsa:2048"
-            };
+    // A CA that may not sign certificates: CA:TRUE, but keyUsage without keyCertSign.
+    let no_cert_sign_ext = [
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,digitalSignature",
+    ];
+    let newkey = match kind {
+        "rsa-pkcs8" | "rsa-pkcs1" => Some(("rsa:2048", ca_ext)),
+        "rsa4096-pkcs8" => Some(("rsa:4096", ca_ext)),
+        "rsa1024" => Some(("rsa:1024", ca_ext)),
+        "ed25519" => Some(("ed25519", ca_ext)),
+        "ec-no-keycertsign" => Some(("ec", no_cert_sign_ext)),
+        _ => None,
+    };
+    match (kind, newkey) {
+        (_, Some((key, ext))) => {
             let mut args = vec![
-                "req", "-x509", "-newkey", bits, "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+                "req", "-x509", "-newkey", key, "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
                 "-subj", &subj, "-days", "3650",
             ];
+            if key == "ec" {
+                args.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+            }
             args.extend(ext);
             openssl_ok(&dir, &args);
             if kind == "rsa-pkcs1" {
@@ -48,7 +61,7 @@ pub(crate) fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
                 );
             }
         }
-        "ec-sec1" => {
+        ("ec-sec1", None) => {
             openssl_ok(
                 &dir,
                 &[
@@ -64,16 +77,16 @@ pub(crate) fn openssl_ca(ws: &Workspace, name: &str, kind: &str) -> PathBuf {
             let mut args = vec![
                 "req", "-x509", "-key", "ca.key", "-out", "ca.crt", "-subj", &subj, "-days", "3650",
             ];
-            args.extend(ext);
+            args.extend(ca_ext);
             openssl_ok(&dir, &args);
         }
-        other => panic!("unknown CA kind {other}"),
+        (other, None) => panic!("unknown CA kind {other}"),
     }
     let header = crate::util::read_string(&dir.join("ca.key"));
     let want = match kind {
-        "rsa-pkcs8" | "rsa4096-pkcs8" => "-----BEGIN PRIVATE KEY-----",
         "rsa-pkcs1" => "-----BEGIN RSA PRIVATE KEY-----",
-        _ => "-----BEGIN EC PRIVATE KEY-----",
+        "ec-sec1" => "-----BEGIN EC PRIVATE KEY-----",
+        _ => "-----BEGIN PRIVATE KEY-----",
     };
     assert!(header.starts_with(want), "{kind}: {header}");
     dir

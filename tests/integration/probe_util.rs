@@ -1,6 +1,7 @@
-//! Helpers for the health-check tests: certificates made with rcgen, in-process servers on
-//! 127.0.0.1:0 (a fake GCS speaking real gRPC over real mutual TLS, and the broken peers of
-//! the diagnosis table), and a runner for the real `raytls` binary.
+//! Helpers for the health-check tests: leaf certificates under the tests' one CA maker
+//! ([`Ca`] is `util::RcgenCa`), in-process servers on 127.0.0.1:0 (a fake GCS speaking real
+//! gRPC over real mutual TLS, and the broken peers of the diagnosis table), real non-Ray
+//! servers (openssl, python), and `raytls health-check` run through the tests' one runner.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -9,25 +10,22 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
+pub use crate::util::RcgenCa as Ca;
+use crate::util::{rustls_server_config, Workspace};
+
 // ------------------------------------------------------------------------------------
 // Certificates
 
-pub struct Ca {
-    pub pem: String,
-    pub der: CertificateDer<'static>,
-    params: CertificateParams,
-    key: KeyPair,
+/// A CA valid now, from the tests' one CA maker.
+pub fn ca(name: &str) -> Ca {
+    Ca::valid_now(name)
 }
 
 pub struct Leaf {
@@ -40,21 +38,6 @@ pub struct Leaf {
 impl Leaf {
     pub fn key(&self) -> PrivateKeyDer<'static> {
         PrivatePkcs8KeyDer::from(self.key_der.clone()).into()
-    }
-}
-
-pub fn ca(name: &str) -> Ca {
-    let key = KeyPair::generate().expect("CA key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let cert = params.self_signed(&key).expect("self-signed CA");
-    Ca {
-        pem: cert.pem(),
-        der: cert.der().clone(),
-        params,
-        key,
     }
 }
 
@@ -74,8 +57,7 @@ pub fn leaf(ca: &Ca, sans: &[&str], tweak: impl FnOnce(&mut CertificateParams)) 
         })
         .collect();
     tweak(&mut params);
-    let issuer = Issuer::from_params(&ca.params, &ca.key);
-    let cert = params.signed_by(&key, &issuer).expect("sign leaf");
+    let cert = params.signed_by(&key, &ca.issuer()).expect("sign leaf");
     Leaf {
         pem: cert.pem(),
         key_pem: key.serialize_pem(),
@@ -112,7 +94,7 @@ pub struct Files {
 impl Files {
     pub fn new(ca: &Ca, ours: &Leaf) -> Files {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("ca.crt"), &ca.pem).expect("write");
+        std::fs::write(dir.path().join("ca.crt"), &ca.cert_pem).expect("write");
         std::fs::write(dir.path().join("tls.crt"), &ours.pem).expect("write");
         std::fs::write(dir.path().join("tls.key"), &ours.key_pem).expect("write");
         Files { dir }
@@ -127,9 +109,13 @@ impl Files {
     }
     /// `--ca F --cert F --key F`
     pub fn flags(&self) -> Vec<String> {
+        self.flags_with_ca("ca.crt")
+    }
+    /// As [`Files::flags`], with `--ca` naming the file `ca` in this dir instead.
+    pub fn flags_with_ca(&self, ca: &str) -> Vec<String> {
         vec![
             "--ca".into(),
-            self.path("ca.crt").display().to_string(),
+            self.path(ca).display().to_string(),
             "--cert".into(),
             self.path("tls.crt").display().to_string(),
             "--key".into(),
@@ -141,49 +127,43 @@ impl Files {
 // ------------------------------------------------------------------------------------
 // TLS server configs
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A Ray-like TLS server: ALPN h2, client certificate required, signed by `client_ca`.
 pub fn server_config(server: &Leaf, client_ca: &Ca) -> Arc<ServerConfig> {
-    server_config_versions(server, client_ca, rustls::DEFAULT_VERSIONS)
+    server_config_alpn(server, client_ca, &[b"h2"])
+}
+
+/// As [`server_config`], offering these ALPN protocols (none: `&[]`).
+pub fn server_config_alpn(server: &Leaf, client_ca: &Ca, alpn: &[&[u8]]) -> Arc<ServerConfig> {
+    Arc::new(rustls_server_config(
+        vec![server.der.clone()],
+        server.key(),
+        Some(std::slice::from_ref(&client_ca.der)),
+        alpn,
+        rustls::DEFAULT_VERSIONS,
+    ))
 }
 
 /// As [`server_config`], TLS 1.2 only (Ray also speaks TLS 1.2 with ECDHE + AES-GCM).
 pub fn server_config_tls12(server: &Leaf, client_ca: &Ca) -> Arc<ServerConfig> {
-    server_config_versions(server, client_ca, &[&rustls::version::TLS12])
-}
-
-fn server_config_versions(
-    server: &Leaf,
-    client_ca: &Ca,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Arc<ServerConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(client_ca.der.clone()).expect("client CA");
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .expect("client verifier");
-    let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .expect("versions")
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![server.der.clone()], server.key())
-        .expect("server cert");
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    Arc::new(cfg)
+    Arc::new(rustls_server_config(
+        vec![server.der.clone()],
+        server.key(),
+        Some(std::slice::from_ref(&client_ca.der)),
+        &[b"h2"],
+        &[&rustls::version::TLS12],
+    ))
 }
 
 /// A TLS server that accepts any client (or none): for "closes after the handshake".
 pub fn server_config_any_client(server: &Leaf, alpn: &[&[u8]]) -> Arc<ServerConfig> {
-    let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![server.der.clone()], server.key())
-        .expect("server cert");
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let mut cfg = rustls_server_config(
+        vec![server.der.clone()],
+        server.key(),
+        None,
+        alpn,
+        rustls::DEFAULT_VERSIONS,
+    );
+    // No session tickets after the handshake: "dropped us before any data" means none.
     cfg.send_tls13_tickets = 0;
     Arc::new(cfg)
 }
@@ -198,6 +178,13 @@ pub struct Server {
 }
 
 impl Server {
+    fn new(addr: SocketAddr, rt: Runtime) -> Self {
+        Server {
+            addr,
+            _rt: rt,
+            _keep: vec![],
+        }
+    }
     pub fn address(&self) -> String {
         self.addr.to_string()
     }
@@ -233,16 +220,16 @@ pub fn fake_gcs_at(bind_to: &str, cfg: Arc<ServerConfig>, gcs: Gcs) -> Option<Se
     let addr = listener.local_addr().expect("addr");
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
     rt.spawn(super::fake_gcs::serve(listener, acceptor, Arc::new(gcs)));
-    Some(Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    })
+    Some(Server::new(addr, rt))
 }
 
-/// Completes the TLS handshake, then drops the connection without an alert or any data:
-/// what Ray does under TLS 1.3 when it refuses a client certificate.
-pub fn drop_after_handshake(cfg: Arc<ServerConfig>) -> Server {
+/// A TLS server on 127.0.0.1:0 that completes each handshake with `cfg`, then hands the
+/// connection to `then`.
+fn tls_peer<F, Fut>(cfg: Arc<ServerConfig>, then: F) -> Server
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + Copy + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let rt = runtime();
     let listener = bind(&rt);
     let addr = listener.local_addr().expect("addr");
@@ -252,46 +239,47 @@ pub fn drop_after_handshake(cfg: Arc<ServerConfig>) -> Server {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    let (tcp, _) = tls.into_inner();
-                    drop(tcp);
+                    then(tls).await;
                 }
             });
         }
     });
-    Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    }
+    Server::new(addr, rt)
+}
+
+/// Completes the TLS handshake, then drops the connection without an alert or any data:
+/// what Ray does under TLS 1.3 when it refuses a client certificate.
+pub fn drop_after_handshake(cfg: Arc<ServerConfig>) -> Server {
+    tls_peer(cfg, |tls| async move {
+        let (tcp, _) = tls.into_inner();
+        drop(tcp);
+    })
 }
 
 /// A TLS server (no ALPN) that answers anything with an HTTP/1.1 400.
 pub fn http1_over_tls(cfg: Arc<ServerConfig>) -> Server {
-    let rt = runtime();
-    let listener = bind(&rt);
-    let addr = listener.local_addr().expect("addr");
-    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-    rt.spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(tcp).await {
-                    let mut buf = [0u8; 1024];
-                    let _ = tls.read(&mut buf).await;
-                    let _ = tls
-                        .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
-                        .await;
-                    let _ = tls.shutdown().await;
-                    drain(tls).await;
-                }
-            });
-        }
-    });
-    Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    }
+    tls_peer(cfg, |mut tls| async move {
+        let mut buf = [0u8; 1024];
+        let _ = tls.read(&mut buf).await;
+        let _ = tls
+            .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+            .await;
+        let _ = tls.shutdown().await;
+        drain(tls).await;
+    })
+}
+
+/// A TLS server that completes the handshake, then reads and never answers (an HTTP/1
+/// server waiting for the rest of a request, a stalled proxy).
+pub fn silent_after_handshake(cfg: Arc<ServerConfig>) -> Server {
+    tls_peer(cfg, |mut tls| async move {
+        let mut buf = [0u8; 4096];
+        // Far longer than any check under test waits.
+        let _ = tokio::time::timeout(Duration::from_secs(60), async {
+            while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    })
 }
 
 /// How a plain TCP peer treats our ClientHello.
@@ -333,11 +321,7 @@ pub fn plain_tcp(mode: Plain) -> Server {
             });
         }
     });
-    Server {
-        addr,
-        _rt: rt,
-        _keep: vec![],
-    }
+    Server::new(addr, rt)
 }
 
 /// A port where nothing listens (bound, then released).
@@ -411,39 +395,31 @@ impl Run {
     }
 }
 
-/// Run `raytls health-check ARGS` with a clean environment (no RAY_TLS_*/RAY_AUTH_*, HOME
-/// in an empty temp dir unless `env` says otherwise).
+/// Run `raytls health-check ARGS` through the tests' one runner (clean environment), with
+/// HOME in an empty directory (no `~/.ray/auth_token`) unless `env` says otherwise.
 pub fn health_check(args: &[String], env: &[(&str, &str)]) -> Run {
     health_check_in(None, args, env)
 }
 
-pub fn health_check_in(prefix: Option<&[&str]>, args: &[String], env: &[(&str, &str)]) -> Run {
+/// As [`health_check`], after a shell prefix (`Cmd::shell_prefix`): `ulimit -n 64`.
+pub fn health_check_in(shell_prefix: Option<&str>, args: &[String], env: &[(&str, &str)]) -> Run {
+    let ws = Workspace::new();
     let home = tempfile::tempdir().expect("home");
-    let bin = env!("CARGO_BIN_EXE_raytls");
-    let mut cmd = match prefix {
-        Some([first, rest @ ..]) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(bin);
-            c
-        }
-        _ => Command::new(bin),
-    };
-    cmd.arg("health-check").args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RAY_TLS_") || k.starts_with("RAY_AUTH_") {
-            cmd.env_remove(k);
-        }
+    let mut cmd = ws
+        .raytls(std::iter::once("health-check".to_string()).chain(args.iter().cloned()))
+        .env("HOME", home.path());
+    if let Some(prefix) = shell_prefix {
+        cmd = cmd.shell_prefix(prefix);
     }
-    cmd.env("HOME", home.path());
     for (k, v) in env {
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
     let start = std::time::Instant::now();
-    let out = cmd.output().expect("run raytls");
+    let out = cmd.run();
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
         elapsed: start.elapsed(),
     }
 }
@@ -454,4 +430,126 @@ pub fn args(list: &[&str]) -> Vec<String> {
 
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
+}
+
+// ------------------------------------------------------------------------------------
+// Real non-Ray TLS servers: openssl s_server and python's http.server behind TLS.
+
+/// A server process on 127.0.0.1, killed and reaped on drop (even when the test panics).
+/// Its stdin stays open: `openssl s_server` quits at EOF on stdin.
+pub struct Process {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl Process {
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait (up to 20 s, a loaded CI machine starts openssl slowly) for a stdout line holding
+/// `ready`; return that line.
+fn wait_for_line(child: &mut std::process::Child, ready: &str, what: &str) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ready = ready.to_string();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains(&ready) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what} did not start"))
+}
+
+/// `openssl s_server` on 127.0.0.1 serving `files`' `server.crt`/`server.key`, with `extra`
+/// flags (`-www`, `-Verify 1 -verify_return_error -CAfile F`, `-tls1_2`). It negotiates no
+/// ALPN.
+pub fn openssl_s_server(files: &Files, extra: &[&str]) -> Process {
+    let port = free_port();
+    let mut child = Command::new("openssl")
+        .arg("s_server")
+        .args(["-accept", &format!("127.0.0.1:{port}")])
+        .args(["-cert", &path_str(&files.path("server.crt"))])
+        .args(["-key", &path_str(&files.path("server.key"))])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run openssl s_server");
+    wait_for_line(&mut child, "ACCEPT", "openssl s_server");
+    Process {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+    }
+}
+
+/// Python's `http.server` wrapped in TLS (no ALPN), serving `files`' server.crt/key.
+pub fn python_https_server(files: &Files) -> Process {
+    const SCRIPT: &str = r#"
+import http.server, ssl, sys
+srv = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("port", srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(files.path("server.crt"))
+        .arg(files.path("server.key"))
+        .current_dir(files.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run python3");
+    let line = wait_for_line(&mut child, "port ", "python3 http.server");
+    let port = line
+        .trim_start_matches("port ")
+        .trim()
+        .parse()
+        .expect("port");
+    Process {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+    }
+}
+
+/// A TCP peer that holds each connection (reading nothing back) until `n` are open at
+/// once, then closes them all; later connections are closed at once.
+pub fn gate_of(n: usize) -> Server {
+    let rt = runtime();
+    let listener = bind(&rt);
+    let addr = listener.local_addr().expect("addr");
+    rt.spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+            if held.len() >= n {
+                held.clear();
+                break;
+            }
+        }
+        while let Ok((tcp, _)) = listener.accept().await {
+            drop(tcp);
+        }
+    });
+    Server::new(addr, rt)
 }

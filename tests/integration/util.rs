@@ -13,6 +13,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
 /// The binary under test.
@@ -22,10 +23,32 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_raytls");
 /// unless a test sets them explicitly.
 fn is_leaky_env(name: &str) -> bool {
     name == "POD_IP"
+        || name == "NETRC"
         || name == "FQ_RAY_IP"
         || name == "RAY_IP"
         || name.starts_with("RAY_")
         || name.starts_with("RAYTLS_")
+}
+
+/// The one place a clean raytls command is built (ripgrep's `Dir::command()`): stdin
+/// closed, and none of the runner's env vars that would change what raytls does (the
+/// developer's or the pod's POD_IP, RAY_TLS_*, RAYTLS_*) unless a test sets them.
+/// Every runner in these tests starts here.
+pub fn raytls_command() -> Command {
+    clean(Command::new(BIN))
+}
+
+/// `cmd` with the leaky env removed and stdin closed (for wrappers such as setpriv/bash).
+pub fn clean(mut cmd: Command) -> Command {
+    cmd.stdin(Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if is_leaky_env(k) {
+                cmd.env_remove(k);
+            }
+        }
+    }
+    cmd
 }
 
 /// What a run left behind.
@@ -112,7 +135,9 @@ impl Workspace {
             program: BIN.into(),
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            stdin: None,
             as_nobody: false,
+            shell_prefix: None,
         }
     }
 
@@ -180,7 +205,9 @@ pub struct Cmd<'a> {
     program: OsString,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
+    stdin: Option<Vec<u8>>,
     as_nobody: bool,
+    shell_prefix: Option<String>,
 }
 
 impl Cmd<'_> {
@@ -195,29 +222,95 @@ impl Cmd<'_> {
         self
     }
 
-    pub fn run(self) -> Output {
-        let mut cmd = if self.as_nobody {
+    /// Feed `bytes` to the command's stdin (default: /dev/null).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Run through `bash -c 'PREFIX; exec raytls ARGS'`, e.g. `ulimit -f 0` to make every
+    /// write fail as on a full disk.
+    pub fn shell_prefix(mut self, prefix: &str) -> Self {
+        self.shell_prefix = Some(prefix.to_string());
+        self
+    }
+
+    /// The one place a clean raytls command is built (ripgrep's `Dir::command()`): run in the
+    /// workspace, stdin closed, without the env vars that would leak the developer's or the
+    /// pod's settings into a test.
+    pub fn command(&self) -> Command {
+        let mut cmd = clean(if self.as_nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
                 .arg(&self.program);
             c
+        } else if let Some(prefix) = &self.shell_prefix {
+            let mut c = Command::new("bash");
+            c.arg("-c")
+                .arg(format!("{prefix}; exec \"$0\" \"$@\""))
+                .arg(&self.program);
+            c
         } else {
             Command::new(&self.program)
-        };
-        cmd.args(&self.args)
-            .current_dir(self.ws.path())
-            .stdin(Stdio::null());
-        for (k, _) in std::env::vars_os() {
-            if let Some(k) = k.to_str() {
-                if is_leaky_env(k) {
-                    cmd.env_remove(k);
-                }
-            }
-        }
+        });
+        cmd.args(&self.args).current_dir(self.ws.path());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run raytls");
+        cmd
+    }
+
+    pub fn run(self) -> Output {
+        let mut cmd = self.command();
+        let out = match &self.stdin {
+            None => cmd.output().expect("run raytls"),
+            Some(bytes) => {
+                use std::io::Write;
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn raytls");
+                // A child that exits without reading is not our error: its exit code is.
+                let _ = child.stdin.take().expect("piped stdin").write_all(bytes);
+                child.wait_with_output().expect("wait raytls")
+            }
+        };
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            files: self.ws.files(),
+        }
+    }
+
+    /// Start it in the background (a server), stdout and stderr piped.
+    pub fn spawn(self) -> std::process::Child {
+        self.command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raytls")
+    }
+
+    /// Run, but kill it and panic if it has not ended within `limit` (a hang is the bug).
+    pub fn run_within(self, limit: std::time::Duration) -> Output {
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn raytls");
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                panic!("raytls {:?} still running after {limit:?}", self.args);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -279,11 +372,14 @@ pub fn set_mode(p: &Path, m: u32) {
 }
 
 /// Names in a directory, sorted (empty if it does not exist).
+/// The names a user sees in `p`, sorted: the kubelet-style `..data` and `..<version>`
+/// entries of a certificate directory are left out, as `ls` leaves them out.
 pub fn list_dir(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = match fs::read_dir(p) {
         Ok(rd) => rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with(".."))
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -361,14 +457,34 @@ pub fn validity(path: &Path) -> (OffsetDateTime, OffsetDateTime) {
     )
 }
 
-/// A CA made in-process with rcgen (for dates raytls would never produce).
+/// The one CA maker of the tests: a self-signed ECDSA P-256 CA made in-process with rcgen
+/// (subject `CN=cn`, pathlen 0, keyCertSign + cRLSign), for dates and shapes raytls would
+/// never produce and for the probe's in-process servers.
 pub struct RcgenCa {
     pub cert_pem: String,
     pub key_pem: String,
+    pub der: CertificateDer<'static>,
+    params: CertificateParams,
+    key: KeyPair,
 }
 
 impl RcgenCa {
     pub fn new(cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Self {
+        Self::with(cn, not_before, not_after, |_| {})
+    }
+
+    /// Valid from yesterday for ten years.
+    pub fn valid_now(cn: &str) -> Self {
+        Self::new(cn, now() - days(1), now() + days(3650))
+    }
+
+    /// As [`RcgenCa::new`], with `tweak` applied to the parameters before signing.
+    pub fn with(
+        cn: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        tweak: impl FnOnce(&mut CertificateParams),
+    ) -> Self {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -378,11 +494,20 @@ impl RcgenCa {
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         p.not_before = not_before;
         p.not_after = not_after;
+        tweak(&mut p);
         let cert = p.self_signed(&key).unwrap();
         RcgenCa {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+            params: p,
+            key,
         }
+    }
+
+    /// What signs leaves under this CA.
+    pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::from_params(&self.params, &self.key)
     }
 
     pub fn write_to(&self, dir: &Path) {
@@ -449,6 +574,44 @@ pub fn rcgen_leaf_with_eku(
     fs::write(out.join("tls.crt"), cert.pem()).unwrap();
     fs::write(out.join("tls.key"), key.serialize_pem()).unwrap();
     set_mode(&out.join("tls.key"), 0o600);
+}
+
+/// The one rustls server config of the tests: `chain` and `key` as the server identity;
+/// client certificates required from `client_ca` (or none asked for); these ALPN protocols
+/// (Ray's gRPC: `h2`) and protocol versions (`rustls::DEFAULT_VERSIONS`, or TLS 1.2 only).
+/// Returned unwrapped so a test can change one more knob.
+pub fn rustls_server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_ca: Option<&[CertificateDer<'static>]>,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ServerConfig {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .expect("protocol versions");
+    let builder = match client_ca {
+        Some(cas) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in cas {
+                roots.add(ca.clone()).expect("client CA");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .expect("server cert and key");
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
 }
 
 pub fn now() -> OffsetDateTime {

@@ -94,22 +94,10 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_raytls"));
+    let mut c = crate::util::raytls_command();
     c.args(args.into_iter().map(Into::into))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, _) in std::env::vars_os() {
-        if let Some(k) = k.to_str() {
-            if k == "POD_IP"
-                || k == "FQ_RAY_IP"
-                || k.starts_with("RAY_")
-                || k.starts_with("RAYTLS_")
-            {
-                c.env_remove(k);
-            }
-        }
-    }
     for (k, v) in env {
         c.env(k, v);
     }
@@ -218,21 +206,15 @@ fn now() -> OffsetDateTime {
 /// A self-signed rcgen CA (ECDSA P-256) with subject `O=raytls, CN=cn`, written as
 /// `dir/ca.crt` + `dir/ca.key`.
 fn rcgen_ca(dir: &Path, cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut p = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "raytls");
-    dn.push(DnType::CommonName, cn);
-    p.distinguished_name = dn;
-    // Path length 1, so that one test can put an intermediate under it.
-    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.not_before = not_before;
-    p.not_after = not_after;
-    let cert = p.self_signed(&key).unwrap();
-    fs::create_dir_all(dir).unwrap();
-    fs::write(dir.join("ca.crt"), cert.pem()).unwrap();
-    fs::write(dir.join("ca.key"), key.serialize_pem()).unwrap();
+    crate::util::RcgenCa::with(cn, not_before, not_after, |p| {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "raytls");
+        dn.push(DnType::CommonName, cn);
+        p.distinguished_name = dn;
+        // Path length 1, so that one test can put an intermediate under it.
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    })
+    .write_to(dir);
 }
 
 /// Leaf parameters as raytls issues them for a head pod: the head SANs, EKU

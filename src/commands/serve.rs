@@ -1,0 +1,288 @@
+//! `raytls serve`: the signer. Holds the CA key; gives each pod a certificate for its own
+//! address (the TCP peer address of its request), in exchange for a role token.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::exit_code::ExitCode;
+use crate::pki::authority::{Authority, CaFiles};
+use crate::pki::certinfo::date;
+use crate::pki::role::Role;
+use crate::pki::san::San;
+use crate::signer::api::parse_role;
+use crate::signer::audit::Audit;
+use crate::signer::auth::Tokens;
+use crate::signer::limits::RateLimit;
+use crate::signer::policy::{HeadPattern, Policy};
+use crate::signer::server::{self, Limits, MaxDays, ServeConfig};
+
+const SERVE_EXAMPLES: &str = "\
+What a pod gets (the server decides, not the request):
+  head/worker  IP SANs: the address its request came from (the pod IP), 127.0.0.1, and
+               ::1 for an IPv6 pod; DNS: localhost, and for head the names matching
+               --head-name. Anything else asked for is refused (403) naming the name.
+  client       no names (the GCS does not check client names).
+Every leaf records its role in the subject (OU=head), so a pod can renew over mutual TLS
+with the certificate it was given, without a token. The signer must see the pod's own
+source address: a Kubernetes Service does (kube-proxy rewrites only the destination); an
+ingress, a proxy or NAT does not.
+
+API: POST /v1/sign {\"role\":\"worker\",\"csr\":\"-----BEGIN CERTIFICATE REQUEST-----...\"}
+     (head may add \"fqdn\":[...]) with Authorization: Bearer <role token>;
+     GET /healthz; GET /metrics (Prometheus). See docs/signer-openapi.yaml.
+
+EXAMPLES:
+  # Tokens, one per role (each in its own Secret), and the signer
+  raytls token generate --out head.token
+  raytls token generate --out worker.token
+  raytls serve --ca ./ca --listen 0.0.0.0:8443 --token head=head.token \\
+      --token worker=worker.token --head-name '*-head-svc.ray.svc.cluster.local' \\
+      --san raytls-signer.ray.svc --audit-log -
+
+  # Under an offline root: the signing CA made by `raytls ca create --intermediate`
+  raytls serve --ca ./signing --listen 0.0.0.0:8443 --token worker=worker.token
+
+  # Ask by hand (the key stays here; the signer sees this host's address)
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \\
+      -subj /CN=me -out req.csr
+  jq -n --rawfile csr req.csr '{role:\"worker\",csr:$csr}' | curl --cacert ca/ca.crt \\
+      -H \"Authorization: Bearer $(cat worker.token)\" --data-binary @- \\
+      https://raytls-signer.ray.svc:8443/v1/sign
+
+  # In a pod's init container
+  raytls init worker --signer https://raytls-signer.ray.svc:8443 \\
+      --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
+
+SIGTERM or SIGINT: stop accepting, finish requests in flight (up to --drain-timeout).";
+
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_EXAMPLES)]
+pub struct ServeArgs {
+    /// Directory with the CA's ca.crt and ca.key (and root.crt under an intermediate)
+    #[arg(long, value_name = "DIR", env = "RAYTLS_SIGNER_CA_DIR")]
+    pub ca: PathBuf,
+    /// Address and port to listen on
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        default_value = "0.0.0.0:8443",
+        env = "RAYTLS_SIGNER_LISTEN"
+    )]
+    pub listen: String,
+    /// A role's token file: head=FILE, worker=FILE, client=FILE (repeatable; first line of
+    /// the file, as `raytls token generate` writes it)
+    #[arg(
+        long = "token",
+        value_name = "ROLE=FILE",
+        env = "RAYTLS_SIGNER_TOKENS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub tokens: Vec<String>,
+    /// A DNS name pattern a head may have, '*' within the first label (repeatable), e.g.
+    /// '*-head-svc.ray.svc.cluster.local'
+    #[arg(
+        long = "head-name",
+        value_name = "PATTERN",
+        env = "RAYTLS_SIGNER_HEAD_NAMES",
+        value_delimiter = ','
+    )]
+    pub head_names: Vec<String>,
+    /// A name of the signer itself for its serving certificate, e.g. its Service name
+    /// (repeatable; its listen address, localhost and 127.0.0.1 are always in)
+    #[arg(
+        long = "san",
+        value_name = "NAME_OR_IP",
+        env = "RAYTLS_SIGNER_SANS",
+        value_delimiter = ','
+    )]
+    pub sans: Vec<String>,
+    /// Longest validity for a role, ROLE=DAYS (repeatable; defaults head=365, worker=365,
+    /// client=30; never beyond the CA)
+    #[arg(
+        long = "max-days",
+        value_name = "ROLE=N",
+        env = "RAYTLS_SIGNER_MAX_DAYS",
+        value_delimiter = ','
+    )]
+    pub max_days: Vec<String>,
+    /// Write one JSON line per decision here ('-' for standard output)
+    #[arg(long, value_name = "-|FILE", env = "RAYTLS_SIGNER_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+    /// Requests per second each source address may make, sustained
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5.0,
+        env = "RAYTLS_SIGNER_RATE"
+    )]
+    pub rate: f64,
+    /// Requests a source address may make at once before the rate applies
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        env = "RAYTLS_SIGNER_BURST"
+    )]
+    pub burst: u32,
+    /// Open connections at most; more are closed at once
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        env = "RAYTLS_SIGNER_MAX_CONNECTIONS"
+    )]
+    pub max_connections: usize,
+    /// Time allowed for each of: TLS handshake, request headers, request body
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::text::duration::parse)]
+    pub read_timeout: Duration,
+    /// After SIGTERM, time for requests in flight to finish
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = crate::text::duration::parse)]
+    pub drain_timeout: Duration,
+}
+
+/// `ROLE=VALUE` of a repeatable flag.
+fn role_pair<'a>(flag: &str, input: &'a str) -> Result<(Role, &'a str)> {
+    let bad = |why: String| Error::InvalidValue {
+        source_name: flag.to_string(),
+        value: input.to_string(),
+        what: "ROLE=VALUE pair",
+        why,
+    };
+    let (role, value) = input
+        .split_once('=')
+        .ok_or_else(|| bad("it has no '=' (e.g. worker=./worker.token)".into()))?;
+    let role = parse_role(role.trim()).map_err(|e| bad(e.message))?;
+    if value.trim().is_empty() {
+        return Err(bad("the value after '=' is empty".into()));
+    }
+    Ok((role, value.trim()))
+}
+
+fn config(a: &ServeArgs) -> Result<ServeConfig> {
+    let listen: SocketAddr = a.listen.trim().parse().map_err(|_| Error::InvalidValue {
+        source_name: "--listen".into(),
+        value: a.listen.clone(),
+        what: "listen address",
+        why: "give ADDR:PORT, e.g. 0.0.0.0:8443 or [::]:8443".into(),
+    })?;
+    if !(a.rate.is_finite() && a.rate > 0.0) || a.burst == 0 {
+        return Err(Error::Usage(
+            "--rate and --burst must be greater than 0".into(),
+        ));
+    }
+    if a.max_connections == 0 {
+        return Err(Error::Usage("--max-connections must be at least 1".into()));
+    }
+    let token_files = a
+        .tokens
+        .iter()
+        .map(|t| role_pair("--token", t).map(|(r, f)| (r, PathBuf::from(f))))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<(Role, &std::path::Path)> =
+        token_files.iter().map(|(r, p)| (*r, p.as_path())).collect();
+    let tokens = Tokens::load(&refs)?;
+    let head_patterns = a
+        .head_names
+        .iter()
+        .map(|p| HeadPattern::parse("--head-name", p))
+        .collect::<Result<Vec<_>>>()?;
+    let serving_sans = a
+        .sans
+        .iter()
+        .map(|s| San::parse("--san", s))
+        .collect::<Result<Vec<_>>>()?;
+    let mut max_days = MaxDays::default();
+    for m in &a.max_days {
+        let (role, n) = role_pair("--max-days", m)?;
+        let days: u32 = n
+            .parse()
+            .ok()
+            .filter(|d| *d > 0)
+            .ok_or_else(|| Error::InvalidValue {
+                source_name: "--max-days".into(),
+                value: m.clone(),
+                what: "number of days",
+                why: "give a whole number of days, at least 1".into(),
+            })?;
+        max_days.set(role, days);
+    }
+    let now = super::now();
+    let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
+    Ok(ServeConfig {
+        listen,
+        ca,
+        tokens,
+        policy: Policy { head_patterns },
+        serving_sans,
+        max_days,
+        audit: Audit::open(a.audit_log.as_deref())?,
+        limits: Limits {
+            max_connections: a.max_connections,
+            read_timeout: a.read_timeout,
+            rate: RateLimit {
+                per_second: a.rate,
+                burst: f64::from(a.burst),
+            },
+            drain: a.drain_timeout,
+            ..Limits::default()
+        },
+    })
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            eprintln!("raytls serve: {name} received");
+        }
+        // Without signal handling the default action (exit) still stops us.
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+pub fn run(a: ServeArgs) -> Result<ExitCode> {
+    let cfg = config(&a)?;
+    let roles: Vec<&str> = cfg.tokens.roles().iter().map(|r| r.name()).collect();
+    let ca_line = format!(
+        "CA \"{}\"{}, expires {}",
+        cfg.ca.info.display_name(),
+        if cfg.ca.intermediates.is_empty() {
+            String::new()
+        } else {
+            format!(" under root \"{}\"", cfg.ca.anchor_info.display_name())
+        },
+        date(cfg.ca.info.not_after)
+    );
+    let roles = roles.join(", ");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal {
+            what: "start the runtime",
+            why: e.to_string(),
+        })?;
+    rt.block_on(async move {
+        let bound = server::bind(cfg, super::now()).await?;
+        eprintln!(
+            "raytls serve: listening on https://{}; serving certificate for {}; {ca_line}; tokens for {roles}",
+            bound.local_addr,
+            bound.serving.sans.join(", "),
+        );
+        bound.run(shutdown_signal()).await;
+        Ok::<_, Error>(())
+    })?;
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,659 @@
+//! The HTTPS server of `raytls serve`: rustls (TLS 1.3 and 1.2, optional client
+//! certificates from this CA), HTTP/1.1 (hyper), and the limits a hostile client meets:
+//! a TLS handshake timeout, a header read timeout, a body read timeout, a 16 KiB body,
+//! a cap on connections and on each connection's lifetime, and a per-peer rate limit.
+//! On shutdown it stops accepting and lets requests in flight finish.
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use time::OffsetDateTime;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::api::{self, ApiError, SignResponse, MAX_BODY};
+use super::audit::{Audit, Entry};
+use super::auth::{self, Proof, Tokens};
+use super::limits::{PeerLimiter, RateLimit};
+use super::metrics::Metrics;
+use super::policy::Policy;
+use crate::error::{Error, Result};
+use crate::pki::authority::{Authority, LeafSubject, Lifetime};
+use crate::pki::certinfo::CertInfo;
+use crate::pki::csr::role_in_subject;
+use crate::pki::keys::{self, KeyType};
+use crate::pki::role::Role;
+use crate::pki::san::San;
+use crate::pki::{pem, role};
+
+/// Longest validity per role, in days (clamped to the CA's own expiry).
+#[derive(Debug, Clone, Copy)]
+pub struct MaxDays {
+    pub head: u32,
+    pub worker: u32,
+    pub client: u32,
+}
+
+impl Default for MaxDays {
+    fn default() -> Self {
+        MaxDays {
+            head: 365,
+            worker: 365,
+            client: 30,
+        }
+    }
+}
+
+impl MaxDays {
+    pub fn get(&self, role: Role) -> u32 {
+        match role {
+            Role::Head => self.head,
+            Role::Worker => self.worker,
+            Role::Client => self.client,
+        }
+    }
+
+    pub fn set(&mut self, role: Role, days: u32) {
+        match role {
+            Role::Head => self.head = days,
+            Role::Worker => self.worker = days,
+            Role::Client => self.client = days,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// TLS handshake, then request headers, then body: each must arrive within this.
+    pub read_timeout: Duration,
+    /// A connection (keep-alive included) is closed after this, so idle ones free their slot.
+    pub connection_lifetime: Duration,
+    pub rate: RateLimit,
+    /// How long requests in flight get to finish after SIGTERM.
+    pub drain: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            read_timeout: Duration::from_secs(10),
+            connection_lifetime: Duration::from_secs(60),
+            rate: RateLimit {
+                per_second: 5.0,
+                burst: 20.0,
+            },
+            drain: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Everything `raytls serve` needs, already checked.
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub ca: Authority,
+    pub tokens: Tokens,
+    pub policy: Policy,
+    /// Extra names for the serving certificate (its listen address is added).
+    pub serving_sans: Vec<San>,
+    pub max_days: MaxDays,
+    pub audit: Audit,
+    pub limits: Limits,
+}
+
+struct State {
+    ca: Authority,
+    ca_pem: String,
+    tokens: Tokens,
+    policy: Policy,
+    max_days: MaxDays,
+    audit: Audit,
+    metrics: Metrics,
+    limiter: PeerLimiter,
+    limits: Limits,
+    draining: AtomicBool,
+}
+
+/// A bound server, not yet serving.
+pub struct Bound {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<State>,
+    pub local_addr: SocketAddr,
+    /// The serving certificate, for the start-up line.
+    pub serving: CertInfo,
+}
+
+/// The serving certificate's names: the listen address (unless it is a wildcard address),
+/// loopback for probes from inside the pod, and the `--san` names.
+fn serving_names(listen: IpAddr, extra: &[San]) -> Vec<San> {
+    let mut sans = vec![San::localhost(), San::Ip(IpAddr::from([127, 0, 0, 1]))];
+    if listen.is_ipv6() {
+        crate::pki::san::push_unique(
+            &mut sans,
+            San::Ip(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])),
+        );
+    }
+    if !listen.is_unspecified() {
+        crate::pki::san::push_unique(&mut sans, San::Ip(listen));
+    }
+    for s in extra {
+        crate::pki::san::push_unique(&mut sans, s.clone());
+    }
+    sans
+}
+
+/// Bind the listener and issue the serving certificate from the CA (its key lives only in
+/// this process's memory).
+pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
+    let key = keys::generate(KeyType::EcdsaP256)?;
+    let names = serving_names(cfg.listen.ip(), &cfg.serving_sans);
+    let signed = cfg.ca.sign_leaf(
+        &key.pair,
+        false,
+        &LeafSubject {
+            role_label: "signer".into(),
+            common_name: "raytls signer".into(),
+        },
+        &names,
+        Lifetime::Default(365),
+        now,
+    )?;
+    let chain: Vec<CertificateDer<'static>> = pem::certificates(
+        std::path::Path::new("the serving certificate"),
+        signed.chain_pem.as_bytes(),
+    )?;
+    let key_der = PrivateKeyDer::Pkcs8(key.pair.serialize_der().into());
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(cfg.ca.anchor_der.clone())
+        .map_err(|e| Error::Internal {
+            what: "make the CA a trust anchor",
+            why: e.to_string(),
+        })?;
+    // Client certificates are optional: a pod with a token needs none; one that renews
+    // shows the certificate this CA gave it.
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| Error::Internal {
+            what: "build the client certificate verifier",
+            why: e.to_string(),
+        })?;
+    let mut tls = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| Error::Internal {
+            what: "set the TLS versions",
+            why: e.to_string(),
+        })?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key_der)
+        .map_err(|e| Error::Internal {
+            what: "use the serving certificate",
+            why: e.to_string(),
+        })?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| Error::Listen {
+            addr: cfg.listen.to_string(),
+            why: e.to_string(),
+        })?;
+    let local_addr = listener.local_addr().map_err(|e| Error::Listen {
+        addr: cfg.listen.to_string(),
+        why: e.to_string(),
+    })?;
+    let ca_pem = pem::encode("CERTIFICATE", &cfg.ca.anchor_der);
+    let state = Arc::new(State {
+        ca_pem,
+        tokens: cfg.tokens,
+        policy: cfg.policy,
+        max_days: cfg.max_days,
+        audit: cfg.audit,
+        metrics: Metrics::default(),
+        limiter: PeerLimiter::new(cfg.limits.rate),
+        limits: cfg.limits,
+        draining: AtomicBool::new(false),
+        ca: cfg.ca,
+    });
+    Ok(Bound {
+        listener,
+        acceptor: TlsAcceptor::from(Arc::new(tls)),
+        state,
+        local_addr,
+        serving: signed.info,
+    })
+}
+
+impl Bound {
+    /// Serve until `shutdown` completes; then stop accepting and give the connections in
+    /// flight `drain` to finish. Returns how many connections were still open at shutdown.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> usize {
+        let Bound {
+            listener,
+            acceptor,
+            state,
+            ..
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let slots = Arc::new(Semaphore::new(state.limits.max_connections));
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            // Over the cap: close at once rather than queue without bound.
+                            state.metrics.connection("refused_cap");
+                            drop(tcp);
+                            continue;
+                        };
+                        state.metrics.connection("accepted");
+                        let _ = tcp.set_nodelay(true);
+                        let (state, acceptor, stop) = (state.clone(), acceptor.clone(), stop_rx.clone());
+                        tasks.spawn(async move {
+                            serve_connection(state, acceptor, tcp, peer, stop).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, back off, go on.
+                        eprintln!("raytls serve: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        state.draining.store(true, Ordering::SeqCst);
+        let open = tasks.len();
+        eprintln!(
+            "raytls serve: shutting down: no new connections; finishing {open} open connection(s) (up to {})",
+            crate::text::duration::format(state.limits.drain)
+        );
+        let _ = stop_tx.send(true);
+        let deadline = tokio::time::sleep(state.limits.drain);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => if next.is_none() { break },
+                _ = &mut deadline => {
+                    eprintln!("raytls serve: {} connection(s) did not finish in time; closing them", tasks.len());
+                    tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        eprintln!("raytls serve: stopped");
+        open
+    }
+}
+
+/// What a request's connection tells about it.
+struct ConnInfo {
+    peer: IpAddr,
+    /// None: no client certificate. Some(role): a verified certificate from this CA and
+    /// the role its subject records, if any.
+    cert_role: Option<Option<Role>>,
+}
+
+async fn serve_connection(
+    state: Arc<State>,
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let limits = state.limits;
+    let tls = match tokio::time::timeout(limits.read_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        _ => {
+            state.metrics.connection("tls_failed");
+            return;
+        }
+    };
+    let cert_role = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| role_in_subject(c));
+    let info = Arc::new(ConnInfo {
+        peer: peer.ip().to_canonical(),
+        cert_role,
+    });
+    let svc_state = state.clone();
+    let svc = service_fn(move |req| handle(svc_state.clone(), info.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout)
+        .serve_connection(TokioIo::new(tls), svc);
+    tokio::pin!(conn);
+    let lifetime = tokio::time::sleep(limits.connection_lifetime);
+    tokio::pin!(lifetime);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.changed() => {}
+        _ = &mut lifetime => {}
+    }
+    // Finish the request in flight (if any), then close.
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(limits.drain, conn).await;
+}
+
+fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
+    let mut r = json_response(e.status, e.body_json());
+    if let Some(secs) = e.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    if e.status == 405 {
+        let allow = if e.message.contains("POST") {
+            "POST"
+        } else {
+            "GET"
+        };
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    }
+    r
+}
+
+async fn handle(
+    state: Arc<State>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_string();
+    Ok(match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/healthz") => {
+            if state.draining.load(Ordering::SeqCst) {
+                error_response(&ApiError::new(
+                    503,
+                    "shutting_down",
+                    "the signer is shutting down",
+                ))
+            } else {
+                json_response(200, "{\"status\":\"ok\"}".into())
+            }
+        }
+        (Method::GET, "/metrics") => {
+            let mut r = Response::new(Full::new(Bytes::from(state.metrics.render())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (Method::POST, "/v1/sign") => sign(&state, &conn, req).await,
+        (_, "/v1/sign") => error_response(&ApiError::new(
+            405,
+            "method_not_allowed",
+            "use POST /v1/sign",
+        )),
+        (_, "/healthz" | "/metrics") => error_response(&ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("use GET {path}"),
+        )),
+        _ => error_response(&ApiError::new(
+            404,
+            "not_found",
+            "no such endpoint: the signer serves POST /v1/sign, GET /healthz, GET /metrics",
+        )),
+    })
+}
+
+/// Read at most `MAX_BODY` bytes of a body within `limit`: 408 when it is slow, 413 (and
+/// the rest discarded in the background) when it is longer.
+async fn read_body(mut body: Incoming, limit: Duration) -> std::result::Result<Bytes, ApiError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::new(
+                    408,
+                    "timeout",
+                    format!(
+                        "the body did not arrive within {}",
+                        crate::text::duration::format(limit)
+                    ),
+                ))
+            }
+            Ok(None) => return Ok(Bytes::from(buf)),
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad_request(
+                    "bad_body",
+                    format!("cannot read the body: {e}"),
+                ))
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > MAX_BODY {
+                        drain_in_background(body, limit);
+                        return Err(ApiError::new(413, "too_large", ""));
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+/// Most a refused body is read and thrown away, so that the client (still sending) gets the
+/// 413 instead of a reset connection; past this, or past the read timeout, the connection
+/// closes as it is.
+const DRAIN_AT_MOST: usize = 8 << 20;
+
+fn drain_in_background(mut body: Incoming, limit: Duration) {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut seen = 0usize;
+        while seen < DRAIN_AT_MOST {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    seen += frame.data_ref().map_or(0, |d| d.len());
+                }
+                _ => break,
+            }
+        }
+    });
+}
+
+/// What the audit line and metrics learn while a request is decided.
+#[derive(Default)]
+struct Seen {
+    role: Option<Role>,
+    proof: Option<Proof>,
+}
+
+async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let mut seen = Seen::default();
+    let result = decide(state, conn, req, &mut seen).await;
+    let role = seen.role.map(role::Role::name);
+    let time = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let peer = conn.peer.to_string();
+    match result {
+        Ok(answer) => {
+            state.audit.log(&Entry {
+                time,
+                peer,
+                role,
+                auth: seen.proof.map(Proof::name),
+                sans: &answer.sans,
+                serial: Some(&answer.serial),
+                not_after: Some(&answer.not_after),
+                result: "issued",
+                status: 200,
+                reason: None,
+                message: None,
+            });
+            state
+                .metrics
+                .record(role.unwrap_or("unknown"), None, started.elapsed());
+            json_response(200, serde_json::to_string(&answer).unwrap_or_default())
+        }
+        Err(e) => {
+            state.audit.log(&Entry {
+                time,
+                peer,
+                role,
+                auth: seen.proof.map(Proof::name),
+                sans: &[],
+                serial: None,
+                not_after: None,
+                result: "refused",
+                status: e.status,
+                reason: Some(&e.code),
+                message: Some(&e.message),
+            });
+            state
+                .metrics
+                .record(role.unwrap_or("unknown"), Some(&e.code), started.elapsed());
+            error_response(&e)
+        }
+    }
+}
+
+async fn decide(
+    state: &State,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    seen: &mut Seen,
+) -> std::result::Result<SignResponse, ApiError> {
+    if state.draining.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            503,
+            "shutting_down",
+            "the signer is shutting down; try another replica or again shortly",
+        ));
+    }
+    if let Err(wait) = state.limiter.check(conn.peer, Instant::now()) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let mut e = ApiError::new(
+            429,
+            "rate_limited",
+            format!("too many requests from {}; retry in {secs}s", conn.peer),
+        );
+        e.retry_after = Some(secs);
+        return Err(e);
+    }
+    // Who is asking, before reading a body.
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec());
+    let (granted, proof) =
+        auth::authenticate(&state.tokens, authorization.as_deref(), conn.cert_role)?;
+    seen.proof = Some(proof);
+
+    let too_large = || {
+        ApiError::new(
+            413,
+            "too_large",
+            format!("the body is larger than {MAX_BODY} bytes; a CSR in PEM is about 1 KiB"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = req.into_body();
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        drain_in_background(body, state.limits.read_timeout);
+        return Err(too_large());
+    }
+    let bytes = read_body(body, state.limits.read_timeout)
+        .await
+        .map_err(|e| if e.status == 413 { too_large() } else { e })?;
+
+    let (role, request) = api::decode_envelope(&bytes)?;
+    seen.role = Some(role);
+    if role != granted {
+        return Err(ApiError::forbidden(
+            "role_not_allowed",
+            format!(
+                "this {} is for role {granted}; it cannot ask for a {role} certificate",
+                match proof {
+                    Proof::Token => "token",
+                    Proof::ClientCert => "client certificate",
+                }
+            ),
+        ));
+    }
+    let decoded = api::decode_csr(role, request)?;
+    if role != Role::Head && !decoded.fqdn.is_empty() {
+        return Err(ApiError::forbidden(
+            "name_not_allowed",
+            format!(
+                "fqdn {} is only for role head",
+                super::escape(&decoded.fqdn[0])
+            ),
+        ));
+    }
+    let mut asked = decoded.fqdn.clone();
+    asked.extend(decoded.csr.requested_names.iter().cloned());
+    let identity = state.policy.decide(role, conn.peer, &asked)?;
+    let sans = identity.required_sans();
+    let signed = state
+        .ca
+        .sign_leaf(
+            decoded.csr.public_key(),
+            decoded.csr.key.is_rsa(),
+            &LeafSubject::for_identity(&identity),
+            &sans,
+            Lifetime::Default(state.max_days.get(role)),
+            OffsetDateTime::now_utc(),
+        )
+        // The CA cannot sign now (e.g. it expired while we ran): not the client's fault.
+        .map_err(|e| ApiError::new(503, "ca_unavailable", e.to_string()))?;
+    Ok(SignResponse {
+        certificate: signed.chain_pem,
+        ca: state.ca_pem.clone(),
+        serial: signed.info.serial.clone(),
+        not_after: signed
+            .info
+            .not_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        sans: sans.iter().map(|s| s.to_string()).collect(),
+        role: role.name().to_string(),
+    })
+}

@@ -1,0 +1,1431 @@
+//! `raytls serve` (the signer), `init --signer` and `issue client --signer`, against the real
+//! binary: real TLS clients (rustls in-test, curl, openssl s_client), each test's own
+//! signer on 127.0.0.1 and its own source addresses in 127.0.0.0/8 for per-peer behaviour.
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rcgen::{CertificateParams, KeyPair, SanType};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpSocket;
+use tokio_rustls::TlsConnector;
+
+use crate::util::{list_dir, mode, openssl, read_string, s, sans, RcgenCa, Workspace};
+
+const HEAD_PATTERN: &str = "*-head-svc.ray.svc.cluster.local";
+const HEAD_NAME: &str = "raycluster-head-svc.ray.svc.cluster.local";
+/// A guard against hanging, not an assertion about speed.
+const GUARD: Duration = Duration::from_secs(30);
+
+/// A running `raytls serve` with its own tokens; SIGKILLed on drop if still running.
+struct Signer {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// The CA file clients trust (the root under an intermediate).
+    trust: PathBuf,
+    tokens: Vec<(&'static str, String)>,
+    audit: PathBuf,
+}
+
+impl Signer {
+    fn start(ws: &Workspace, ca_dir: &Path, extra: &[&str]) -> Signer {
+        let mut tokens = Vec::new();
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--ca".into(),
+            s(ca_dir).into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--head-name".into(),
+            HEAD_PATTERN.into(),
+        ];
+        for role in ["head", "worker", "client"] {
+            let token = format!("{role}-token-{}", std::process::id());
+            let file = ws.join(format!("{role}.token"));
+            std::fs::write(&file, format!("{token}\n")).unwrap();
+            args.push("--token".into());
+            args.push(format!("{role}={}", s(&file)));
+            tokens.push((role, token));
+        }
+        let audit = ws.join("audit.log");
+        args.push("--audit-log".into());
+        args.push(s(&audit).into());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut child = ws.raytls(args).spawn();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        let lines = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on https://").nth(1) {
+                    let addr = rest.split(';').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(GUARD) {
+            Ok(a) => a.parse().expect("listen address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "signer did not start: {:?}",
+                    stderr.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let root = ca_dir.join("root.crt");
+        Signer {
+            child,
+            addr,
+            stderr,
+            trust: if root.exists() {
+                root
+            } else {
+                ca_dir.join("ca.crt")
+            },
+            tokens,
+            audit,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    fn token(&self, role: &str) -> &str {
+        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    fn token_file(&self, ws: &Workspace, role: &str) -> PathBuf {
+        ws.join(format!("{role}.token"))
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then wait for the exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < GUARD, "signer did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn audit_lines(&self) -> Vec<serde_json::Value> {
+        read_string(&self.audit)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+            .collect()
+    }
+}
+
+impl Drop for Signer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A CSR for a new P-256 key (or `alg`), asking for `names`.
+fn csr_with(alg: &'static rcgen::SignatureAlgorithm, names: &[&str]) -> (String, KeyPair) {
+    let key = KeyPair::generate_for(alg).unwrap();
+    let mut p = CertificateParams::default();
+    p.subject_alt_names = names
+        .iter()
+        .map(|n| match n.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(n.to_string().try_into().unwrap()),
+        })
+        .collect();
+    let pem = p.serialize_request(&key).unwrap().pem().unwrap();
+    (pem, key)
+}
+
+fn csr(names: &[&str]) -> (String, KeyPair) {
+    csr_with(&rcgen::PKCS_ECDSA_P256_SHA256, names)
+}
+
+fn body(role: &str, csr: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"role": role, "csr": csr})).unwrap()
+}
+
+fn roots(file: &Path) -> RootCertStore {
+    let mut r = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(file).unwrap() {
+        r.add(c.unwrap()).unwrap();
+    }
+    r
+}
+
+/// One HTTP/1.1 connection over TLS, from a chosen source address.
+struct Conn {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The status and error code, and the message contains `needle`.
+    #[track_caller]
+    fn refused(&self, status: u16, code: &str, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let v = self.json();
+        assert_eq!(v["error"], code, "{}", self.body);
+        assert!(
+            v["message"].as_str().unwrap().contains(needle),
+            "message lacks {needle:?}: {}",
+            self.body
+        );
+    }
+}
+
+impl Conn {
+    async fn open(signer: &Signer, source: &str, identity: Option<&Path>) -> Conn {
+        Conn::try_open(signer, source, identity)
+            .await
+            .expect("TLS handshake with the signer")
+    }
+
+    /// `open`, but a refused handshake is an `Err` (the connection cap at work).
+    async fn try_open(
+        signer: &Signer,
+        source: &str,
+        identity: Option<&Path>,
+    ) -> std::io::Result<Conn> {
+        let sock = TcpSocket::new_v4().unwrap();
+        sock.bind(SocketAddr::new(source.parse().unwrap(), 0))
+            .unwrap();
+        let tcp = sock.connect(signer.addr).await.unwrap();
+        let builder =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots(&signer.trust));
+        let cfg = match identity {
+            Some(dir) => {
+                let certs = CertificateDer::pem_file_iter(dir.join("tls.crt"))
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap();
+                let key = PrivateKeyDer::from_pem_file(dir.join("tls.key")).unwrap();
+                builder.with_client_auth_cert(certs, key).unwrap()
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let tls = TlsConnector::from(Arc::new(cfg))
+            .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+            .await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        Ok(Conn { sender })
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        self.sender.ready().await.expect("connection usable");
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = self
+            .sender
+            .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .expect("an answer");
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            retry_after,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}
+
+/// One request on a new connection from `source`.
+async fn ask(signer: &Signer, source: &str, token: Option<&str>, body: Vec<u8>) -> Answer {
+    tokio::time::timeout(GUARD, async {
+        Conn::open(signer, source, None)
+            .await
+            .send("POST", "/v1/sign", token, body)
+            .await
+    })
+    .await
+    .expect("answered in time")
+}
+
+fn cert_sans_of(pem: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.crt");
+    std::fs::write(&p, pem).unwrap();
+    sans(&p)
+}
+
+#[tokio::test]
+async fn signer_worker_gets_exactly_its_peer_address_loopback_and_localhost() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let (pem, key) = csr(&[]);
+    let a = ask(
+        &signer,
+        "127.0.0.7",
+        Some(signer.token("worker")),
+        body("worker", &pem),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let v = a.json();
+    assert_eq!(
+        v["sans"],
+        serde_json::json!(["localhost", "127.0.0.1", "127.0.0.7"])
+    );
+    assert_eq!(v["role"], "worker");
+    let cert = v["certificate"].as_str().unwrap();
+    assert_eq!(cert_sans_of(cert), ["localhost", "127.0.0.1", "127.0.0.7"]);
+    assert_eq!(v["ca"].as_str().unwrap(), read_string(&ca.join("ca.crt")));
+    // The certificate is for the CSR's key, records the role, and has both EKUs.
+    let dir = ws.join("got");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert).unwrap();
+    let text = crate::util::x509_text(&dir.join("tls.crt"));
+    assert!(
+        text.contains("OU = worker") || text.contains("OU=worker"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TLS Web Server Authentication, TLS Web Client Authentication"),
+        "{text}"
+    );
+    let der = crate::util::cert_der(&dir.join("tls.crt"));
+    let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
+    assert_eq!(
+        parsed.public_key().subject_public_key.data.as_ref(),
+        rcgen::PublicKeyData::der_bytes(&key)
+    );
+    let out = openssl(
+        ws.path(),
+        [
+            "verify",
+            "-CAfile",
+            s(&ca.join("ca.crt")),
+            s(&dir.join("tls.crt")),
+        ],
+    );
+    out.ok();
+}
+
+#[tokio::test]
+async fn signer_refusal_matrix_each_with_status_and_reason() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let worker = Some(signer.token("worker"));
+    let src = "127.0.0.9";
+
+    // A worker asking for another IP.
+    let (pem, _) = csr(&["10.9.9.9"]);
+    ask(&signer, src, worker, body("worker", &pem))
+        .await
+        .refused(
+            403,
+            "name_not_allowed",
+            "\"10.9.9.9\" is not allowed in a worker certificate",
+        );
+    // A worker asking for a head name, in the CSR and in the request.
+    let (pem, _) = csr(&[HEAD_NAME]);
+    ask(&signer, src, worker, body("worker", &pem))
+        .await
+        .refused(403, "name_not_allowed", "only for role head");
+    let (pem, _) = csr(&[]);
+    let with_fqdn =
+        serde_json::to_vec(&serde_json::json!({"role":"worker","csr":pem,"fqdn":[HEAD_NAME]}))
+            .unwrap();
+    ask(&signer, src, worker, with_fqdn).await.refused(
+        403,
+        "name_not_allowed",
+        "only for role head",
+    );
+    // A head asking for a name outside --head-name.
+    let (pem, _) = csr(&["evil.example.com"]);
+    ask(&signer, src, Some(signer.token("head")), body("head", &pem))
+        .await
+        .refused(403, "name_not_allowed", "matches no --head-name pattern");
+    // No token; a wrong token; a malformed Authorization header.
+    let (pem, _) = csr(&[]);
+    ask(&signer, src, None, body("worker", &pem))
+        .await
+        .refused(401, "unauthorized", "no token");
+    ask(&signer, src, Some("not-a-token"), body("worker", &pem))
+        .await
+        .refused(401, "unauthorized", "not one of this signer's role tokens");
+    // A worker token asking for role head.
+    ask(&signer, src, worker, body("head", &pem)).await.refused(
+        403,
+        "role_not_allowed",
+        "this token is for role worker; it cannot ask for a head certificate",
+    );
+    // A CSR whose signature does not verify (last byte of the signature changed).
+    let der = rustls_pki_types::pem::from_buf(&mut pem.as_bytes())
+        .unwrap()
+        .unwrap()
+        .1;
+    let mut bad = der.clone();
+    *bad.last_mut().unwrap() ^= 0x01;
+    let bad_pem = raytls::pki::pem::encode("CERTIFICATE REQUEST", &bad);
+    ask(&signer, src, worker, body("worker", &bad_pem))
+        .await
+        .refused(400, "bad_csr_signature", "signature does not verify");
+    // An Ed25519 CSR.
+    let (ed, _) = csr_with(&rcgen::PKCS_ED25519, &[]);
+    ask(&signer, src, worker, body("worker", &ed))
+        .await
+        .refused(400, "unsupported_key", "Ray cannot use Ed25519");
+    // A 1 MB body, sent by curl (which reads the early answer while it sends; a client that
+    // only writes may see the connection close instead, which is the point of the limit).
+    let big = ws.join("big.json");
+    std::fs::write(&big, vec![b'{'; 1 << 20]).unwrap();
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "--interface",
+            src,
+            "-w",
+            " %{http_code}",
+            "--cacert",
+            s(&signer.trust),
+        ])
+        .args([
+            "-H",
+            &format!("Authorization: Bearer {}", signer.token("worker")),
+        ])
+        .args([
+            "--data-binary",
+            &format!("@{}", s(&big)),
+            &format!("{}/v1/sign", signer.url()),
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.ends_with(" 413") && out.contains("\"error\":\"too_large\""),
+        "{out} {o:?}"
+    );
+    assert!(out.contains("larger than 16384 bytes"), "{out}");
+    // Malformed JSON, PEM and DER.
+    ask(&signer, src, worker, b"{\"role\":".to_vec())
+        .await
+        .refused(400, "bad_json", "not the JSON of a sign request");
+    ask(
+        &signer,
+        src,
+        worker,
+        body(
+            "worker",
+            "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+        ),
+    )
+    .await
+    .refused(400, "bad_csr", "not a valid PKCS#10");
+    ask(&signer, src, worker, body("king", &pem)).await.refused(
+        400,
+        "bad_role",
+        "\"king\" is not one of head, worker, client",
+    );
+    // A private key pasted as the CSR is refused and never echoed.
+    let key_pem = KeyPair::generate().unwrap().serialize_pem();
+    let a = ask(&signer, src, worker, body("worker", &key_pem)).await;
+    a.refused(400, "bad_csr", "private key");
+    assert!(!a.body.contains("PRIVATE KEY-----"), "{}", a.body);
+
+    // No panic, no 5xx, and every decision was audited without a token or a key.
+    let audit = read_string(&signer.audit);
+    for (_, token) in &signer.tokens {
+        assert!(!audit.contains(token.as_str()), "token in audit log");
+    }
+    assert!(!audit.contains("PRIVATE KEY"));
+    let lines = signer.audit_lines();
+    assert_eq!(lines.len(), 14, "{audit}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["result"] == "refused" && l["peer"] == src),
+        "{audit}"
+    );
+    assert!(!signer.stderr().contains("panicked"), "{}", signer.stderr());
+}
+
+#[tokio::test]
+async fn signer_head_gets_matching_service_name_and_client_gets_no_names() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--max-days", "client=7"]);
+    let (pem, _) = csr(&[]);
+    let req = serde_json::to_vec(&serde_json::json!({"role":"head","csr":pem,"fqdn":[HEAD_NAME]}))
+        .unwrap();
+    let a = ask(&signer, "127.0.0.11", Some(signer.token("head")), req).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json()["sans"],
+        serde_json::json!(["localhost", "127.0.0.1", "127.0.0.11", HEAD_NAME])
+    );
+    let a = ask(
+        &signer,
+        "127.0.0.11",
+        Some(signer.token("client")),
+        body("client", &pem),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["sans"], serde_json::json!([]));
+    // --max-days client=7
+    let not_after = time::OffsetDateTime::parse(
+        a.json()["not_after"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let days = (not_after - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((6..=7).contains(&days), "{days}");
+}
+
+#[tokio::test]
+async fn signer_rate_limits_a_flooding_peer_and_answers_another_at_once() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--rate", "5", "--burst", "20"]);
+    let mut conn = Conn::open(&signer, "127.0.0.20", None).await;
+    let mut codes = std::collections::BTreeMap::new();
+    let mut retry_after = None;
+    for _ in 0..1000 {
+        let a = conn.send("POST", "/v1/sign", None, b"{}".to_vec()).await;
+        if a.status == 429 {
+            retry_after = a.retry_after.clone();
+        }
+        *codes.entry(a.status).or_insert(0) += 1;
+    }
+    // A burst of 20 (plus what refills during the flood) gets through to auth; the rest is 429.
+    assert!(codes.get(&429).copied().unwrap_or(0) >= 900, "{codes:?}");
+    assert!(codes.get(&401).copied().unwrap_or(0) >= 20, "{codes:?}");
+    assert_eq!(codes.keys().filter(|c| **c >= 500).count(), 0, "{codes:?}");
+    let secs: u64 = retry_after.expect("Retry-After on 429").parse().unwrap();
+    assert!((1..=60).contains(&secs), "{secs}");
+    // Another peer is answered at once.
+    let (pem, _) = csr(&[]);
+    let started = Instant::now();
+    let a = ask(
+        &signer,
+        "127.0.0.21",
+        Some(signer.token("worker")),
+        body("worker", &pem),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Metrics count them by reason.
+    let m = Conn::open(&signer, "127.0.0.22", None)
+        .await
+        .send("GET", "/metrics", None, Vec::new())
+        .await;
+    assert_eq!(m.status, 200);
+    assert!(
+        m.body.contains(&format!(
+            "raytls_signer_refusals_total{{reason=\"rate_limited\"}} {}",
+            codes[&429]
+        )),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body
+            .contains("raytls_signer_requests_total{role=\"worker\",result=\"issued\"} 1"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body
+            .contains("raytls_signer_request_duration_seconds_count 1001"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body
+            .contains("# TYPE raytls_signer_request_duration_seconds histogram"),
+        "{}",
+        m.body
+    );
+}
+
+#[test]
+fn signer_init_worker_and_head_write_the_usual_files_and_keep_them_on_restart() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let out = ws.join("w");
+    let init = |role: &str, out: &Path, extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "init".into(),
+            role.into(),
+            "--signer".into(),
+            signer.url(),
+            "--out".into(),
+            s(out).into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        ws.raytls(args)
+            .env("RAYTLS_SIGNER_CA", ca.join("ca.crt"))
+            .env("RAYTLS_TOKEN_FILE", signer.token_file(&ws, role))
+            .run()
+    };
+    let first = init("worker", &out, &[]);
+    first.ok();
+    assert!(
+        first.stdout.starts_with("issued worker certificate"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(
+        list_dir(&out),
+        ["ca.crt", "ray-tls.env", "tls.crt", "tls.key"]
+    );
+    assert_eq!(mode(&out.join("tls.key")), 0o600);
+    assert_eq!(sans(&out.join("tls.crt")), ["localhost", "127.0.0.1"]);
+    assert_eq!(
+        read_string(&out.join("ca.crt")),
+        read_string(&ca.join("ca.crt"))
+    );
+    ws.run(["verify", "--dir", s(&out), "--role", "worker"])
+        .ok();
+    let again = init("worker", &out, &[]);
+    again.ok();
+    assert!(
+        again.stdout.starts_with("kept worker certificate"),
+        "{}",
+        again.stdout
+    );
+
+    let head = ws.join("h");
+    let h = init("head", &head, &["--fqdn", HEAD_NAME]);
+    h.ok();
+    assert_eq!(
+        sans(&head.join("tls.crt")),
+        ["localhost", "127.0.0.1", HEAD_NAME]
+    );
+    // Only two decisions reached the signer: the kept certificate was not asked for again.
+    assert_eq!(signer.audit_lines().len(), 2);
+}
+
+#[test]
+fn signer_init_names_403_reasons_and_does_not_retry_them() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let out = ws.join("w");
+    let started = Instant::now();
+    let r = ws.run([
+        "init",
+        "worker",
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+        "--token-file",
+        s(&signer.token_file(&ws, "head")),
+        "--out",
+        s(&out),
+    ]);
+    r.fails_naming(
+        "403 role_not_allowed: this token is for role head; it cannot ask for a worker certificate",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "final, not retried"
+    );
+    assert!(!out.join("tls.key").exists());
+    // A pod that knows its IP is told when the signer saw another address (NAT, proxy).
+    let r = ws.run([
+        "init",
+        "worker",
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+        "--token-file",
+        s(&signer.token_file(&ws, "worker")),
+        "--out",
+        s(&out),
+        "--pod-ip",
+        "10.0.0.7",
+    ]);
+    r.fails_naming("not POD_IP 10.0.0.7");
+    assert!(!out.join("tls.crt").exists());
+}
+
+#[test]
+fn signer_client_refuses_a_signer_its_signer_ca_did_not_sign() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let other = ws.make_ca("other");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let out = ws.join("w");
+    let r = ws.run([
+        "init",
+        "worker",
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&other.join("ca.crt")),
+        "--token-file",
+        s(&signer.token_file(&ws, "worker")),
+        "--out",
+        s(&out),
+        "--wait",
+        "1s",
+    ]);
+    r.fails_naming("the signer's certificate is not signed by the CA in");
+    assert!(r.stderr.contains("try 1 failed: TLS:"), "{}", r.stderr);
+    assert!(!out.exists() || list_dir(&out).is_empty());
+    // Nothing reached the signer's API.
+    assert!(!signer.audit.exists() || signer.audit_lines().is_empty());
+    // And nothing listening: one line per try, then the error.
+    let r = ws.run([
+        "init",
+        "worker",
+        "--signer",
+        "https://127.0.0.1:1",
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+        "--token-file",
+        s(&signer.token_file(&ws, "worker")),
+        "--out",
+        s(&out),
+        "--wait",
+        "1s",
+    ]);
+    r.fails_naming("connection refused");
+}
+
+#[test]
+fn signer_issue_client_then_renew_over_mtls_without_token() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let me = ws.join("me");
+    let base = |extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "issue".into(),
+            "client".into(),
+            "--signer".into(),
+            signer.url(),
+            "--signer-ca".into(),
+            s(&ca.join("ca.crt")).into(),
+            "--out".into(),
+            s(&me).into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        ws.run(args)
+    };
+    base(&["--token-file", s(&signer.token_file(&ws, "client"))]).ok();
+    let first = read_string(&me.join("tls.crt"));
+    assert_eq!(mode(&me.join("tls.key")), 0o600);
+    // No token: the certificate in --out proves the role.
+    let renewed = base(&["--force"]);
+    renewed.ok();
+    assert_ne!(read_string(&me.join("tls.crt")), first);
+    let audit = signer.audit_lines();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0]["auth"], "token");
+    assert_eq!(audit[1]["auth"], "client_cert");
+    assert_eq!(audit[1]["role"], "client");
+}
+
+#[tokio::test]
+async fn signer_mtls_renewal_keeps_the_role_of_the_certificate() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let out = ws.join("w");
+    ws.raytls([
+        "init",
+        "worker",
+        "--signer",
+        &signer.url(),
+        "--out",
+        s(&out),
+    ])
+    .env("RAYTLS_SIGNER_CA", ca.join("ca.crt"))
+    .env("RAYTLS_TOKEN_FILE", signer.token_file(&ws, "worker"))
+    .run()
+    .ok();
+    let (pem, _) = csr(&[]);
+    let mut conn = Conn::open(&signer, "127.0.0.30", Some(&out)).await;
+    let a = conn
+        .send("POST", "/v1/sign", None, body("worker", &pem))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Names decided again: the peer address now.
+    assert_eq!(
+        a.json()["sans"],
+        serde_json::json!(["localhost", "127.0.0.1", "127.0.0.30"])
+    );
+    let mut conn = Conn::open(&signer, "127.0.0.30", Some(&out)).await;
+    conn.send("POST", "/v1/sign", None, body("head", &pem))
+        .await
+        .refused(
+            403,
+            "role_not_allowed",
+            "this client certificate is for role worker",
+        );
+    // A certificate from another CA cannot even connect.
+    let other = ws.make_ca("other");
+    let stranger = ws.issue("worker", &other, "stranger", &["--pod-ip", "10.0.0.9"]);
+    let sock = TcpSocket::new_v4().unwrap();
+    let tcp = sock.connect(signer.addr).await.unwrap();
+    let certs = CertificateDer::pem_file_iter(stranger.join("tls.crt"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(stranger.join("tls.key")).unwrap();
+    let cfg =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots(&signer.trust))
+            .with_client_auth_cert(certs, key)
+            .unwrap();
+    let outcome = async {
+        let mut tls = TlsConnector::from(Arc::new(cfg))
+            .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+            .await?;
+        // TLS 1.3: the server's refusal arrives after the client's handshake ends.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await?;
+        let mut buf = [0u8; 64];
+        let n = tls.read(&mut buf).await?;
+        Ok::<usize, std::io::Error>(n)
+    }
+    .await;
+    assert!(
+        !matches!(outcome, Ok(n) if n > 0),
+        "a stranger's certificate was accepted: {outcome:?}"
+    );
+}
+
+#[test]
+fn signer_intermediate_layout_chain_verifies_with_openssl() {
+    let ws = Workspace::new();
+    let root = ws.make_ca("root");
+    let signing = ws.join("signing");
+    let r = ws.run([
+        "ca",
+        "create",
+        "--intermediate",
+        "--ca",
+        s(&root),
+        "--out",
+        s(&signing),
+    ]);
+    r.ok();
+    assert_eq!(list_dir(&signing), ["ca.crt", "ca.key", "root.crt"]);
+    assert_eq!(mode(&signing.join("ca.key")), 0o600);
+    assert_eq!(
+        read_string(&signing.join("root.crt")),
+        read_string(&root.join("ca.crt"))
+    );
+    let text = crate::util::x509_text(&signing.join("ca.crt"));
+    assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
+
+    let signer = Signer::start(&ws, &signing, &[]);
+    let out = ws.join("w");
+    ws.raytls([
+        "init",
+        "worker",
+        "--signer",
+        &signer.url(),
+        "--out",
+        s(&out),
+    ])
+    .env("RAYTLS_SIGNER_CA", root.join("ca.crt"))
+    .env("RAYTLS_TOKEN_FILE", signer.token_file(&ws, "worker"))
+    .run()
+    .ok();
+    // tls.crt = leaf + intermediate, ca.crt = the root.
+    assert_eq!(
+        read_string(&out.join("tls.crt"))
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        2
+    );
+    assert_eq!(
+        read_string(&out.join("ca.crt")),
+        read_string(&root.join("ca.crt"))
+    );
+    openssl(
+        ws.path(),
+        [
+            "verify",
+            "-CAfile",
+            s(&out.join("ca.crt")),
+            "-untrusted",
+            s(&out.join("tls.crt")),
+            "-purpose",
+            "sslserver",
+            s(&out.join("tls.crt")),
+        ],
+    )
+    .ok();
+    ws.run(["verify", "--dir", s(&out), "--role", "worker"])
+        .ok();
+    // A restart keeps it (the chain is checked against the root).
+    let again = ws
+        .raytls([
+            "init",
+            "worker",
+            "--signer",
+            &signer.url(),
+            "--out",
+            s(&out),
+        ])
+        .env("RAYTLS_SIGNER_CA", root.join("ca.crt"))
+        .env("RAYTLS_TOKEN_FILE", signer.token_file(&ws, "worker"))
+        .run();
+    again.ok();
+    assert!(again.stdout.starts_with("kept"), "{}", again.stdout);
+    // A plain `issue` from the intermediate directory lays out the same way.
+    let w2 = ws.issue("worker", &signing, "w2", &["--pod-ip", "10.0.0.8"]);
+    assert_eq!(
+        read_string(&w2.join("ca.crt")),
+        read_string(&root.join("ca.crt"))
+    );
+    openssl(
+        ws.path(),
+        [
+            "verify",
+            "-CAfile",
+            s(&w2.join("ca.crt")),
+            "-untrusted",
+            s(&w2.join("tls.crt")),
+            s(&w2.join("tls.crt")),
+        ],
+    )
+    .ok();
+}
+
+#[test]
+fn signer_intermediate_under_a_pathlen_0_root_is_refused_saying_why() {
+    let ws = Workspace::new();
+    let old = ws.join("old");
+    let now = crate::util::now();
+    RcgenCa::new(
+        "old root",
+        now - crate::util::days(1),
+        now + crate::util::days(100),
+    )
+    .write_to(&old);
+    let out = ws.join("sub");
+    ws.run([
+        "ca",
+        "create",
+        "--intermediate",
+        "--ca",
+        s(&old),
+        "--out",
+        s(&out),
+    ])
+    .fails_naming("allows no intermediate CA below it (basicConstraints pathlen:0");
+    assert!(!out.exists());
+    // New roots allow one intermediate.
+    let root = ws.make_ca("root");
+    assert!(crate::util::x509_text(&root.join("ca.crt")).contains("CA:TRUE, pathlen:1"));
+}
+
+#[test]
+fn signer_sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let mut signer = Signer::start(&ws, &ca, &[]);
+    // A request whose body is half sent when SIGTERM arrives (openssl s_client as the peer).
+    let (pem, _) = csr(&[]);
+    let body = body("worker", &pem);
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            &signer.addr.to_string(),
+            "-CAfile",
+            s(&ca.join("ca.crt")),
+            "-verify_return_error",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    let head = format!(
+        "POST /v1/sign HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        signer.token("worker"),
+        body.len()
+    );
+    stdin.write_all(head.as_bytes()).unwrap();
+    stdin.write_all(&body[..body.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    // Let the server read the headers before the signal.
+    let started = Instant::now();
+    while !signer.stderr().contains("listening") || started.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &signer.child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    while !signer.stderr().contains("shutting down") {
+        assert!(started.elapsed() < GUARD, "{}", signer.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // New connections are refused now ...
+    assert!(
+        std::net::TcpStream::connect(signer.addr).is_err(),
+        "still accepting"
+    );
+    // ... and the request in flight completes.
+    stdin.write_all(&body[body.len() / 2..]).unwrap();
+    stdin.flush().unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(client.stdout.as_mut().unwrap(), &mut answer).unwrap();
+    drop(stdin);
+    let _ = client.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("\"certificate\":\"-----BEGIN CERTIFICATE-----"),
+        "{answer}"
+    );
+    let status = signer.terminate();
+    assert!(status.success(), "{status:?}: {}", signer.stderr());
+    let err = signer.stderr();
+    assert!(
+        err.contains("SIGTERM received")
+            && err.contains("finishing 1 open connection(s)")
+            && err.contains("stopped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn signer_speaks_tls12_and_tls13_and_curl_gets_a_certificate_for_an_openssl_rsa_csr() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    for v in ["-tls1_2", "-tls1_3"] {
+        let o = Command::new("openssl")
+            .args([
+                "s_client",
+                v,
+                "-connect",
+                &signer.addr.to_string(),
+                "-CAfile",
+                s(&ca.join("ca.crt")),
+                "-verify_return_error",
+                "-brief",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            o.status.success() && err.contains("Verification: OK"),
+            "{v}: {err}"
+        );
+    }
+    // An RSA-2048 CSR made by openssl, posted by curl.
+    openssl(
+        ws.path(),
+        [
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "rsa.key",
+            "-subj",
+            "/CN=whatever",
+            "-out",
+            "rsa.csr",
+        ],
+    )
+    .ok();
+    let req = body("worker", &read_string(&ws.join("rsa.csr")));
+    std::fs::write(ws.join("req.json"), req).unwrap();
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "--cacert",
+            s(&ca.join("ca.crt")),
+            "-H",
+            &format!("Authorization: Bearer {}", signer.token("worker")),
+            "--data-binary",
+            &format!("@{}", s(&ws.join("req.json"))),
+            &format!("{}/v1/sign", signer.url()),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", o));
+    assert_eq!(
+        v["sans"],
+        serde_json::json!(["localhost", "127.0.0.1"]),
+        "{v}"
+    );
+    std::fs::write(ws.join("rsa.crt"), v["certificate"].as_str().unwrap()).unwrap();
+    let text = crate::util::x509_text(&ws.join("rsa.crt"));
+    assert!(
+        text.contains("Digital Signature, Key Encipherment"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CN = ray-worker 127.0.0.1") || text.contains("CN=ray-worker 127.0.0.1"),
+        "the signer sets the subject, not the CSR: {text}"
+    );
+    // A weak RSA key is refused.
+    openssl(
+        ws.path(),
+        [
+            "req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", "weak.key", "-subj",
+            "/CN=w", "-out", "weak.csr",
+        ],
+    )
+    .ok();
+    std::fs::write(
+        ws.join("weak.json"),
+        body("worker", &read_string(&ws.join("weak.csr"))),
+    )
+    .unwrap();
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "-w",
+            " %{http_code}",
+            "--cacert",
+            s(&ca.join("ca.crt")),
+            "-H",
+            &format!("Authorization: Bearer {}", signer.token("worker")),
+            "--data-binary",
+            &format!("@{}", s(&ws.join("weak.json"))),
+            &format!("{}/v1/sign", signer.url()),
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.ends_with(" 400") && out.contains("1024 bits"), "{out}");
+    // GET /healthz; unknown paths and methods are 404/405, not 5xx.
+    let code = |args: &[&str]| {
+        let o = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                s(&ca.join("ca.crt")),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(code(&[&format!("{}/healthz", signer.url())]), "200");
+    assert_eq!(code(&[&format!("{}/nope", signer.url())]), "404");
+    assert_eq!(code(&[&format!("{}/v1/sign", signer.url())]), "405");
+}
+
+#[test]
+fn signer_serve_bad_flags_are_one_line_errors() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    std::fs::write(ws.join("t"), "tok\n").unwrap();
+    std::fs::write(ws.join("empty"), "\n").unwrap();
+    for (args, needle) in [
+        (vec!["--token", "king=t"], "not one of head, worker, client"),
+        (vec!["--token", "worker"], "has no '='"),
+        (vec!["--token", "worker=empty"], "is empty"),
+        (
+            vec!["--token", "worker=t", "--token", "head=t"],
+            "give each role its own token",
+        ),
+        (
+            vec!["--token", "worker=t", "--listen", "nowhere"],
+            "--listen",
+        ),
+        (
+            vec!["--token", "worker=t", "--head-name", "a.*.svc"],
+            "first label",
+        ),
+        (
+            vec!["--token", "worker=t", "--max-days", "worker=0"],
+            "at least 1",
+        ),
+    ] {
+        let mut all = vec!["serve", "--ca", s(&ca), "--listen", "127.0.0.1:0"];
+        all.extend(args.iter());
+        ws.run(all).fails_naming(needle);
+    }
+    ws.run(["serve", "--ca", "missing", "--token", "worker=t"])
+        .fails_naming("missing");
+}
+
+#[tokio::test]
+async fn signer_hostile_clients_slow_headers_slow_bodies_and_chunked_floods() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--read-timeout", "1s"]);
+    let tls_to = |source: &'static str| {
+        let trust = signer.trust.clone();
+        let addr = signer.addr;
+        async move {
+            let sock = TcpSocket::new_v4().unwrap();
+            sock.bind(SocketAddr::new(source.parse().unwrap(), 0))
+                .unwrap();
+            let tcp = sock.connect(addr).await.unwrap();
+            let cfg = ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots(&trust))
+            .with_no_client_auth();
+            TlsConnector::from(Arc::new(cfg))
+                .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+                .await
+                .unwrap()
+        }
+    };
+    // Slowloris: half a request line, then silence: closed after --read-timeout.
+    let mut slow = tls_to("127.0.0.40").await;
+    slow.write_all(b"POST /v1/sign HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(GUARD, slow.read_to_end(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // A body that never finishes: 408 after --read-timeout.
+    let mut slow_body = tls_to("127.0.0.41").await;
+    let head = format!(
+        "POST /v1/sign HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-length: 500\r\n\r\n{{\"role\":",
+        signer.token("worker")
+    );
+    slow_body.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(GUARD, slow_body.read_to_end(&mut answer))
+        .await
+        .expect("answered in time");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("\"error\":\"timeout\""),
+        "{answer}"
+    );
+    // A chunked body without a length, past 16 KiB: 413.
+    let mut chunked = tls_to("127.0.0.42").await;
+    let head = format!(
+        "POST /v1/sign HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ntransfer-encoding: chunked\r\n\r\n",
+        signer.token("worker")
+    );
+    chunked.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("1000\r\n{}\r\n", "a".repeat(0x1000));
+    for _ in 0..5 {
+        if chunked.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(GUARD, chunked.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // A client that only writes (no Expect: 100-continue) still gets its 413: the signer
+    // discards the rest of a refused body (up to 8 MiB) instead of resetting the connection.
+    for _ in 0..3 {
+        ask(
+            &signer,
+            "127.0.0.44",
+            Some(signer.token("worker")),
+            vec![b' '; 1 << 20],
+        )
+        .await
+        .refused(413, "too_large", "larger than 16384 bytes");
+    }
+    // After all that, a normal request is answered.
+    let (pem, _) = csr(&[]);
+    let a = ask(
+        &signer,
+        "127.0.0.43",
+        Some(signer.token("worker")),
+        body("worker", &pem),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(!signer.stderr().contains("panicked"));
+}
+
+#[tokio::test]
+async fn signer_ipv6_peer_gets_its_address_and_v6_loopback() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let token = ws.join("worker.token");
+    std::fs::write(&token, "v6-token\n").unwrap();
+    let mut child = ws
+        .raytls([
+            "serve",
+            "--ca",
+            s(&ca),
+            "--listen",
+            "[::1]:0",
+            "--token",
+            &format!("worker={}", s(&token)),
+        ])
+        .spawn();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("a start-up line").unwrap();
+    let addr: SocketAddr = line
+        .split("listening on https://")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    assert!(
+        line.contains("serving certificate for localhost, 127.0.0.1, ::1;"),
+        "{line}"
+    );
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cfg =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots(&ca.join("ca.crt")))
+            .with_no_client_auth();
+    let tls = TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("::1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let (pem, _) = csr(&[]);
+    let req = http::Request::post("/v1/sign")
+        .header("host", "[::1]")
+        .header("authorization", "Bearer v6-token")
+        .body(Full::new(Bytes::from(body("worker", &pem))))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        v["sans"],
+        serde_json::json!(["localhost", "127.0.0.1", "::1"])
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn signer_connection_cap_closes_extra_connections_at_once() {
+    use tokio::io::AsyncReadExt;
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--max-connections", "2"]);
+    let _a = Conn::open(&signer, "127.0.0.50", None).await;
+    let _b = Conn::open(&signer, "127.0.0.51", None).await;
+    // The third is accepted by the kernel and closed by the signer before any TLS.
+    let mut third = tokio::net::TcpStream::connect(signer.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(GUARD, third.read(&mut buf))
+        .await
+        .expect("closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    drop((_a, _b));
+    // With the two gone, a new connection is served (once the signer has seen them close:
+    // until then a try may still be refused by the cap).
+    let started = Instant::now();
+    loop {
+        if let Ok(mut c) = Conn::try_open(&signer, "127.0.0.52", None).await {
+            if c.send("GET", "/healthz", None, Vec::new()).await.status == 200 {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < GUARD,
+            "no connection served after the cap freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let m = Conn::open(&signer, "127.0.0.53", None)
+        .await
+        .send("GET", "/metrics", None, Vec::new())
+        .await;
+    let refused: u64 = m
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("raytls_signer_connections_total{outcome=\"refused_cap\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(refused >= 1, "{}", m.body);
+}
