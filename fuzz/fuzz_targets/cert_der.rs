@@ -23,6 +23,8 @@ fuzz_target!(|data: &[u8]| {
     let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("a valid timestamp");
     let _ = info.display_name();
     let _ = info.san_strings();
+    let _ = info.labeled_sans();
+    let _ = info.eku.as_ref().map(|e| e.names());
     let _ = info.eku_fits_ray();
     let _ = info.days_left(now);
     let _ = certinfo::datetime(info.not_before);

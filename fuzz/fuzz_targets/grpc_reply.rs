@@ -1,24 +1,37 @@
-//! What a GCS (or anything listening on its port) sends back to `health-check`: the prost
-//! decoding of the reply messages in `probe::grpc::messages`. A reply that decodes must
-//! encode and decode again to the same message.
+//! What a GCS (or anything listening on its port) sends back to `health-check`: the reply
+//! body decoded by `probe::grpc::decode_reply` exactly as the client decodes it, for each
+//! method the probe calls, and the Ray version read from a KV reply's value. A reply that
+//! decodes must encode and decode again to the same message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use raytls::probe::grpc::messages::{
-    GcsStatus, GetClusterIdReply, HealthCheckResponse, InternalKvGetReply,
-};
+use raytls::probe::grpc::{self, Reply};
 
-fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(data: &[u8]) {
-    if let Ok(msg) = M::decode(data) {
-        let again = M::decode(msg.encode_to_vec().as_slice()).expect("our encoding decodes");
-        assert_eq!(again, msg);
+fn reencoded(reply: &Reply) -> Vec<u8> {
+    match reply {
+        Reply::ClusterId(m) => m.encode_to_vec(),
+        Reply::KvGet(m) => m.encode_to_vec(),
+        Reply::Health(m) => m.encode_to_vec(),
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    round_trip::<GetClusterIdReply>(data);
-    round_trip::<InternalKvGetReply>(data);
-    round_trip::<HealthCheckResponse>(data);
-    round_trip::<GcsStatus>(data);
+    for path in [
+        grpc::GET_CLUSTER_ID,
+        grpc::INTERNAL_KV_GET,
+        grpc::HEALTH_CHECK,
+    ] {
+        let Some(Ok(reply)) = grpc::decode_reply(path, data) else {
+            continue;
+        };
+        let again = grpc::decode_reply(path, &reencoded(&reply))
+            .expect("a path the probe calls")
+            .expect("our encoding decodes");
+        assert_eq!(again, reply);
+        if let Reply::KvGet(kv) = &reply {
+            let _ = grpc::ray_version(&kv.value);
+        }
+    }
+    let _ = grpc::ray_version(data);
 });

@@ -1,7 +1,7 @@
 //! The DER inside a private key PEM block, fuzzed directly (mutating base64 text is a slow way
 //! to reach it): the first byte picks the label (PKCS#1 `RSA PRIVATE KEY`, SEC1
 //! `EC PRIVATE KEY`, PKCS#8 `PRIVATE KEY`), the rest is the DER. Exercises `pki::der`'s TLV
-//! reader, the PKCS#1/SEC1 to PKCS#8 wrapping, and what `report` digs out of keys ring
+//! reader, the PKCS#1/SEC1 to PKCS#8 wrapping, and what `describe` digs out of keys ring
 //! refuses.
 #![no_main]
 
@@ -29,14 +29,14 @@ fuzz_target!(|data: &[u8]| {
     let text = pem::encode(label, body);
     let path = Path::new("fuzz.key");
     let parsed = keys::parse(path, text.as_bytes());
-    let report = keys::report(path, text.as_bytes());
+    let report = keys::describe(path, text.as_bytes());
     if let Ok(key) = parsed {
-        let report = report.expect("parse accepted a key that report refuses");
+        let report = report.expect("parse accepted a key that describe refuses");
         assert!(report.problem.is_none(), "{:?}", report.problem);
         assert_eq!(report.algorithm, key.algorithm.to_string());
         let public = report
             .public_key
-            .expect("report gives the public key of a parsed key");
+            .expect("describe gives the public key of a parsed key");
         assert!(key.matches_public_key(&public));
     }
 });
