@@ -12,7 +12,8 @@ TD=$ROOT/testdata
 S=$ROOT/fuzz/seeds
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-rm -rf "$S"
+# Keep the inputs that once crashed a target (crash-*): they are regression seeds.
+find "$S" -type f ! -name 'crash-*' -delete 2>/dev/null || true
 mkdir -p "$S"/{keys_pem,keys_der,certs_pem,cert_der,inspect,grpc_reply,netrc,uri_lint,duration}
 
 # --- openssl extras (in $TMP) --------------------------------------------------------------
