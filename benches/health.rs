@@ -79,6 +79,7 @@ fn bench(c: &mut Criterion) {
     let opts = health::Options {
         timeout: Duration::from_secs(5),
         expect_ray_version: None,
+        expect_cert: None,
     };
     c.bench_function("health_check/loopback_mtls_grpc", |b| {
         b.iter(|| {

@@ -11,10 +11,13 @@
 #   5 failing check (client cert from another CA; name not in the cert): time to a verdict
 #   6 1,000 TLS endpoints on loopback in one raytls health-check call
 #   7 binary size (release, stripped) and cold `cargo build --release` time
+#   8 the signer: `raytls serve` certifying simulated pods, each from its own 127.0.x.y
+#     (scripts/bench-signer.sh: 64 at a time, and a 1,000-pod bootstrap; its own table)
 # Writes bench/results.md (the table) and bench/raw/*.json (hyperfine), prints the table.
 #
 # Env: BENCH_QUICK=1 (few runs: a smoke test), BENCH_SKIP_RAY=1 (skip cases 4-5),
-#      BENCH_SKIP_COLD=1 (skip the cold build), RAYTLS_HARNESS (default ../shared/harness/...).
+#      BENCH_SKIP_COLD=1 (skip the cold build), BENCH_SKIP_SIGNER=1 (skip case 8),
+#      RAYTLS_HARNESS (default ../shared/harness/...).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -37,7 +40,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then RUNS=(--runs 3); SLOW_RUNS=(--runs 1); RAY_
 else RUNS=(--warmup 3 --min-runs 20); SLOW_RUNS=(--runs 3); RAY_FAIL_RUNS=2; fi  # a failing ray check takes ~40 s
 
 echo "== building release binaries"
-cargo build --release --quiet --bin raytls --example gcs_fleet || exit 1
+cargo build --release --quiet --bin raytls --example gcs_fleet --example signer_load || exit 1
 RT=$ROOT/target/release/raytls
 FLEET=$ROOT/target/release/examples/gcs_fleet
 W=$(mktemp -d /tmp/raytls-bench.XXXXXX); trap 'rm -rf "$W"' EXIT
@@ -158,5 +161,15 @@ if [ "${BENCH_SKIP_COLD:-0}" != 1 ]; then
   t=$SECONDS; CARGO_TARGET_DIR=$W/cold cargo build --release --quiet --bin raytls && COLD=$((SECONDS-t))
 fi
 
+# 8. the signer (scripts/bench-signer.sh: its own table, appended to results.md)
+SIGNER_OK=0
+if [ "${BENCH_SKIP_SIGNER:-0}" != 1 ]; then
+  echo "== 8: raytls serve, simulated pods (scripts/bench-signer.sh)"
+  if RAYTLS_BIN=$RT SIGNER_LOAD_BIN=$ROOT/target/release/examples/signer_load \
+       bash "$ROOT/scripts/bench-signer.sh" >"$W/signer.log" 2>&1; then SIGNER_OK=1
+  else tail -20 "$W/signer.log"; echo "bench: case 8 failed" >&2; fi
+fi
+
 python3 "$ROOT/scripts/bench_table.py" "$RAW" "$SIZE" "$COLD" "$((SECONDS-T0))" >"$OUT/results.md"
+[ "$SIGNER_OK" = 1 ] && { echo; cat "$OUT/signer-results.md"; } >>"$OUT/results.md"
 cat "$OUT/results.md"

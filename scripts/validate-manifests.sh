@@ -8,9 +8,12 @@
 # 2. Consistency: every raytls command line in the manifests is a real subcommand whose
 #    --help lists each flag used; env paths and path flags point into mounted volumes that
 #    provide the file; see scripts/check_manifests.py for the full list.
-# 3. Self-test of the checker: each of 15 known-bad mutations of the manifests must be
+# 3. Self-test of the checker: each of 15 known-bad mutations of a RayCluster manifest must be
 #    caught (runs against the fixed interface of init/health-check, so it passes even
-#    before those commands are merged).
+#    before those commands are merged); for a file with the signer (`raytls serve`), 23
+#    mutations of the signer, its Service, NetworkPolicy and the Ray pods' `init --signer`
+#    (a worker token on the head, the CA key in a Ray pod, a URL not in the signer's
+#    certificate, a NetworkPolicy open to all, ...). A checker that crashes is a failure.
 #
 # Usage: scripts/validate-manifests.sh [--no-schema] [FILE...]   (default: examples/*.yaml)
 # Env:   RAYTLS=path/to/raytls (default: `cargo build`, then target/debug/raytls)
@@ -54,10 +57,14 @@ SCHEMA_FLAG=(); [ $SCHEMA = 0 ] && SCHEMA_FLAG=(--no-schema)
 LOG=$(mktemp); trap 'rm -f "$LOG"' EXIT
 "$PY" "$ROOT/scripts/check_manifests.py" --raytls "$RAYTLS" --k8s-version "${K8S_VERSION:-1.30}" \
   "${SCHEMA_FLAG[@]}" "${FILES[@]}" | tee -a "$LOG"
+# A checker that crashed (exit other than 0/1) counts as a failure, whatever it printed.
+[ "${PIPESTATUS[0]}" -le 1 ] || echo "FAIL check_manifests.py crashed (exit ${PIPESTATUS[0]})" | tee -a "$LOG"
 for f in "${FILES[@]}"; do
   grep -q '^kind: RayCluster' "$f" || continue
   "$PY" "$ROOT/scripts/check_manifests.py" --self-test --raytls "$RAYTLS" \
     --k8s-version "${K8S_VERSION:-1.30}" "${SCHEMA_FLAG[@]}" "$f" | sed "s|self-test:|self-test ($(basename "$f")):|" | tee -a "$LOG"
+  st=${PIPESTATUS[0]}
+  [ "$st" -le 1 ] || echo "FAIL self-test ($(basename "$f")): the checker crashed (exit $st)" | tee -a "$LOG"
 done
 PASSED=$(grep -c '^PASS' "$LOG"); FAILED=$(grep -c '^FAIL' "$LOG")
 echo "manifests: $PASSED passed, $FAILED failed"

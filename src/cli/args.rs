@@ -143,6 +143,16 @@ pub struct SignerArgs {
 }
 
 impl SignerArgs {
+    /// The CA the signer's answers must chain to (`--signer-ca`), certificates only.
+    pub fn anchor(&self) -> crate::Result<crate::pki::certinfo::CertFile> {
+        let path = self.signer_ca.as_deref().ok_or_else(|| {
+            crate::error::Error::Usage(
+                "--signer needs --signer-ca FILE (or RAYTLS_SIGNER_CA): the CA the signer's certificate must chain to".into(),
+            )
+        })?;
+        crate::pki::certinfo::CertInfo::read_first(path)
+    }
+
     /// The signer client these flags describe, or None without `--signer`. Without a token
     /// file, the certificate and key already in `out` are presented to renew over mutual TLS.
     pub fn client(

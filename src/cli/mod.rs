@@ -44,6 +44,8 @@ pub enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Check a Ray GCS over mutual TLS, like `ray health-check`, and name what is wrong
     HealthCheck(health_check::HealthCheckArgs),
+    /// Replace a pod's certificate before it expires (once, or as a sidecar with --watch)
+    Renew(renew::RenewArgs),
     /// The signer: hold the CA key, give each pod a certificate for its own IP (HTTPS API)
     Serve(crate::commands::serve::ServeArgs),
     /// Make a Ray auth token (RAY_AUTH_MODE=token) as a file or a Kubernetes Secret

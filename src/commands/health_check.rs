@@ -36,11 +36,18 @@ EXAMPLES:
   Check the cluster's Ray version as `ray health-check` does:
     raytls health-check --address 10.0.0.5:6379 --expect-ray-version 2.60.0
 
+  Liveness probe of a Ray container whose certificate `raytls renew` keeps fresh: Ray
+  loaded its certificate at start; fail (stale_certificate) once the file on disk differs,
+  so that the kubelet restarts Ray into the renewed pair (head: the GCS port; worker: the
+  raylet's --node-manager-port):
+    raytls health-check --address 127.0.0.1:6379 --expect-cert /etc/ray/tls/tls.crt
+
 CAUSES (--json `cause`; exit 1 unless noted):
   ok, resolve_failed, connection_refused, connect_failed, timeout, not_tls,
   closed_during_handshake, tls_handshake_failed, unknown_ca, name_mismatch, expired,
   not_yet_valid, no_server_auth_eku, bad_server_cert, client_cert_rejected,
   unauthenticated, not_ray_gcs, not_serving, grpc_error, version_mismatch,
+  stale_certificate (--expect-cert),
   local_config (exit 2: our own CA/cert/key/token unusable, nothing was dialed; or this
   machine ran out of file descriptors)
 
@@ -88,6 +95,12 @@ pub struct HealthCheckArgs {
     #[arg(long, value_name = "VERSION")]
     pub expect_ray_version: Option<String>,
 
+    /// The certificate the server must present (e.g. /etc/ray/tls/tls.crt, what `raytls
+    /// renew` keeps fresh): otherwise `stale_certificate`. The check then ends after the TLS
+    /// handshake, so it works on any Ray gRPC port (GCS 6379, a raylet's node-manager port)
+    #[arg(long, value_name = "FILE")]
+    pub expect_cert: Option<PathBuf>,
+
     /// One JSON object per address (address, healthy, cause, message, ray_version,
     /// cluster_id, tls_version, latency_ms, ...) instead of text
     #[arg(long)]
@@ -109,7 +122,17 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     let targets = parse_targets(&args.addresses)?;
     let local = load_local(&args);
-    let (creds, token) = match local {
+    let local = local.and_then(|ct| {
+        let expect = match &args.expect_cert {
+            Some(path) => {
+                let mut f = crate::pki::certinfo::CertInfo::read_first(path)?;
+                Some((path.clone(), f.certs.swap_remove(0)))
+            }
+            None => None,
+        };
+        Ok((ct, expect))
+    });
+    let ((creds, token), expect_cert) = match local {
         Ok(x) => x,
         Err(e) => {
             if args.json {
@@ -123,6 +146,7 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     let opts = Options {
         timeout: args.timeout,
         expect_ray_version: args.expect_ray_version.clone(),
+        expect_cert,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -5,6 +5,7 @@ use crate::exit_code::ExitCode;
 use crate::pki::authority::{Authority, CaFiles, Lifetime};
 use crate::pki::role::Role;
 use crate::provision;
+use crate::provision::Source;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -74,29 +75,24 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
     let now = super::now();
     if let Some(client) = a.signer.client(&a.out)? {
         let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
-        let outcome = provision::signer::init_dir(
-            &job,
-            a.signer
-                .signer_ca
-                .as_deref()
-                .unwrap_or(std::path::Path::new("")),
-            &a.out,
-            now,
-            |line| eprintln!("raytls: {line}"),
-        )?;
+        let source = Source::Signer {
+            job: &job,
+            anchor: Box::new(a.signer.anchor()?),
+            on_retry: &|line| eprintln!("raytls: {line}"),
+        };
+        let outcome = provision::init_dir(&source, &a.out, now)?;
         super::outcome::print(&outcome, a.json);
         return Ok(ExitCode::Ok);
     }
     let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
     let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
-    let outcome = provision::init_dir(
-        &ca,
-        &identity,
-        a.leaf.key_type,
-        Lifetime::from_flag(a.days),
-        &a.out,
-        now,
-    )?;
+    let source = Source::Local {
+        ca: &ca,
+        identity: &identity,
+        key_type: a.leaf.key_type,
+        lifetime: Lifetime::from_flag(a.days),
+    };
+    let outcome = provision::init_dir(&source, &a.out, now)?;
     super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

@@ -6,6 +6,7 @@ use crate::pki::authority::{Authority, Lifetime};
 use crate::pki::role::Role;
 use crate::provision;
 use crate::provision::files::Overwrite;
+use crate::provision::Source;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -72,27 +73,25 @@ pub fn run(a: IssueArgs) -> Result<ExitCode> {
             )));
         }
         let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
-        let outcome = provision::signer::issue_to_dir(
-            &job,
-            &a.out,
-            Overwrite::from_force(a.force),
-            now,
-            |line| eprintln!("raytls: {line}"),
-        )?;
+        let source = Source::Signer {
+            job: &job,
+            anchor: Box::new(a.signer.anchor()?),
+            on_retry: &|line| eprintln!("raytls: {line}"),
+        };
+        let outcome =
+            provision::issue_to_dir(&source, &a.out, Overwrite::from_force(a.force), now)?;
         super::outcome::print(&outcome, a.json);
         return Ok(ExitCode::Ok);
     }
     let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
     let ca = Authority::load(&crate::cli::args::ca_files(&a.ca)?, now)?;
-    let outcome = provision::issue_to_dir(
-        &ca,
-        &identity,
-        a.leaf.key_type,
-        Lifetime::from_flag(a.days),
-        &a.out,
-        Overwrite::from_force(a.force),
-        now,
-    )?;
+    let source = Source::Local {
+        ca: &ca,
+        identity: &identity,
+        key_type: a.leaf.key_type,
+        lifetime: Lifetime::from_flag(a.days),
+    };
+    let outcome = provision::issue_to_dir(&source, &a.out, Overwrite::from_force(a.force), now)?;
     super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

@@ -20,6 +20,7 @@ pub mod man;
 pub mod netrc;
 pub mod outcome;
 pub mod quickstart;
+pub mod renew;
 pub mod serve;
 pub mod token;
 pub mod verify;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Quickstart(args) => quickstart::run(args),
         Command::HealthCheck(args) => health_check::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Renew(args) => renew::run(args),
         Command::Token(args) => token::run(args),
         Command::Netrc(args) => netrc::run(args),
         Command::LintUri(args) => lint_uri::run(args),

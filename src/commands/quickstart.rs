@@ -8,6 +8,7 @@ use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::{parse_pod_ip, San};
 use crate::provision;
 use crate::provision::files::{self, OutFile, Overwrite};
+use crate::provision::Source;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -87,14 +88,13 @@ pub fn run(a: QuickstartArgs) -> Result<ExitCode> {
     let worker = LeafIdentity::new(Role::Worker, Some(worker_ip), None, None, vec![])?;
     let mut outcomes = Vec::new();
     for (identity, dir) in [(head, "head"), (worker, "worker")] {
-        let o = provision::init_dir(
-            &ca,
-            &identity,
-            KeyType::EcdsaP256,
-            Lifetime::from_flag(None),
-            &a.out.join(dir),
-            now,
-        )?;
+        let source = Source::Local {
+            ca: &ca,
+            identity: &identity,
+            key_type: KeyType::EcdsaP256,
+            lifetime: Lifetime::from_flag(None),
+        };
+        let o = provision::init_dir(&source, &a.out.join(dir), now)?;
         if !a.json {
             super::outcome::print(&o, false);
         }

@@ -29,6 +29,9 @@ pub enum Cause {
     NotServing,
     GrpcError,
     VersionMismatch,
+    /// `--expect-cert`: the server presents another certificate than the one on disk (Ray
+    /// loads its certificate only at start: restart it to load the renewed one).
+    StaleCertificate,
 }
 
 impl Cause {
@@ -55,6 +58,7 @@ impl Cause {
             Cause::NotServing => "not_serving",
             Cause::GrpcError => "grpc_error",
             Cause::VersionMismatch => "version_mismatch",
+            Cause::StaleCertificate => "stale_certificate",
         }
     }
 }

@@ -105,6 +105,13 @@ impl Report {
 pub struct Options {
     pub timeout: Duration,
     pub expect_ray_version: Option<String>,
+    /// `--expect-cert`: the certificate the server must present (what is on disk now), and
+    /// the file it came from. The check then ends after the TLS handshake, so it works on
+    /// any Ray gRPC port (GCS, raylet).
+    pub expect_cert: Option<(
+        std::path::PathBuf,
+        rustls_pki_types::CertificateDer<'static>,
+    )>,
 }
 
 /// How long a peer that did not agree to ALPN h2 gets to answer our HTTP/2 preface before it
@@ -226,6 +233,9 @@ async fn run(
 ) -> Result<(), Failure> {
     let budget = opts.timeout;
     let mut conn = connect(target, creds, deadline, budget, report).await?;
+    if let Some((file, want)) = &opts.expect_cert {
+        return check_served_cert(&conn, file, want);
+    }
     if conn.alpn.as_deref() != Some("h2") {
         sniff_without_h2(conn, creds, deadline, budget).await?;
         // It answered in HTTP/2 all the same: check it over a fresh connection.
@@ -366,6 +376,47 @@ async fn sniff_without_h2(
         return Ok(());
     }
     Err(ctx.not_h2(&wire, !answered))
+}
+
+/// `--expect-cert`: is the server presenting the certificate on disk? Ray reads its files
+/// only when a process starts, so after a renewal it serves the old one until restarted.
+fn check_served_cert(
+    conn: &TlsConn,
+    file: &std::path::Path,
+    want: &rustls_pki_types::CertificateDer<'static>,
+) -> Result<(), Failure> {
+    let Some(served) = &conn.server_cert else {
+        return Err(Failure::new(
+            Cause::StaleCertificate,
+            Phase::Tls,
+            format!("{} presented no certificate", conn.peer),
+        ));
+    };
+    if served.as_ref() == want.as_ref() {
+        return Ok(());
+    }
+    let describe =
+        |der: &rustls_pki_types::CertificateDer<'_>| match crate::pki::certinfo::CertInfo::parse(
+            der,
+        ) {
+            Ok(i) => format!(
+                "SHA-256 {}, expires {}",
+                i.sha256_fingerprint,
+                crate::pki::certinfo::date(i.not_after)
+            ),
+            Err(_) => "an unreadable certificate".to_string(),
+        };
+    Err(Failure::new(
+        Cause::StaleCertificate,
+        Phase::Tls,
+        format!(
+            "{} serves another certificate ({}) than {} ({}): Ray loaded its certificate when it started; restart it to load the renewed one",
+            conn.peer,
+            describe(served),
+            file.display(),
+            describe(want)
+        ),
+    ))
 }
 
 fn check_version(found: Option<&str>, opts: &Options, peer: &str) -> Result<(), Failure> {

@@ -203,6 +203,8 @@ pub struct TlsConn {
     pub peer: SocketAddr,
     pub tls_version: Option<String>,
     pub alpn: Option<String>,
+    /// The certificate the server presented (its leaf).
+    pub server_cert: Option<CertificateDer<'static>>,
 }
 
 fn fail(cause: Cause, phase: Phase, message: String) -> Failure {
@@ -376,6 +378,10 @@ pub async fn handshake(
     let alpn = conn
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
+    let server_cert = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.clone().into_owned());
     let plain = WireLog::default();
     Ok(TlsConn {
         stream: Observed::new(stream, plain.clone()),
@@ -383,6 +389,7 @@ pub async fn handshake(
         peer,
         tls_version,
         alpn,
+        server_cert,
     })
 }
 

@@ -1,19 +1,22 @@
 //! Putting a leaf into an output directory: `issue` (refuses to overwrite without --force)
-//! and `init` (idempotent: keeps a certificate that still passes every check).
+//! and `init` (idempotent: keeps a certificate that still passes every check), whether a
+//! local CA key signs it or the signer does (`Source`): one flow, one writer, one outcome.
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::pki::authority::{Authority, IssuedLeaf, Lifetime};
+use crate::pki::authority::{Authority, Lifetime};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
-use crate::pki::keys::{self, KeyType};
+use crate::pki::keys::{self, Key, KeyType};
 use crate::pki::leafcheck::{self, Expectations, Leaf, RenewWhen};
-use crate::pki::role::LeafIdentity;
+use crate::pki::pem;
+use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::San;
 use crate::provision::files::{self, OutFile, Overwrite};
 use crate::provision::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
+use crate::provision::signer::SignerJob;
 
 /// `init` re-issues when less than this fraction of the lifetime is left.
 pub const INIT_RENEW_FRACTION: f64 = 1.0 / 3.0;
@@ -49,17 +52,136 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
+/// Where a new certificate for a directory comes from.
+pub enum Source<'a> {
+    /// A CA key on this machine signs (`--ca`).
+    Local {
+        ca: &'a Authority,
+        identity: &'a LeafIdentity,
+        key_type: KeyType,
+        lifetime: Lifetime,
+    },
+    /// The signer (`raytls serve`) signs a CSR for a key made here (`--signer`); `anchor`
+    /// is the CA its answers must chain to (`--signer-ca`), certificates only.
+    Signer {
+        job: &'a SignerJob<'a>,
+        anchor: Box<CertFile>,
+        on_retry: &'a dyn Fn(String),
+    },
+}
+
+/// A new certificate and its key, checked, not yet on disk.
+pub struct Fresh {
+    /// The leaf, then any intermediate.
+    pub chain_pem: String,
+    pub key: Key,
+    /// What goes to ca.crt: the CA certificates peers trust.
+    pub ca_pem: String,
+    pub info: CertInfo,
+    pub ca_info: CertInfo,
+    pub notes: Vec<String>,
+}
+
+impl Source<'_> {
+    fn role(&self) -> Role {
+        match self {
+            Source::Local { identity, .. } => identity.role,
+            Source::Signer { job, .. } => job.role,
+        }
+    }
+
+    /// The CA certificate a kept leaf must chain to (the root above an intermediate).
+    fn anchor(&self) -> (&CertificateDer<'static>, &CertInfo) {
+        match self {
+            Source::Local { ca, .. } => (&ca.anchor_der, &ca.anchor_info),
+            Source::Signer { anchor, .. } => (&anchor.certs[0], &anchor.info),
+        }
+    }
+
+    /// What ca.crt should hold.
+    fn anchor_pem(&self) -> String {
+        match self {
+            Source::Local { ca, .. } => ca.ca_bundle_pem.clone(),
+            Source::Signer { anchor, .. } => anchor
+                .certs
+                .iter()
+                .map(|c| pem::encode("CERTIFICATE", c))
+                .collect(),
+        }
+    }
+
+    /// The names a kept certificate must still cover.
+    fn required_sans(&self) -> Vec<San> {
+        match self {
+            Source::Local { identity, .. } => identity.required_sans(),
+            Source::Signer { job, .. } => job.required_sans(),
+        }
+    }
+
+    /// Things to say whatever happens (a missing FQDN, a CA file that holds its key).
+    fn notes(&self) -> Vec<String> {
+        let Source::Local { ca, identity, .. } = self else {
+            return Vec::new();
+        };
+        let mut notes = identity.warnings();
+        if ca.cert_file_holds_key {
+            notes.push(format!(
+                "{} also holds a private key; only its certificates were copied to {CA_FILE}: keep the CA key in its own file",
+                ca.files.cert.display()
+            ));
+        }
+        notes
+    }
+
+    /// The volume Ray mounts must never hold the CA key: writing leaves into the directory
+    /// that holds it (`init --ca X --out X`) would hand the key to every process in the pod.
+    fn check_out_dir(&self, out: &Path) -> Result<()> {
+        match self {
+            Source::Local { ca, .. } => refuse_ca_key_dir(ca, out),
+            Source::Signer { .. } => Ok(()),
+        }
+    }
+
+    /// Sign a new certificate (locally, or by asking the signer).
+    fn obtain(&self, now: OffsetDateTime) -> Result<Fresh> {
+        match self {
+            Source::Local {
+                ca,
+                identity,
+                key_type,
+                lifetime,
+            } => {
+                let leaf = ca.issue(identity, *key_type, *lifetime, now)?;
+                Ok(Fresh {
+                    chain_pem: leaf.cert_pem,
+                    key: leaf.key,
+                    ca_pem: ca.ca_bundle_pem.clone(),
+                    info: leaf.info,
+                    ca_info: ca.anchor_info.clone(),
+                    notes: leaf.clamped.into_iter().collect(),
+                })
+            }
+            Source::Signer { job, on_retry, .. } => super::signer::obtain(job, now, on_retry),
+        }
+    }
+
+    /// Appended to the reason of a new certificate.
+    fn signed_by(&self) -> String {
+        match self {
+            Source::Local { .. } => String::new(),
+            Source::Signer { job, .. } => format!("; signed by {}", job.client.url.text),
+        }
+    }
+}
+
 /// Issue a new leaf into `out` (tls.crt, tls.key, ca.crt).
 pub fn issue_to_dir(
-    ca: &Authority,
-    identity: &LeafIdentity,
-    key_type: KeyType,
-    lifetime: Lifetime,
+    source: &Source<'_>,
     out: &Path,
     overwrite: Overwrite,
     now: OffsetDateTime,
 ) -> Result<Outcome> {
-    refuse_ca_key_dir(ca, out)?;
+    source.check_out_dir(out)?;
     let leaf_files = [
         OutFile::public(CERT_FILE, ""),
         OutFile::secret(KEY_FILE, ""),
@@ -67,92 +189,130 @@ pub fn issue_to_dir(
     ];
     // Refuse before the (comparatively slow) signing if we could not write anyway.
     files::check_targets(out, &leaf_files, overwrite)?;
-    let leaf = ca.issue(identity, key_type, lifetime, now)?;
-    let written = files::write_set(out, &leaf_files_for(&leaf, ca), &[], overwrite)?;
+    let fresh = source.obtain(now)?;
+    let written = files::write_set(out, &fresh_files(&fresh), &[], overwrite)?;
     Ok(OutcomeParts {
         action: Action::Issued,
-        reason: "new certificate".into(),
-        info: &leaf.info,
+        reason: format!("new certificate{}", source.signed_by()),
+        info: &fresh.info,
+        ca_info: &fresh.ca_info,
         with_env_file: false, // issue writes no ray-tls.env
         written,
-        notes: leaf.clamped.into_iter().collect(),
+        notes: fresh.notes.clone(),
     }
-    .build(identity, ca, out))
+    .build(source, out))
+}
+
+/// When a directory's certificate is replaced although it still passes every check.
+#[derive(Debug, Clone, Copy)]
+pub struct Renewal {
+    pub when: RenewWhen,
+    /// Replace it whatever its state (`renew --force`).
+    pub force: bool,
+}
+
+impl Renewal {
+    /// `init`: re-issue when less than a third of the lifetime is left.
+    pub const INIT: Renewal = Renewal {
+        when: RenewWhen::FractionLeft(INIT_RENEW_FRACTION),
+        force: false,
+    };
 }
 
 /// The init-container flow: keep a good certificate, otherwise issue one; always make sure
 /// ca.crt and ray-tls.env are current.
-pub fn init_dir(
-    ca: &Authority,
-    identity: &LeafIdentity,
-    key_type: KeyType,
-    lifetime: Lifetime,
+pub fn init_dir(source: &Source<'_>, out: &Path, now: OffsetDateTime) -> Result<Outcome> {
+    renew_dir(source, out, Renewal::INIT, now)
+}
+
+/// `init_dir` with a renewal policy (`raytls renew`): keep the certificate unless a check
+/// fails, it is inside the renewal window, or `force` is given.
+pub fn renew_dir(
+    source: &Source<'_>,
     out: &Path,
+    renewal: Renewal,
     now: OffsetDateTime,
 ) -> Result<Outcome> {
-    refuse_ca_key_dir(ca, out)?;
+    source.check_out_dir(out)?;
     let env = RayTlsEnv::for_dir(out)?;
     let env_file = OutFile::public(ENV_FILE, env.render(EnvFormat::Dotenv));
-    let ca_file = OutFile::public(CA_FILE, ca.ca_bundle_pem.clone());
-
-    let sans = identity.required_sans();
-    let parts = match existing_leaf((&ca.anchor_der, &ca.anchor_info), out, &sans, now) {
-        Existing::Keep(info) => {
-            let mut support = Vec::new();
-            for f in [ca_file, env_file] {
-                let current = files::read_input(&out.join(&f.name), files::MAX_PEM_FILE).ok();
-                if current.as_deref() != Some(f.contents.as_slice()) {
-                    support.push(f);
-                }
-            }
-            // Unchanged support files need no new version (and no write at all).
-            let written = if support.is_empty() {
-                Vec::new()
-            } else {
-                // What is not in `support` is on disk with the right contents already.
-                let keep: Vec<&str> = [CERT_FILE, KEY_FILE, CA_FILE, ENV_FILE]
-                    .into_iter()
-                    .filter(|n| !support.iter().any(|f| f.name == *n))
-                    .collect();
-                files::write_set(out, &support, &keep, Overwrite::Replace)?
-            };
-            let mut notes = Vec::new();
-            if let Some(old) = files::ensure_mode(&out.join(KEY_FILE), files::Mode::Secret)? {
-                notes.push(format!(
-                    "{} was mode {old:o}; set it back to 600",
-                    out.join(KEY_FILE).display()
-                ));
-            }
-            let reason = format!(
-                "existing certificate is valid until {} ({} days left) and covers every required name",
-                date(info.not_after),
-                info.days_left(now)
-            );
-            return Ok(OutcomeParts {
-                action: Action::Kept,
-                reason,
-                info: &info,
-                with_env_file: true,
-                written,
-                notes,
-            }
-            .build(identity, ca, out));
-        }
+    let existing = existing_leaf(
+        source.anchor(),
+        out,
+        &source.required_sans(),
+        renewal.when,
+        now,
+    );
+    let why = match existing {
+        Existing::Keep(_) if renewal.force => "renewal forced (--force)".to_string(),
+        Existing::Keep(info) => return keep(source, out, &info, env_file, now),
         Existing::Reissue(why) => why,
     };
-    let leaf = ca.issue(identity, key_type, lifetime, now)?;
-    let mut all = leaf_files_for(&leaf, ca);
+    let fresh = source.obtain(now)?;
+    let mut all = fresh_files(&fresh);
     all.push(env_file);
     let written = files::write_set(out, &all, &[], Overwrite::Replace)?;
     Ok(OutcomeParts {
         action: Action::Issued,
-        reason: parts,
-        info: &leaf.info,
+        reason: format!("{why}{}", source.signed_by()),
+        info: &fresh.info,
+        ca_info: &fresh.ca_info,
         with_env_file: true,
         written,
-        notes: leaf.clamped.into_iter().collect(),
+        notes: fresh.notes.clone(),
     }
-    .build(identity, ca, out))
+    .build(source, out))
+}
+
+/// Keep the certificate in `out`; bring ca.crt and ray-tls.env up to date and the key's
+/// mode back to 0600.
+fn keep(
+    source: &Source<'_>,
+    out: &Path,
+    info: &CertInfo,
+    env_file: OutFile,
+    now: OffsetDateTime,
+) -> Result<Outcome> {
+    let mut support = Vec::new();
+    for f in [OutFile::public(CA_FILE, source.anchor_pem()), env_file] {
+        let current = files::read_input(&out.join(&f.name), files::MAX_PEM_FILE).ok();
+        if current.as_deref() != Some(f.contents.as_slice()) {
+            support.push(f);
+        }
+    }
+    // Unchanged support files need no new version (and no write at all).
+    let written = if support.is_empty() {
+        Vec::new()
+    } else {
+        // What is not in `support` is on disk with the right contents already.
+        let keep: Vec<&str> = [CERT_FILE, KEY_FILE, CA_FILE, ENV_FILE]
+            .into_iter()
+            .filter(|n| !support.iter().any(|f| f.name == *n))
+            .collect();
+        files::write_set(out, &support, &keep, Overwrite::Replace)?
+    };
+    let mut notes = Vec::new();
+    if let Some(old) = files::ensure_mode(&out.join(KEY_FILE), files::Mode::Secret)? {
+        notes.push(format!(
+            "{} was mode {old:o}; set it back to 600",
+            out.join(KEY_FILE).display()
+        ));
+    }
+    let reason = format!(
+        "existing certificate is valid until {} ({} days left) and covers every required name",
+        date(info.not_after),
+        info.days_left(now)
+    );
+    Ok(OutcomeParts {
+        action: Action::Kept,
+        reason,
+        info,
+        ca_info: source.anchor().1,
+        with_env_file: true,
+        written,
+        notes,
+    }
+    .build(source, out))
 }
 
 /// The volume Ray mounts must never hold the CA key: writing leaves into the directory
@@ -176,7 +336,7 @@ fn refuse_ca_key_dir(ca: &Authority, out: &Path) -> Result<()> {
 }
 
 /// What to do with the certificate already in an output directory.
-pub(crate) enum Existing {
+enum Existing {
     /// It passes every check: keep it.
     Keep(Box<CertInfo>),
     /// Issue a new one, for this reason (shown to the user).
@@ -184,10 +344,11 @@ pub(crate) enum Existing {
 }
 
 /// `anchor` is the CA certificate peers trust (the root above an intermediate).
-pub(crate) fn existing_leaf(
+fn existing_leaf(
     anchor: (&CertificateDer<'_>, &CertInfo),
     out: &Path,
     sans: &[San],
+    renew: RenewWhen,
     now: OffsetDateTime,
 ) -> Existing {
     let cert_path = out.join(CERT_FILE);
@@ -214,10 +375,7 @@ pub(crate) fn existing_leaf(
             info: &info,
             key: Some(&key),
         },
-        &Expectations {
-            sans,
-            renew: RenewWhen::FractionLeft(INIT_RENEW_FRACTION),
-        },
+        &Expectations { sans, renew },
         now,
     );
     match leafcheck::first_problem(&checks) {
@@ -226,11 +384,11 @@ pub(crate) fn existing_leaf(
     }
 }
 
-fn leaf_files_for(leaf: &IssuedLeaf, ca: &Authority) -> Vec<OutFile> {
+fn fresh_files(fresh: &Fresh) -> Vec<OutFile> {
     vec![
-        OutFile::public(CERT_FILE, leaf.cert_pem.clone()),
-        OutFile::secret(KEY_FILE, leaf.key.pem()),
-        OutFile::public(CA_FILE, ca.ca_bundle_pem.clone()),
+        OutFile::public(CERT_FILE, fresh.chain_pem.clone()),
+        OutFile::secret(KEY_FILE, fresh.key.pem()),
+        OutFile::public(CA_FILE, fresh.ca_pem.clone()),
     ]
 }
 
@@ -238,28 +396,23 @@ fn leaf_files_for(leaf: &IssuedLeaf, ca: &Authority) -> Vec<OutFile> {
 struct OutcomeParts<'a> {
     action: Action,
     reason: String,
-    /// The certificate now in the directory.
+    /// The certificate now in the directory, and the CA it chains to.
     info: &'a CertInfo,
+    ca_info: &'a CertInfo,
     with_env_file: bool,
     written: Vec<PathBuf>,
     notes: Vec<String>,
 }
 
 impl OutcomeParts<'_> {
-    fn build(self, identity: &LeafIdentity, ca: &Authority, out: &Path) -> Outcome {
+    fn build(self, source: &Source<'_>, out: &Path) -> Outcome {
         let out = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-        let mut notes = identity.warnings();
-        if ca.cert_file_holds_key {
-            notes.push(format!(
-                "{} also holds a private key; only its certificates were copied to {CA_FILE}: keep the CA key in its own file",
-                ca.files.cert.display()
-            ));
-        }
+        let mut notes = source.notes();
         notes.extend(self.notes);
         Outcome {
             action: self.action,
             reason: self.reason,
-            role: identity.role.to_string(),
+            role: source.role().to_string(),
             cert: out.join(CERT_FILE),
             key: out.join(KEY_FILE),
             ca: out.join(CA_FILE),
@@ -273,8 +426,8 @@ impl OutcomeParts<'_> {
             key_type: self.info.public_key.to_string(),
             serial: self.info.serial.clone(),
             not_after: date(self.info.not_after),
-            ca_subject: ca.anchor_info.display_name().to_string(),
-            ca_not_after: date(ca.anchor_info.not_after),
+            ca_subject: self.ca_info.display_name().to_string(),
+            ca_not_after: date(self.ca_info.not_after),
             notes,
         }
     }

@@ -198,7 +198,9 @@ impl Client {
         })?;
         let started = Instant::now();
         let mut backoff = Duration::from_millis(500);
-        for attempt in 1.. {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt = attempt.saturating_add(1);
             let left = wait.saturating_sub(started.elapsed());
             let failure = match rt.block_on(
                 self.try_once(&body, TRY_TIMEOUT.min(left.max(Duration::from_millis(500)))),
@@ -236,7 +238,6 @@ impl Client {
             std::thread::sleep(hint);
             backoff = (backoff * 2).min(Duration::from_secs(8));
         }
-        unreachable!("the loop above only ends by returning")
     }
 
     async fn try_once(

@@ -36,6 +36,9 @@ impl HeadPattern {
         if p.split('.').skip(1).any(|l| l.contains('*')) {
             return Err(bad("'*' may only appear in the first label"));
         }
+        if p.matches('*').count() > 1 {
+            return Err(bad("give at most one '*'"));
+        }
         // With each '*' replaced by a letter, it must be a valid DNS name.
         DnsName::parse(source, &p.replace('*', "x"))?;
         Ok(HeadPattern(p))
@@ -239,5 +242,9 @@ mod tests {
         );
         assert!(HeadPattern::parse("--head-name", "*").is_err());
         assert!(HeadPattern::parse("--head-name", "a.*.svc").is_err());
+        assert!(HeadPattern::parse("--head-name", "*-*.svc").is_err());
+        let exact = HeadPattern::parse("--head-name", "head.ray.svc").unwrap();
+        assert!(exact.matches(&DnsName::parse("t", "head.ray.svc").unwrap()));
+        assert!(!exact.matches(&DnsName::parse("t", "xhead.ray.svc").unwrap()));
     }
 }

@@ -1095,3 +1095,47 @@ fn expired_ca_or_client_cert_is_a_local_error_before_dialing() {
     );
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+// ---------------------------------------------------------------------------------------
+// --expect-cert (issue 13): is the process serving the certificate on disk?
+
+#[test]
+fn expect_cert_passes_when_the_server_presents_the_file() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let on_disk = files.write("served.crt", &head.pem);
+    let run = health_check(
+        &with(&files, &gcs, &["--expect-cert", &path_str(&on_disk)]),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert_eq!(run.json()[0]["cause"], "ok");
+}
+
+#[test]
+fn expect_cert_names_a_stale_certificate_with_both_fingerprints() {
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    // What a renewal wrote to disk while the server kept its old certificate.
+    let renewed = default_leaf(&ca);
+    let on_disk = files.write("renewed.crt", &renewed.pem);
+    let run = health_check(
+        &with(&files, &gcs, &["--expect-cert", &path_str(&on_disk)]),
+        &[],
+    );
+    assert_failure(
+        &run,
+        "stale_certificate",
+        &["serves another certificate", "renewed.crt", "restart it"],
+    );
+    let msg = run.message();
+    assert_eq!(msg.matches("SHA-256 ").count(), 2, "{msg}");
+    assert_eq!(msg.matches("expires ").count(), 2, "{msg}");
+    // An unreadable --expect-cert is our own input: exit 2, nothing dialed.
+    let bad = files.write("bad.crt", "not a certificate\n");
+    let run = health_check(
+        &with(&files, &gcs, &["--expect-cert", &path_str(&bad)]),
+        &[],
+    );
+    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
+}

@@ -14,6 +14,7 @@ mod no_panic;
 mod openssl;
 mod probe_util;
 mod quickstart;
+mod renew;
 mod signer;
 mod util;
 mod verify;

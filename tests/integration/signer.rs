@@ -657,7 +657,27 @@ fn signer_init_worker_and_head_write_the_usual_files_and_keep_them_on_restart() 
         ["localhost", "127.0.0.1", HEAD_NAME]
     );
     // Only two decisions reached the signer: the kept certificate was not asked for again.
-    assert_eq!(signer.audit_lines().len(), 2);
+    let audit = signer.audit_lines();
+    assert_eq!(audit.len(), 2);
+    let w = &audit[0];
+    assert_eq!(w["result"], "issued");
+    assert_eq!(w["status"], 200);
+    assert_eq!(w["peer"], "127.0.0.1");
+    assert_eq!(w["role"], "worker");
+    assert_eq!(w["auth"], "token");
+    assert_eq!(w["sans"], serde_json::json!(["localhost", "127.0.0.1"]));
+    assert!(w["serial"].as_str().is_some_and(|s| s.len() == 47), "{w}");
+    assert!(
+        w["not_after"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{w}"
+    );
+    assert!(w["time"].as_str().is_some(), "{w}");
+    assert_eq!(audit[1]["sans"][2], HEAD_NAME);
+    let text = read_string(&signer.audit);
+    for (_, token) in &signer.tokens {
+        assert!(!text.contains(token.as_str()), "a token in the audit log");
+    }
+    assert!(!text.contains("PRIVATE KEY") && !text.contains("CERTIFICATE REQUEST"));
 }
 
 #[test]
@@ -1428,4 +1448,69 @@ async fn signer_connection_cap_closes_extra_connections_at_once() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     assert!(refused >= 1, "{}", m.body);
+}
+
+#[test]
+fn renew_through_the_signer_authenticates_with_the_current_certificate() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let out = ws.join("w");
+    ws.run([
+        "init",
+        "worker",
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+        "--token-file",
+        s(&signer.token_file(&ws, "worker")),
+        "--out",
+        s(&out),
+    ])
+    .ok();
+    let first = std::fs::read_to_string(out.join("tls.crt")).unwrap();
+    // Nothing due: kept, without asking the signer.
+    let audited = signer.audit_lines().len();
+    let r = ws.run([
+        "renew",
+        "--dir",
+        s(&out),
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+    ]);
+    r.ok();
+    assert!(
+        r.stdout.starts_with("kept worker certificate"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(signer.audit_lines().len(), audited);
+    // Forced: no token; the role comes from the certificate presented over mutual TLS.
+    let r = ws.run([
+        "renew",
+        "--dir",
+        s(&out),
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+        "--force",
+    ]);
+    r.ok();
+    assert!(
+        r.stdout.starts_with("issued worker certificate"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("signed by https://"), "{}", r.stdout);
+    assert_ne!(std::fs::read_to_string(out.join("tls.crt")).unwrap(), first);
+    let last = signer.audit_lines().last().cloned().unwrap();
+    assert_eq!(last["role"], "worker", "{last}");
+    assert_eq!(last["result"], "issued", "{last}");
+    assert_eq!(last["auth"], "client_cert", "{last}");
+    ws.run(["verify", "--dir", s(&out), "--role", "worker"])
+        .ok();
 }

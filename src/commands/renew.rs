@@ -1,0 +1,254 @@
+//! `raytls renew`: replace a pod's certificate before it expires, once or as a sidecar.
+//!
+//! Ray reads its certificate only when a process starts, and an init container runs only
+//! when the pod starts: `renew --watch` in a native sidecar keeps the files fresh, and
+//! `health-check --expect-cert` tells the kubelet when Ray still serves the old one.
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use time::OffsetDateTime;
+
+use crate::cli::args::SignerArgs;
+use crate::error::{Error, Result};
+use crate::exit_code::ExitCode;
+use crate::pki::authority::{Authority, CaFiles, Lifetime};
+use crate::pki::certinfo::{CertFile, CertInfo};
+use crate::pki::csr::role_in_subject;
+use crate::pki::keys::KeyType;
+use crate::pki::leafcheck::RenewWhen;
+use crate::pki::role::{LeafIdentity, Role};
+use crate::pki::san::San;
+use crate::provision::ray_env::CERT_FILE;
+use crate::provision::signer::SignerJob;
+use crate::provision::{self, Outcome, Renewal, Source};
+
+const RENEW_EXAMPLES: &str = "\
+What it does:
+  reads DIR/tls.crt: its role (recorded in the certificate; --role overrides) and its names
+  (the pod IP from POD_IP when set). One pass replaces the certificate, the key and ca.crt
+  together when a check fails, when less than --renew-before is left (default: a third of
+  its lifetime), or with --force, and otherwise keeps it, saying which. Through a signer
+  it authenticates with the certificate it renews (mutual TLS, no token).
+  Ray loads its certificate only at start: pair this with
+  `raytls health-check --expect-cert DIR/tls.crt` as the Ray container's liveness probe.
+
+EXIT CODES:
+  0  renewed, or nothing to do
+  1  the renewal failed (once; --watch retries and keeps running)
+  2  configuration error (no certificate in DIR, no CA or signer, bad flags): --watch exits
+
+EXAMPLES:
+  # A worker pod's native sidecar, through the signer
+  raytls renew --dir /etc/ray/tls --signer https://raytls-signer.ray.svc:8443 \\
+      --signer-ca /etc/ca/ca.crt --watch
+
+  # By hand, with a local CA, now
+  raytls renew --dir ./head --ca ./ca --force";
+
+#[derive(Debug, Args)]
+#[command(after_help = RENEW_EXAMPLES)]
+pub struct RenewArgs {
+    /// The directory `raytls init` wrote (tls.crt, tls.key, ca.crt, ray-tls.env)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/etc/ray/tls",
+        env = "RAYTLS_OUT_DIR"
+    )]
+    pub dir: PathBuf,
+    /// Sign with a local CA: a directory with ca.crt and ca.key (instead of --signer)
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "RAYTLS_CA_DIR",
+        conflicts_with = "signer"
+    )]
+    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// head or worker; default: the role recorded in the certificate
+    #[arg(long, value_enum)]
+    pub role: Option<Role>,
+    /// Renew when less than this is left (default: a third of the certificate's lifetime)
+    #[arg(long, value_name = "DURATION", value_parser = crate::text::duration::parse)]
+    pub renew_before: Option<Duration>,
+    /// Renew now, whatever the certificate's state
+    #[arg(long)]
+    pub force: bool,
+    /// Keep running: check again before the renewal point (at least hourly), retry
+    /// failures with backoff; exit only on a configuration error
+    #[arg(long)]
+    pub watch: bool,
+    /// Print each outcome as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: RenewArgs) -> Result<ExitCode> {
+    let renewal = Renewal {
+        when: match a.renew_before {
+            Some(d) => {
+                RenewWhen::Within(time::Duration::try_from(d).unwrap_or(time::Duration::MAX))
+            }
+            None => Renewal::INIT.when,
+        },
+        force: a.force,
+    };
+    if !a.watch {
+        let outcome = pass(&a, renewal)?;
+        super::outcome::print(&outcome, a.json);
+        return Ok(ExitCode::Ok);
+    }
+    watch(&a, renewal)
+}
+
+/// One pass: what the directory holds decides what to ask for.
+fn pass(a: &RenewArgs, renewal: Renewal) -> Result<Outcome> {
+    let now = super::now();
+    let current = current_certificate(&a.dir)?;
+    let role = match a.role.or_else(|| role_in_subject(&current.certs[0])) {
+        Some(r @ (Role::Head | Role::Worker)) => r,
+        _ => {
+            return Err(Error::Usage(format!(
+                "cannot tell which pod {} belongs to (no head/worker role recorded in it): pass --role head|worker",
+                a.dir.join(CERT_FILE).display()
+            )))
+        }
+    };
+    let names = Names::of(&current.info, role)?;
+    if let Some(client) = a.signer.client(&a.dir)? {
+        let job = SignerJob {
+            client: &client,
+            role,
+            names: if role == Role::Head {
+                names.dns
+            } else {
+                Vec::new()
+            },
+            pod_ip: names.pod_ip,
+            key_type: KeyType::default(),
+            wait: a.signer.wait,
+        };
+        let source = Source::Signer {
+            job: &job,
+            anchor: Box::new(a.signer.anchor()?),
+            on_retry: &|line| eprintln!("raytls: {line}"),
+        };
+        return provision::renew_dir(&source, &a.dir, renewal, now);
+    }
+    let Some(ca_dir) = &a.ca else {
+        return Err(Error::Usage(
+            "renew needs a signer (--signer URL --signer-ca FILE) or a local CA (--ca DIR)".into(),
+        ));
+    };
+    let ca = Authority::load(&CaFiles::in_dir(ca_dir), now)?;
+    let identity = LeafIdentity::new(role, names.pod_ip, None, None, names.other)?;
+    let source = Source::Local {
+        ca: &ca,
+        identity: &identity,
+        key_type: KeyType::default(),
+        lifetime: Lifetime::from_flag(None),
+    };
+    provision::renew_dir(&source, &a.dir, renewal, now)
+}
+
+fn current_certificate(dir: &Path) -> Result<CertFile> {
+    let path = dir.join(CERT_FILE);
+    if std::fs::metadata(&path).is_err() {
+        // A sidecar pointed at the wrong directory: configuration, not a passing fault.
+        return Err(Error::LocalConfig(Box::new(Error::Missing {
+            path,
+            hint: "there is nothing to renew: run `raytls init` first".into(),
+        })));
+    }
+    CertInfo::read_first(&path)
+}
+
+/// The names a renewed certificate keeps.
+struct Names {
+    /// POD_IP when the pod says so, else the certificate's own non-loopback address.
+    pod_ip: Option<IpAddr>,
+    /// DNS names other than localhost (the head's service names).
+    dns: Vec<San>,
+    /// Every name besides localhost, loopback and the pod IP (for a local CA).
+    other: Vec<San>,
+}
+
+impl Names {
+    fn of(info: &CertInfo, role: Role) -> Result<Names> {
+        // The certificate's own pod IP is its first address that is not loopback.
+        let cert_pod_ip = info
+            .ip_addresses
+            .iter()
+            .copied()
+            .find(|ip| !ip.is_loopback());
+        let pod_ip = crate::cli::args::pod_ip(&None, Some(role))?.or(cert_pod_ip);
+        let dns: Vec<San> = info
+            .dns_names
+            .iter()
+            .filter(|n| n.as_str() != "localhost")
+            .filter_map(|n| San::parse("tls.crt", n).ok())
+            .collect();
+        let mut other = dns.clone();
+        other.extend(
+            info.ip_addresses
+                .iter()
+                .filter(|ip| !ip.is_loopback() && Some(**ip) != pod_ip && Some(**ip) != cert_pod_ip)
+                .map(|ip| San::Ip(*ip)),
+        );
+        Ok(Names { pod_ip, dns, other })
+    }
+}
+
+/// `--watch`: one pass, then sleep until the next check; a failure is logged and retried
+/// with backoff; only a configuration error (exit code 2) ends it.
+fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
+    const MIN_CHECK: Duration = Duration::from_secs(10);
+    const MAX_CHECK: Duration = Duration::from_secs(3600);
+    const MAX_BACKOFF: Duration = Duration::from_secs(300);
+    let mut backoff = Duration::from_secs(2);
+    loop {
+        let next = match pass(a, renewal) {
+            Ok(outcome) => {
+                super::outcome::print(&outcome, a.json);
+                backoff = Duration::from_secs(2);
+                until_renewal(&a.dir, renewal, super::now()).clamp(MIN_CHECK, MAX_CHECK)
+            }
+            Err(e) if e.exit_code() == ExitCode::Usage => return Err(e),
+            Err(e) => {
+                let wait = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                eprintln!(
+                    "raytls: renew failed: {}; next try in {}",
+                    crate::text::escape::escape(&e.to_string()),
+                    crate::text::duration::format(wait)
+                );
+                wait
+            }
+        };
+        std::thread::sleep(jitter(next));
+    }
+}
+
+/// How long until the certificate in `dir` enters its renewal window.
+fn until_renewal(dir: &Path, renewal: Renewal, now: OffsetDateTime) -> Duration {
+    let Ok(current) = current_certificate(dir) else {
+        return Duration::ZERO;
+    };
+    let info = &current.info;
+    let window = match renewal.when {
+        RenewWhen::Within(d) => d,
+        RenewWhen::FractionLeft(f) => (info.not_after - info.not_before) * f,
+    };
+    let at = info.not_after - window;
+    Duration::try_from(at - now).unwrap_or(Duration::ZERO)
+}
+
+/// Up to 10% less, so that a fleet started together does not renew together.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 1];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    d.mul_f64(1.0 - f64::from(b[0]) / 255.0 * 0.1)
+}
