@@ -38,10 +38,6 @@ stage() {  # stage NAME CMD...: run, record, keep going
   if "$@"; then echo "PASS: $name ($((SECONDS-t))s)"; PASSED=$((PASSED+1))
   else echo "FAIL: $name ($((SECONDS-t))s)"; FAILED=$((FAILED+1)); FAILED_NAMES+=("$name"); fi
 }
-# optional_stage NAME SCRIPT: a stage for a script another branch adds, once it is there.
-optional_stage() {
-  if [ -f "$2" ]; then stage "$1" bash "$2"; else echo "=== $1: $2 not in this tree yet, not run"; fi
-}
 
 stage "cargo fmt --check" cargo fmt --all --check
 stage "cargo clippy" cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
@@ -50,11 +46,12 @@ export RAYTLS_BIN=$ROOT/target/debug/raytls
 if [ "${RAYTLS_SKIP_RAY:-0}" != 1 ]; then
   stage "real Ray: raytls certificates (scripts/interop.sh)" bash scripts/interop.sh
   stage "real Ray: raytls health-check (scripts/interop-health-check.sh)" bash scripts/interop-health-check.sh
-  optional_stage "real Ray: signer (scripts/signer-interop.sh)" scripts/signer-interop.sh
+  stage "real Ray: signer, two nodes (scripts/signer-interop.sh)" bash scripts/signer-interop.sh
 fi
 stage "manifests (scripts/validate-manifests.sh)" bash scripts/validate-manifests.sh
 stage "Dockerfile build context (scripts/check-dockerfile.sh)" bash scripts/check-dockerfile.sh
-optional_stage "fuzz smoke (scripts/fuzz-smoke.sh)" scripts/fuzz-smoke.sh
+stage "signer API vs its OpenAPI document (scripts/signer-schemathesis.sh)" bash scripts/signer-schemathesis.sh
+stage "fuzz smoke (scripts/fuzz-smoke.sh)" bash scripts/fuzz-smoke.sh
 
 [ "$FAILED" = 0 ] || echo "failed stages: ${FAILED_NAMES[*]}"
 echo "test.sh: $PASSED passed, $FAILED failed"
