@@ -74,26 +74,11 @@ pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) 
             why: "a CA must be valid for at least one day".into(),
         });
     }
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Error::InvalidValue {
-            source_name: "--name".into(),
-            value: name.into(),
-            what: "CA name",
-            why: "it is empty".into(),
-        });
-    }
     let key = keys::generate(key_type)?;
-    let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "raytls");
-    dn.push(DnType::CommonName, format!("{name} {}", random_hex(4)?));
-    params.distinguished_name = dn;
     // pathlen 1: leaves, or one intermediate (`ca create --intermediate`) and its leaves.
     // A root with pathlen 0 makes every leaf under an intermediate fail with "path length
     // constraint exceeded".
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let mut params = ca_params(name, 1)?;
     params.not_before = now - CLOCK_SKEW;
     params.not_after = add_days(now, days)?;
     params.serial_number = Some(random_serial()?);
@@ -106,6 +91,28 @@ pub fn create_ca(name: &str, key_type: KeyType, days: u32, now: OffsetDateTime) 
         key,
         info,
     })
+}
+
+/// What every CA raytls makes has: subject `O=raytls, CN=<name> <random suffix>` (unique,
+/// see `create_ca`), CA:TRUE with `path_len`, keyCertSign and cRLSign.
+fn ca_params(name: &str, path_len: u8) -> Result<CertificateParams> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::InvalidValue {
+            source_name: "--name".into(),
+            value: name.into(),
+            what: "CA name",
+            why: "it is empty".into(),
+        });
+    }
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "raytls");
+    dn.push(DnType::CommonName, format!("{name} {}", random_hex(4)?));
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(params)
 }
 
 /// A new intermediate CA and the root above it, not yet on disk.
@@ -131,25 +138,10 @@ pub fn create_intermediate(
             root: root.files.cert.clone(),
         });
     }
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Error::InvalidValue {
-            source_name: "--name".into(),
-            value: name.into(),
-            what: "CA name",
-            why: "it is empty".into(),
-        });
-    }
+    // pathlen 0: the intermediate signs leaves only.
+    let mut params = ca_params(name, 0)?;
     let (not_after, clamped) = root.leaf_not_after(Lifetime::Default(days), now)?;
     let key = keys::generate(key_type)?;
-    let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "raytls");
-    dn.push(DnType::CommonName, format!("{name} {}", random_hex(4)?));
-    params.distinguished_name = dn;
-    // pathlen 0: the intermediate signs leaves only.
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.not_before = (now - CLOCK_SKEW).max(root.info.not_before);
     params.not_after = not_after;
     let der = root.sign_params(params, &key.pair)?;
