@@ -14,7 +14,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 # Keep the inputs that once crashed a target (crash-*): they are regression seeds.
 find "$S" -type f ! -name 'crash-*' -delete 2>/dev/null || true
-mkdir -p "$S"/{keys_pem,keys_der,certs_pem,cert_der,inspect,grpc_reply,netrc,uri_lint,duration}
+mkdir -p "$S"/{keys_pem,keys_der,certs_pem,cert_der,inspect,grpc_reply,netrc,uri_lint,duration,signer_request}
 
 # --- openssl extras (in $TMP) --------------------------------------------------------------
 q() { "$@" 2>/dev/null; }
@@ -112,5 +112,20 @@ printf 'https://u:p@ss@h/%%zz?%%4' >"$S/uri_lint/odd-escapes"
 for d in 500ms 5s 1.5s 2m 1h 30d 7 " 10 min " 1e999d 0.000001ms 18446744073709551615s 1..2s; do
   printf '%s' "$d" >"$S/duration/$(printf '%s' "$d" | tr -c 'A-Za-z0-9.' '_')"
 done
+
+# --- signer_request: POST /v1/sign bodies (JSON with a PEM CSR) ---------------------------------
+openssl ecparam -genkey -name prime256v1 -noout -out "$TMP/csr.key" 2>/dev/null
+openssl req -new -key "$TMP/csr.key" -subj /CN=w -out "$TMP/req.csr" 2>/dev/null
+python3 - "$TMP/req.csr" "$S/signer_request" <<'PY'
+import json, sys
+csr, out = open(sys.argv[1]).read(), sys.argv[2]
+for name, body in [
+    ("worker.json", {"role": "worker", "csr": csr}),
+    ("head-fqdn.json", {"role": "head", "csr": csr, "fqdn": ["raycluster-head-svc.ray.svc.cluster.local"]}),
+    ("bad-role.json", {"role": "admin", "csr": csr}),
+]:
+    open(f"{out}/{name}", "w").write(json.dumps(body))
+open(f"{out}/truncated.json", "w").write(json.dumps({"role": "worker", "csr": csr})[:150])
+PY
 
 for d in "$S"/*/; do printf '%-12s %3d files\n' "$(basename "$d")" "$(ls "$d" | wc -l)"; done
