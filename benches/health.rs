@@ -1,7 +1,5 @@
 //! The probe's hot path: one loopback mutual-TLS handshake plus the gRPC health check
-//! (GetClusterId + InternalKVGet) against the fake GCS of the integration tests.
-#[path = "../tests/integration/fake_gcs.rs"]
-mod fake_gcs;
+//! (GetClusterId + InternalKVGet) against the fake GCS of the integration tests (tests/fake_gcs).
 
 use std::sync::Arc;
 use std::time::Duration;

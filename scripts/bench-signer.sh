@@ -17,13 +17,13 @@
 # time spent per request (the latency histogram of GET /metrics).
 # Goals (issue 12): >= 1,000 certs/s at 64 concurrent, p99 < 50 ms, 1,000 pods < 2 s, RSS < 30 MB.
 #
-# Writes bench/signer-results.md and bench/raw/signer-*.json; prints the table.
+# Writes benches/signer-results.md and benches/raw/signer-*.json; prints the table.
 # Env: BENCH_QUICK=1 (1 run of each, 500 pods in A), SIGNER_BENCH_PODS, SIGNER_BENCH_RUNS,
 #      RAYTLS_BIN / SIGNER_LOAD_BIN (default: cargo build --release of both).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-OUT=$ROOT/bench; RAW=$OUT/raw; mkdir -p "$RAW"; rm -f "$RAW"/signer-*.json
+OUT=$ROOT/benches; RAW=$OUT/raw; mkdir -p "$RAW"; rm -f "$RAW"/signer-*.json
 PODS=${SIGNER_BENCH_PODS:-2000}; RUNS=${SIGNER_BENCH_RUNS:-3}
 [ "${BENCH_QUICK:-0}" = 1 ] && { PODS=${SIGNER_BENCH_PODS:-500}; RUNS=1; }
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -54,7 +54,7 @@ cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f", ($
 IDLE_RSS=$(rss_mb VmRSS)
 
 NEXT=1   # the next unused pod number (-> address 127.0.x.y)
-# load NAME PODS CONCURRENCY [--healthz]: one run; JSON into bench/raw/signer-NAME.json, plus
+# load NAME PODS CONCURRENCY [--healthz]: one run; JSON into benches/raw/signer-NAME.json, plus
 # the signer's CPU time during it
 load() {
   local name=$1 pods=$2 conc=$3 c0 c1; shift 3

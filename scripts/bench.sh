@@ -13,18 +13,20 @@
 #   7 binary size (release, stripped) and cold `cargo build --release` time
 #   8 the signer: `raytls serve` certifying simulated pods, each from its own 127.0.x.y
 #     (scripts/bench-signer.sh: 64 at a time, and a 1,000-pod bootstrap; its own table)
-# Writes bench/results.md (the table) and bench/raw/*.json (hyperfine), prints the table.
+# Writes benches/results.md (the table) and benches/raw/*.json (hyperfine) next to the
+# criterion benches, prints the table; exits 1 if a case failed (the table has the others).
 #
-# Env: BENCH_QUICK=1 (few runs: a smoke test), BENCH_SKIP_RAY=1 (skip cases 4-5),
-#      BENCH_SKIP_COLD=1 (skip the cold build), BENCH_SKIP_SIGNER=1 (skip case 8),
-#      RAYTLS_HARNESS (default ../shared/harness/...).
-set -uo pipefail
+# Env: RAYTLS_BENCH_QUICK=1 (few runs: a smoke test), RAYTLS_BENCH_SKIP_RAY=1 (skip cases
+#      4-5), RAYTLS_BENCH_SKIP_COLD=1 (skip the cold build), RAYTLS_HARNESS (default
+#      ../shared/harness/ray_tls_interop.sh), RAYTLS_REFERENCE (default ../shared/reference),
+#      RAYTLS_BENCH_SKIP_SIGNER=1 (skip case 8).
+set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 HARNESS=${RAYTLS_HARNESS:-$ROOT/../shared/harness/ray_tls_interop.sh}
 REF=${RAYTLS_REFERENCE:-$ROOT/../shared/reference}
-OUT=$ROOT/bench; RAW=$OUT/raw; mkdir -p "$RAW"; rm -f "$RAW"/*.json "$RAW"/rows.tsv
-T0=$SECONDS
+OUT=$ROOT/benches; RAW=$OUT/raw; mkdir -p "$RAW"; rm -f "$RAW"/*.json "$RAW"/rows.tsv
+T0=$SECONDS; FAILED_CASES=()
 # Case 6 holds 1,000 listeners plus their connections in one process.
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -36,13 +38,14 @@ for pkg in hyperfine time openssl; do
   { apt-get install -y "$pkg" || { apt-get update && apt-get install -y "$pkg"; }; } >/dev/null 2>&1 ||
     { echo "bench: cannot install $pkg (apt-get install -y $pkg)" >&2; exit 2; }
 done
-if [ "${BENCH_QUICK:-0}" = 1 ]; then RUNS=(--runs 3); SLOW_RUNS=(--runs 1); RAY_FAIL_RUNS=1
+if [ "${RAYTLS_BENCH_QUICK:-0}" = 1 ]; then RUNS=(--runs 3); SLOW_RUNS=(--runs 1); RAY_FAIL_RUNS=1
 else RUNS=(--warmup 3 --min-runs 20); SLOW_RUNS=(--runs 3); RAY_FAIL_RUNS=2; fi  # a failing ray check takes ~40 s
 
 echo "== building release binaries"
-cargo build --release --quiet --bin raytls --example gcs_fleet --example signer_load || exit 1
+cargo build --release --quiet -p raytls --bin raytls --example signer_load || exit 1
+cargo build --release --quiet -p fake_gcs --bin gcs_fleet || exit 1
 RT=$ROOT/target/release/raytls
-FLEET=$ROOT/target/release/examples/gcs_fleet
+FLEET=$ROOT/target/release/gcs_fleet   # tests/fake_gcs/src/bin/gcs_fleet.rs
 W=$(mktemp -d /tmp/raytls-bench.XXXXXX); trap 'rm -rf "$W"' EXIT
 
 # rss CMD [PREPARE]: peak RSS in MB of the largest process CMD runs (after PREPARE, as in
@@ -59,7 +62,7 @@ case_pair() {
   local id=$1 title=$2 sh=$3 prep=$4 rcmd=$5 iname=$6 icmd=$7; shift 7
   echo "== $id: $title"
   hyperfine --style basic --shell "$sh" --prepare "bash -c '$prep'" "$@" --export-json "$RAW/$id.json" \
-    -n raytls "$rcmd" -n "$iname" "$icmd" >"$W/hf.log" 2>&1 || { cat "$W/hf.log"; echo "bench: case $id failed" >&2; return 1; }
+    -n raytls "$rcmd" -n "$iname" "$icmd" >"$W/hf.log" 2>&1 || { cat "$W/hf.log"; echo "bench: case $id failed" >&2; FAILED_CASES+=("$id"); return 0; }
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$title" "$(rss "$rcmd" "$prep")" "$(rss "$icmd" "$prep")" "$iname" "" >>"$RAW/rows.tsv"
 }
 
@@ -97,7 +100,7 @@ case_pair 3 "100 worker certificates, 100 processes" bash "$PREP" \
 
 # 4-5. against a real Ray head, started once by the harness; the measurements run as its
 # --client-cmd and write their JSON here (the harness' namespace shares the filesystem).
-if [ "${BENCH_SKIP_RAY:-0}" != 1 ]; then
+if [ "${RAYTLS_BENCH_SKIP_RAY:-0}" != 1 ]; then
   "$RT" ca create --out "$W/rayca" >/dev/null && "$RT" issue head --ca "$W/rayca" --out "$W/rayhead" >/dev/null &&
   "$RT" ca create --out "$W/otherca" --name other >/dev/null && "$RT" issue client --ca "$W/otherca" --out "$W/other" >/dev/null
   # One script per case: the harness gives each --client-cmd 120 s, and a failing
@@ -136,7 +139,7 @@ EOF
     printf '5a\t%s\t%s\t%s\tray health-check\t\n' "failing check: client cert from another CA (time to verdict)" "$(mb 5ar)" "" >>"$RAW/rows.tsv"
     printf '5b\t%s\t%s\t%s\tray health-check\t\n' "failing check: name not in the server cert (time to verdict)" "$(mb 5br)" "" >>"$RAW/rows.tsv"
   else
-    tail -20 "$W/harness.log"; echo "bench: real-Ray cases failed" >&2
+    tail -20 "$W/harness.log"; echo "bench: real-Ray cases failed" >&2; FAILED_CASES+=(4 5a 5b)
   fi
 fi
 
@@ -149,21 +152,21 @@ for _ in $(seq 100); do [ -s "$W/ports" ] && break; sleep 0.1; done
 ADDRS=$(sed 's/^/--address 127.0.0.1:/' "$W/ports" | tr '\n' ' ')
 HC6="$RT health-check --ca $W/fleetca/ca.crt --cert $W/fleetclient/tls.crt --key $W/fleetclient/tls.key --timeout 10s $ADDRS"
 hyperfine --style basic --shell bash "${SLOW_RUNS[@]}" --export-json "$RAW/6.json" -n raytls "$HC6 >/dev/null" >"$W/hf6.log" 2>&1 ||
-  { cat "$W/hf6.log"; echo "bench: case 6 failed" >&2; }
+  { cat "$W/hf6.log"; echo "bench: case 6 failed" >&2; FAILED_CASES+=(6); }
 printf '6\t%s\t%s\t\t\t\n' "1,000 TLS endpoints on loopback, one call" "$(rss "$HC6")" >>"$RAW/rows.tsv"
-kill "$FLEET_PID" 2>/dev/null; wait "$FLEET_PID" 2>/dev/null
+kill "$FLEET_PID" 2>/dev/null || true; wait "$FLEET_PID" 2>/dev/null || true
 
 # 7. binary size and cold build
 SIZE=$(stat -c %s "$RT")
 COLD=""
-if [ "${BENCH_SKIP_COLD:-0}" != 1 ]; then
+if [ "${RAYTLS_BENCH_SKIP_COLD:-0}" != 1 ]; then
   echo "== 7: cold cargo build --release (own target dir)"
   t=$SECONDS; CARGO_TARGET_DIR=$W/cold cargo build --release --quiet --bin raytls && COLD=$((SECONDS-t))
 fi
 
 # 8. the signer (scripts/bench-signer.sh: its own table, appended to results.md)
 SIGNER_OK=0
-if [ "${BENCH_SKIP_SIGNER:-0}" != 1 ]; then
+if [ "${RAYTLS_BENCH_SKIP_SIGNER:-0}" != 1 ]; then
   echo "== 8: raytls serve, simulated pods (scripts/bench-signer.sh)"
   if RAYTLS_BIN=$RT SIGNER_LOAD_BIN=$ROOT/target/release/examples/signer_load \
        bash "$ROOT/scripts/bench-signer.sh" >"$W/signer.log" 2>&1; then SIGNER_OK=1
@@ -173,3 +176,4 @@ fi
 python3 "$ROOT/scripts/bench_table.py" "$RAW" "$SIZE" "$COLD" "$((SECONDS-T0))" >"$OUT/results.md"
 [ "$SIGNER_OK" = 1 ] && { echo; cat "$OUT/signer-results.md"; } >>"$OUT/results.md"
 cat "$OUT/results.md"
+[ ${#FAILED_CASES[@]} -eq 0 ] || { echo "bench: failed cases: ${FAILED_CASES[*]}" >&2; exit 1; }

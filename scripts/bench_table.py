@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turn bench.sh's raw results (hyperfine JSON + rows.tsv) into bench/results.md."""
+"""Turn bench.sh's raw results (hyperfine JSON + rows.tsv) into benches/results.md."""
 import json, os, platform, subprocess, sys, datetime
 
 raw, size, cold, total = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]

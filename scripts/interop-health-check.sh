@@ -1,6 +1,7 @@
 #!/bin/bash
 # interop-health-check.sh - `raytls health-check` against a REAL Ray head with TLS, through
-# ../shared/harness/ray_tls_interop.sh (private netns, Ray 2.60 venv in ~/.cache).
+# ../shared/harness/ray_tls_interop.sh (a private netns; the harness makes its Ray 2.60 venv
+# on first use, see its --help).
 #
 # For every case it asserts raytls' exit code and `cause`, and that `ray health-check`
 # agrees on pass/fail:
@@ -16,23 +17,24 @@
 # by itself inside the harness' netns (a client command) and checks it there.
 #
 # Usage: scripts/interop-health-check.sh [--no-token-run] [--keep]
-#   The certificates are made by `raytls ca create` / `raytls issue head`; OPENSSL_CERTS=1 makes
-#   them the KubeRay guide's way with openssl instead.
-# Env: RAYTLS (binary; default: cargo build, target/debug/raytls), RAY_TLS_HARNESS.
-set -uo pipefail
+#   The certificates are made by `raytls ca create` / `raytls issue head`;
+#   RAYTLS_OPENSSL_CERTS=1 makes them the KubeRay guide's way with openssl instead.
+# Env: RAYTLS_BIN (default: cargo build, then target/debug/raytls), RAYTLS_HARNESS (default:
+#      ../shared/harness/ray_tls_interop.sh), RAYTLS_RAY_VERSION (the version the healthy
+#      case expects; default 2.60.0, the harness' default Ray).
+set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd); ROOT=$(dirname "$HERE"); SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
-HARNESS=${RAY_TLS_HARNESS:-$ROOT/../shared/harness/ray_tls_interop.sh}
-[ -x "$HARNESS" ] || HARNESS=/work/shared/harness/ray_tls_interop.sh
-ALIAS=ray-head.test; OTHER=othername.test; RAY_VERSION=${RAY_VERSION:-2.60.0}
+HARNESS=${RAYTLS_HARNESS:-$ROOT/../shared/harness/ray_tls_interop.sh}
+[ -f "$HARNESS" ] || { echo "interop-health-check: harness not found at $HARNESS (set RAYTLS_HARNESS)" >&2; exit 2; }
+ALIAS=ray-head.test; OTHER=othername.test; RAY_VERSION=${RAYTLS_RAY_VERSION:-2.60.0}
 
 # ---------------------------------------------------------------------------------------
-# Certificates. This is the one function to switch to raytls once `ca create` / `issue`
-# are on this branch: it must write DIR/ca.crt DIR/ca.key DIR/tls.crt DIR/tls.key, the leaf
-# for 127.0.0.1, localhost and $ALIAS, usable as server and client. NAME makes CA subjects
-# unique (two CAs with one subject make verification report a bad signature instead).
+# Certificates: DIR/ca.crt DIR/ca.key DIR/tls.crt DIR/tls.key, the leaf for 127.0.0.1,
+# localhost and $ALIAS, usable as server and client. NAME makes CA subjects unique (two CAs
+# with one subject make verification report a bad signature instead).
 make_certs() {  # DIR NAME
   local dir=$1 name=$2
-  if [ "${OPENSSL_CERTS:-0}" != 1 ]; then
+  if [ "${RAYTLS_OPENSSL_CERTS:-0}" != 1 ]; then
     # The pod IP is only a SAN here: inside the harness' netns Ray listens on 127.0.0.1,
     # which (with localhost) every head certificate holds.
     "$RAYTLS" ca create --out "$dir/ca-src" --name "$name" >/dev/null &&
@@ -51,14 +53,16 @@ make_certs() {  # DIR NAME
 
 # --case: run inside the harness by --client-cmd. Prints raytls' line, asserts the JSON.
 if [ "${1:-}" = --case ]; then
-  shift; CASE=$1 ADDR=$2 PORT=$3; W=$RTI_HC_WORK; RAYTLS=$RTI_HC_RAYTLS
+  shift; CASE=$1 ADDR=$2 PORT=$3; W=$RAYTLS_HC_WORK; RAYTLS=$RAYTLS_HC_BIN
   GOOD=$W/good; BAD=$W/other; rc_all=0
   # expect WANT_RC WANT_CAUSE -- raytls args
   expect() {
-    local want_rc=$1 want_cause=$2 out rc; shift 3
-    { echo "## $CASE: raytls health-check $*"; "$RAYTLS" health-check "$@" --timeout 3s; echo "(exit $?)"; } \
-      | tee -a "$W/cases.log" | grep -v '^##' | sed 's/^/  raytls: /'
-    out=$("$RAYTLS" health-check "$@" --timeout 3s --json); rc=$?
+    local want_rc=$1 want_cause=$2 out rc=0 text_rc=0; shift 3
+    echo "## $CASE: raytls health-check $*" >> "$W/cases.log"
+    "$RAYTLS" health-check "$@" --timeout 3s > "$W/text.$CASE" 2>&1 || text_rc=$?
+    echo "(exit $text_rc)" >> "$W/text.$CASE"
+    tee -a "$W/cases.log" < "$W/text.$CASE" | sed 's/^/  raytls: /'
+    out=$("$RAYTLS" health-check "$@" --timeout 3s --json) || rc=$?
     echo "$out" >> "$W/cases.log"
     if [ "$rc" = "$want_rc" ] && grep -q "\"cause\":\"$want_cause\"" <<<"$out"; then
       echo "  ok: raytls exit $rc, cause $want_cause"
@@ -66,10 +70,10 @@ if [ "${1:-}" = --case ]; then
   }
   # ray_says WANT(0 ok|1 fail) ADDRESS CA CERT KEY [ENV...]: does `ray health-check` agree?
   ray_says() {
-    local want=$1 addr=$2 ca=$3 cert=$4 key=$5 rc; shift 5
+    local want=$1 addr=$2 ca=$3 cert=$4 key=$5 rc=0; shift 5
     env RAY_USE_TLS=1 RAY_TLS_CA_CERT="$ca" RAY_TLS_SERVER_CERT="$cert" RAY_TLS_SERVER_KEY="$key" \
       RAY_py_gcs_connect_timeout_s=2 RAY_gcs_rpc_server_connect_timeout_s=1 "$@" \
-      timeout 90 ray health-check --address "$addr" >/dev/null 2>&1; rc=$?
+      timeout 90 ray health-check --address "$addr" >/dev/null 2>&1 || rc=$?
     if { [ "$want" = 0 ] && [ $rc = 0 ]; } || { [ "$want" = 1 ] && [ $rc != 0 ]; }; then
       echo "  ok: ray health-check agrees (rc=$rc)"
     else echo "  MISMATCH: ray health-check rc=$rc, raytls expected $([ "$want" = 0 ] && echo pass || echo fail)"; rc_all=1; fi
@@ -115,7 +119,7 @@ if [ "${1:-}" = --case ]; then
       for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PP") 2>/dev/null && break; sleep 0.1; done
       expect 1 not_tls -- --address "127.0.0.1:$PP" "${G[@]}"
       ray_says 1 "127.0.0.1:$PP" "$GOOD/ca.crt" "$GOOD/tls.crt" "$GOOD/tls.key"
-      kill "$SP" 2>/dev/null; wait "$SP" 2>/dev/null;;
+      kill "$SP" 2>/dev/null || true; wait "$SP" 2>/dev/null || true;;
     token-ok)
       expect 0 ok -- --address "$ADDR" "${G[@]}"
       ray_says 0 "$ADDR" "$GOOD/ca.crt" "$GOOD/tls.crt" "$GOOD/tls.key";;
@@ -134,29 +138,29 @@ fi
 TOKEN_RUN=1; KEEP=0
 for a in "$@"; do case $a in --no-token-run) TOKEN_RUN=0;; --keep) KEEP=1;;
   *) echo "unknown argument: $a" >&2; exit 2;; esac; done
-RAYTLS=${RAYTLS:-${RAYTLS_BIN:-}}
+RAYTLS=${RAYTLS_BIN:-}
 if [ -z "$RAYTLS" ]; then
   (cd "$ROOT" && cargo build -q) || exit 2; RAYTLS=$ROOT/target/debug/raytls
 fi
 W=$(mktemp -d /tmp/hc-interop.XXXXXX); [ "$KEEP" = 1 ] || trap 'rm -rf "$W"' EXIT
 make_certs "$W/good" "raytls interop CA" && make_certs "$W/other" "raytls other CA" \
   || { echo "FAIL: cannot make certificates" >&2; exit 2; }
-export RTI_HC_WORK=$W RTI_HC_RAYTLS=$RAYTLS
+export RAYTLS_HC_WORK=$W RAYTLS_HC_BIN=$RAYTLS
 c() { echo "--client-cmd"; echo "bash $SELF --case $1 {ADDR} {PORT}"; }
 mapfile -t CMDS1 < <(for k in healthy version untrusted-ca client-other-ca name-not-in-cert nothing-listening plaintext; do c "$k"; done)
 rc=0
 echo "=== run 1: TLS head with raytls-made certs"
-"$HARNESS" --certs "$W/good" --host-alias "$ALIAS" --hosts-entry "$OTHER" \
+bash "$HARNESS" --certs "$W/good" --host-alias "$ALIAS" --hosts-entry "$OTHER" \
   --client-cert "$W/other/tls.crt" --client-key "$W/other/tls.key" --expect-client-fail \
   "${CMDS1[@]}" || rc=1
 if [ "$TOKEN_RUN" = 1 ]; then
   echo "=== run 2: TLS head with RAY_AUTH_MODE=token"
   TOKEN=$(openssl rand -hex 16)
   mapfile -t CMDS2 < <(for k in token-ok token-missing token-wrong; do c "$k"; done)
-  "$HARNESS" --certs "$W/good" --env RAY_AUTH_MODE=token --env "RAY_AUTH_TOKEN=$TOKEN" \
+  bash "$HARNESS" --certs "$W/good" --env RAY_AUTH_MODE=token --env "RAY_AUTH_TOKEN=$TOKEN" \
     --no-plaintext-check "${CMDS2[@]}" || rc=1
 fi
 echo "=== raytls output per case (text, exit code, JSON)"
-cat "$W/cases.log" 2>/dev/null
+cat "$W/cases.log" 2>/dev/null || echo "(no case ran)"
 echo "=== interop-health-check: $([ $rc = 0 ] && echo PASS || echo FAIL)"
 exit $rc

@@ -14,18 +14,18 @@
 # failure. Needs: cargo, openssl, python3 with venv (the harness installs Ray on first use).
 #
 # Env: RAYTLS_BIN (default: target/debug/raytls, built here), RAYTLS_HARNESS (default:
-#      ../shared/harness/ray_tls_interop.sh), INTEROP_KEEP=1 keeps the work dir.
-set -uo pipefail
+#      ../shared/harness/ray_tls_interop.sh), RAYTLS_INTEROP_KEEP=1 keeps the work dir.
+set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HARNESS=${RAYTLS_HARNESS:-$ROOT/../shared/harness/ray_tls_interop.sh}
-[ -x "$HARNESS" ] || [ -f "$HARNESS" ] || { echo "interop: harness not found at $HARNESS (set RAYTLS_HARNESS)" >&2; exit 2; }
+[ -f "$HARNESS" ] || { echo "interop: harness not found at $HARNESS (set RAYTLS_HARNESS)" >&2; exit 2; }
 if [ -z "${RAYTLS_BIN:-}" ]; then
   (cd "$ROOT" && cargo build -q) || exit 2
   RAYTLS_BIN=$ROOT/target/debug/raytls
 fi
 RT=$RAYTLS_BIN
 W=$(mktemp -d /tmp/raytls-interop.XXXXXX)
-[ "${INTEROP_KEEP:-0}" = 1 ] || trap 'rm -rf "$W"' EXIT
+[ "${RAYTLS_INTEROP_KEEP:-0}" = 1 ] || trap 'rm -rf "$W"' EXIT
 FQDN=raycluster-tls-head-svc.default.svc.cluster.local
 POD_IP=10.244.0.5      # a SAN only: inside the harness' netns Ray listens and dials on 127.0.0.1
 RUNS_OK=0; RUNS_FAIL=0

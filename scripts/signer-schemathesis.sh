@@ -5,14 +5,15 @@
 # no crash, the signer still healthy afterwards and stopping cleanly on SIGTERM.
 #
 #   bash scripts/signer-schemathesis.sh            # ~1-2 minutes on 2 cores
-#   MAX_EXAMPLES=500 bash scripts/signer-schemathesis.sh
+#   RAYTLS_SCHEMATHESIS_MAX_EXAMPLES=500 bash scripts/signer-schemathesis.sh
 #
-# schemathesis is installed into a venv cached under target/ (pinned version).
+# schemathesis is installed into a venv cached under target/ (pinned version,
+# RAYTLS_SCHEMATHESIS_VERSION). RAYTLS_BIN: the raytls to test (default target/debug/raytls).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
-MAX_EXAMPLES="${MAX_EXAMPLES:-200}"
+SCHEMATHESIS_VERSION="${RAYTLS_SCHEMATHESIS_VERSION:-4.32.5}"
+MAX_EXAMPLES="${RAYTLS_SCHEMATHESIS_MAX_EXAMPLES:-200}"
 VENV="target/schemathesis-venv"
 
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # test.sh - every test raytls has, as CI runs it (.ci/run runs exactly this).
-# Installs what the tests need (openssl, setpriv, python3-venv for the Ray harness, zsh and
-# fish for the completion checks), then:
+# Installs what the tests need from Debian's packages (openssl, setpriv, python3-venv for the
+# Ray harness, zsh and fish for the completion checks), then runs each stage:
 #   lint (cargo fmt --check, clippy -D warnings), cargo test (unit + integration: the real
-#   binary, openssl, in-process rustls peers), and the real-Ray interop scripts.
+#   binary, openssl, in-process rustls peers; --locked, as the Docker build is), the real-Ray interop scripts, the manifest and
+#   Dockerfile checks, and, once they exist, scripts/fuzz-smoke.sh and scripts/signer-interop.sh.
+# Everything else a stage needs it fetches from crates.io or PyPI itself: nothing has to be
+# on the machine beforehand (CI starts with an empty cargo cache and no Ray venv).
 # Prints one PASS/FAIL line per stage and "test.sh: N passed, M failed"; exits 1 on any failure.
-# Env: SKIP_RAY=1 skips the stages that start a real Ray head (they need ~1 GB and ~2 min).
-set -uo pipefail
+# Env: RAYTLS_SKIP_RAY=1 skips the stages that start a real Ray head (~1 GB, a few minutes).
+#      The stages get RAYTLS_BIN (the debug binary that cargo test built).
+set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
@@ -19,7 +23,9 @@ command -v fish >/dev/null || need_apt+=(fish)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${need_apt[*]}"
-    { apt-get install -y "${need_apt[@]}" || { apt-get update && apt-get install -y "${need_apt[@]}"; }; } >/dev/null 2>&1
+    # A new machine's package lists may be stale or absent: update once if the install fails.
+    { apt-get install -y "${need_apt[@]}" || { apt-get update && apt-get install -y "${need_apt[@]}"; }; } >/dev/null 2>&1 ||
+      echo "== apt-get install ${need_apt[*]} failed (tests that need them will fail)" >&2
   else
     echo "== missing ${need_apt[*]}: install them (tests that need them will fail)" >&2
   fi
@@ -33,20 +39,20 @@ stage() {  # stage NAME CMD...: run, record, keep going
   else echo "FAIL: $name ($((SECONDS-t))s)"; FAILED=$((FAILED+1)); FAILED_NAMES+=("$name"); fi
 }
 
-stage "cargo fmt --check" cargo fmt --check
-stage "cargo clippy" cargo clippy --all-targets --quiet -- -D warnings
-stage "cargo test" cargo test --quiet
-if [ "${SKIP_RAY:-0}" != 1 ]; then
-  export RAYTLS_BIN=$ROOT/target/debug/raytls
+stage "cargo fmt --check" cargo fmt --all --check
+stage "cargo clippy" cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
+stage "cargo test" cargo test --locked --workspace --quiet
+export RAYTLS_BIN=$ROOT/target/debug/raytls
+if [ "${RAYTLS_SKIP_RAY:-0}" != 1 ]; then
   stage "real Ray: raytls certificates (scripts/interop.sh)" bash scripts/interop.sh
-  for s in scripts/interop-health-check.sh; do
-    [ -f "$s" ] && stage "real Ray: $s" bash "$s"
-  done
+  stage "real Ray: raytls health-check (scripts/interop-health-check.sh)" bash scripts/interop-health-check.sh
+  stage "real Ray: signer, two nodes (scripts/signer-interop.sh)" bash scripts/signer-interop.sh
 fi
-for s in scripts/validate-manifests.sh scripts/check-dockerfile.sh; do
-  [ -f "$s" ] && stage "$s" bash "$s"
-done
+stage "manifests (scripts/validate-manifests.sh)" bash scripts/validate-manifests.sh
+stage "Dockerfile build context (scripts/check-dockerfile.sh)" bash scripts/check-dockerfile.sh
+stage "signer API vs its OpenAPI document (scripts/signer-schemathesis.sh)" bash scripts/signer-schemathesis.sh
+stage "fuzz smoke (scripts/fuzz-smoke.sh)" bash scripts/fuzz-smoke.sh
 
-[ "$FAILED" -gt 0 ] && echo "failed stages: ${FAILED_NAMES[*]}"
+[ "$FAILED" = 0 ] || echo "failed stages: ${FAILED_NAMES[*]}"
 echo "test.sh: $PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

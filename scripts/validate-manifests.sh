@@ -8,21 +8,21 @@
 # 2. Consistency: every raytls command line in the manifests is a real subcommand whose
 #    --help lists each flag used; env paths and path flags point into mounted volumes that
 #    provide the file; see scripts/check_manifests.py for the full list.
-# 3. Self-test of the checker: each of 15 known-bad mutations of a RayCluster manifest must be
-#    caught (runs against the fixed interface of init/health-check, so it passes even
-#    before those commands are merged); for a file with the signer (`raytls serve`), 23
-#    mutations of the signer, its Service, NetworkPolicy and the Ray pods' `init --signer`
-#    (a worker token on the head, the CA key in a Ray pod, a URL not in the signer's
-#    certificate, a NetworkPolicy open to all, ...). A checker that crashes is a failure.
+# 3. Self-test of the checker, per RayCluster manifest: the unmutated manifest passes and
+#    each of its known-bad mutations (check_manifests.py `mutations`) is caught, asking the
+#    real binary's --help; for a file with the signer (`raytls serve`), 23 more mutations
+#    of the signer, its Service, NetworkPolicy and the Ray pods' `init --signer` (a worker
+#    token on the head, the CA key in a Ray pod, a URL not in the signer's certificate, a
+#    NetworkPolicy open to all, ...). A checker that crashes is a failure.
 #
 # Usage: scripts/validate-manifests.sh [--no-schema] [FILE...]   (default: examples/*.yaml)
-# Env:   RAYTLS=path/to/raytls (default: `cargo build`, then target/debug/raytls)
+# Env:   RAYTLS_BIN=path/to/raytls (default: `cargo build`, then target/debug/raytls)
 #        RAYTLS_VALIDATE_VENV (default ${XDG_CACHE_HOME:-$HOME/.cache}/raytls/validate-venv):
 #        made on first use with `python3 -m venv` + pip (kubernetes-validate, PyYAML); after
 #        that the script runs offline.
-#        K8S_VERSION (default 1.30): the Kubernetes schema version to validate against.
+#        RAYTLS_K8S_VERSION (default 1.30): the Kubernetes schema version to validate against.
 # Prints PASS/FAIL lines and "manifests: N passed, M failed"; exits 1 on any failure.
-set -uo pipefail
+set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SCHEMA=1; FILES=()
 for a in "$@"; do
@@ -48,24 +48,32 @@ if ! "$PY" -c "$want_mods" 2>/dev/null; then
   PY=$VENV/bin/python
 fi
 
-if [ -z "${RAYTLS:-}" ]; then
+if [ -z "${RAYTLS_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --quiet) || { echo "cargo build failed" >&2; exit 2; }
-  RAYTLS=$ROOT/target/debug/raytls
+  RAYTLS_BIN=$ROOT/target/debug/raytls
 fi
 
 SCHEMA_FLAG=(); [ $SCHEMA = 0 ] && SCHEMA_FLAG=(--no-schema)
-LOG=$(mktemp); trap 'rm -f "$LOG"' EXIT
-"$PY" "$ROOT/scripts/check_manifests.py" --raytls "$RAYTLS" --k8s-version "${K8S_VERSION:-1.30}" \
-  "${SCHEMA_FLAG[@]}" "${FILES[@]}" | tee -a "$LOG"
-# A checker that crashed (exit other than 0/1) counts as a failure, whatever it printed.
-[ "${PIPESTATUS[0]}" -le 1 ] || echo "FAIL check_manifests.py crashed (exit ${PIPESTATUS[0]})" | tee -a "$LOG"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+LOG=$T/log; : >"$LOG"
+# checker LABEL ARGS...: one check_manifests.py run, its lines into LOG (LABEL prefixes the
+# self-test's). It exits 1 when a check failed; a non-zero exit without a FAIL line (a crash,
+# a traceback) counts as a FAIL too.
+checker() {
+  local label=$1 rc=0; shift
+  "$PY" "$ROOT/scripts/check_manifests.py" --raytls "$RAYTLS_BIN" --k8s-version "${RAYTLS_K8S_VERSION:-1.30}" \
+    "${SCHEMA_FLAG[@]}" "$@" >"$T/part" 2>&1 || rc=$?
+  sed "s|self-test:|self-test$label:|" "$T/part" | tee -a "$LOG"
+  if [ "$rc" != 0 ] && ! grep -q '^FAIL' "$T/part"; then
+    echo "FAIL check_manifests.py $* exited $rc without naming a failed check" | tee -a "$LOG"
+  fi
+}
+checker "" "${FILES[@]}"
 for f in "${FILES[@]}"; do
   grep -q '^kind: RayCluster' "$f" || continue
-  "$PY" "$ROOT/scripts/check_manifests.py" --self-test --raytls "$RAYTLS" \
-    --k8s-version "${K8S_VERSION:-1.30}" "${SCHEMA_FLAG[@]}" "$f" | sed "s|self-test:|self-test ($(basename "$f")):|" | tee -a "$LOG"
-  st=${PIPESTATUS[0]}
-  [ "$st" -le 1 ] || echo "FAIL self-test ($(basename "$f")): the checker crashed (exit $st)" | tee -a "$LOG"
+  checker " ($(basename "$f"))" --self-test "$f"
 done
-PASSED=$(grep -c '^PASS' "$LOG"); FAILED=$(grep -c '^FAIL' "$LOG")
+PASSED=$(grep -c '^PASS' "$LOG" || true); FAILED=$(grep -c '^FAIL' "$LOG" || true)
+[ "$PASSED" -gt 0 ] || { echo "FAIL nothing was checked"; FAILED=$((FAILED+1)); }
 echo "manifests: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -49,6 +49,10 @@ pub enum Error {
         problem: String,
     },
 
+    /// The spliced file would not read back as intended (see `kit::netrc::set_machine`).
+    #[error("{path}: cannot set machine {machine} without changing how netrc readers see the rest of the file; edit it by hand, then run `raytls netrc check --file {path}`")]
+    NetrcEditUnsafe { path: PathBuf, machine: String },
+
     #[error("{path} is not a file path")]
     NotAFilePath { path: PathBuf },
 

@@ -92,6 +92,8 @@ struct UnclosedQuote(usize);
 struct Words<'a> {
     src: &'a str,
     pos: usize,
+    /// The text ends in a lone `\` inside a bare word: an escape of nothing.
+    dangling_escape: bool,
 }
 
 impl<'a> Words<'a> {
@@ -169,6 +171,7 @@ impl<'a> Words<'a> {
             }
         }
         self.pos = end;
+        self.dangling_escape = escaped;
         Word {
             text,
             span: start..end,
@@ -258,7 +261,11 @@ struct Parser<'a> {
 pub fn parse(src: &str) -> Netrc {
     let mut parser = Parser {
         src,
-        words: Words { src, pos: 0 },
+        words: Words {
+            src,
+            pos: 0,
+            dangling_escape: false,
+        },
         lines: Lines::new(src),
         out: Netrc::default(),
         entry: None,
@@ -267,6 +274,16 @@ pub fn parse(src: &str) -> Netrc {
     };
     // A `Stop` ends reading; what was read so far is still checked and reported.
     let _ = parser.read_entries();
+    if parser.words.dangling_escape {
+        // Whatever is appended to such a file (`netrc set` adds a newline and an entry)
+        // joins its last word: a machine name or password would silently change.
+        parser.problem(
+            src.len().saturating_sub(1),
+            "the file ends with a lone backslash, which escapes nothing; anything added after \
+             it joins the last word: remove it or end the file with a newline"
+                .into(),
+        );
+    }
     parser.close_entry();
     let mut out = parser.out;
     check_entries(&mut out);
@@ -555,6 +572,45 @@ pub fn set_machine(
     password: &str,
     path_for_errors: &std::path::Path,
 ) -> Result<SetOutcome> {
+    let outcome = splice_machine(src, machine, login, password, path_for_errors)?;
+    // Splicing text is only right if the result reads back as intended: our entry once,
+    // every other entry as it was. A backslash that escapes the newline after a macdef name
+    // (found by the netrc fuzz target) made the macdef body swallow an appended entry.
+    let others = |n: &Netrc| -> Vec<(EntryKind, Option<String>, bool, Option<String>)> {
+        n.entries
+            .iter()
+            .filter(|e| !matches!(&e.kind, EntryKind::Machine(m) if m == machine))
+            .map(|e| {
+                let (k, l, a) = (e.kind.clone(), e.login.clone(), e.account_raw.clone());
+                (k, l, e.has_password, a)
+            })
+            .collect()
+    };
+    let after = parse(&outcome.text);
+    let ours: Vec<&Entry> = after
+        .machines()
+        .filter(|(m, _)| *m == machine)
+        .map(|(_, e)| e)
+        .collect();
+    let reads_back = after.malformed().next().is_none()
+        && matches!(ours.as_slice(), [e] if e.login.as_deref() == Some(login) && e.has_password)
+        && others(&parse(src)) == others(&after);
+    if !reads_back {
+        return Err(Error::NetrcEditUnsafe {
+            path: path_for_errors.to_path_buf(),
+            machine: machine.to_string(),
+        });
+    }
+    Ok(outcome)
+}
+
+fn splice_machine(
+    src: &str,
+    machine: &str,
+    login: &str,
+    password: &str,
+    path_for_errors: &std::path::Path,
+) -> Result<SetOutcome> {
     let parsed = parse(src);
     if let Some(p) = parsed.malformed().next() {
         // The message may carry a machine name from the file: main escapes the error line.
@@ -819,6 +875,44 @@ mod tests {
             out.text,
             "machine a\nlogin n\npassword w\nmachine b login v password q\n"
         );
+    }
+
+    #[test]
+    fn regression_netrc_set_after_trailing_backslash() {
+        // Found by fuzz/fuzz_targets/netrc.rs: a file whose last byte is a backslash (no
+        // newline). `set` appended "\n\nmachine ..." and the backslash escaped that newline,
+        // so the file's last word (a machine name here, a password as easily) changed.
+        let src = "machine a.example login u password p\\";
+        let parsed = parse(src);
+        let problem = parsed
+            .malformed()
+            .next()
+            .expect("a lone final backslash is malformed");
+        assert!(problem.message.contains("backslash"), "{problem:?}");
+        assert_eq!(problem.line, 1);
+        let err = set_machine(src, "b.example", "v", "q", Path::new("netrc")).unwrap_err();
+        assert!(err.to_string().contains("backslash"), "{err}");
+        // An escaped character, or a backslash before the final newline, is no problem.
+        for fine in [
+            "machine a login u password p\\q",
+            "machine a login u password p\\\n",
+        ] {
+            assert!(parse(fine).malformed().next().is_none(), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn regression_netrc_set_swallowed_by_macdef() {
+        // Found by fuzz/fuzz_targets/netrc.rs: a macdef name ending in a backslash escapes
+        // the newline after it, so the blank line `set` puts before an appended entry
+        // became the end of the macdef line instead, and the macdef body swallowed the new
+        // entry: `set` reported success and the machine was not in the file for any reader.
+        let src = "machine a.example login u password p\nmacdef init\\\n";
+        let err = set_machine(src, "b.example", "v", "q", Path::new("netrc")).unwrap_err();
+        assert!(err.to_string().contains("edit it by hand"), "{err}");
+        // The ordinary shapes are still edited.
+        let ok = set_machine("macdef init\n", "b.example", "v", "q", Path::new("n")).unwrap();
+        assert!(parse(&ok.text).machines().any(|(m, _)| m == "b.example"));
     }
 
     #[test]

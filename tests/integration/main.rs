@@ -2,7 +2,6 @@
 mod bad_input;
 mod ca;
 mod env;
-mod fake_gcs;
 mod hardening;
 mod health_check;
 mod init;

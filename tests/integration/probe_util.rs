@@ -205,8 +205,8 @@ fn bind(rt: &Runtime) -> TcpListener {
     rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind")
 }
 
-use super::fake_gcs::drain;
-pub use super::fake_gcs::Gcs;
+use fake_gcs::drain;
+pub use fake_gcs::Gcs;
 
 /// A fake Ray GCS: real gRPC (tonic's server pieces) over real mutual TLS.
 pub fn fake_gcs(cfg: Arc<ServerConfig>, gcs: Gcs) -> Server {
@@ -219,7 +219,7 @@ pub fn fake_gcs_at(bind_to: &str, cfg: Arc<ServerConfig>, gcs: Gcs) -> Option<Se
     let listener = rt.block_on(TcpListener::bind(bind_to)).ok()?;
     let addr = listener.local_addr().expect("addr");
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-    rt.spawn(super::fake_gcs::serve(listener, acceptor, Arc::new(gcs)));
+    rt.spawn(fake_gcs::serve(listener, acceptor, Arc::new(gcs)));
     Some(Server::new(addr, rt))
 }
 

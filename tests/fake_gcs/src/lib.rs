@@ -1,7 +1,7 @@
-//! A fake Ray GCS: real gRPC (tonic's server pieces) over real mutual TLS. Shared by the
-//! health-check tests, the criterion bench and the 1,000-endpoint fleet of `bench.sh`
-//! (benches include this file with `#[path]`, so it depends on nothing else in tests/).
-#![allow(dead_code)]
+//! A fake Ray GCS: real gRPC (tonic's server pieces) over real mutual TLS, speaking Ray's
+//! messages as raytls defines them (`raytls::probe::grpc::messages`). Shared by the
+//! health-check integration tests, the criterion bench `health` and `gcs_fleet`, the
+//! 1,000-endpoint fleet of `bench.sh` (src/bin/gcs_fleet.rs).
 
 use std::convert::Infallible;
 use std::sync::Arc;

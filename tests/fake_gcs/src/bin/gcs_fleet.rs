@@ -1,11 +1,8 @@
 //! bench.sh case 6: N fake Ray GCS endpoints (real mutual TLS + gRPC) on 127.0.0.1, in one
 //! process, until killed. Writes one port per line to --ports-file once all are listening.
-//!   cargo run --release --example gcs_fleet -- --ca DIR --count 1000 --ports-file FILE
+//!   cargo run --release -p fake_gcs --bin gcs_fleet -- --ca DIR --count 1000 --ports-file FILE
 //! The server certificate is issued by the CA in DIR (127.0.0.1 and localhost); clients must
 //! present a certificate from the same CA.
-#[path = "../../tests/integration/fake_gcs.rs"]
-mod fake_gcs;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
