@@ -3,7 +3,7 @@
 # the cargo-fuzz targets (fuzz/README.md). Seeds start from testdata/ (scripts/make-testdata.sh)
 # plus shapes testdata has no need for (P-384 and P-521, RSA PKCS#8, RSA-PSS, Ed448, secp256k1,
 # a key after EC PARAMETERS, a certificate with many kinds of extension), made here with
-# openssl, and hand-written netrc files, URIs, durations and gRPC replies.
+# openssl, and hand-written netrc files, URIs, durations, gRPC replies and sign requests.
 #
 # Usage: scripts/make-fuzz-seeds.sh   (needs OpenSSL 3.x; keys change on every run)
 set -euo pipefail
@@ -14,7 +14,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 # Keep the inputs that once crashed a target (crash-*): they are regression seeds.
 find "$S" -type f ! -name 'crash-*' -delete 2>/dev/null || true
-mkdir -p "$S"/{keys_pem,keys_der,certs_pem,cert_der,inspect,grpc_reply,netrc,uri_lint,duration}
+mkdir -p "$S"/{keys_pem,keys_der,certs_pem,cert_der,inspect,grpc_reply,netrc,uri_lint,duration,signer_request}
 
 # --- openssl extras (in $TMP) --------------------------------------------------------------
 q() { "$@" 2>/dev/null; }
@@ -112,5 +112,16 @@ printf 'https://u:p@ss@h/%%zz?%%4' >"$S/uri_lint/odd-escapes"
 for d in 500ms 5s 1.5s 2m 1h 30d 7 " 10 min " 1e999d 0.000001ms 18446744073709551615s 1..2s; do
   printf '%s' "$d" >"$S/duration/$(printf '%s' "$d" | tr -c 'A-Za-z0-9.' '_')"
 done
+
+# --- signer_request: POST /v1/sign bodies with openssl-made CSRs --------------------------------
+q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=w -out "$TMP/p256.csr"
+q openssl req -new -newkey rsa:2048 -nodes -keyout /dev/null -subj /CN=r \
+    -addext subjectAltName=DNS:x-head-svc.ray.svc.cluster.local,IP:10.9.9.9 -out "$TMP/rsa-sans.csr"
+q openssl req -new -newkey ed25519 -nodes -keyout /dev/null -subj /CN=e -out "$TMP/ed25519.csr"
+body() { python3 -c 'import json,sys; d={"role":sys.argv[1],"csr":open(sys.argv[2]).read()}; d.update({"fqdn":sys.argv[3:]} if len(sys.argv)>3 else {}); print(json.dumps(d),end="")' "$@"; }
+body worker "$TMP/p256.csr" >"$S/signer_request/worker.json"
+body head "$TMP/p256.csr" x-head-svc.ray.svc.cluster.local >"$S/signer_request/head-fqdn.json"
+body worker "$TMP/rsa-sans.csr" >"$S/signer_request/rsa-with-sans.json"
+body client "$TMP/ed25519.csr" >"$S/signer_request/ed25519.json"
 
 for d in "$S"/*/; do printf '%-12s %3d files\n' "$(basename "$d")" "$(ls "$d" | wc -l)"; done
