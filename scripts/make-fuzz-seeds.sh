@@ -3,7 +3,7 @@
 # the cargo-fuzz targets (fuzz/README.md). Seeds start from testdata/ (scripts/make-testdata.sh)
 # plus shapes testdata has no need for (P-384 and P-521, RSA PKCS#8, RSA-PSS, Ed448, secp256k1,
 # a key after EC PARAMETERS, a certificate with many kinds of extension), made here with
-# openssl, and hand-written netrc files, URIs, durations and gRPC replies.
+# openssl, and hand-written netrc files, URIs, durations, gRPC replies and sign requests.
 #
 # Usage: scripts/make-fuzz-seeds.sh   (needs OpenSSL 3.x; keys change on every run)
 set -euo pipefail
@@ -113,19 +113,15 @@ for d in 500ms 5s 1.5s 2m 1h 30d 7 " 10 min " 1e999d 0.000001ms 1844674407370955
   printf '%s' "$d" >"$S/duration/$(printf '%s' "$d" | tr -c 'A-Za-z0-9.' '_')"
 done
 
-# --- signer_request: POST /v1/sign bodies (JSON with a PEM CSR) ---------------------------------
-openssl ecparam -genkey -name prime256v1 -noout -out "$TMP/csr.key" 2>/dev/null
-openssl req -new -key "$TMP/csr.key" -subj /CN=w -out "$TMP/req.csr" 2>/dev/null
-python3 - "$TMP/req.csr" "$S/signer_request" <<'PY'
-import json, sys
-csr, out = open(sys.argv[1]).read(), sys.argv[2]
-for name, body in [
-    ("worker.json", {"role": "worker", "csr": csr}),
-    ("head-fqdn.json", {"role": "head", "csr": csr, "fqdn": ["raycluster-head-svc.ray.svc.cluster.local"]}),
-    ("bad-role.json", {"role": "admin", "csr": csr}),
-]:
-    open(f"{out}/{name}", "w").write(json.dumps(body))
-open(f"{out}/truncated.json", "w").write(json.dumps({"role": "worker", "csr": csr})[:150])
-PY
+# --- signer_request: POST /v1/sign bodies with openssl-made CSRs --------------------------------
+q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=w -out "$TMP/p256.csr"
+q openssl req -new -newkey rsa:2048 -nodes -keyout /dev/null -subj /CN=r \
+    -addext subjectAltName=DNS:x-head-svc.ray.svc.cluster.local,IP:10.9.9.9 -out "$TMP/rsa-sans.csr"
+q openssl req -new -newkey ed25519 -nodes -keyout /dev/null -subj /CN=e -out "$TMP/ed25519.csr"
+body() { python3 -c 'import json,sys; d={"role":sys.argv[1],"csr":open(sys.argv[2]).read()}; d.update({"fqdn":sys.argv[3:]} if len(sys.argv)>3 else {}); print(json.dumps(d),end="")' "$@"; }
+body worker "$TMP/p256.csr" >"$S/signer_request/worker.json"
+body head "$TMP/p256.csr" x-head-svc.ray.svc.cluster.local >"$S/signer_request/head-fqdn.json"
+body worker "$TMP/rsa-sans.csr" >"$S/signer_request/rsa-with-sans.json"
+body client "$TMP/ed25519.csr" >"$S/signer_request/ed25519.json"
 
 for d in "$S"/*/; do printf '%-12s %3d files\n' "$(basename "$d")" "$(ls "$d" | wc -l)"; done

@@ -96,7 +96,12 @@ pub fn decode_envelope(body: &[u8]) -> Result<(Role, SignRequest), ApiError> {
     let req: SignRequest = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             "bad_json",
-            format!("the body is not the JSON of a sign request: {e}"),
+            // serde_json quotes an unknown field's name, which is the peer's text: escaped,
+            // so the message stays one line without control characters.
+            format!(
+                "the body is not the JSON of a sign request: {}",
+                super::printable(&e.to_string())
+            ),
         )
     })?;
     Ok((parse_role(&req.role)?, req))
@@ -154,6 +159,21 @@ mod tests {
             let e = decode_sign_request(body).err().expect("refused");
             assert_eq!((e.status, e.code.as_str()), (400, code), "{body:?}: {e}");
         }
+    }
+
+    /// Found by the fuzz target: an unknown field's name went into the message as it was.
+    #[test]
+    fn regression_unknown_field_name_with_newline_is_escaped() {
+        let e = decode_sign_request(b"{\"rol\\n\\u001b[31mx\":1}")
+            .err()
+            .expect("refused");
+        assert_eq!((e.status, e.code.as_str()), (400, "bad_json"));
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+        assert!(
+            !e.message.contains('\n') && !e.message.contains('\u{1b}'),
+            "{}",
+            e.message
+        );
     }
 
     /// Thousands of mutations of a valid request (bytes flipped, cut, repeated): each
