@@ -143,6 +143,19 @@ pub struct SignerArgs {
 }
 
 impl SignerArgs {
+    /// Where `job`'s certificate comes from: the signer, its answers checked against
+    /// `--signer-ca`, each failed try reported on stderr (`init`, `issue`, `renew`).
+    pub fn source<'a>(
+        &self,
+        job: &'a crate::provision::signer::SignerJob<'a>,
+    ) -> crate::Result<crate::provision::Source<'a>> {
+        Ok(crate::provision::Source::Signer {
+            job,
+            anchor: Box::new(self.anchor()?),
+            on_retry: &report_retry,
+        })
+    }
+
     /// The CA the signer's answers must chain to (`--signer-ca`), certificates only.
     pub fn anchor(&self) -> crate::Result<crate::pki::certinfo::CertFile> {
         let path = self.signer_ca.as_deref().ok_or_else(|| {
@@ -194,6 +207,11 @@ impl SignerArgs {
         };
         Client::new(url, ca, token, identity).map(Some)
     }
+}
+
+/// One line per failed try to reach the signer.
+fn report_retry(line: String) {
+    eprintln!("raytls: {line}");
 }
 
 /// What to ask the signer for, from the leaf flags: the pod IP if the pod knows it (to check

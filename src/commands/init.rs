@@ -73,26 +73,20 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
         return Err(Error::InitIsForPods);
     }
     let now = super::now();
-    if let Some(client) = a.signer.client(&a.out)? {
+    let outcome = if let Some(client) = a.signer.client(&a.out)? {
         let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
-        let source = Source::Signer {
-            job: &job,
-            anchor: Box::new(a.signer.anchor()?),
-            on_retry: &|line| eprintln!("raytls: {line}"),
+        provision::init_dir(&a.signer.source(&job)?, &a.out, now)?
+    } else {
+        let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
+        let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
+        let source = Source::Local {
+            ca: &ca,
+            identity: &identity,
+            key_type: a.leaf.key_type,
+            lifetime: Lifetime::from_flag(a.days),
         };
-        let outcome = provision::init_dir(&source, &a.out, now)?;
-        super::outcome::print(&outcome, a.json);
-        return Ok(ExitCode::Ok);
-    }
-    let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
-    let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
-    let source = Source::Local {
-        ca: &ca,
-        identity: &identity,
-        key_type: a.leaf.key_type,
-        lifetime: Lifetime::from_flag(a.days),
+        provision::init_dir(&source, &a.out, now)?
     };
-    let outcome = provision::init_dir(&source, &a.out, now)?;
     super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

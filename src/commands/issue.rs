@@ -65,7 +65,8 @@ pub struct IssueArgs {
 
 pub fn run(a: IssueArgs) -> Result<ExitCode> {
     let now = super::now();
-    if let Some(client) = a.signer.client(&a.out)? {
+    let overwrite = Overwrite::from_force(a.force);
+    let outcome = if let Some(client) = a.signer.client(&a.out)? {
         if a.role != crate::pki::role::Role::Client {
             return Err(crate::error::Error::Usage(format!(
                 "issue {} --signer would certify this machine's address; run `raytls init {}` --signer in the pod instead (issue --signer is for client certificates)",
@@ -73,25 +74,18 @@ pub fn run(a: IssueArgs) -> Result<ExitCode> {
             )));
         }
         let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
-        let source = Source::Signer {
-            job: &job,
-            anchor: Box::new(a.signer.anchor()?),
-            on_retry: &|line| eprintln!("raytls: {line}"),
+        provision::issue_to_dir(&a.signer.source(&job)?, &a.out, overwrite, now)?
+    } else {
+        let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
+        let ca = Authority::load(&crate::cli::args::ca_files(&a.ca)?, now)?;
+        let source = Source::Local {
+            ca: &ca,
+            identity: &identity,
+            key_type: a.leaf.key_type,
+            lifetime: Lifetime::from_flag(a.days),
         };
-        let outcome =
-            provision::issue_to_dir(&source, &a.out, Overwrite::from_force(a.force), now)?;
-        super::outcome::print(&outcome, a.json);
-        return Ok(ExitCode::Ok);
-    }
-    let identity = crate::cli::args::leaf_identity(a.role, &a.leaf)?;
-    let ca = Authority::load(&crate::cli::args::ca_files(&a.ca)?, now)?;
-    let source = Source::Local {
-        ca: &ca,
-        identity: &identity,
-        key_type: a.leaf.key_type,
-        lifetime: Lifetime::from_flag(a.days),
+        provision::issue_to_dir(&source, &a.out, overwrite, now)?
     };
-    let outcome = provision::issue_to_dir(&source, &a.out, Overwrite::from_force(a.force), now)?;
     super::outcome::print(&outcome, a.json);
     Ok(ExitCode::Ok)
 }

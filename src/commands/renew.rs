@@ -131,12 +131,7 @@ fn pass(a: &RenewArgs, renewal: Renewal) -> Result<Outcome> {
             key_type: KeyType::default(),
             wait: a.signer.wait,
         };
-        let source = Source::Signer {
-            job: &job,
-            anchor: Box::new(a.signer.anchor()?),
-            on_retry: &|line| eprintln!("raytls: {line}"),
-        };
-        return provision::renew_dir(&source, &a.dir, renewal, now);
+        return provision::renew_dir(&a.signer.source(&job)?, &a.dir, renewal, now);
     }
     let Some(ca_dir) = &a.ca else {
         return Err(Error::Usage(
