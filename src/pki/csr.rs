@@ -173,16 +173,12 @@ fn general_name_text(name: &GeneralName<'_>) -> String {
             16 => <[u8; 16]>::try_from(*b)
                 .map(|a| std::net::IpAddr::from(a).to_string())
                 .unwrap_or_default(),
-            _ => format!("IP:{}", hex(b)),
+            _ => format!("IP:{}", crate::text::hex::lower(b)),
         },
         GeneralName::RFC822Name(e) => format!("email:{e}"),
         GeneralName::URI(u) => format!("URI:{u}"),
         other => format!("{other}"),
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn section_name(kind: SectionKind) -> &'static str {

@@ -255,7 +255,7 @@ fn new_version_dir(dir: &Path, holds_secret: bool) -> Result<PathBuf> {
         now.minute(),
         now.second(),
         now.nanosecond(),
-        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        crate::text::hex::lower(&rnd)
     );
     let path = dir.join(name);
     let mode = if holds_secret { 0o700 } else { 0o755 };
