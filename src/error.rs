@@ -114,9 +114,9 @@ pub enum Error {
     #[error("the CA in {path} is not valid until {not_before}; check this machine's clock")]
     CaNotYetValid { path: PathBuf, not_before: String },
 
-    #[error("--days {days} would outlive the CA in {ca}, which expires on {ca_not_after} ({max_days} days from now); use --days {max_days} or less")]
+    #[error("{asked} would outlive the CA in {ca}, which expires on {ca_not_after} ({max_days} days from now); use --days {max_days} or less")]
     OutlivesCa {
-        days: u32,
+        asked: String,
         max_days: i64,
         ca: PathBuf,
         ca_not_after: String,
@@ -125,9 +125,9 @@ pub enum Error {
     #[error("refusing to write into {out}: it holds the CA key {key}, and Ray's pods must never see it; write the certificate to another directory (e.g. --out /etc/ray/tls)")]
     CaKeyInOutputDir { out: PathBuf, key: PathBuf },
 
-    #[error("--days {days} would outlive the CA in {ca}, which expires on {ca_not_after}, in less than a day: create a new CA (raytls ca create) and re-issue")]
+    #[error("{asked} would outlive the CA in {ca}, which expires on {ca_not_after}, in less than a day: create a new CA (raytls ca create) and re-issue")]
     CaExpiresWithinADay {
-        days: u32,
+        asked: String,
         ca: PathBuf,
         ca_not_after: String,
     },

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::error::{Error, Result};
-use crate::pki::authority::CaFiles;
+use crate::pki::authority::{CaFiles, Lifetime};
 use crate::pki::keys::KeyType;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::{self, San};
@@ -45,6 +45,49 @@ pub struct LeafArgs {
     /// Key type of the new key
     #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
     pub key_type: KeyType,
+}
+
+/// How long a certificate made here lives: `--days N`, or `--valid-for DURATION`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidityArgs {
+    /// Validity of a new certificate in days (default 365, shortened to the CA's expiry if
+    /// needed)
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Validity as a duration instead of --days (30m, 12h, 7d): short-lived certificates and
+    /// renewal drills; at least 1m
+    #[arg(
+        long,
+        value_name = "DURATION",
+        conflicts_with = "days",
+        value_parser = crate::text::duration::parse
+    )]
+    pub valid_for: Option<Duration>,
+}
+
+impl ValidityArgs {
+    /// The asked lifetime, or `default` when neither flag is given.
+    pub fn lifetime_or(&self, default: Lifetime) -> Lifetime {
+        match (self.days, self.valid_for) {
+            (Some(d), _) => Lifetime::from_flag(Some(d)),
+            // parse() caps durations at ten years, so this always fits.
+            (None, Some(d)) => {
+                Lifetime::Explicit(time::Duration::try_from(d).unwrap_or(time::Duration::MAX))
+            }
+            (None, None) => default,
+        }
+    }
+
+    /// With a signer the signer decides the lifetime: a flag asking otherwise is refused, not
+    /// silently ignored.
+    pub fn refuse_with_signer(&self) -> Result<()> {
+        if self.days.is_some() || self.valid_for.is_some() {
+            return Err(Error::Usage(
+                "--days and --valid-for do not apply with --signer: the signer decides how long a certificate lives (raytls serve --max-days ROLE=N)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `--ca DIR`, or `--ca-cert FILE --ca-key FILE`.

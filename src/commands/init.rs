@@ -60,9 +60,8 @@ pub struct InitArgs {
     pub leaf: LeafArgs,
     #[command(flatten)]
     pub signer: SignerArgs,
-    /// Validity of a new certificate in days (shortened to the CA's expiry if needed)
-    #[arg(long, value_name = "N")]
-    pub days: Option<u32>,
+    #[command(flatten)]
+    pub validity: crate::cli::args::ValidityArgs,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -74,6 +73,7 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
     }
     let now = super::now();
     let outcome = if let Some(client) = a.signer.client(&a.out)? {
+        a.validity.refuse_with_signer()?;
         let job = crate::cli::args::signer_job(&client, a.role, &a.leaf, a.signer.wait)?;
         provision::init_dir(&a.signer.source(&job)?, &a.out, now)?
     } else {
@@ -83,7 +83,7 @@ pub fn run(a: InitArgs) -> Result<ExitCode> {
             ca: &ca,
             identity: &identity,
             key_type: a.leaf.key_type,
-            lifetime: Lifetime::from_flag(a.days),
+            lifetime: a.validity.lifetime_or(Lifetime::from_flag(None)),
         };
         provision::init_dir(&source, &a.out, now)?
     };

@@ -52,9 +52,8 @@ pub struct IssueArgs {
     pub leaf: LeafArgs,
     #[command(flatten)]
     pub signer: SignerArgs,
-    /// Validity in days (default 365, shortened to the CA's expiry if needed)
-    #[arg(long, value_name = "N")]
-    pub days: Option<u32>,
+    #[command(flatten)]
+    pub validity: crate::cli::args::ValidityArgs,
     /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
@@ -67,6 +66,7 @@ pub fn run(a: IssueArgs) -> Result<ExitCode> {
     let now = super::now();
     let overwrite = Overwrite::from_force(a.force);
     let outcome = if let Some(client) = a.signer.client(&a.out)? {
+        a.validity.refuse_with_signer()?;
         if a.role != crate::pki::role::Role::Client {
             return Err(crate::error::Error::Usage(format!(
                 "issue {} --signer would certify this machine's address; run `raytls init {}` --signer in the pod instead (issue --signer is for client certificates)",
@@ -82,7 +82,7 @@ pub fn run(a: IssueArgs) -> Result<ExitCode> {
             ca: &ca,
             identity: &identity,
             key_type: a.leaf.key_type,
-            lifetime: Lifetime::from_flag(a.days),
+            lifetime: a.validity.lifetime_or(Lifetime::from_flag(None)),
         };
         provision::issue_to_dir(&source, &a.out, overwrite, now)?
     };

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::cli::args::SignerArgs;
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
-use crate::pki::authority::{Authority, CaFiles, Lifetime};
+use crate::pki::authority::{Authority, CaFiles, Lifetime, CLOCK_SKEW};
 use crate::pki::certinfo::{CertFile, CertInfo};
 use crate::pki::csr::role_in_subject;
 use crate::pki::keys::KeyType;
@@ -29,7 +29,8 @@ What it does:
   reads DIR/tls.crt: its role (recorded in the certificate; --role overrides) and its names
   (the pod IP from POD_IP when set). One pass replaces the certificate, the key and ca.crt
   together when a check fails, when less than --renew-before is left (default: a third of
-  its lifetime), or with --force, and otherwise keeps it, saying which. Through a signer
+  its lifetime), or with --force, and otherwise keeps it, saying which. With --ca the new
+  certificate lives as long as the one it replaces unless --days/--valid-for say otherwise. Through a signer
   it authenticates with the certificate it renews (mutual TLS, no token).
   Ray loads its certificate only at start: pair this with
   `raytls health-check --expect-cert DIR/tls.crt` as the Ray container's liveness probe.
@@ -77,6 +78,8 @@ pub struct RenewArgs {
     /// Renew now, whatever the certificate's state
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub validity: crate::cli::args::ValidityArgs,
     /// Keep running: check again before the renewal point (at least hourly), retry
     /// failures with backoff; exit only on a configuration error
     #[arg(long)]
@@ -119,6 +122,7 @@ fn pass(a: &RenewArgs, renewal: Renewal) -> Result<Outcome> {
     };
     let names = Names::of(&current.info, role)?;
     if let Some(client) = a.signer.client(&a.dir)? {
+        a.validity.refuse_with_signer()?;
         let job = SignerJob {
             client: &client,
             role,
@@ -144,9 +148,23 @@ fn pass(a: &RenewArgs, renewal: Renewal) -> Result<Outcome> {
         ca: &ca,
         identity: &identity,
         key_type: KeyType::default(),
-        lifetime: Lifetime::from_flag(None),
+        // A renewal keeps the lifetime the operator chose when the certificate was made.
+        lifetime: a
+            .validity
+            .lifetime_or(Lifetime::Default(chosen_lifetime(&current.info))),
     };
     provision::renew_dir(&source, &a.dir, renewal, now)
+}
+
+/// The lifetime a certificate was asked for: raytls dates `notBefore` back by the allowed
+/// clock skew, which is not part of it (else every renewal would add five minutes).
+fn chosen_lifetime(info: &CertInfo) -> time::Duration {
+    let span = info.not_after - info.not_before;
+    if span > CLOCK_SKEW + Lifetime::SHORTEST {
+        span - CLOCK_SKEW
+    } else {
+        span.max(Lifetime::SHORTEST)
+    }
 }
 
 fn current_certificate(dir: &Path) -> Result<CertFile> {

@@ -17,7 +17,7 @@ use crate::signer::audit::Audit;
 use crate::signer::auth::Tokens;
 use crate::signer::limits::RateLimit;
 use crate::signer::policy::{HeadPattern, Policy};
-use crate::signer::server::{self, Limits, MaxDays, ServeConfig};
+use crate::signer::server::{self, Limits, MaxLifetime, ServeConfig};
 
 const SERVE_EXAMPLES: &str = "\
 What a pod gets (the server decides, not the request):
@@ -101,7 +101,8 @@ pub struct ServeArgs {
     )]
     pub sans: Vec<String>,
     /// Longest validity for a role, ROLE=DAYS (repeatable; defaults head=365, worker=365,
-    /// client=30; never beyond the CA)
+    /// client=30; never beyond the CA). A value with a unit (worker=30m, worker=12h) is a
+    /// duration, for short-lived certificates and renewal drills
     #[arg(
         long = "max-days",
         value_name = "ROLE=N",
@@ -195,20 +196,10 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         .iter()
         .map(|s| San::parse("--san", s))
         .collect::<Result<Vec<_>>>()?;
-    let mut max_days = MaxDays::default();
+    let mut max_lifetime = MaxLifetime::default();
     for m in &a.max_days {
         let (role, n) = role_pair("--max-days", m)?;
-        let days: u32 = n
-            .parse()
-            .ok()
-            .filter(|d| *d > 0)
-            .ok_or_else(|| Error::InvalidValue {
-                source_name: "--max-days".into(),
-                value: m.clone(),
-                what: "number of days",
-                why: "give a whole number of days, at least 1".into(),
-            })?;
-        max_days.set(role, days);
+        max_lifetime.set(role, max_lifetime_value(m, n)?);
     }
     let now = super::now();
     let ca = Authority::load(&CaFiles::in_dir(&a.ca), now)?;
@@ -218,7 +209,7 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         tokens,
         policy: Policy { head_patterns },
         serving_sans,
-        max_days,
+        max_lifetime,
         audit: Audit::open(a.audit_log.as_deref())?,
         limits: Limits {
             max_connections: a.max_connections,
@@ -285,4 +276,34 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         Ok::<_, Error>(())
     })?;
     Ok(ExitCode::Ok)
+}
+
+/// `--max-days ROLE=N`: N whole days, or a duration with a unit (`30m`, `12h`), at least a
+/// minute.
+fn max_lifetime_value(flag_value: &str, n: &str) -> Result<time::Duration> {
+    let bad = |why: String| Error::InvalidValue {
+        source_name: "--max-days".into(),
+        value: flag_value.into(),
+        what: "validity",
+        why,
+    };
+    let length = if let Ok(days) = n.parse::<u32>() {
+        if days > 3650 {
+            return Err(bad("at most 3650 days".into()));
+        }
+        time::Duration::days(days.into())
+    } else if n.ends_with(|c: char| c.is_ascii_digit()) {
+        return Err(bad(
+            "give a whole number of days, or a duration such as 30m or 12h".into(),
+        ));
+    } else {
+        let d = crate::text::duration::parse(n).map_err(bad)?;
+        time::Duration::try_from(d).map_err(|e| bad(e.to_string()))?
+    };
+    if length < crate::pki::authority::Lifetime::SHORTEST {
+        return Err(bad(
+            "a certificate must be valid for at least a minute".into()
+        ));
+    }
+    Ok(length)
 }

@@ -140,7 +140,7 @@ pub fn create_intermediate(
     }
     // pathlen 0: the intermediate signs leaves only.
     let mut params = ca_params(name, 0)?;
-    let (not_after, clamped) = root.leaf_not_after(Lifetime::Default(days), now)?;
+    let (not_after, clamped) = root.leaf_not_after(Lifetime::default_days(days), now)?;
     let key = keys::generate(key_type)?;
     params.not_before = (now - CLOCK_SKEW).max(root.info.not_before);
     params.not_after = not_after;
@@ -434,37 +434,46 @@ impl Authority {
         lifetime: Lifetime,
         now: OffsetDateTime,
     ) -> Result<(OffsetDateTime, Option<String>)> {
-        let days = lifetime.days();
-        if days == 0 {
+        let length = lifetime.length();
+        if length < Lifetime::SHORTEST {
             return Err(Error::InvalidValue {
-                source_name: "--days".into(),
-                value: "0".into(),
+                source_name: lifetime.flag(),
+                value: lifetime.value(),
                 what: "validity",
-                why: "a certificate must be valid for at least one day".into(),
+                why: "a certificate must be valid for at least a minute".into(),
             });
         }
-        let wanted = add_days(now, days)?;
+        let wanted = now
+            .checked_add(length)
+            .filter(|t| t.year() <= 9999)
+            .ok_or_else(|| Error::InvalidValue {
+                source_name: lifetime.flag(),
+                value: lifetime.value(),
+                what: "validity",
+                why: "it ends after the year 9999, where X.509 dates end".into(),
+            })?;
         if wanted <= self.info.not_after {
             return Ok((wanted, None));
         }
         match lifetime {
-            Lifetime::Explicit(days) if (self.info.not_after - now).whole_days() < 1 => {
+            Lifetime::Explicit(_) if (self.info.not_after - now).whole_days() < 1 => {
                 Err(Error::CaExpiresWithinADay {
-                    days,
+                    asked: lifetime.to_string(),
                     ca: self.files.cert.clone(),
                     ca_not_after: crate::pki::certinfo::datetime(self.info.not_after),
                 })
             }
-            Lifetime::Explicit(days) => Err(Error::OutlivesCa {
-                days,
+            Lifetime::Explicit(_) => Err(Error::OutlivesCa {
+                asked: lifetime.to_string(),
                 max_days: (self.info.not_after - now).whole_days(),
                 ca: self.files.cert.clone(),
                 ca_not_after: date(self.info.not_after),
             }),
-            Lifetime::Default(days) => Ok((
+            Lifetime::Default(_) => Ok((
                 self.info.not_after,
                 Some(format!(
-                    "validity shortened from {days} days to the CA's own expiry, {}",
+                    "validity shortened from {} to the CA's own expiry, {}",
+                    lifetime.value(),
                     date(self.info.not_after)
                 )),
             )),
@@ -472,28 +481,68 @@ impl Authority {
     }
 }
 
-/// How long a leaf should live: an explicit `--days` that may not outlive the CA (error),
-/// or a default that is quietly clamped to the CA's expiry (and the user is told).
-#[derive(Debug, Clone, Copy)]
+/// How long a leaf should live: an explicit `--days`/`--valid-for` that may not outlive the
+/// CA (error), or a default that is quietly clamped to the CA's expiry (and the user is told).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifetime {
-    Explicit(u32),
-    Default(u32),
+    Explicit(Duration),
+    Default(Duration),
 }
 
 impl Lifetime {
+    /// Nothing shorter is worth a certificate (and a renewal loop needs room to act).
+    pub const SHORTEST: Duration = Duration::minutes(1);
+
     /// `--days N`, or the default leaf lifetime.
     pub fn from_flag(days: Option<u32>) -> Self {
         match days {
-            Some(d) => Lifetime::Explicit(d),
-            None => Lifetime::Default(DEFAULT_LEAF_DAYS),
+            Some(d) => Lifetime::Explicit(Duration::days(d.into())),
+            None => Lifetime::default_days(DEFAULT_LEAF_DAYS),
         }
     }
 
-    fn days(self) -> u32 {
+    /// A default of `days` days, clamped to the CA.
+    pub fn default_days(days: u32) -> Self {
+        Lifetime::Default(Duration::days(days.into()))
+    }
+
+    pub fn length(self) -> Duration {
         match self {
             Lifetime::Explicit(d) | Lifetime::Default(d) => d,
         }
     }
+
+    /// The flag an explicit lifetime came from: whole days are `--days`.
+    fn flag(self) -> String {
+        if is_whole_days(self.length()) {
+            "--days".into()
+        } else {
+            "--valid-for".into()
+        }
+    }
+
+    /// The length as the flag takes it: `30` (days) or `10m`.
+    fn value(self) -> String {
+        let d = self.length();
+        if is_whole_days(d) {
+            d.whole_days().to_string()
+        } else {
+            crate::text::duration::format(std::time::Duration::from_secs(
+                d.whole_seconds().max(0).unsigned_abs(),
+            ))
+        }
+    }
+}
+
+/// `--days 30`, `--valid-for 10m`: how the user asked for it, in messages.
+impl std::fmt::Display for Lifetime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.flag(), self.value())
+    }
+}
+
+fn is_whole_days(d: Duration) -> bool {
+    d.whole_seconds() > 0 && d.whole_seconds() % 86_400 == 0
 }
 
 /// A signed leaf and its new key, not yet on disk.

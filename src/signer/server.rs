@@ -41,7 +41,43 @@ use crate::pki::role::Role;
 use crate::pki::san::San;
 use crate::pki::{pem, role};
 
-/// Longest validity per role, in days (clamped to the CA's own expiry).
+/// Longest validity per role (clamped to the CA's own expiry): whole days for real clusters,
+/// minutes for a renewal drill.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxLifetime {
+    pub head: time::Duration,
+    pub worker: time::Duration,
+    pub client: time::Duration,
+}
+
+impl Default for MaxLifetime {
+    fn default() -> Self {
+        MaxLifetime {
+            head: time::Duration::days(365),
+            worker: time::Duration::days(365),
+            client: time::Duration::days(30),
+        }
+    }
+}
+
+impl MaxLifetime {
+    pub fn get(&self, role: Role) -> time::Duration {
+        match role {
+            Role::Head => self.head,
+            Role::Worker => self.worker,
+            Role::Client => self.client,
+        }
+    }
+
+    pub fn set(&mut self, role: Role, length: time::Duration) {
+        match role {
+            Role::Head => self.head = length,
+            Role::Worker => self.worker = length,
+            Role::Client => self.client = length,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct MaxDays {
     pub head: u32,
@@ -112,7 +148,7 @@ pub struct ServeConfig {
     pub policy: Policy,
     /// Extra names for the serving certificate (its listen address is added).
     pub serving_sans: Vec<San>,
-    pub max_days: MaxDays,
+    pub max_lifetime: MaxLifetime,
     pub audit: Audit,
     pub limits: Limits,
 }
@@ -122,7 +158,7 @@ struct State {
     ca_pem: String,
     tokens: Tokens,
     policy: Policy,
-    max_days: MaxDays,
+    max_lifetime: MaxLifetime,
     audit: Audit,
     metrics: Metrics,
     limiter: PeerLimiter,
@@ -172,7 +208,7 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
             common_name: "raytls signer".into(),
         },
         &names,
-        Lifetime::Default(365),
+        Lifetime::default_days(365),
         now,
     )?;
     let chain: Vec<CertificateDer<'static>> = pem::certificates(
@@ -227,7 +263,7 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
         ca_pem,
         tokens: cfg.tokens,
         policy: cfg.policy,
-        max_days: cfg.max_days,
+        max_lifetime: cfg.max_lifetime,
         audit: cfg.audit,
         metrics: Metrics::default(),
         limiter: PeerLimiter::new(cfg.limits.rate),
@@ -639,7 +675,7 @@ async fn decide(
             decoded.csr.key.is_rsa(),
             &LeafSubject::for_identity(&identity),
             &sans,
-            Lifetime::Default(state.max_days.get(role)),
+            Lifetime::Default(state.max_lifetime.get(role)),
             OffsetDateTime::now_utc(),
         )
         // The CA cannot sign now (e.g. it expired while we ran): not the client's fault.

@@ -174,3 +174,106 @@ fn renew_watch_keeps_renewing_a_certificate_inside_its_window() {
         .ok();
     assert!(read_string(&ws.join("pod/ray-tls.env")).contains(s(&ws.join("pod"))));
 }
+
+/// Short-lived certificates (renewal drills, the real-Ray renewal test): `--valid-for`, and a
+/// local-CA renewal keeps the lifetime the certificate was made with, not 365 days.
+#[test]
+fn renew_keeps_the_lifetime_of_a_short_lived_certificate() {
+    let ws = Workspace::new();
+    ws.make_ca("ca");
+    ws.run([
+        "init",
+        "worker",
+        "--ca",
+        "ca",
+        "--out",
+        "pod",
+        "--pod-ip",
+        "10.0.0.7",
+        "--valid-for",
+        "10m",
+    ])
+    .ok();
+    let lifetime = |ws: &Workspace| {
+        let (_, not_after) = crate::util::validity(&ws.join("pod/tls.crt"));
+        (not_after - crate::util::now()).whole_seconds()
+    };
+    let first = lifetime(&ws);
+    assert!(
+        (590..=600).contains(&first),
+        "{first}s left after --valid-for 10m"
+    );
+    for _ in 0..3 {
+        ws.run(["renew", "--dir", "pod", "--ca", "ca", "--force"])
+            .ok();
+    }
+    let renewed = lifetime(&ws);
+    assert!(
+        (590..=600).contains(&renewed),
+        "{renewed}s left after three renewals of a 10m certificate"
+    );
+    // --valid-for on renew overrides what the certificate had.
+    ws.run([
+        "renew",
+        "--dir",
+        "pod",
+        "--ca",
+        "ca",
+        "--force",
+        "--valid-for",
+        "2h",
+    ])
+    .ok();
+    let longer = lifetime(&ws);
+    assert!(
+        (7190..=7200).contains(&longer),
+        "{longer}s left after --valid-for 2h"
+    );
+}
+
+#[test]
+fn lifetimes_shorter_than_a_minute_or_both_flags_are_refused_and_write_nothing() {
+    let ws = Workspace::new();
+    ws.make_ca("ca");
+    for (args, says) in [
+        (vec!["--valid-for", "30s"], "at least a minute"),
+        (vec!["--days", "0"], "at least a minute"),
+        (
+            vec!["--days", "3", "--valid-for", "1h"],
+            "cannot be used with",
+        ),
+    ] {
+        let mut all = vec![
+            "issue", "worker", "--ca", "ca", "--out", "x", "--pod-ip", "10.0.0.7",
+        ];
+        all.extend(&args);
+        let o = ws.run(all);
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(says), "{args:?}: {}", o.stderr);
+        assert!(!ws.join("x").exists(), "{args:?} left x behind");
+    }
+    // With a signer the signer decides: asking otherwise is an error, not silently ignored.
+    for cmd in ["init", "issue"] {
+        let o = ws.run([
+            cmd,
+            if cmd == "init" { "worker" } else { "client" },
+            "--signer",
+            "https://127.0.0.1:9",
+            "--signer-ca",
+            "ca/ca.crt",
+            "--token-file",
+            "ca/ca.crt",
+            "--out",
+            "x",
+            "--days",
+            "3",
+        ]);
+        assert_eq!(o.code, 2, "{cmd}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("the signer decides"),
+            "{cmd}: {}",
+            o.stderr
+        );
+        assert!(!ws.join("x").exists(), "{cmd} left x behind");
+    }
+}

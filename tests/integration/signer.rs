@@ -501,7 +501,7 @@ async fn signer_refusal_matrix_each_with_status_and_reason() {
 async fn signer_head_gets_matching_service_name_and_client_gets_no_names() {
     let ws = Workspace::new();
     let ca = ws.make_ca("ca");
-    let signer = Signer::start(&ws, &ca, &["--max-days", "client=7"]);
+    let signer = Signer::start(&ws, &ca, &["--max-days", "client=7,worker=10m"]);
     let (pem, _) = csr(&[]);
     let req = serde_json::to_vec(&serde_json::json!({"role":"head","csr":pem,"fqdn":[HEAD_NAME]}))
         .unwrap();
@@ -528,6 +528,22 @@ async fn signer_head_gets_matching_service_name_and_client_gets_no_names() {
     .unwrap();
     let days = (not_after - time::OffsetDateTime::now_utc()).whole_days();
     assert!((6..=7).contains(&days), "{days}");
+    // --max-days worker=10m: a duration, for short-lived certificates
+    let a = ask(
+        &signer,
+        "127.0.0.11",
+        Some(signer.token("worker")),
+        body("worker", &pem),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let not_after = time::OffsetDateTime::parse(
+        a.json()["not_after"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let secs = (not_after - time::OffsetDateTime::now_utc()).whole_seconds();
+    assert!((590..=600).contains(&secs), "{secs}");
 }
 
 #[tokio::test]
@@ -1232,7 +1248,19 @@ fn signer_serve_bad_flags_are_one_line_errors() {
         ),
         (
             vec!["--token", "worker=t", "--max-days", "worker=0"],
-            "at least 1",
+            "at least a minute",
+        ),
+        (
+            vec!["--token", "worker=t", "--max-days", "worker=20s"],
+            "at least a minute",
+        ),
+        (
+            vec!["--token", "worker=t", "--max-days", "worker=1.5"],
+            "whole number of days, or a duration",
+        ),
+        (
+            vec!["--token", "worker=t", "--max-days", "worker=4000"],
+            "at most 3650 days",
         ),
     ] {
         let mut all = vec!["serve", "--ca", s(&ca), "--listen", "127.0.0.1:0"];
