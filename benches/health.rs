@@ -23,7 +23,7 @@ fn bench(c: &mut Criterion) {
     let sans = vec![San::parse("b", "127.0.0.1").unwrap()];
     let id = LeafIdentity::new(Role::Client, None, None, None, sans).unwrap();
     let leaf = authority
-        .issue(&id, KeyType::EcdsaP256, Lifetime::Default(1), now)
+        .issue(&id, KeyType::EcdsaP256, Lifetime::default_days(1), now)
         .unwrap();
     for (name, body) in [
         ("tls.crt", leaf.cert_pem.clone()),

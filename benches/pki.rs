@@ -76,7 +76,7 @@ fn bench(c: &mut Criterion) {
                 ca.issue(
                     &identity,
                     KeyType::EcdsaP256,
-                    Lifetime::Default(365),
+                    Lifetime::default_days(365),
                     OffsetDateTime::now_utc(),
                 )
                 .unwrap()

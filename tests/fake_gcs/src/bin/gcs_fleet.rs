@@ -40,7 +40,7 @@ fn main() -> Result<(), String> {
         .to_vec();
     let id = LeafIdentity::new(Role::Client, None, None, None, sans).map_err(|e| e.to_string())?;
     let leaf = authority
-        .issue(&id, KeyType::EcdsaP256, Lifetime::Default(1), now)
+        .issue(&id, KeyType::EcdsaP256, Lifetime::default_days(1), now)
         .map_err(|e| e.to_string())?;
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
