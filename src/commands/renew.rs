@@ -22,7 +22,7 @@ use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::San;
 use crate::provision::ray_env::CERT_FILE;
 use crate::provision::signer::SignerJob;
-use crate::provision::{self, Outcome, Renewal, Source};
+use crate::provision::{self, Action, Outcome, Renewal, Source};
 
 const RENEW_EXAMPLES: &str = "\
 What it does:
@@ -225,9 +225,12 @@ fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
     loop {
         let next = match pass(a, renewal) {
             Ok(outcome) => {
-                super::outcome::print(&outcome, a.json);
                 backoff = Duration::from_secs(2);
-                until_renewal(&a.dir, renewal, super::now()).clamp(MIN_CHECK, MAX_CHECK)
+                let next = jitter(
+                    until_renewal(&a.dir, renewal, super::now()).clamp(MIN_CHECK, MAX_CHECK),
+                );
+                watch_line(&outcome, next, a.json);
+                next
             }
             Err(e) if e.exit_code() == ExitCode::Usage => return Err(e),
             Err(e) => {
@@ -241,8 +244,38 @@ fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
                 wait
             }
         };
-        std::thread::sleep(jitter(next));
+        std::thread::sleep(next);
     }
+}
+
+/// A sidecar's log: one line per pass, with the time, what was done and when it looks next.
+fn watch_line(o: &Outcome, next: Duration, json: bool) {
+    for note in &o.notes {
+        eprintln!("raytls: note: {note}");
+    }
+    let time = crate::text::output::rfc3339(OffsetDateTime::now_utc());
+    let next_check = next.as_secs();
+    if json {
+        let mut v = serde_json::to_value(o).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("time".into(), time.into());
+            m.insert("next_check_in_s".into(), next_check.into());
+        }
+        crate::outln!("{v}");
+        return;
+    }
+    let verb = match o.action {
+        Action::Issued => "renewed",
+        Action::Kept => "kept",
+    };
+    crate::outln!(
+        "{time} {verb} {} certificate {}: expires {} ({}); next check in {}",
+        o.role,
+        o.cert.display(),
+        o.expires_at,
+        o.reason,
+        crate::text::duration::format(Duration::from_secs(next_check))
+    );
 }
 
 /// How long until the certificate in `dir` enters its renewal window.

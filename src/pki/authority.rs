@@ -542,7 +542,7 @@ impl std::fmt::Display for Lifetime {
 }
 
 fn is_whole_days(d: Duration) -> bool {
-    d.whole_seconds() > 0 && d.whole_seconds() % 86_400 == 0
+    d.whole_seconds() % 86_400 == 0
 }
 
 /// A signed leaf and its new key, not yet on disk.

@@ -46,6 +46,8 @@ pub struct Outcome {
     pub key_type: String,
     pub serial: String,
     pub not_after: String,
+    /// `not_after` to the second (RFC 3339), for machines and short-lived certificates.
+    pub expires_at: String,
     pub ca_subject: String,
     pub ca_not_after: String,
     /// Things the user should know, e.g. a validity shortened to the CA's expiry.
@@ -426,6 +428,7 @@ impl OutcomeParts<'_> {
             key_type: self.info.public_key.to_string(),
             serial: self.info.serial.clone(),
             not_after: date(self.info.not_after),
+            expires_at: crate::text::output::rfc3339(self.info.not_after),
             ca_subject: self.ca_info.display_name().to_string(),
             ca_not_after: date(self.ca_info.not_after),
             notes,

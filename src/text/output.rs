@@ -34,3 +34,12 @@ macro_rules! outln {
     () => { $crate::text::output::write_stdout(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::text::output::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
+
+/// `2026-11-28T07:42:34Z`: a time for machines (JSON, log lines).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

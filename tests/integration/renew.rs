@@ -160,7 +160,8 @@ fn renew_watch_keeps_renewing_a_certificate_inside_its_window() {
     let started = Instant::now();
     let line = loop {
         let l = lines.next().expect("renew --watch ended").unwrap();
-        if l.starts_with("issued worker certificate") {
+        // One line per pass: "<RFC 3339 time> renewed worker certificate ...; next check in ..."
+        if l.contains(" renewed worker certificate ") {
             break l;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "no renewal");
@@ -168,6 +169,12 @@ fn renew_watch_keeps_renewing_a_certificate_inside_its_window() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.contains("due for renewal"), "{line}");
+    assert!(line.contains("; next check in "), "{line}");
+    let time = line.split(' ').next().unwrap();
+    assert!(
+        time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339).is_ok(),
+        "{line}"
+    );
     assert_ne!(serial(&ws, "pod"), first);
     // The pair on disk matches.
     ws.run(["verify", "--dir", "pod", "--renew-before", "1s"])
