@@ -264,6 +264,25 @@ pub fn date(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
+/// `valid until 2027-11-23 (359 days left)`; within two days the time and what is left to
+/// the second, since a short-lived certificate's "0 days left" says nothing.
+pub fn valid_until(not_after: OffsetDateTime, now: OffsetDateTime) -> String {
+    let left = not_after - now;
+    if left.whole_days() >= 2 {
+        return format!(
+            "valid until {} ({} days left)",
+            date(not_after),
+            left.whole_days()
+        );
+    }
+    let left = std::time::Duration::try_from(left).unwrap_or_default();
+    format!(
+        "valid until {} ({} left)",
+        datetime(not_after),
+        crate::text::duration::format_left(left)
+    )
+}
+
 /// `2027-11-23 08:57:00 UTC` for messages where the hour matters.
 pub fn datetime(t: OffsetDateTime) -> String {
     let t = t.to_offset(::time::UtcOffset::UTC);

@@ -284,11 +284,7 @@ pub fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check
         }
         RenewWhen::Within(d) => left < d,
     };
-    let msg = format!(
-        "valid until {} ({} days left)",
-        date(info.not_after),
-        left.whole_days()
-    );
+    let msg = crate::pki::certinfo::valid_until(info.not_after, now);
     if due {
         Check::new("validity", Status::Renew, format!("{msg}: due for renewal"))
     } else {

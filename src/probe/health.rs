@@ -402,7 +402,7 @@ fn check_served_cert(
             Ok(i) => format!(
                 "SHA-256 {}, expires {}",
                 i.sha256_fingerprint,
-                crate::pki::certinfo::date(i.not_after)
+                crate::pki::certinfo::datetime(i.not_after)
             ),
             Err(_) => "an unreadable certificate".to_string(),
         };

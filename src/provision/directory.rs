@@ -301,9 +301,8 @@ fn keep(
         ));
     }
     let reason = format!(
-        "existing certificate is valid until {} ({} days left) and covers every required name",
-        date(info.not_after),
-        info.days_left(now)
+        "existing certificate is {} and covers every required name",
+        crate::pki::certinfo::valid_until(info.not_after, now)
     );
     Ok(OutcomeParts {
         action: Action::Kept,

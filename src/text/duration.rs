@@ -57,8 +57,26 @@ pub fn format(d: Duration) -> String {
     }
 }
 
+/// Time left, as a person reads it: `3h05m`, `2m49s`, `12s` (whole days are said by callers).
+pub fn format_left(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        3600.. => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        60.. => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn time_left_reads_as_hours_minutes_seconds() {
+        assert_eq!(super::format_left(Duration::from_secs(11_100)), "3h05m");
+        assert_eq!(super::format_left(Duration::from_secs(169)), "2m49s");
+        assert_eq!(super::format_left(Duration::from_secs(12)), "12s");
+        assert_eq!(super::format_left(Duration::ZERO), "0s");
+    }
+
     use super::*;
 
     #[test]
