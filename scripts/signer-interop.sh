@@ -28,32 +28,11 @@
 #
 # Needs root (ip netns), iproute2, curl, openssl, python3 with venv (the harness makes the
 # Ray venv on first use, ~1 min, ~300 MB). Takes ~2-3 min on 2 cores once the venv exists.
-# Env: RAYTLS_BIN (default: `cargo build`, then target/debug/raytls, under CARGO_TARGET_DIR if set),
-#      RAYTLS_HARNESS_DIR (default ../shared/harness), SIGNER_INTEROP_KEEP=1 keeps the work dir
-#      (certificates, audit log, Ray logs), RAY_PIP_SPEC/RAY_TLS_VENV as the harness reads them.
-set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Env: SIGNER_INTEROP_KEEP=1 keeps the work dir (certificates, audit log, Ray logs); RAYTLS_BIN,
+#      RAYTLS_HARNESS_DIR, RAY_PIP_SPEC, RAY_TLS_VENV: see scripts/lib/hosts.sh.
 case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/p;}' "${BASH_SOURCE[0]}"; exit 0;; esac
-H=${RAYTLS_HARNESS_DIR:-$ROOT/../shared/harness}/netns_hosts.sh
-[ -f "$H" ] || { echo "signer-interop: no harness at $H (set RAYTLS_HARNESS_DIR)" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "signer-interop: needs root for network namespaces" >&2; exit 2; }
-for tool in curl openssl ip; do
-  command -v "$tool" >/dev/null && continue
-  pkg=$tool; [ "$tool" = ip ] && pkg=iproute2
-  echo "== installing $pkg"
-  { apt-get install -y "$pkg" || { apt-get update && apt-get install -y "$pkg"; }; } >/dev/null 2>&1 ||
-    { echo "signer-interop: cannot install $pkg" >&2; exit 2; }
-done
-if [ -z "${RAYTLS_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build -q --bin raytls) || { echo "signer-interop: cargo build failed" >&2; exit 2; }
-  RAYTLS_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/raytls
-fi
-[ -x "$RAYTLS_BIN" ] || { echo "signer-interop: $RAYTLS_BIN is not executable (set RAYTLS_BIN)" >&2; exit 2; }
-RT=$(cd "$(dirname "$RAYTLS_BIN")" && pwd)/$(basename "$RAYTLS_BIN")   # absolute: hosts run it from /
-
-# Short paths: Ray's unix sockets live under its --temp-dir (107-byte limit).
-T=$(mktemp -d /tmp/sgi.XXXXXX)
-ID=sgi$(printf '%s' "${T##*.}" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9' | cut -c1-6)
+NAME=signer-interop KEEP_VAR=SIGNER_INTEROP_KEEP
+. "$(dirname "${BASH_SOURCE[0]}")/lib/hosts.sh"
 SIGNER_IP=10.79.0.1 HEAD_IP=10.79.0.2 WORKER_IP=10.79.0.3
 SIGNER_NAME=raytls-signer.test
 SIGNER_URL=https://$SIGNER_NAME:8443
@@ -61,88 +40,10 @@ SIGNER_URL=https://$SIGNER_NAME:8443
 # grants it to a head because it matches --head-name; workers dial the head by it.
 HEAD_FQDN=raycluster-signer-head-svc.ray.svc.cluster.local
 HEAD_PATTERN='*-head-svc.ray.svc.cluster.local'
-UP=0 SUMMARY=0
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM ERR
-  if [ "$SUMMARY" = 0 ]; then   # stopped early (a setup step failed, or a signal): still say so
-    [ "$rc" = 0 ] && rc=1
-    echo "FAIL: signer-interop stopped early (exit $rc)"; FAILED=$((FAILED + 1))
-    echo "signer-interop: $PASSED passed, $FAILED failed"
-  fi
-  [ "$UP" = 1 ] && bash "$H" down "$ID" >/dev/null 2>&1 || true
-  if [ "${SIGNER_INTEROP_KEEP:-0}" = 1 ]; then echo "signer-interop: kept $T"; else rm -rf "$T"; fi
-  exit "$rc"
-}
-PASSED=0 FAILED=0
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-set -E   # a failing setup step names its line (then set -e ends the run, and cleanup reports it)
-trap 'echo "signer-interop: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
-pass() { echo "PASS: $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
-# check NAME CMD...: PASS if CMD succeeds
-check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-# on HOST CMD...: run CMD on a host (clean env, the Ray venv first on PATH)
-on() { local h=$1; shift; bash "$H" exec "$ID" "$h" -- "$@"; }
-# sans_of CERT: its SANs as openssl prints them, sorted: DNS:a,DNS:b,IPAddress:1.2.3.4
-sans_of() { openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ' | tr ',' '\n' | sort | paste -sd,; }
-certs_in() { grep -c -- '-----BEGIN CERTIFICATE-----' "$1"; }
-
-echo "== the Ray venv (made once by the harness)"
-bash "$H" venv >/dev/null || { echo "signer-interop: no Ray venv" >&2; exit 2; }
-bash "$H" up --id "$ID" --host a=$SIGNER_IP --host b=$HEAD_IP --host c=$WORKER_IP \
-  --hosts-entry "$SIGNER_NAME=$SIGNER_IP" --hosts-entry "$HEAD_FQDN=$HEAD_IP" >/dev/null
-UP=1
+hosts_up --host a=$SIGNER_IP --host b=$HEAD_IP --host c=$WORKER_IP \
+  --hosts-entry "$SIGNER_NAME=$SIGNER_IP" --hosts-entry "$HEAD_FQDN=$HEAD_IP"
 echo "== hosts $ID: signer a=$SIGNER_IP, head b=$HEAD_IP, worker c=$WORKER_IP (work dir $T)"
 
-cat >"$T/driver.py" <<'EOF'
-# Runs on the head's host with the head's TLS identity: waits for 2 alive nodes, then runs a
-# task pinned (hard) to the worker's node and pulls a 2 MB object made there.
-import json, sys, time
-import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-head_ip, worker_ip = sys.argv[1], sys.argv[2]
-out = {}
-t0 = time.time()
-ray.init(address=f"{head_ip}:6379", _node_ip_address=head_ip, logging_level="ERROR",
-         log_to_driver=False)
-deadline = time.time() + 60
-while True:
-    alive = [n for n in ray.nodes() if n["Alive"]]
-    if len(alive) >= 2 or time.time() > deadline:
-        break
-    time.sleep(0.5)
-out["alive"] = sorted(n["NodeManagerAddress"] for n in alive)
-out["t_nodes"] = round(time.time() - t0, 2)
-worker = next((n for n in alive if n["NodeManagerAddress"] == worker_ip), None)
-
-
-@ray.remote(num_cpus=1)
-def where():
-    return ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id()
-
-
-@ray.remote(num_cpus=1)
-def payload():
-    return b"x" * (2 * 1024 * 1024)
-
-
-if worker is not None:
-    pin = NodeAffinitySchedulingStrategy(node_id=worker["NodeID"], soft=False)
-    t1 = time.time()
-    ip, node = ray.get(where.options(scheduling_strategy=pin).remote(), timeout=90)
-    out.update(task_ip=ip, task_on_worker_node=(node == worker["NodeID"]),
-               t_task=round(time.time() - t1, 2))
-    t2 = time.time()
-    data = ray.get(payload.options(scheduling_strategy=pin).remote(), timeout=90)
-    out.update(object_bytes=len(data), t_object=round(time.time() - t2, 2))
-print("RESULT " + json.dumps(out))
-EOF
 
 # run_case LAYOUT: one signer, one head, one worker; every check of the layout
 run_case() {
@@ -224,16 +125,14 @@ run_case() {
 
   t=$(now)
   rc=0
-  bash "$H" exec "$ID" b --env-file "$d/head/tls/ray-tls.env" -- timeout 240 python "$T/driver.py" \
+  bash "$H" exec "$ID" b --env-file "$d/head/tls/ray-tls.env" -- timeout 240 python "$DRIVER" \
     "$HEAD_IP" "$WORKER_IP" >"$d/driver.log" 2>&1 || rc=$?
-  local result; result=$(sed -n 's/^RESULT //p' "$d/driver.log" | tail -1)
-  echo "   driver ($(since "$t"), exit $rc): ${result:-no result}"
-  [ -n "$result" ] || { tail -n 20 "$d/driver.log" | sed 's/^/   driver: /'; result='{}'; }
+  local result; result=$(driver_result "$d/driver.log")
+  echo "   driver ($(since "$t"), exit $rc): $result"
+  [ "$result" != '{}' ] || tail -n 20 "$d/driver.log" | sed 's/^/   driver: /'
   local alive task_ip on_node obj
-  alive=$(python3 -c 'import json,sys; print(",".join(json.loads(sys.argv[1]).get("alive", [])))' "$result")
-  task_ip=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("task_ip", ""))' "$result")
-  on_node=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("task_on_worker_node", False))' "$result")
-  obj=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("object_bytes", 0))' "$result")
+  alive=$(json_field "$result" alive); task_ip=$(json_field "$result" task_ip)
+  on_node=$(json_field "$result" task_on_worker_node); obj=$(json_field "$result" object_bytes)
   check "$layout: the cluster has 2 alive nodes ($alive)" test "$alive" = "$HEAD_IP,$WORKER_IP"
   check "$layout: a task pinned to the worker's node ran there and returned the worker's IP ($task_ip)" \
     test "$task_ip" = "$WORKER_IP" -a "$on_node" = True
@@ -299,6 +198,4 @@ T0=$(now)
 run_case root
 run_case intermediate
 echo "signer-interop: total $(since "$T0")"
-SUMMARY=1
-echo "signer-interop: $PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ] || exit 1
+finish

@@ -349,34 +349,44 @@ fn regression_inspect_escapes_terminal_control_in_certificate_text() {
 
 /// Issue 13, pair safety: a reader that reads tls.crt, then tls.key, then tls.crt again and
 /// gets the same certificate both times must never hold a key that does not match it, however
-/// the files are being replaced meanwhile. Renaming the two files one by one fails this (the
+/// the files are being replaced meanwhile by 1,000 forced renewals (`renew_dir`, what `raytls renew
+/// --force` runs). Renaming the two files one by one fails this (the
 /// reader can see old cert, new key, old cert); the `..data` swap of `write_set` passes it.
 #[test]
 fn pair_safety_a_consistent_read_never_holds_the_wrong_key() {
+    use raytls::pki::authority::{Authority, CaFiles, Lifetime};
     use raytls::pki::certinfo::CertInfo;
-    use raytls::provision::files::{write_set, OutFile, Overwrite};
+    use raytls::pki::keys::KeyType;
+    use raytls::pki::leafcheck::RenewWhen;
+    use raytls::pki::role::{LeafIdentity, Role};
+    use raytls::provision::{renew_dir, Renewal, Source};
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let ws = Workspace::new();
-    let ca = ws.make_ca("ca");
-    let pairs: Vec<(String, String)> = (0..4)
-        .map(|i| {
-            let dir = ws.issue("worker", &ca, &format!("p{i}"), &["--pod-ip", "10.0.0.7"]);
-            (
-                read_string(&dir.join("tls.crt")),
-                read_string(&dir.join("tls.key")),
-            )
-        })
-        .collect();
-    let out = ws.join("pod");
-    let set = |i: usize| {
-        let (crt, key) = &pairs[i % pairs.len()];
-        vec![
-            OutFile::public("tls.crt", crt.clone()),
-            OutFile::secret("tls.key", key.clone()),
-        ]
+    let ca_dir = ws.make_ca("ca");
+    let now = crate::util::now();
+    let ca = Authority::load(&CaFiles::in_dir(&ca_dir), now).unwrap();
+    let identity = LeafIdentity::new(
+        Role::Worker,
+        Some("10.0.0.7".parse().unwrap()),
+        None,
+        None,
+        vec![],
+    )
+    .unwrap();
+    let source = Source::Local {
+        ca: &ca,
+        identity: &identity,
+        key_type: KeyType::EcdsaP256,
+        lifetime: Lifetime::from_flag(Some(1)),
     };
-    write_set(&out, &set(0), &[], Overwrite::Replace).unwrap();
+    // What `raytls renew --force` runs: a new key, a new certificate, one swap.
+    let forced = Renewal {
+        when: RenewWhen::FractionLeft(1.0 / 3.0),
+        force: true,
+    };
+    let out = ws.join("pod");
+    renew_dir(&source, &out, forced, now).unwrap();
 
     let done = AtomicBool::new(false);
     let (consistent, mismatched) = std::thread::scope(|scope| {
@@ -403,8 +413,8 @@ fn pair_safety_a_consistent_read_never_holds_the_wrong_key() {
             }
             (consistent, mismatched)
         });
-        for i in 1..=1000 {
-            write_set(&out, &set(i), &[], Overwrite::Replace).unwrap();
+        for _ in 0..1000 {
+            renew_dir(&source, &out, forced, now).unwrap();
         }
         done.store(true, Ordering::Relaxed);
         reader.join().unwrap()
