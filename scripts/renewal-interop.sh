@@ -20,7 +20,11 @@
 #   5. restarting the worker's Ray (what the kubelet does after the probe fails) loads the new
 #      pair: the probe passes again, the GCS has both nodes alive, and a task pinned to the
 #      worker runs there, before the old certificate would have expired;
-#   6. the head was never touched: its probe still passes.
+#   6. the head was never touched: its probe still passes;
+#   7. without a restart (no liveness probe): the sidecar renews again, Ray keeps serving the
+#      certificate it loaded until that expires; the probe fails (stale_certificate), and what
+#      the cluster does past the expiry is reported (the GCS's view of the worker, and whether
+#      a new driver can still run a task there).
 # Prints "renewal-interop: N passed, M failed"; exits 1 on any failure, 2 on a setup error.
 # Needs root (ip netns), iproute2, curl, openssl, python3 with venv (the harness makes the Ray
 # venv on first use). Takes ~2-3 min on 2 cores once the venv exists.
@@ -150,6 +154,23 @@ echo "   the renewed certificate has ${worker_left}s left; the whole cycle took 
 # 6. The head: never renewed, never restarted.
 rc=0; out=$(probe b 6379 "$d/head/tls/tls.crt") || rc=$?
 check "6. the head's probe still passes (exit $rc): its day-long certificate was left alone" test $rc = 0
+
+# 7. What happens without the probe: nobody restarts the worker's Ray.
+loaded_end=$(date -d "$(openssl x509 -in "$d/worker/tls/tls.crt" -noout -enddate | cut -d= -f2)" +%s)
+loaded_serial=$(serial_of "$d/worker/tls/tls.crt")
+echo "   waiting for the certificate Ray loaded ($loaded_serial) to expire, $((loaded_end - $(date +%s)))s from now, and 20s more"
+while [ "$(date +%s)" -lt $((loaded_end + 20)) ]; do sleep 5; done
+rc=0; out=$(probe c $NM_PORT "$d/worker/tls/tls.crt") || rc=$?
+echo "   probe: $(json_field "$out" message)"
+check "7. past its expiry, the probe fails on the worker's raylet with $(json_field "$out" cause) (exit $rc); the sidecar has renewed on disk ($(serial_of "$d/worker/tls/tls.crt"))" \
+  test "$rc" = 1 -a "$(serial_of "$d/worker/tls/tls.crt")" != "$loaded_serial"
+t=$(now); rc=0
+bash "$H" exec "$ID" b --env-file "$d/head/tls/ray-tls.env" -- timeout 120 python "$DRIVER" \
+  "$HEAD_IP" "$WORKER_IP" 30 >"$d/driver-expired.log" 2>&1 || rc=$?
+result=$(driver_result "$d/driver-expired.log")
+echo "   real Ray with an expired certificate loaded on the worker ($(since "$t"), exit $rc): $result"
+grep -rhsoE 'CERTIFICATE_VERIFY_FAILED|certificate has expired|CERTIFICATE_EXPIRED|certificate expired' "$T/rb/session_latest/logs" "$T/rc2/session_latest/logs" |
+  sort | uniq -c | sed 's/^/   Ray logs: /' || true
 
 bash "$H" stop "$ID" "$rp" --grace 5 >/dev/null 2>&1 || true
 bash "$H" stop "$ID" "$wp" --grace 20 >/dev/null 2>&1 || true
