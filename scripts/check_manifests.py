@@ -1362,9 +1362,9 @@ def signer_self_test(args, docs, raytls):
     clean.check_docs("clean", copy.deepcopy(docs))
     print(("PASS" if not clean.failed else "FAIL") + f" self-test: the unmutated manifests pass {clean.failed or ''}")
     ok = not clean.failed
-    renews = any("renew" in str(c.get("command")) and c.get("restartPolicy") == "Always"
+    renews = any("renew" in str(init.get("command")) and init.get("restartPolicy") == "Always"
                  for d in docs if isinstance(d, dict) and d.get("kind") == "RayCluster"
-                 for c in find_key(d, "initContainers") for c in (c or []))
+                 for inits in find_key(d, "initContainers") for init in (inits or []))
     for desc, mutate in signer_mutations() + (renewal_mutations(docs) if renews else []):
         if desc.startswith("schema") and not args.schema:
             continue
