@@ -41,6 +41,24 @@
      ray.io/cluster=<a RayCluster of the file> (every such cluster that uses the signer), on
      the signer's port.
    SecretProviderClass objects are checked structurally (the CRD is not in the schemas).
+4. Renewal (`raytls renew` sidecars, raytls exec probes), per RayCluster and its signer:
+   - restartPolicy only on init containers, only Always (a native sidecar); `renew --watch`
+     only in a native sidecar (a plain init container would never finish), and a sidecar's
+     renew has --watch; its --dir is written by an earlier `raytls init --out`;
+   - the sidecar's --dir is the volume (and directory) the Ray container's
+     RAY_TLS_SERVER_CERT points into, and it renews through the same signer URL and
+     --signer-ca source (or the same local CA) as the Pod's init;
+   - every raytls exec probe: a real subcommand and flags, its binary on a volume an earlier
+     init container copies raytls into (the Ray image has none), no $(VAR) of a downward-API
+     value (exec probes do not expand them), paths in mounted volumes; it dials 127.0.0.1;
+     --expect-cert is the file RAY_TLS_SERVER_CERT names; workers dial rayStartParams
+     node-manager-port, the head its GCS port (a check without --expect-cert makes GCS
+     calls, so only on the GCS port); timeoutSeconds above health-check's --timeout; a
+     liveness probe has failureThreshold >= 2 and a startupProbe (or initialDelaySeconds >= 60);
+   - policy: a worker that renews has a liveness probe with --expect-cert; a head without
+     GCS fault tolerance (spec.gcsFaultToleranceOptions, checked structurally) has none;
+     when a non-FT cluster renews through the signer, its --max-days head exceeds
+     --max-days worker; every --renew-before is shorter than its role's lifetime.
 
 Prints PASS/FAIL lines and "N passed, M failed"; exits 1 if anything failed.
 Usage: check_manifests.py --raytls BIN [--no-schema] [--k8s-version 1.30] FILE...
@@ -74,7 +92,14 @@ PATH_ENVS = ("RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT", "RA
 TLS_ENVS = ("RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT")
 # raytls flags whose value is a path: (flag) -> "dir" or "file"
 PATH_FLAGS = {"--ca": None, "--out": "dir", "--cert": "file", "--key": "file", "--token-file": "file",
-              "--signer-ca": "file"}
+              "--signer-ca": "file", "--dir": "dir", "--expect-cert": "file"}
+# `raytls serve --max-days` defaults (its --help)
+SIGNER_MAX_DAYS = {"head": 365, "worker": 365, "client": 30}
+# Ray's GCS port unless rayStartParams sets `port`
+GCS_PORT = 6379
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+# gcsFaultToleranceOptions fields of KubeRay's RayCluster (ray-operator/apis/ray/v1/raycluster_types.go)
+GCS_FT_FIELDS = {"backend", "redisAddress", "redisPassword", "redisUsername", "externalStorageNamespace"}
 SHELL_OPS = {";", "&&", "||", "|", "&", "do", "then", "done", "fi", "else", "(", ")"}
 
 
@@ -258,6 +283,12 @@ class Checker:
             tspec = ((g.get("template") or {}).get("spec")) or {}
             if not tspec.get("containers"):
                 problems.append(f"group {gname}: template.spec.containers is empty")
+            params = g.get("rayStartParams")
+            if params is not None and not (isinstance(params, dict) and all(isinstance(v, str) for v in params.values())):
+                problems.append(f"group {gname}: rayStartParams must map names to strings (quote numbers)")
+        ft = spec.get("gcsFaultToleranceOptions")
+        if ft is not None:
+            problems.extend(gcs_ft_problems(ft))
         self.result(f"{fname}: RayCluster/{name}: structure", problems)
         cluster = {"name": name, "groups": []}
         for gname, g in groups:
@@ -265,9 +296,17 @@ class Checker:
             pod = {"apiVersion": "v1", "kind": "Pod",
                    "metadata": {"name": f"{name}-{gname}"}, "spec": tspec}
             self.validate_schema(f"{fname}: RayCluster/{name} {gname} Pod template", pod)
-            cluster["groups"].append(self.check_pod(f"{fname}: {gname} Pod", gname, tspec))
+            info = self.check_pod(f"{fname}: {gname} Pod", gname, tspec)
+            params = g.get("rayStartParams")
+            info["start_params"] = params if isinstance(params, dict) else {}
+            cluster["groups"].append(info)
         cluster["namespace"] = (rc.get("metadata") or {}).get("namespace")
+        # GCS fault tolerance: KubeRay's field, or its older annotation
+        annotations = (rc.get("metadata") or {}).get("annotations") or {}
+        cluster["ft"] = bool(spec.get("gcsFaultToleranceOptions")) or annotations.get("ray.io/ft-enabled") == "true"
         self.check_cluster(f"{fname}: RayCluster/{name}", cluster)
+        if any(g["renew"] or g["probes"] for g in cluster["groups"]):
+            self.check_renewal(f"{fname}: RayCluster/{name}", cluster)
         return cluster
 
     # ------------------------------------------------------------------ one Pod
@@ -296,11 +335,20 @@ class Checker:
                 "serve": None,
                 # every secret this Pod mounts anywhere (coarse: a Secret, a CSI object), and the
                 # sources of any ca.key a mounted volume provides
-                "mounted": set(), "ca_keys": set(), "spec": spec}
+                "mounted": set(), "ca_keys": set(), "spec": spec,
+                # `raytls renew` (sidecar or not), raytls probes of the Ray containers, where each
+                # Ray container reads its certificate: (volume, path in it)
+                "renew": [], "probes": [], "ray_cert": {}, "init_ca": None}
+        produced_bin = {}  # (volume, file) -> index of the init container that copies raytls there
 
         for kind, idx, c in all_c:
             cname = f"{kind} container {c.get('name')}"
             env = env_values(c, problems, cname)
+            # Native sidecar: an init container with restartPolicy Always (Kubernetes >= 1.29)
+            sidecar = kind == "init" and c.get("restartPolicy") == "Always"
+            if "restartPolicy" in c and not sidecar:
+                problems.append(f"{cname}: restartPolicy {c.get('restartPolicy')!r}: only an init container may set it, "
+                                "and only to Always (a native sidecar)")
             mounts = []
             for m in c.get("volumeMounts") or []:
                 if m.get("name") not in volumes:
@@ -332,12 +380,66 @@ class Checker:
                         problems.append(f"{cname}: {what} {path}: no earlier `raytls init --out` writes it into emptyDir {m['name']}")
                 return m
 
+            def where(path):
+                """(volume, path inside it) of an absolute path in this container, or None."""
+                m = mount_for(mounts, path)
+                if m is None:
+                    return None
+                return (m["name"], os.path.normpath(os.path.relpath(path, m["mountPath"])))
+
             order = idx if kind == "init" else len(inits)
             for k in PATH_ENVS:
                 if k in env and isinstance(env[k], str):
                     locate(env[k], k, order=order)
             if kind == "main":
                 info["ray"].append((c.get("name"), env))
+                if isinstance(env.get("RAY_TLS_SERVER_CERT"), str):
+                    info["ray_cert"][c.get("name")] = where(env["RAY_TLS_SERVER_CERT"])
+            # `cp [-f] .../raytls DEST`: an init container that hands the binary to the Ray
+            # containers (whose image has none) for their exec probes
+            argv0 = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
+            if kind == "init" and argv0 and os.path.basename(argv0[0]) in ("cp", "install"):
+                paths = [a for a in argv0[1:] if not a.startswith("-")]
+                if len(paths) >= 2 and any(os.path.basename(a) == "raytls" for a in paths[:-1]):
+                    dest = paths[-1]
+                    m = locate(dest, "copy destination", need_file=False, need_rw=True)
+                    w = where(dest)
+                    if m is not None and w is not None:
+                        rel = "raytls" if w[1] == "." or dest.endswith("/") else w[1]
+                        produced_bin.setdefault((w[0], rel), idx)
+            for pname in ("startupProbe", "livenessProbe", "readinessProbe"):
+                probe = c.get(pname)
+                argv = [str(a) for a in (((probe or {}).get("exec") or {}).get("command") or [])]
+                if not argv or os.path.basename(argv[0]) != "raytls":
+                    continue
+                pcname = f"{cname} {pname}"
+                for ref in re.findall(r"\$\(([A-Za-z_]\w*)\)", " ".join(argv)):
+                    # the kubelet expands only env vars with a literal value in exec probes
+                    static = next((e for e in c.get("env") or [] if e.get("name") == ref and "value" in e), None)
+                    if static is None:
+                        problems.append(f"{pcname}: $({ref}) is not expanded in an exec probe (only literal env values are)")
+                binary = argv[0]
+                w = where(binary) if binary.startswith("/") else None
+                if w is not None:
+                    at = produced_bin.get(w)
+                    if at is None or at >= order:
+                        problems.append(f"{pcname}: runs {binary}, but no earlier init container copies raytls into "
+                                        f"volume {w[0]} (the Ray image has no raytls)")
+                elif not str(c.get("image", "")).startswith("raytls"):
+                    problems.append(f"{pcname}: runs {binary}, which is not on a volume of this container; "
+                                    f"image {c.get('image')} has no raytls: copy it into an emptyDir in an init container")
+                self.check_invocation(pcname, argv[1:], env, problems)
+                words, flags = split_argv(argv[1:])
+                values = {f: (expand(v, env) if v is not None else None) for f, v in flags}
+                for flag, value in values.items():
+                    if flag in PATH_FLAGS and value and value.startswith("/"):
+                        locate(value, f"{pname} {flag}", order=order)
+                if kind == "main" and words[:1] == ["health-check"]:
+                    info["probes"].append({
+                        "container": c.get("name"), "probe": pname, "cname": pcname, "values": values,
+                        "expect": where(values["--expect-cert"]) if (values.get("--expect-cert") or "").startswith("/") else None,
+                        "spec": probe, "has_startup": bool(c.get("startupProbe")),
+                    })
             def source(path):
                 """The secret behind a file this container reads, or None."""
                 m = mount_for(mounts, path)
@@ -353,21 +455,52 @@ class Checker:
                 if words[:1] == ["init"] and any(f == "--signer" for f, _ in flags):
                     value = dict((f, v) for f, v in flags)
                     token = expand(value.get("--token-file") or "", env)
+                    sca = expand(value.get("--signer-ca") or "", env)
                     info["signer"] = {"cname": cname, "role": words[1] if len(words) > 1 else None,
                                       "url": expand(value.get("--signer") or "", env),
-                                      "token": source(token) if token.startswith("/") else None}
+                                      "token": source(token) if token.startswith("/") else None,
+                                      "signer_ca": source(sca) if sca.startswith("/") else None}
+                if words[:1] in (["init"], ["renew"]):
+                    value = dict((f, v) for f, v in flags)
+                    ca_dir = expand(value.get("--ca") or "", env)
+                    ca_src = source(os.path.join(ca_dir, "ca.key")) if ca_dir.startswith("/") else None
+                    if words[:1] == ["init"] and ca_src is not None:
+                        info["init_ca"] = ca_src
+                if words[:1] == ["renew"]:
+                    d = expand(value.get("--dir") or env.get("RAYTLS_OUT_DIR") or "/etc/ray/tls", env)
+                    sca = expand(value.get("--signer-ca") or "", env)
+                    r = {"cname": cname, "sidecar": sidecar, "watch": "--watch" in value,
+                         "dir": where(d) if d.startswith("/") else None, "dir_path": d,
+                         "url": expand(value.get("--signer") or "", env) or None,
+                         "signer_ca": source(sca) if sca.startswith("/") else None,
+                         "ca": ca_src, "renew_before": value.get("--renew-before"), "role": value.get("--role")}
+                    info["renew"].append(r)
+                    if r["watch"] and not sidecar:
+                        problems.append(f"{cname}: `raytls renew --watch` never exits: in a plain "
+                                        f"{'init ' if kind == 'init' else ''}container it "
+                                        + ("keeps the pod in Init forever; make it a native sidecar (restartPolicy: Always)"
+                                           if kind == "init" else "is not started before Ray; use a native sidecar (an init container with restartPolicy: Always)"))
+                    if sidecar and not r["watch"]:
+                        problems.append(f"{cname}: a native sidecar running `raytls renew` without --watch exits after one "
+                                        "pass and is restarted with back-off: add --watch")
+                    if r["dir"] is not None:
+                        at = produced.get((r["dir"][0], os.path.join(r["dir"][1], "tls.crt") if r["dir"][1] != "." else "tls.crt"))
+                        if at is None or at >= order:
+                            problems.append(f"{cname}: renew --dir {d}: no earlier `raytls init --out` writes a certificate there")
                 for flag, value in flags:
                     if flag not in PATH_FLAGS or value is None or words[:1] == ["serve"]:
                         continue
                     value = expand(value, env)
                     if not value.startswith("/"):
                         continue
-                    if flag == "--out":
+                    if flag == "--dir":
+                        locate(value, flag, need_file=False, need_rw=words[:1] == ["renew"])
+                    elif flag == "--out":
                         m = locate(value, flag, need_file=False, need_rw=True)
                         if m is not None and words[:1] == ["init"]:
                             for f in INIT_OUTPUTS:
                                 produced.setdefault((m["name"], f), idx)
-                    elif flag == "--ca" and words[:1] == ["init"]:
+                    elif flag == "--ca" and words[:1] in (["init"], ["renew"]):
                         m = locate(value, flag, need_file=False)
                         if m is not None:
                             info["ca_volumes"].add(m["name"])
@@ -417,7 +550,7 @@ class Checker:
         """`raytls serve`'s flags: its CA mount (read-only, ca.crt + ca.key), token files by
         role, --head-name patterns, --san names, the port it listens on."""
         out = {"container": c, "cname": cname, "ca": set(), "tokens": {}, "head_names": [],
-               "sans": [], "port": 8443}
+               "sans": [], "port": 8443, "max_days": dict(SIGNER_MAX_DAYS)}
         for flag, value in flags:
             value = expand(value, env) if value is not None else None
             if flag == "--ca" and value:
@@ -443,6 +576,12 @@ class Checker:
                 out["head_names"].append(value)
             elif flag == "--san" and value:
                 out["sans"].append(value)
+            elif flag == "--max-days" and value:
+                role, _, days = value.partition("=")
+                if role not in SIGNER_MAX_DAYS or not days.isdigit() or int(days) < 1:
+                    problems.append(f"{cname}: --max-days {value}: want ROLE=DAYS (head, worker, client)")
+                else:
+                    out["max_days"][role] = int(days)
             elif flag == "--listen" and value:
                 try:
                     out["port"] = int(value.rsplit(":", 1)[1])
@@ -500,6 +639,103 @@ class Checker:
                 if any(token_on) and not has_token:
                     problems.append(f"{g['group']}: token auth is on but health-check has no --token-file")
         self.result(f"{label}: cluster consistency", problems)
+
+    # ------------------------------------------------------------------ renewal
+    def check_renewal(self, label, cluster):
+        """Ray-aware renewal: the sidecar renews the files Ray reads, through the source the
+        init used; the Ray container's liveness probe compares what Ray serves with that
+        tls.crt, on the right port, with timings that give one restart per renewal; a head
+        without GCS fault tolerance is never restarted for a renewal."""
+        problems = []
+        ft = cluster["ft"]
+        for g in cluster["groups"]:
+            head = g["group"] == "head"
+            who = g["group"]
+            params = g.get("start_params") or {}
+            gcs_port = to_int(params.get("port")) or GCS_PORT
+            nm_port = to_int(params.get("node-manager-port"))
+            # -- the sidecar renews what Ray reads, as the init got it
+            for r in g["renew"]:
+                if not r["sidecar"]:
+                    continue
+                for rname, loc in g["ray_cert"].items():
+                    want = (loc[0], os.path.dirname(loc[1]) or ".") if loc else None
+                    if r["dir"] is not None and r["dir"] != want:
+                        problems.append(f"{who}: sidecar renews --dir {r['dir_path']} (volume {r['dir'][0]}), but Ray "
+                                        f"container {rname} reads RAY_TLS_SERVER_CERT from "
+                                        f"{'volume ' + want[0] if want else 'no volume'}: Ray would never see the renewal")
+                init = g["signer"]
+                if init is not None:
+                    if r["url"] is None:
+                        problems.append(f"{who}: init got the certificate from the signer {init['url']}, "
+                                        "but the sidecar renews with a local CA")
+                    elif r["url"] != init["url"]:
+                        problems.append(f"{who}: sidecar renews through {r['url']}, init used {init['url']}")
+                    elif r["signer_ca"] != init["signer_ca"]:
+                        problems.append(f"{who}: sidecar checks the signer against {r['signer_ca']}, init against "
+                                        f"{init['signer_ca']}: trust one CA for the signer")
+                elif g["init_ca"] is not None:
+                    if r["url"] is not None:
+                        problems.append(f"{who}: init signed with a local CA, but the sidecar renews through {r['url']}")
+                    elif r["ca"] != g["init_ca"]:
+                        problems.append(f"{who}: sidecar renews with the CA {r['ca']}, init used {g['init_ca']}")
+                else:
+                    problems.append(f"{who}: a renewal sidecar, but no `raytls init` in this Pod issues the first certificate")
+            sidecars = [r for r in g["renew"] if r["sidecar"]]
+            # -- the probes of the Ray containers
+            for pr in g["probes"]:
+                v, spec = pr["values"], pr["spec"] or {}
+                addr = v.get("--address") or ""
+                host, _, port = addr.rpartition(":")
+                port = to_int(port) if host else None
+                host = host or addr
+                expect = "--expect-cert" in v
+                where_ = f"{who}/{pr['container']} {pr['probe']}"
+                if host not in LOOPBACK:
+                    problems.append(f"{where_}: dials {addr}; a probe checks this pod's own Ray: 127.0.0.1:PORT")
+                if not expect and port != gcs_port:
+                    problems.append(f"{where_}: health-check without --expect-cert makes GCS calls, but port {port} is "
+                                    f"not the GCS ({gcs_port}): it would always fail")
+                if expect:
+                    if head and port not in (gcs_port, nm_port):
+                        problems.append(f"{where_}: dials port {port}, not the head's GCS port {gcs_port}")
+                    if not head:
+                        if nm_port is None:
+                            problems.append(f"{where_}: rayStartParams has no node-manager-port: the raylet listens "
+                                            "on a random port the probe cannot know")
+                        elif port != nm_port:
+                            problems.append(f"{where_}: dials port {port}, but the raylet listens on "
+                                            f"node-manager-port {nm_port}")
+                    cert = g["ray_cert"].get(pr["container"])
+                    if pr["expect"] != cert:
+                        problems.append(f"{where_}: --expect-cert {v.get('--expect-cert')} is not the certificate "
+                                        f"Ray loads (RAY_TLS_SERVER_CERT, {cert})")
+                timeout = parse_seconds(v.get("--timeout") or "5s")
+                tsec = spec.get("timeoutSeconds", 1)
+                if timeout is None:
+                    problems.append(f"{where_}: --timeout {v.get('--timeout')} is not a duration")
+                elif not isinstance(tsec, int) or tsec <= timeout:
+                    problems.append(f"{where_}: timeoutSeconds {tsec} is not above health-check's --timeout "
+                                    f"({timeout:g}s): the kubelet kills the check before raytls names the cause")
+                if pr["probe"] == "livenessProbe":
+                    if spec.get("failureThreshold", 3) < 2:
+                        problems.append(f"{where_}: failureThreshold {spec.get('failureThreshold')}: one slow answer "
+                                        "would restart Ray; use 2 or more")
+                    if not pr["has_startup"] and spec.get("initialDelaySeconds", 0) < 60:
+                        problems.append(f"{where_}: no startupProbe (or initialDelaySeconds >= 60): a slow Ray start "
+                                        "is killed before it listens, in a loop")
+            # -- the policy: who is restarted for a renewal
+            for rname, _ in g["ray"]:
+                live = [pr for pr in g["probes"] if pr["container"] == rname and pr["probe"] == "livenessProbe"]
+                stale = [pr for pr in live if "--expect-cert" in pr["values"]]
+                if head and not ft and stale:
+                    problems.append(f"{who}/{rname}: liveness probe with --expect-cert on a head without GCS fault "
+                                    "tolerance: a renewal would restart the whole cluster; make the head's renewal a "
+                                    "planned event (no --expect-cert there) or enable gcsFaultToleranceOptions")
+                if sidecars and not head and not stale:
+                    problems.append(f"{who}/{rname}: a renewal sidecar but no liveness probe with --expect-cert: Ray "
+                                    "keeps the old certificate until it expires")
+        self.result(f"{label}: renewal (sidecar <-> Ray <-> probe, head vs workers)", problems)
 
     # ------------------------------------------------------------------ the signer
     def check_signer(self, fname, docs, signers, clusters):
@@ -580,6 +816,26 @@ class Checker:
                     if fqdn and not any(name_matches(pat, fqdn) for pat in srv["head_names"]):
                         problems.append(f"{who}: --fqdn {fqdn} matches no --head-name of the signer "
                                         f"({srv['head_names']}): the signer would refuse it (403)")
+        # -- lifetimes (Ray-aware): a head without GCS FT outlives the workers; no sidecar renews
+        #    on every pass
+        days = srv["max_days"]
+        renewing = [cl for cl in clusters if any(g["signer"] and any(r["sidecar"] for r in g["renew"]) for g in cl["groups"])]
+        if any(not cl["ft"] for cl in renewing) and days["head"] <= days["worker"]:
+            problems.append(f"the signer gives heads {days['head']} days, workers {days['worker']}: without GCS fault "
+                            "tolerance a head restart restarts the cluster, so heads need the longer lifetime "
+                            "(--max-days head=365 --max-days worker=30)")
+        for cl in renewing:
+            for g in cl["groups"]:
+                role = (g["signer"] or {}).get("role")
+                for r in g["renew"]:
+                    life = days.get(r["role"] or role)
+                    before = parse_seconds(r["renew_before"]) if r["renew_before"] else None
+                    if r["renew_before"] and before is None:
+                        problems.append(f"{cl['name']} {g['group']}: --renew-before {r['renew_before']} is not a duration")
+                    elif before is not None and life is not None and before >= life * 86400:
+                        problems.append(f"{cl['name']} {g['group']}: --renew-before {r['renew_before']} is not shorter than "
+                                        f"the {r['role'] or role} lifetime ({life} days): every pass renews, and the probe "
+                                        "restarts Ray each time")
         # -- who may reach it
         allowed = None
         for np in docs:
@@ -630,6 +886,43 @@ def name_matches(pattern, name):
     if rest != nrest:
         return False
     return re.fullmatch(re.escape(first).replace(r"\*", "[^.]*"), nfirst) is not None
+def to_int(v):
+    try:
+        return int(str(v))
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_seconds(text):
+    """A raytls duration (90d, 12h, 30m, 5s, 500ms, 1h30m) in seconds, or None."""
+    parts = re.findall(r"(\d+)(ms|[smhd])", str(text))
+    if not parts or "".join(n + u for n, u in parts) != str(text):
+        return None
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * unit[u] for n, u in parts)
+
+
+def gcs_ft_problems(ft):
+    """KubeRay's gcsFaultToleranceOptions, structurally (the CRD is not in the schemas)."""
+    if not isinstance(ft, dict):
+        return ["spec.gcsFaultToleranceOptions is not a mapping"]
+    problems = [f"spec.gcsFaultToleranceOptions.{k} is not a KubeRay field ({sorted(GCS_FT_FIELDS)})"
+                for k in ft if k not in GCS_FT_FIELDS]
+    if ft.get("backend", "redis") == "redis":
+        addr = ft.get("redisAddress")
+        if not isinstance(addr, str) or not re.fullmatch(r"(rediss?://)?[^:/\s]+:\d+", addr):
+            problems.append(f"spec.gcsFaultToleranceOptions.redisAddress {addr!r} is not HOST:PORT (or redis://HOST:PORT)")
+    for k in ("redisPassword", "redisUsername"):
+        cred = ft.get(k)
+        if cred is None:
+            continue
+        if not isinstance(cred, dict) or len({"value", "valueFrom"} & set(cred)) != 1 or set(cred) - {"value", "valueFrom"}:
+            problems.append(f"spec.gcsFaultToleranceOptions.{k}: want exactly one of value, valueFrom")
+        elif "valueFrom" in cred and not (isinstance(cred["valueFrom"], dict) and cred["valueFrom"].get("secretKeyRef")):
+            problems.append(f"spec.gcsFaultToleranceOptions.{k}.valueFrom: want a secretKeyRef (name, key)")
+    return problems
+
+
 def meta_name(obj):
     return ((obj.get("metadata") or {}).get("name")) if isinstance(obj, dict) else None
 
@@ -964,12 +1257,115 @@ def signer_mutations():
     ]
 
 
+def renewal_mutations(docs):
+    """(description, mutate(docs)) pairs for a file whose Ray pods renew (a `raytls renew`
+    sidecar): each must be caught. The GCS-FT ones only where the file has
+    gcsFaultToleranceOptions; the head-restart ones only where it does not."""
+    def rc(docs):
+        return next(d for d in docs if isinstance(d, dict) and d.get("kind") == "RayCluster")
+
+    def group(docs, g):
+        spec = rc(docs)["spec"]
+        return spec["headGroupSpec"] if g == "head" else spec["workerGroupSpecs"][0]
+
+    def pod(docs, g):
+        return group(docs, g)["template"]["spec"]
+
+    def sidecar(docs, g):
+        return next(c for c in pod(docs, g)["initContainers"] if c.get("restartPolicy") == "Always")
+
+    def ray(docs, g):
+        return pod(docs, g)["containers"][0]
+
+    def own_command(probe):
+        # the probes share their command through a YAML anchor: give this one its own list
+        probe["exec"]["command"] = list(probe["exec"]["command"])
+        return probe["exec"]["command"]
+
+    def set_flag(cmd, flag, value):
+        cmd[cmd.index(flag) + 1] = value
+
+    def drop_flag(cmd, flag):
+        i = cmd.index(flag)
+        del cmd[i:i + 2]
+
+    def serve(docs):
+        dep = next(d for d in docs if isinstance(d, dict) and d.get("kind") == "Deployment")
+        return dep["spec"]["template"]["spec"]["containers"][0]["command"]
+
+    def sidecar_on_other_volume(docs):
+        pod(docs, "workers")["volumes"].append({"name": "spare-tls", "emptyDir": {"medium": "Memory"}})
+        next(m for m in sidecar(docs, "workers")["volumeMounts"] if m["name"] == "ray-tls")["name"] = "spare-tls"
+
+    def sidecar_trusts_other_ca(docs):
+        pod(docs, "workers")["volumes"].append({"name": "other-ca", "configMap": {
+            "name": "other-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+        next(m for m in sidecar(docs, "workers")["volumeMounts"] if m["name"] == "cluster-ca")["name"] = "other-ca"
+
+    def sidecar_local_ca(docs):
+        cmd = sidecar(docs, "workers")["command"]
+        i = cmd.index("--signer")
+        cmd[i:i + 4] = ["--ca", "/etc/raytls/ca"]
+
+    def no_install(docs):
+        inits = pod(docs, "workers")["initContainers"]
+        inits.remove(next(c for c in inits if c["command"][0] == "cp"))
+
+    def head_stale_probe(docs):
+        cmd = own_command(ray(docs, "head")["livenessProbe"])
+        if "--expect-cert" not in cmd:
+            cmd[2:2] = ["--expect-cert", "/etc/ray/tls/tls.crt"]
+
+    ft = "gcsFaultToleranceOptions" in rc(docs)["spec"]
+    out = [
+        ("the sidecar renews another volume than Ray reads", sidecar_on_other_volume),
+        ("the sidecar is a plain init container (no restartPolicy: Always)", lambda d: sidecar(d, "workers").pop("restartPolicy")),
+        ("the sidecar runs renew without --watch", lambda d: sidecar(d, "workers")["command"].remove("--watch")),
+        ("the sidecar renews through another signer than init", lambda d: set_flag(sidecar(d, "workers")["command"], "--signer", "https://raytls-signer.other.svc:8443")),
+        ("the sidecar trusts another CA for the signer", sidecar_trusts_other_ca),
+        ("the sidecar renews with a local CA, init used the signer", sidecar_local_ca),
+        ("unknown renew flag", lambda d: sidecar(d, "workers")["command"].append("--bogus")),
+        ("a worker --renew-before as long as its lifetime", lambda d: sidecar(d, "workers")["command"].extend(["--renew-before", "30d"])),
+        ("--expect-cert is not the certificate Ray loads", lambda d: set_flag(own_command(ray(d, "workers")["livenessProbe"]), "--expect-cert", "/etc/ray/tls/ca.crt")),
+        ("the worker probe dials another port than node-manager-port", lambda d: set_flag(own_command(ray(d, "workers")["livenessProbe"]), "--address", "127.0.0.1:6381")),
+        ("the worker probe dials another host", lambda d: set_flag(own_command(ray(d, "workers")["livenessProbe"]), "--address", "10.0.0.9:6380")),
+        ("node-manager-port not fixed in rayStartParams", lambda d: group(d, "workers")["rayStartParams"].pop("node-manager-port")),
+        ("the worker probe without --expect-cert (GCS calls on the raylet port)", lambda d: drop_flag(own_command(ray(d, "workers")["livenessProbe"]), "--expect-cert")),
+        ("no liveness probe on the worker: the renewal is never loaded", lambda d: ray(d, "workers").pop("livenessProbe")),
+        ("probe timeoutSeconds not above health-check's --timeout", lambda d: ray(d, "workers")["livenessProbe"].update(timeoutSeconds=5)),
+        ("liveness failureThreshold 1", lambda d: ray(d, "workers")["livenessProbe"].update(failureThreshold=1)),
+        ("no startupProbe: a slow start is killed", lambda d: ray(d, "workers").pop("startupProbe")),
+        ("the raytls binary is not copied for the probe", no_install),
+        ("the probe runs a raytls the Ray image lacks", lambda d: own_command(ray(d, "workers")["livenessProbe"]).__setitem__(0, "raytls")),
+        ("$(POD_IP) in an exec probe (not expanded)", lambda d: set_flag(own_command(ray(d, "workers")["livenessProbe"]), "--address", "$(POD_IP):6380")),
+        ("restartPolicy on the Ray container", lambda d: ray(d, "workers").update(restartPolicy="Always")),
+        ("schema: restartPolicy misspelt on the sidecar", lambda d: sidecar(d, "workers").update(restartPolicyy="Always")),
+    ]
+    if ft:
+        out += [
+            ("GCS FT dropped while the head still restarts on renewal", lambda d: rc(d)["spec"].pop("gcsFaultToleranceOptions")),
+            ("gcsFaultToleranceOptions without redisAddress", lambda d: rc(d)["spec"]["gcsFaultToleranceOptions"].pop("redisAddress")),
+            ("gcsFaultToleranceOptions.redisPassword with value and valueFrom", lambda d: rc(d)["spec"]["gcsFaultToleranceOptions"]["redisPassword"].update(value="x")),
+            ("an unknown gcsFaultToleranceOptions field", lambda d: rc(d)["spec"]["gcsFaultToleranceOptions"].update(redisAdress="redis:6379")),
+        ]
+    else:
+        out += [
+            ("the head's lifetime not longer than the workers'", lambda d: set_flag(serve(d), "--max-days", "head=30")),
+            ("a head liveness probe with --expect-cert without GCS FT", head_stale_probe),
+            ("the head sidecar's --renew-before beyond the head's lifetime", lambda d: set_flag(sidecar(d, "head")["command"], "--renew-before", "400d")),
+        ]
+    return out
+
+
 def signer_self_test(args, docs, raytls):
     clean = Checker(raytls, args.schema, args.k8s_version, quiet=True)
     clean.check_docs("clean", copy.deepcopy(docs))
     print(("PASS" if not clean.failed else "FAIL") + f" self-test: the unmutated manifests pass {clean.failed or ''}")
     ok = not clean.failed
-    for desc, mutate in signer_mutations():
+    renews = any("renew" in str(init.get("command")) and init.get("restartPolicy") == "Always"
+                 for d in docs if isinstance(d, dict) and d.get("kind") == "RayCluster"
+                 for inits in find_key(d, "initContainers") for init in (inits or []))
+    for desc, mutate in signer_mutations() + (renewal_mutations(docs) if renews else []):
         if desc.startswith("schema") and not args.schema:
             continue
         mutant = copy.deepcopy(docs)

@@ -13,14 +13,20 @@
 #    real binary's --help; for a file with the signer (`raytls serve`), 23 more mutations
 #    of the signer, its Service, NetworkPolicy and the Ray pods' `init --signer` (a worker
 #    token on the head, the CA key in a Ray pod, a URL not in the signer's certificate, a
-#    NetworkPolicy open to all, ...). A checker that crashes is a failure.
+#    NetworkPolicy open to all, ...); for a file whose Ray pods renew (a `raytls renew`
+#    native sidecar), 25-26 more of the sidecar, the probes and the head/worker policy (the
+#    sidecar on another volume or signer, a probe on the wrong port or file, no startup
+#    probe, a head restarted by a renewal without GCS fault tolerance, ...).
+#    A checker that crashes is a failure.
 #
 # Usage: scripts/validate-manifests.sh [--no-schema] [FILE...]   (default: examples/*.yaml)
 # Env:   RAYTLS_BIN=path/to/raytls (default: `cargo build`, then target/debug/raytls)
 #        RAYTLS_VALIDATE_VENV (default ${XDG_CACHE_HOME:-$HOME/.cache}/raytls/validate-venv):
 #        made on first use with `python3 -m venv` + pip (kubernetes-validate, PyYAML); after
 #        that the script runs offline.
-#        RAYTLS_K8S_VERSION (default 1.30): the Kubernetes schema version to validate against.
+#        RAYTLS_K8S_VERSION (default 1.30): the Kubernetes schema version to validate against
+#        (its schema knows initContainers[].restartPolicy, the native sidecars of
+#        examples/raycluster-renewal*.yaml: beta and on by default from 1.29).
 # Prints PASS/FAIL lines and "manifests: N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
