@@ -49,7 +49,8 @@ EXAMPLES:
   Ray's death reason. A worker whose certificate lacks its own IP registers, then is marked
   dead ~20 s later: this names it, and the IP, while it is still alive:
     raytls health-check --address $FQ_RAY_IP:6379 --all-nodes --min-days-left 14
-    raytls health-check --address 10.0.0.5:6379 --all-nodes --json | jq -r 'select(.kind == \"node\") | [.address, .verdict, .days_left] | @tsv'
+    raytls health-check --address 10.0.0.5:6379 --all-nodes --json |
+      jq -c 'select(.kind == \"node\") | {address, verdict, cause, days_left}'
 
 CAUSES (--json `cause`; exit 1 unless noted):
   ok, resolve_failed, connection_refused, connect_failed, timeout, not_tls,
