@@ -13,6 +13,7 @@ fn reencoded(reply: &Reply) -> Vec<u8> {
         Reply::ClusterId(m) => m.encode_to_vec(),
         Reply::KvGet(m) => m.encode_to_vec(),
         Reply::Health(m) => m.encode_to_vec(),
+        Reply::Nodes(m) => m.encode_to_vec(),
     }
 }
 
@@ -21,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         grpc::GET_CLUSTER_ID,
         grpc::INTERNAL_KV_GET,
         grpc::HEALTH_CHECK,
+        grpc::GET_ALL_NODE_INFO,
     ] {
         let Some(Ok(reply)) = grpc::decode_reply(path, data) else {
             continue;

@@ -4,6 +4,7 @@
 //! line (or JSON object) per address, then a summary.
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
+use crate::probe::cluster::{self, NodeOptions, NodeReport, Verdict};
 use crate::probe::credentials::{self, Credentials, Token};
 use crate::probe::failure::Cause;
 use crate::probe::health::{self, Options, Report};
@@ -42,18 +43,32 @@ EXAMPLES:
   raylet's --node-manager-port):
     raytls health-check --address 127.0.0.1:6379 --expect-cert /etc/ray/tls/tls.crt
 
+  Every node as the GCS sees it (runbook: is every node's TLS right, and when does it
+  expire?): the GCS lists its nodes, each raylet is dialed where the GCS dials it for its
+  health checks (node IP, node-manager port), one line per node; dead nodes are listed with
+  Ray's death reason. A worker whose certificate lacks its own IP registers, then is marked
+  dead ~20 s later: this names it, and the IP, while it is still alive:
+    raytls health-check --address $FQ_RAY_IP:6379 --all-nodes --min-days-left 14
+    raytls health-check --address 10.0.0.5:6379 --all-nodes --json |
+      jq -c 'select(.kind == \"node\") | {address, verdict, cause, days_left}'
+
 CAUSES (--json `cause`; exit 1 unless noted):
   ok, resolve_failed, connection_refused, connect_failed, timeout, not_tls,
   closed_during_handshake, tls_handshake_failed, unknown_ca, name_mismatch, expired,
   not_yet_valid, no_server_auth_eku, bad_server_cert, client_cert_rejected,
   unauthenticated, not_ray_gcs, not_serving, grpc_error, version_mismatch,
   stale_certificate (--expect-cert),
+  expires_soon, node_dead, bad_node_address (--all-nodes; node lines also use name_mismatch,
+  unknown_ca, expired, ... for the node's certificate),
   local_config (exit 2: our own CA/cert/key/token unusable, nothing was dialed; or this
   machine ran out of file descriptors)
 
 EXIT CODES:
-  0  every address is healthy
-  1  at least one address is unhealthy
+  0  every address is healthy (--all-nodes: the GCS and every node)
+  1  at least one address is unhealthy; --all-nodes: the GCS, or a node whose certificate
+     the GCS cannot accept (or that fails --min-days-left), or a node the GCS marked dead
+     after failed health checks (nodes dead for other reasons, e.g. `ray stop`, are listed
+     as DEAD and do not fail)
   2  usage or local configuration error";
 
 /// Check a Ray GCS over mutual TLS, like `ray health-check`, and name what is wrong.
@@ -102,9 +117,28 @@ pub struct HealthCheckArgs {
     pub expect_cert: Option<PathBuf>,
 
     /// One JSON object per address (address, healthy, cause, message, ray_version,
-    /// cluster_id, tls_version, latency_ms, ...) instead of text
+    /// cluster_id, tls_version, latency_ms, ...) instead of text; --all-nodes adds one per
+    /// node ("kind": "node", node_id, address, state, verdict, cause, covers_address,
+    /// chains_to, not_after, days_left, death_reason, ...)
     #[arg(long)]
     pub json: bool,
+
+    /// Also check every node the GCS at --address (one address) knows: dial each node's
+    /// raylet where the GCS does (node IP and node-manager port, the IP as TLS server name)
+    /// and report its certificate: covers that IP? chains to which CA of --ca? expiry?
+    #[arg(long, conflicts_with = "expect_cert")]
+    pub all_nodes: bool,
+
+    /// With --all-nodes: a node whose certificate has fewer whole days left fails
+    /// (expires_soon). 0 (default): only an expired certificate fails
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 0,
+        requires = "all_nodes",
+        value_parser = clap::value_parser!(u32).range(0..=3650)
+    )]
+    pub min_days_left: u32,
 }
 
 /// `--timeout`: a duration above zero and at most an hour.
@@ -121,6 +155,12 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 
 pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     let targets = parse_targets(&args.addresses)?;
+    if args.all_nodes && targets.len() != 1 {
+        return Err(Error::Usage(format!(
+            "--all-nodes asks one GCS for its nodes: give one --address, not {}",
+            targets.len()
+        )));
+    }
     let local = load_local(&args);
     let local = local.and_then(|ct| {
         let expect = match &args.expect_cert {
@@ -155,6 +195,24 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
             what: "start the async runtime",
             why: e.to_string(),
         })?;
+    if args.all_nodes {
+        let node_opts = NodeOptions {
+            min_days_left: args.min_days_left,
+        };
+        // parse_targets returned exactly one (checked above).
+        let gcs = targets.into_iter().next().ok_or_else(|| {
+            Error::Usage("give one --address HOST[:PORT] with --all-nodes".into())
+        })?;
+        let (report, nodes) = runtime.block_on(cluster::check_cluster(
+            gcs,
+            Arc::new(creds),
+            token,
+            opts,
+            node_opts,
+        ));
+        runtime.shutdown_background();
+        return Ok(print_cluster(&report, &nodes, args.json));
+    }
     let reports = runtime.block_on(health::check_all(targets, Arc::new(creds), token, opts));
     // A DNS lookup that outlived its deadline still sits in a blocking thread: do not wait.
     runtime.shutdown_background();
@@ -178,6 +236,67 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Failure
     })
+}
+
+/// `--all-nodes`: the GCS's line, one line per node, a summary; the exit code.
+fn print_cluster(gcs: &Report, nodes: &[NodeReport], json: bool) -> ExitCode {
+    if json {
+        print_json(gcs);
+        for n in nodes {
+            match serde_json::to_string(n) {
+                Ok(s) => crate::outln!("{s}"),
+                Err(e) => eprintln!("raytls: cannot render JSON for node {}: {e}", n.address),
+            }
+        }
+    } else {
+        crate::outln!("{}", gcs.line());
+        for n in nodes {
+            crate::outln!("{}", n.line());
+        }
+    }
+    let failing: Vec<&NodeReport> = nodes
+        .iter()
+        .filter(|n| n.verdict == Verdict::Fail)
+        .collect();
+    if !json {
+        crate::outln!("{}", cluster_summary(gcs, nodes, &failing));
+    }
+    if gcs.cause == Cause::LocalConfig {
+        ExitCode::Usage
+    } else if !gcs.healthy || !failing.is_empty() {
+        ExitCode::Failure
+    } else {
+        ExitCode::Ok
+    }
+}
+
+/// `2 nodes (2 alive): all healthy` or `3 nodes (1 alive, 2 dead): 2 failing: ...`.
+fn cluster_summary(gcs: &Report, nodes: &[NodeReport], failing: &[&NodeReport]) -> String {
+    if !gcs.healthy {
+        return format!(
+            "the GCS at {} is unhealthy ({}): no nodes checked",
+            gcs.address,
+            gcs.cause.code()
+        );
+    }
+    let alive = nodes.iter().filter(|n| n.state == "alive").count();
+    let dead = nodes.len() - alive;
+    let mut s = format!("{} nodes ({alive} alive", nodes.len());
+    if dead > 0 {
+        s += &format!(", {dead} dead");
+    }
+    s += ")";
+    if failing.is_empty() {
+        s + ": all healthy"
+    } else {
+        let which: Vec<String> = failing
+            .iter()
+            .map(|n| format!("{} ({})", n.address, n.cause.code()))
+            .collect();
+        // Addresses come from the GCS: escaped as every node line is.
+        let which = crate::text::escape::escape(&which.join(", ")).into_owned();
+        s + &format!(": {} failing: {which}", failing.len())
+    }
 }
 
 fn parse_targets(addresses: &[String]) -> Result<Vec<Target>> {

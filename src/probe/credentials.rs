@@ -19,6 +19,9 @@ pub struct Credentials {
     pub ca_path: PathBuf,
     /// Subjects of the CA certificates in `ca_path`, for "not signed by the CA in FILE (CN=...)".
     pub ca_subjects: Vec<String>,
+    /// The CA certificates of `ca_path`, in file order (during a CA rotation it holds the
+    /// old and the new root): the cluster view says which one a node's certificate chains to.
+    pub ca_certs: Vec<CertificateDer<'static>>,
     pub roots: Arc<RootCertStore>,
     pub cert_path: PathBuf,
     pub chain: Vec<CertificateDer<'static>>,
@@ -40,7 +43,7 @@ impl std::fmt::Debug for Credentials {
 /// `verify` use.
 pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Credentials> {
     let now = time::OffsetDateTime::now_utc();
-    let (roots, ca_subjects) = load_ca(ca, now)?;
+    let (roots, ca_subjects, ca_certs) = load_ca(ca, now)?;
     let chain = pem::certificates(cert, &pem::read(cert)?)?;
     // pem::certificates returns an error rather than an empty list, so [0] exists.
     let leaf = parse_cert(cert, &chain[0])?;
@@ -63,6 +66,7 @@ pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Credentials> {
     Ok(Credentials {
         ca_path: ca.to_path_buf(),
         ca_subjects,
+        ca_certs,
         roots: Arc::new(roots),
         cert_path: cert.to_path_buf(),
         chain,
@@ -70,7 +74,9 @@ pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Credentials> {
     })
 }
 
-fn load_ca(ca: &Path, now: time::OffsetDateTime) -> Result<(RootCertStore, Vec<String>)> {
+type CaFile = (RootCertStore, Vec<String>, Vec<CertificateDer<'static>>);
+
+fn load_ca(ca: &Path, now: time::OffsetDateTime) -> Result<CaFile> {
     let certs = pem::certificates(ca, &pem::read(ca)?)?;
     let mut roots = RootCertStore::empty();
     let mut subjects = Vec::new();
@@ -85,7 +91,11 @@ fn load_ca(ca: &Path, now: time::OffsetDateTime) -> Result<(RootCertStore, Vec<S
             why: format!("cannot be used as a trust anchor ({e})"),
         })?;
     }
-    Ok((roots, subjects))
+    Ok((
+        roots,
+        subjects,
+        certs.into_iter().map(|c| c.into_owned()).collect(),
+    ))
 }
 
 fn parse_cert(path: &Path, der: &CertificateDer<'_>) -> Result<CertInfo> {

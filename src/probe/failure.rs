@@ -32,6 +32,12 @@ pub enum Cause {
     /// `--expect-cert`: the server presents another certificate than the one on disk (Ray
     /// loads its certificate only at start: restart it to load the renewed one).
     StaleCertificate,
+    /// `--all-nodes`: a node's certificate expires within `--min-days-left`.
+    ExpiresSoon,
+    /// `--all-nodes`: the GCS lists a node as dead, and its address does not answer.
+    NodeDead,
+    /// `--all-nodes`: the GCS lists an address for a node that cannot be dialed.
+    BadNodeAddress,
 }
 
 impl Cause {
@@ -59,6 +65,9 @@ impl Cause {
             Cause::GrpcError => "grpc_error",
             Cause::VersionMismatch => "version_mismatch",
             Cause::StaleCertificate => "stale_certificate",
+            Cause::ExpiresSoon => "expires_soon",
+            Cause::NodeDead => "node_dead",
+            Cause::BadNodeAddress => "bad_node_address",
         }
     }
 }

@@ -73,6 +73,81 @@ pub mod messages {
 
     /// `ServingStatus.SERVING`.
     pub const SERVING: i32 = 1;
+
+    /// `ray.rpc.GetAllNodeInfoRequest` (gcs_service.proto): `limit` = 1, `node_selectors`
+    /// = 2, `state_filter` = 3. Empty (no limit, no filter): every node the GCS knows,
+    /// alive and dead.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GetAllNodeInfoRequest {}
+
+    /// `ray.rpc.GetAllNodeInfoReply`: `status` = 1, `node_info_list` = 2 (`total` = 3 and
+    /// `num_filtered` = 4 are not read).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GetAllNodeInfoReply {
+        #[prost(message, optional, tag = "1")]
+        pub status: Option<GcsStatus>,
+        #[prost(message, repeated, tag = "2")]
+        pub node_info_list: Vec<GcsNodeInfo>,
+    }
+
+    /// `ray.rpc.GcsNodeInfo` (gcs.proto), the fields the cluster view reads. Tags checked
+    /// against Ray 2.60's generated `gcs_pb2` (scripts/cluster-view-interop.sh reads a real
+    /// cluster with them).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GcsNodeInfo {
+        #[prost(bytes = "vec", tag = "1")]
+        pub node_id: Vec<u8>,
+        /// The node's IP: the GCS dials its raylet here, with this as the TLS server name.
+        #[prost(string, tag = "2")]
+        pub node_manager_address: String,
+        #[prost(int32, tag = "5")]
+        pub node_manager_port: i32,
+        /// [`NODE_ALIVE`] or [`NODE_DEAD`].
+        #[prost(int32, tag = "7")]
+        pub state: i32,
+        #[prost(string, tag = "8")]
+        pub node_manager_hostname: String,
+        #[prost(string, tag = "12")]
+        pub node_name: String,
+        #[prost(uint64, tag = "23")]
+        pub start_time_ms: u64,
+        #[prost(uint64, tag = "24")]
+        pub end_time_ms: u64,
+        #[prost(bool, tag = "25")]
+        pub is_head_node: bool,
+        #[prost(message, optional, tag = "29")]
+        pub death_info: Option<NodeDeathInfo>,
+    }
+
+    /// `GcsNodeInfo.GcsNodeState.ALIVE`.
+    pub const NODE_ALIVE: i32 = 0;
+    /// `GcsNodeInfo.GcsNodeState.DEAD`.
+    pub const NODE_DEAD: i32 = 1;
+
+    /// `ray.rpc.NodeDeathInfo`: `reason` is the `Reason` enum ([`death_reason_name`]).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct NodeDeathInfo {
+        #[prost(int32, tag = "1")]
+        pub reason: i32,
+        #[prost(string, tag = "2")]
+        pub reason_message: String,
+    }
+
+    /// `NodeDeathInfo.Reason.UNEXPECTED_TERMINATION`: what the GCS records when its health
+    /// checks of a node fail (`health check failed due to missing too many heartbeats`).
+    pub const DEATH_UNEXPECTED_TERMINATION: i32 = 2;
+
+    /// `NodeDeathInfo.Reason` by its name in gcs.proto.
+    pub fn death_reason_name(reason: i32) -> String {
+        match reason {
+            0 => "UNSPECIFIED".into(),
+            1 => "EXPECTED_TERMINATION".into(),
+            2 => "UNEXPECTED_TERMINATION".into(),
+            3 => "AUTOSCALER_DRAIN_PREEMPTED".into(),
+            4 => "AUTOSCALER_DRAIN_IDLE".into(),
+            n => format!("reason {n}"),
+        }
+    }
 }
 
 use messages::*;
@@ -80,6 +155,7 @@ use messages::*;
 pub const GET_CLUSTER_ID: &str = "/ray.rpc.NodeInfoGcsService/GetClusterId";
 pub const INTERNAL_KV_GET: &str = "/ray.rpc.InternalKVGcsService/InternalKVGet";
 pub const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
+pub const GET_ALL_NODE_INFO: &str = "/ray.rpc.NodeInfoGcsService/GetAllNodeInfo";
 
 /// Where `ray health-check` finds the cluster's Ray version.
 pub const CLUSTER_METADATA_KEY: &[u8] = b"CLUSTER_METADATA";
@@ -91,10 +167,11 @@ pub enum Reply {
     ClusterId(GetClusterIdReply),
     KvGet(InternalKvGetReply),
     Health(HealthCheckResponse),
+    Nodes(GetAllNodeInfoReply),
 }
 
 /// Decode the protobuf body of a reply to `path` (one of [`GET_CLUSTER_ID`],
-/// [`INTERNAL_KV_GET`], [`HEALTH_CHECK`]) exactly as the client does. The bytes come from the
+/// [`INTERNAL_KV_GET`], [`HEALTH_CHECK`], [`GET_ALL_NODE_INFO`]) exactly as the client does. The bytes come from the
 /// peer: this is the entry point for fuzzing the probe's reply decoding. None for a path the
 /// probe never calls.
 pub fn decode_reply(path: &str, body: &[u8]) -> Option<Result<Reply, prost::DecodeError>> {
@@ -103,6 +180,7 @@ pub fn decode_reply(path: &str, body: &[u8]) -> Option<Result<Reply, prost::Deco
         GET_CLUSTER_ID => GetClusterIdReply::decode(body).map(Reply::ClusterId),
         INTERNAL_KV_GET => InternalKvGetReply::decode(body).map(Reply::KvGet),
         HEALTH_CHECK => HealthCheckResponse::decode(body).map(Reply::Health),
+        GET_ALL_NODE_INFO => GetAllNodeInfoReply::decode(body).map(Reply::Nodes),
         _ => return None,
     })
 }
@@ -199,6 +277,12 @@ impl GcsClient {
         };
         self.unary(HEALTH_CHECK, req).await
     }
+
+    /// Every node the GCS knows (alive and dead), as `ray.nodes()` asks for them.
+    pub async fn get_all_node_info(&mut self) -> Result<GetAllNodeInfoReply, Status> {
+        self.unary(GET_ALL_NODE_INFO, GetAllNodeInfoRequest {})
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +303,48 @@ mod tests {
             Some(Err(_))
         ));
         assert_eq!(decode_reply("/other/Method", &[]), None);
+    }
+
+    /// Ray 2.60's encoding (with fields the probe does not read: raylet_socket_name,
+    /// resources_total, total), from `gcs_service_pb2.GetAllNodeInfoReply.SerializeToString()`.
+    const RAY_ENCODED_NODES_REPLY: [u8; 124] = [
+        0x0a, 0x00, 0x12, 0x76, 0x0a, 0x02, 0x01, 0x02, 0x12, 0x09, 0x31, 0x30, 0x2e, 0x37, 0x37,
+        0x2e, 0x30, 0x2e, 0x32, 0x1a, 0x06, 0x2f, 0x74, 0x6d, 0x70, 0x2f, 0x73, 0x28, 0xc1, 0xb8,
+        0x02, 0x38, 0x01, 0x5a, 0x0e, 0x0a, 0x03, 0x43, 0x50, 0x55, 0x11, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0xf0, 0x3f, 0x62, 0x01, 0x77, 0xb8, 0x01, 0xe8, 0x07, 0xc0, 0x01, 0x88, 0xa4,
+        0x01, 0xea, 0x01, 0x3a, 0x08, 0x02, 0x12, 0x36, 0x68, 0x65, 0x61, 0x6c, 0x74, 0x68, 0x20,
+        0x63, 0x68, 0x65, 0x63, 0x6b, 0x20, 0x66, 0x61, 0x69, 0x6c, 0x65, 0x64, 0x20, 0x64, 0x75,
+        0x65, 0x20, 0x74, 0x6f, 0x20, 0x6d, 0x69, 0x73, 0x73, 0x69, 0x6e, 0x67, 0x20, 0x74, 0x6f,
+        0x6f, 0x20, 0x6d, 0x61, 0x6e, 0x79, 0x20, 0x68, 0x65, 0x61, 0x72, 0x74, 0x62, 0x65, 0x61,
+        0x74, 0x73, 0x18, 0x01,
+    ];
+
+    /// Bytes as Ray 2.60's `gcs_pb2.GetAllNodeInfoReply` encodes them (made with the Ray
+    /// venv: a reply with status OK and one dead node: node_id b"\x01\x02", address
+    /// 10.77.0.2, port 40001, DEAD, node_name "w", start 1000, end 21000, death_info
+    /// UNEXPECTED_TERMINATION "health check failed due to missing too many heartbeats").
+    #[test]
+    fn get_all_node_info_reply_decodes_rays_encoding() {
+        let ray: &[u8] = &RAY_ENCODED_NODES_REPLY;
+        let Some(Ok(Reply::Nodes(r))) = decode_reply(GET_ALL_NODE_INFO, ray) else {
+            panic!("does not decode");
+        };
+        assert_eq!(r.node_info_list.len(), 1);
+        let n = &r.node_info_list[0];
+        assert_eq!(n.node_id, vec![1, 2]);
+        assert_eq!(n.node_manager_address, "10.77.0.2");
+        assert_eq!(n.node_manager_port, 40001);
+        assert_eq!(n.state, NODE_DEAD);
+        assert_eq!(n.node_name, "w");
+        assert_eq!((n.start_time_ms, n.end_time_ms), (1000, 21000));
+        assert!(!n.is_head_node);
+        let d = n.death_info.as_ref().expect("death_info");
+        assert_eq!(d.reason, DEATH_UNEXPECTED_TERMINATION);
+        assert_eq!(death_reason_name(d.reason), "UNEXPECTED_TERMINATION");
+        assert_eq!(
+            d.reason_message,
+            "health check failed due to missing too many heartbeats"
+        );
     }
 
     #[test]

@@ -692,6 +692,7 @@ mod tests {
         Credentials {
             ca_path: "ca.crt".into(),
             ca_subjects: vec!["CN=test CA".into()],
+            ca_certs: Vec::new(),
             roots: Arc::new(rustls::RootCertStore::empty()),
             cert_path: "client/tls.crt".into(),
             chain: Vec::new(),

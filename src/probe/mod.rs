@@ -7,6 +7,8 @@
 //! - `tls`: resolve, TCP connect, rustls handshake; records what the peer sent and presented.
 //! - `grpc`: Ray's GCS messages (hand-written prost) and a tonic client over our stream.
 //! - `health`: what "healthy" means, the gRPC-phase diagnosis, and the report per address.
+//! - `cluster`: `--all-nodes`, every node's raylet as the GCS dials it (issue 13).
+pub mod cluster;
 pub mod credentials;
 pub mod failure;
 pub mod grpc;

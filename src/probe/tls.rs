@@ -142,6 +142,8 @@ struct Seen {
 struct RecordingVerifier {
     inner: Arc<WebPkiServerVerifier>,
     seen: Arc<Mutex<Seen>>,
+    /// [`Verify::Observe`]: record the verdict but finish the handshake anyway.
+    observe: bool,
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -167,6 +169,11 @@ impl ServerCertVerifier for RecordingVerifier {
             .collect();
         if let Err(e) = &verdict {
             seen.error = Some(e.clone());
+        }
+        if self.observe {
+            // The handshake signature is still checked against this certificate's key
+            // (verify_tls1x_signature below): the peer does hold it.
+            return Ok(ServerCertVerified::assertion());
         }
         verdict
     }
@@ -205,6 +212,23 @@ pub struct TlsConn {
     pub alpn: Option<String>,
     /// The certificate the server presented (its leaf).
     pub server_cert: Option<CertificateDer<'static>>,
+    /// The whole chain it presented (leaf first).
+    pub server_chain: Vec<CertificateDer<'static>>,
+    /// [`Verify::Observe`]: why rustls would have refused the server's certificate (None:
+    /// it accepts it). Always None under [`Verify::Strict`], which refuses instead.
+    pub refused: Option<rustls::Error>,
+}
+
+/// How the handshake treats the server's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Refuse a certificate rustls refuses (name, chain, dates, EKU): a failed handshake.
+    Strict,
+    /// Finish the handshake whatever rustls thinks of the certificate, and say what it
+    /// thinks ([`TlsConn::refused`]): to report on a peer's certificate (the cluster view
+    /// reads every node's, including the ones the GCS cannot accept). Send nothing over such
+    /// a connection whose certificate was refused.
+    Observe,
 }
 
 fn fail(cause: Cause, phase: Phase, message: String) -> Failure {
@@ -339,8 +363,21 @@ pub async fn handshake(
     deadline: Instant,
     budget: Duration,
 ) -> Result<TlsConn, Failure> {
+    handshake_with(Verify::Strict, target, creds, tcp, peer, deadline, budget).await
+}
+
+/// As [`handshake`], with the server's certificate treated as `verify` says.
+pub async fn handshake_with(
+    verify: Verify,
+    target: &Target,
+    creds: &Credentials,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<TlsConn, Failure> {
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let config = client_config(creds, seen.clone())?;
+    let config = client_config(creds, seen.clone(), verify == Verify::Observe)?;
     let tcp_log = WireLog::default();
     let connect = TlsConnector::from(Arc::new(config))
         .connect(target.server_name(), Observed::new(tcp, tcp_log.clone()));
@@ -364,7 +401,11 @@ pub async fn handshake(
             return Err(fail(Cause::Timeout, Phase::Tls, message));
         }
         Ok(Err(e)) => {
-            let seen = lock(&seen);
+            let mut seen = lock(&seen);
+            if verify == Verify::Observe {
+                // We accepted the certificate: whatever failed, it was not our refusal.
+                seen.error = None;
+            }
             return Err(diagnose_handshake(&e, target, peer, creds, &seen, &wire));
         }
         Ok(Ok(s)) => s,
@@ -383,6 +424,10 @@ pub async fn handshake(
         .and_then(|c| c.first())
         .map(|c| c.clone().into_owned());
     let plain = WireLog::default();
+    let (server_chain, refused) = {
+        let mut seen = lock(&seen);
+        (std::mem::take(&mut seen.chain), seen.error.take())
+    };
     Ok(TlsConn {
         stream: Observed::new(stream, plain.clone()),
         plain,
@@ -390,10 +435,16 @@ pub async fn handshake(
         tls_version,
         alpn,
         server_cert,
+        server_chain,
+        refused,
     })
 }
 
-fn client_config(creds: &Credentials, seen: Arc<Mutex<Seen>>) -> Result<ClientConfig, Failure> {
+fn client_config(
+    creds: &Credentials,
+    seen: Arc<Mutex<Seen>>,
+    observe: bool,
+) -> Result<ClientConfig, Failure> {
     let local = |what: &str, e: String| {
         fail(
             Cause::LocalConfig,
@@ -409,7 +460,11 @@ fn client_config(creds: &Credentials, seen: Arc<Mutex<Seen>>) -> Result<ClientCo
         .with_safe_default_protocol_versions()
         .map_err(|e| local("rustls", e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(RecordingVerifier { inner, seen }))
+        .with_custom_certificate_verifier(Arc::new(RecordingVerifier {
+            inner,
+            seen,
+            observe,
+        }))
         .with_client_auth_cert(creds.chain.clone(), creds.key.clone_key())
         .map_err(|e| local(&creds.cert_path.display().to_string(), e.to_string()))?;
     // Ray's gRPC servers drop a TLS client that does not offer h2.

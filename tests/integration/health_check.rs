@@ -1139,3 +1139,569 @@ fn expect_cert_names_a_stale_certificate_with_both_fingerprints() {
     );
     assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
 }
+
+// ---------------------------------------------------------------------------------------
+// --all-nodes (issue 13): every node as the GCS sees it. The "raylets" are in-process
+// gRPC servers (grpc.health.v1, as the GCS health-checks a raylet) on their own loopback
+// IPs (127.0.0.2, 127.0.0.3, ...), each with its own certificate.
+
+mod all_nodes {
+    use super::*;
+    use fake_gcs::Nodes;
+    use raytls::probe::grpc::messages::{GcsNodeInfo, NodeDeathInfo, NODE_ALIVE, NODE_DEAD};
+
+    const HEALTH_CHECK_DEATH: &str = "health check failed due to missing too many heartbeats";
+
+    /// A Ray raylet: TLS as Ray does it (mutual, h2), serving only grpc.health.v1.
+    fn raylet(ip: &str, cert: &Leaf, ca: &Ca) -> Server {
+        fake_gcs_at(
+            &format!("{ip}:0"),
+            server_config(cert, ca),
+            Gcs {
+                ray: false,
+                ..Gcs::default()
+            },
+        )
+        .unwrap_or_else(|| panic!("bind {ip}:0 (Linux answers on all of 127.0.0.0/8)"))
+    }
+
+    fn node(id: u8, server_ip: &str, port: u16, alive: bool) -> GcsNodeInfo {
+        GcsNodeInfo {
+            node_id: vec![id; 28],
+            node_manager_address: server_ip.into(),
+            node_manager_port: i32::from(port),
+            state: if alive { NODE_ALIVE } else { NODE_DEAD },
+            node_name: server_ip.into(),
+            start_time_ms: 1_764_000_000_000,
+            end_time_ms: if alive { 0 } else { 1_764_000_021_000 },
+            ..GcsNodeInfo::default()
+        }
+    }
+
+    fn alive(id: u8, raylet: &Server) -> GcsNodeInfo {
+        node(id, &raylet.addr.ip().to_string(), raylet.port(), true)
+    }
+
+    fn dead(id: u8, ip: &str, port: u16, reason: i32, message: &str) -> GcsNodeInfo {
+        let mut n = node(id, ip, port, false);
+        n.death_info = Some(NodeDeathInfo {
+            reason,
+            reason_message: message.into(),
+        });
+        n
+    }
+
+    fn gcs_with(head: &Leaf, ca: &Ca, nodes: Nodes) -> Server {
+        fake_gcs(
+            server_config(head, ca),
+            Gcs {
+                nodes,
+                ..Gcs::default()
+            },
+        )
+    }
+
+    /// `health-check --address GCS --all-nodes [--json] EXTRA`
+    fn all_nodes(files: &Files, gcs: &Server, json: bool, extra: &[&str]) -> Run {
+        let mut a = vec!["--address".to_string(), gcs.address(), "--all-nodes".into()];
+        if json {
+            a.push("--json".into());
+        }
+        a.extend(files.flags());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        health_check(&a, &[])
+    }
+
+    fn node_objects(run: &Run) -> Vec<serde_json::Value> {
+        run.json()
+            .into_iter()
+            .filter(|j| j["kind"] == "node")
+            .collect()
+    }
+
+    fn hex_id(id: u8) -> String {
+        format!("{id:02x}").repeat(28)
+    }
+
+    #[test]
+    fn every_node_covered_passes_with_issuer_and_expiry() {
+        let (ca, head, files) = ray_like();
+        let head_raylet = raylet(
+            "127.0.0.1",
+            &leaf(&ca, &["127.0.0.1", "localhost"], |_| {}),
+            &ca,
+        );
+        let in_100_days = |p: &mut rcgen::CertificateParams| {
+            p.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(100);
+        };
+        let worker = raylet(
+            "127.0.0.2",
+            &leaf(&ca, &["127.0.0.2", "localhost"], in_100_days),
+            &ca,
+        );
+        let mut h = alive(1, &head_raylet);
+        h.is_head_node = true;
+        let gcs = gcs_with(&head, &ca, Nodes::These(vec![h, alive(2, &worker)]));
+
+        let run = all_nodes(&files, &gcs, false, &[]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 4, "{}", run.stdout);
+        assert!(
+            lines[0].starts_with(&format!("OK {}", gcs.address())),
+            "{}",
+            lines[0]
+        );
+        let head_line = format!(
+            "OK node 01010101 head {} alive: covers 127.0.0.1; chains to ",
+            head_raylet.address()
+        );
+        assert!(lines[1].starts_with(&head_line), "{}", lines[1]);
+        assert!(lines[1].contains("raytls test CA"), "{}", lines[1]);
+        assert!(lines[1].contains(" days left)"), "{}", lines[1]);
+        assert!(
+            lines[2].starts_with(&format!(
+                "OK node 02020202 {} alive: covers 127.0.0.2",
+                worker.address()
+            )),
+            "{}",
+            lines[2]
+        );
+        assert_eq!(lines[3], "2 nodes (2 alive): all healthy");
+
+        let run = all_nodes(&files, &gcs, true, &[]);
+        assert_eq!(run.code, 0);
+        let all = run.json();
+        assert_eq!(all.len(), 3, "{}", run.stdout);
+        assert_eq!(all[0]["address"], gcs.address());
+        assert_eq!(all[0]["healthy"], true);
+        let nodes = node_objects(&run);
+        let w = &nodes[1];
+        assert_eq!(w["node_id"], hex_id(2));
+        assert_eq!(w["address"], worker.address());
+        assert_eq!(w["state"], "alive");
+        assert_eq!(w["verdict"], "ok");
+        assert_eq!(w["healthy"], true);
+        assert_eq!(w["cause"], "ok");
+        assert_eq!(w["answered"], true);
+        assert_eq!(w["covers_address"], true);
+        assert_eq!(w["is_head"], false);
+        assert_eq!(nodes[0]["is_head"], true);
+        assert!(
+            w["chains_to"]
+                .as_str()
+                .unwrap_or("")
+                .contains("raytls test CA"),
+            "{w}"
+        );
+        assert_eq!(w["chains_to_index"], 1);
+        let days = w["days_left"].as_i64().unwrap_or(-1);
+        assert!((98..=100).contains(&days), "{w}");
+        assert!(
+            w["not_after"].as_str().is_some_and(|s| s.ends_with('Z')),
+            "{w}"
+        );
+        assert_eq!(
+            w["sans"],
+            serde_json::json!(["IP:127.0.0.2", "DNS:localhost"])
+        );
+        assert_eq!(w["tls_version"], "TLS1.3");
+        assert!(w["death_reason"].is_null());
+    }
+
+    /// The bug of issue 13: the worker's certificate lacks its own IP. It registers; the GCS
+    /// cannot health-check it and marks it dead ~20 s later. Named while it is alive.
+    #[test]
+    fn regression_worker_certificate_without_its_own_ip_names_node_and_ip() {
+        let (ca, head, files) = ray_like();
+        let good = raylet("127.0.0.1", &leaf(&ca, &["127.0.0.1"], |_| {}), &ca);
+        // Issued for another pod IP: covers 127.0.0.9, runs at 127.0.0.2.
+        let bad = raylet(
+            "127.0.0.2",
+            &leaf(&ca, &["localhost", "127.0.0.1", "127.0.0.9"], |_| {}),
+            &ca,
+        );
+        let gcs = gcs_with(
+            &head,
+            &ca,
+            Nodes::These(vec![alive(1, &good), alive(2, &bad)]),
+        );
+
+        let run = all_nodes(&files, &gcs, false, &[]);
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        let fail = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("FAIL node 02020202"))
+            .unwrap_or_else(|| panic!("no FAIL line for the worker: {}", run.stdout));
+        let want = format!("FAIL node 02020202 {} alive name_mismatch: its certificate does not cover 127.0.0.2, the address the GCS dials", bad.address());
+        assert!(fail.starts_with(&want), "{fail}");
+        assert!(
+            fail.contains("[DNS:localhost, IP:127.0.0.1, IP:127.0.0.9]"),
+            "{fail}"
+        );
+        assert!(fail.contains("POD_IP=127.0.0.2"), "{fail}");
+        assert!(run.stdout.contains("OK node 01010101"), "{}", run.stdout);
+        assert_eq!(
+            run.stdout.lines().last(),
+            Some(
+                format!(
+                    "2 nodes (2 alive): 1 failing: {} (name_mismatch)",
+                    bad.address()
+                )
+                .as_str()
+            )
+        );
+
+        let run = all_nodes(&files, &gcs, true, &[]);
+        assert_eq!(run.code, 1);
+        let w = &node_objects(&run)[1];
+        assert_eq!(w["verdict"], "fail");
+        assert_eq!(w["cause"], "name_mismatch");
+        assert_eq!(w["covers_address"], false);
+        // Everything else about it is still reported: it chains, and when it expires.
+        assert_eq!(w["chains_to_index"], 1);
+        assert!(w["days_left"].as_i64().is_some(), "{w}");
+    }
+
+    #[test]
+    fn node_marked_dead_by_failed_health_checks_fails_with_rays_reason() {
+        let (ca, head, files) = ray_like();
+        let good = raylet("127.0.0.1", &leaf(&ca, &["127.0.0.1"], |_| {}), &ca);
+        let gone = free_port();
+        let gcs = gcs_with(
+            &head,
+            &ca,
+            Nodes::These(vec![
+                alive(1, &good),
+                dead(2, "127.0.0.2", gone, 2, HEALTH_CHECK_DEATH),
+            ]),
+        );
+        let run = all_nodes(&files, &gcs, false, &[]);
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("node 02020202"))
+            .unwrap_or_default();
+        let want = format!("FAIL node 02020202 127.0.0.2:{gone} dead node_dead: dead (UNEXPECTED_TERMINATION: \"{HEALTH_CHECK_DEATH}\"; 21 s after it joined); its address no longer answers (connection_refused)");
+        assert!(line.starts_with(&want), "{line}");
+        assert!(
+            line.contains("Peer name IP is not in peer certificate"),
+            "{line}"
+        );
+        assert!(
+            run.stdout.ends_with(&format!(
+                "2 nodes (1 alive, 1 dead): 1 failing: 127.0.0.2:{gone} (node_dead)\n"
+            )),
+            "{}",
+            run.stdout
+        );
+
+        let run = all_nodes(&files, &gcs, true, &[]);
+        let d = &node_objects(&run)[1];
+        assert_eq!(d["state"], "dead");
+        assert_eq!(d["verdict"], "fail");
+        assert_eq!(d["death_reason"], "UNEXPECTED_TERMINATION");
+        assert_eq!(d["death_message"], HEALTH_CHECK_DEATH);
+        assert_eq!(d["died_of_failed_health_checks"], true);
+        assert_eq!(d["lived_s"], 21);
+        assert_eq!(d["answered"], false);
+    }
+
+    #[test]
+    fn node_stopped_on_purpose_is_listed_dead_and_does_not_fail() {
+        let (ca, head, files) = ray_like();
+        let good = raylet("127.0.0.1", &leaf(&ca, &["127.0.0.1"], |_| {}), &ca);
+        let gcs = gcs_with(
+            &head,
+            &ca,
+            Nodes::These(vec![
+                alive(1, &good),
+                dead(2, "127.0.0.2", free_port(), 1, "received SIGTERM"),
+            ]),
+        );
+        let run = all_nodes(&files, &gcs, false, &[]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("DEAD node 02020202 ")
+                && run
+                    .stdout
+                    .contains("dead (EXPECTED_TERMINATION: \"received SIGTERM\""),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .ends_with("2 nodes (1 alive, 1 dead): all healthy\n"),
+            "{}",
+            run.stdout
+        );
+    }
+
+    #[test]
+    fn dead_node_whose_address_still_answers_is_dialed_and_judged() {
+        let (ca, head, files) = ray_like();
+        let bad = raylet("127.0.0.3", &leaf(&ca, &["127.0.0.9"], |_| {}), &ca);
+        let mut d = dead(3, "127.0.0.3", bad.port(), 2, HEALTH_CHECK_DEATH);
+        d.end_time_ms = d.start_time_ms + 19_500;
+        let gcs = gcs_with(&head, &ca, Nodes::These(vec![d]));
+        let run = all_nodes(&files, &gcs, true, &[]);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let n = &node_objects(&run)[0];
+        assert_eq!(n["verdict"], "fail");
+        assert_eq!(n["cause"], "name_mismatch");
+        assert_eq!(n["answered"], true);
+        assert_eq!(n["lived_s"], 19);
+        let msg = n["message"].as_str().unwrap_or_default();
+        assert!(msg.starts_with("dead (UNEXPECTED_TERMINATION"), "{msg}");
+        assert!(
+            msg.contains("its address still answers: its certificate does not cover 127.0.0.3"),
+            "{msg}"
+        );
+    }
+
+    /// CA rotation: --ca holds the old and the new root; each node says which one it is on.
+    #[test]
+    fn ca_bundle_says_which_root_each_node_chains_to() {
+        let old = ca("raytls CA old 1a2b");
+        let new = ca("raytls CA new 3c4d");
+        let stranger = ca("raytls CA other 5e6f");
+        let head = default_leaf(&old);
+        let ours = default_leaf(&old);
+        let files = Files::new(&old, &ours);
+        files.write("bundle.crt", &format!("{}{}", old.cert_pem, new.cert_pem));
+        // Servers trust both roots (step 1 of a rotation).
+        let trust_both = |cert: &Leaf, ip: &str| {
+            let cfg = rustls_server_config_both(cert, &old, &new);
+            fake_gcs_at(
+                &format!("{ip}:0"),
+                cfg,
+                Gcs {
+                    ray: false,
+                    ..Gcs::default()
+                },
+            )
+            .expect("bind")
+        };
+        let on_old = trust_both(&leaf(&old, &["127.0.0.2"], |_| {}), "127.0.0.2");
+        let on_new = trust_both(&leaf(&new, &["127.0.0.3"], |_| {}), "127.0.0.3");
+        let foreign = trust_both(&leaf(&stranger, &["127.0.0.4"], |_| {}), "127.0.0.4");
+        let gcs = gcs_with(
+            &head,
+            &old,
+            Nodes::These(vec![
+                alive(2, &on_old),
+                alive(3, &on_new),
+                alive(4, &foreign),
+            ]),
+        );
+        let mut a = vec![
+            "--address".to_string(),
+            gcs.address(),
+            "--all-nodes".into(),
+            "--json".into(),
+        ];
+        a.extend(files.flags_with_ca("bundle.crt"));
+        let run = health_check(&a, &[]);
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        let nodes = node_objects(&run);
+        assert_eq!(nodes[0]["chains_to_index"], 1);
+        assert!(nodes[0]["chains_to"]
+            .as_str()
+            .unwrap_or("")
+            .contains("raytls CA old 1a2b"));
+        assert_eq!(nodes[1]["chains_to_index"], 2);
+        assert!(nodes[1]["chains_to"]
+            .as_str()
+            .unwrap_or("")
+            .contains("raytls CA new 3c4d"));
+        assert_eq!(nodes[1]["verdict"], "ok");
+        assert_eq!(nodes[2]["cause"], "unknown_ca");
+        assert!(nodes[2]["chains_to"].is_null());
+        let msg = nodes[2]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("raytls CA other 5e6f") && msg.contains("bundle.crt"),
+            "{msg}"
+        );
+
+        // In text, the root is named with its place in the bundle.
+        a.retain(|x| x != "--json");
+        let run = health_check(&a, &[]);
+        assert!(run.stdout.contains("(CA 2 of 2 in "), "{}", run.stdout);
+    }
+
+    fn rustls_server_config_both(
+        cert: &Leaf,
+        a: &Ca,
+        b: &Ca,
+    ) -> std::sync::Arc<rustls::ServerConfig> {
+        std::sync::Arc::new(crate::util::rustls_server_config(
+            vec![cert.der.clone()],
+            cert.key(),
+            Some(&[a.der.clone(), b.der.clone()]),
+            &[b"h2"],
+            rustls::DEFAULT_VERSIONS,
+        ))
+    }
+
+    #[test]
+    fn min_days_left_fails_a_certificate_about_to_expire() {
+        let (ca, head, files) = ray_like();
+        let short = leaf(&ca, &["127.0.0.2"], |p| {
+            p.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(10);
+        });
+        let worker = raylet("127.0.0.2", &short, &ca);
+        let gcs = gcs_with(&head, &ca, Nodes::These(vec![alive(2, &worker)]));
+        let run = all_nodes(&files, &gcs, true, &[]);
+        assert_eq!(run.code, 0, "{}", run.stdout);
+        let run = all_nodes(&files, &gcs, true, &["--min-days-left", "30"]);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let n = &node_objects(&run)[0];
+        assert_eq!(n["cause"], "expires_soon");
+        let msg = n["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("within --min-days-left 30"), "{msg}");
+    }
+
+    #[test]
+    fn raylet_that_refuses_our_client_certificate_is_named() {
+        let (ca, head, files) = ray_like();
+        let other = super::ca("raytls CA other 7a7a");
+        // The raylet's own certificate is fine, but it trusts only another CA.
+        let worker = fake_gcs_at(
+            "127.0.0.2:0",
+            server_config(&leaf(&ca, &["127.0.0.2"], |_| {}), &other),
+            Gcs {
+                ray: false,
+                ..Gcs::default()
+            },
+        )
+        .expect("bind");
+        let gcs = gcs_with(&head, &ca, Nodes::These(vec![alive(2, &worker)]));
+        let run = all_nodes(&files, &gcs, true, &[]);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let n = &node_objects(&run)[0];
+        assert_eq!(n["cause"], "client_cert_rejected", "{n}");
+        assert_eq!(n["covers_address"], true);
+    }
+
+    #[test]
+    fn regression_hostile_node_names_and_death_messages_cannot_forge_lines() {
+        let (ca, head, files) = ray_like();
+        let good = raylet("127.0.0.1", &leaf(&ca, &["127.0.0.1"], |_| {}), &ca);
+        let mut a = alive(1, &good);
+        a.node_name = "\x1b[2K\rOK node 02020202 127.0.0.2:1 alive: fine".into();
+        let mut d = dead(
+            2,
+            "127.0.0.2",
+            free_port(),
+            1,
+            "\x1b[1A\rOK all healthy\u{202e}",
+        );
+        d.node_name = "x\ny".into();
+        let gcs = gcs_with(&head, &ca, Nodes::These(vec![a, d]));
+        let run = all_nodes(&files, &gcs, false, &[]);
+        assert_eq!(run.code, 0, "{}", run.stdout);
+        assert!(
+            !run.stdout.contains(['\x1b', '\r', '\u{202e}']),
+            "{:?}",
+            run.stdout
+        );
+        assert_eq!(run.stdout.lines().count(), 4, "{:?}", run.stdout);
+        assert!(
+            run.stdout.contains("\"\\x1b[2K\\x0dOK node 02020202"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("\\x1b[1A\\x0dOK all healthy\\u{202e}"),
+            "{}",
+            run.stdout
+        );
+        // JSON carries the text as sent, encoded by JSON.
+        let run = all_nodes(&files, &gcs, true, &[]);
+        let nodes = node_objects(&run);
+        assert_eq!(nodes[1]["death_message"], "\x1b[1A\rOK all healthy\u{202e}");
+        assert_eq!(nodes[1]["node_name"], "x\ny");
+    }
+
+    #[test]
+    fn bad_gcs_replies_fail_without_a_panic() {
+        let (ca, head, files) = ray_like();
+        // Not even protobuf: the whole reply fails to decode.
+        let garbage = gcs_with(&head, &ca, Nodes::Raw(vec![vec![0xff, 0xff, 0xff, 0x07]]));
+        let run = all_nodes(&files, &garbage, true, &[]);
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        assert!(!run.stderr.contains("panic"), "{}", run.stderr);
+        assert_eq!(run.cause(), "grpc_error");
+        assert!(
+            run.message().contains("GetAllNodeInfo"),
+            "{}",
+            run.message()
+        );
+
+        // Well-formed, with addresses nobody can dial.
+        let mut no_port = node(1, "127.0.0.1", 0, true);
+        no_port.node_id.clear();
+        let mut huge_port = node(2, "127.0.0.1", 1, true);
+        huge_port.node_manager_port = 70000;
+        let hostile = node(3, "bad host\x1b[2K", 1, true);
+        let gcs = gcs_with(&head, &ca, Nodes::These(vec![no_port, huge_port, hostile]));
+        let run = all_nodes(&files, &gcs, false, &[]);
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+        assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+        assert_eq!(
+            run.stdout.matches(" bad_node_address: ").count(),
+            3,
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(
+                "FAIL node ? 127.0.0.1:0 alive bad_node_address: node-manager port 0 is not a port"
+            ),
+            "{}",
+            run.stdout
+        );
+
+        // A GCS without GetAllNodeInfo.
+        let old = gcs_with(&head, &ca, Nodes::Unimplemented);
+        let run = all_nodes(&files, &old, false, &[]);
+        assert_eq!(run.code, 1);
+        assert!(
+            run.stdout
+                .starts_with(&format!("FAIL {} not_ray_gcs: ", old.address())),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.ends_with("no nodes checked\n"), "{}", run.stdout);
+    }
+
+    #[test]
+    fn all_nodes_usage_errors() {
+        let (_ca, _head, files) = ray_like();
+        let mut a = args(&[
+            "--address",
+            "127.0.0.1:1",
+            "--address",
+            "127.0.0.1:2",
+            "--all-nodes",
+        ]);
+        a.extend(files.flags());
+        let run = health_check(&a, &[]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("give one --address"), "{}", run.stderr);
+        let mut a = args(&["--address", "127.0.0.1:1", "--min-days-left", "3"]);
+        a.extend(files.flags());
+        assert_eq!(health_check(&a, &[]).code, 2);
+        let mut a = args(&[
+            "--address",
+            "127.0.0.1:1",
+            "--all-nodes",
+            "--expect-cert",
+            "x",
+        ]);
+        a.extend(files.flags());
+        assert_eq!(health_check(&a, &[]).code, 2);
+    }
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use prost::Message;
 use raytls::probe::grpc::messages::*;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -23,6 +24,32 @@ pub struct Gcs {
     /// Require `authorization: Bearer <token>` (RAY_AUTH_MODE=token).
     pub token: Option<String>,
     pub ray_version: String,
+    /// What NodeInfoGcsService/GetAllNodeInfo answers (served when `ray`).
+    pub nodes: Nodes,
+}
+
+/// The GetAllNodeInfo reply of a fake GCS.
+#[derive(Clone, Debug, Default)]
+pub enum Nodes {
+    /// No nodes, status OK.
+    #[default]
+    Empty,
+    /// Not implemented.
+    Unimplemented,
+    /// A well-formed reply with these nodes.
+    These(Vec<GcsNodeInfo>),
+    /// Each of these byte strings as one `node_info_list` entry (field 2): a malformed
+    /// or hostile GcsNodeInfo, exactly as given.
+    Raw(Vec<Vec<u8>>),
+}
+
+/// `GetAllNodeInfoReply` with its node entries as raw bytes, for [`Nodes::Raw`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RawNodesReply {
+    #[prost(message, optional, tag = "1")]
+    pub status: Option<GcsStatus>,
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub node_info_list: Vec<Vec<u8>>,
 }
 
 impl Default for Gcs {
@@ -32,6 +59,7 @@ impl Default for Gcs {
             health: Some(SERVING),
             token: None,
             ray_version: "2.60.0".into(),
+            nodes: Nodes::Empty,
         }
     }
 }
@@ -125,6 +153,32 @@ pub async fn serve_connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAccepto
                                         }),
                                         value: vec![],
                                     }
+                                }))
+                            }
+                        }),
+                        req,
+                    )
+                    .await
+                }
+                "/ray.rpc.NodeInfoGcsService/GetAllNodeInfo"
+                    if gcs.ray && !matches!(gcs.nodes, Nodes::Unimplemented) =>
+                {
+                    let entries: Vec<Vec<u8>> = match &gcs.nodes {
+                        Nodes::These(list) => list.iter().map(|n| n.encode_to_vec()).collect(),
+                        Nodes::Raw(raw) => raw.clone(),
+                        Nodes::Empty | Nodes::Unimplemented => Vec::new(),
+                    };
+                    let mut g = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                        RawNodesReply,
+                        GetAllNodeInfoRequest,
+                    >::default());
+                    g.unary(
+                        tower::service_fn(move |_r: tonic::Request<GetAllNodeInfoRequest>| {
+                            let entries = entries.clone();
+                            async move {
+                                Ok::<_, Status>(tonic::Response::new(RawNodesReply {
+                                    status: Some(GcsStatus::default()),
+                                    node_info_list: entries,
                                 }))
                             }
                         }),
