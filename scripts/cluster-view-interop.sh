@@ -20,57 +20,13 @@
 #
 # Needs root (ip netns), iproute2, python3 with venv (the harness makes the Ray venv on first
 # use). Takes ~2-3 min on 2 cores once the venv exists; 3 Ray nodes, ~1.5 GB.
-# Env: RAYTLS_BIN (default: `cargo build`, then target/debug/raytls, under CARGO_TARGET_DIR if set),
-#      RAYTLS_HARNESS_DIR (default ../shared/harness), CLUSTER_VIEW_INTEROP_KEEP=1 keeps the work
-#      dir (certificates, outputs, Ray logs), RAY_PIP_SPEC/RAY_TLS_VENV as the harness reads them.
-set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Env: CLUSTER_VIEW_INTEROP_KEEP=1 keeps the work dir (certificates, outputs, Ray logs);
+#      RAYTLS_BIN, RAYTLS_HARNESS_DIR, RAY_PIP_SPEC, RAY_TLS_VENV: see scripts/lib/hosts.sh.
 case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/p;}' "${BASH_SOURCE[0]}"; exit 0;; esac
-H=${RAYTLS_HARNESS_DIR:-$ROOT/../shared/harness}/netns_hosts.sh
-[ -f "$H" ] || { echo "cluster-view-interop: no harness at $H (set RAYTLS_HARNESS_DIR)" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "cluster-view-interop: needs root for network namespaces" >&2; exit 2; }
-if ! command -v ip >/dev/null; then
-  echo "== installing iproute2"
-  { apt-get install -y iproute2 || { apt-get update && apt-get install -y iproute2; }; } >/dev/null 2>&1 ||
-    { echo "cluster-view-interop: cannot install iproute2" >&2; exit 2; }
-fi
-if [ -z "${RAYTLS_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build -q --bin raytls) || { echo "cluster-view-interop: cargo build failed" >&2; exit 2; }
-  RAYTLS_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/raytls
-fi
-[ -x "$RAYTLS_BIN" ] || { echo "cluster-view-interop: $RAYTLS_BIN is not executable (set RAYTLS_BIN)" >&2; exit 2; }
-RT=$(cd "$(dirname "$RAYTLS_BIN")" && pwd)/$(basename "$RAYTLS_BIN")   # absolute: hosts run it from /
-
-# Short paths: Ray's unix sockets live under its --temp-dir (107-byte limit).
-T=$(mktemp -d /tmp/cvi.XXXXXX)
-ID=cvi$(printf '%s' "${T##*.}" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9' | cut -c1-6)
+NAME=cluster-view-interop KEEP_VAR=CLUSTER_VIEW_INTEROP_KEEP
+. "$(dirname "${BASH_SOURCE[0]}")/lib/hosts.sh"
 HEAD_IP=10.83.0.1 WORKER_IP=10.83.0.2 BAD_IP=10.83.0.3 WRONG_POD_IP=10.83.0.9
 HEAD_FQDN=raycluster-cv-head-svc.ray.svc.cluster.local
-UP=0 SUMMARY=0
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM ERR
-  if [ "$SUMMARY" = 0 ]; then   # stopped early (a setup step failed, or a signal): still say so
-    [ "$rc" = 0 ] && rc=1
-    echo "FAIL: cluster-view-interop stopped early (exit $rc)"; FAILED=$((FAILED + 1))
-    echo "cluster-view-interop: $PASSED passed, $FAILED failed"
-  fi
-  [ "$UP" = 1 ] && bash "$H" down "$ID" >/dev/null 2>&1 || true
-  if [ "${CLUSTER_VIEW_INTEROP_KEEP:-0}" = 1 ]; then echo "cluster-view-interop: kept $T"; else rm -rf "$T"; fi
-  exit "$rc"
-}
-PASSED=0 FAILED=0
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-set -E   # a failing setup step names its line (then set -e ends the run, and cleanup reports it)
-trap 'echo "cluster-view-interop: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
-pass() { echo "PASS: $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
-# check NAME CMD...: PASS if CMD succeeds
-check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 # view OUT [--json]: `raytls health-check --all-nodes` on the head's host, with the head's
 # credentials from its ray-tls.env; stdout to OUT; returns its exit status
 view() {
@@ -96,11 +52,7 @@ EOF
 }
 count_alive() { python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip().startswith("{") and json.loads(l).get("kind") == "node" and json.loads(l).get("state") == "alive"))' "$1"; }
 
-echo "== the Ray venv (made once by the harness)"
-bash "$H" venv >/dev/null || { echo "cluster-view-interop: no Ray venv" >&2; exit 2; }
-bash "$H" up --id "$ID" --host b=$HEAD_IP --host c=$WORKER_IP --host d=$BAD_IP \
-  --hosts-entry "$HEAD_FQDN=$HEAD_IP" >/dev/null
-UP=1
+hosts_up --host b=$HEAD_IP --host c=$WORKER_IP --host d=$BAD_IP --hosts-entry "$HEAD_FQDN=$HEAD_IP"
 echo "== hosts $ID: head b=$HEAD_IP, worker c=$WORKER_IP, bad worker d=$BAD_IP (work dir $T)"
 
 # One local CA; each node's files from `raytls init` with POD_IP as the downward API sets it.
@@ -215,6 +167,4 @@ if [ "${CLUSTER_VIEW_INTEROP_KEEP:-0}" = 1 ]; then
   cp -r "$lb" "$T/ray-head-logs" 2>/dev/null || true
   cp -r "$ld" "$T/ray-bad-logs" 2>/dev/null || true
 fi
-SUMMARY=1
-echo "cluster-view-interop: $PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ] || exit 1
+finish

@@ -753,7 +753,7 @@ impl ServerCert {
             format!(
                 "server certificate of {} is not signed by the CA in {} ({}){same_name}; the \
                  server presents {}: pass the CA that issued it (--ca / RAY_TLS_CA_CERT), or \
-                 re-issue the head's certificate from this CA",
+                 re-issue that server's certificate from this CA",
                 self.peer,
                 creds.ca_path.display(),
                 creds.ca_subjects.join("; "),
@@ -789,7 +789,8 @@ impl ServerCert {
         let message = match &self.info {
             Some(c) if self.now > c.not_after => format!(
                 "server certificate of {peer} ({}) expired on {} (valid from {}; now {now}); \
-                 re-issue the head's certificate",
+                 renew it (raytls renew) and restart that Ray, which reads its certificate \
+                 only at start",
                 c.subject,
                 datetime(c.not_after),
                 datetime(c.not_before)
