@@ -427,7 +427,13 @@ fn existing_leaf(
         now,
     );
     if let Some(c) = leafcheck::first_problem(&checks) {
-        return Existing::Reissue(format!("existing certificate {}", c.message));
+        // After a rotation's step 3 a leaf of the dropped CA lands here: name its issuer.
+        let issuer = if c.code.starts_with("chain_") {
+            format!(" (it was issued by \"{}\")", info.issuer_display_name())
+        } else {
+            String::new()
+        };
+        return Existing::Reissue(format!("existing certificate {}{issuer}", c.message));
     }
     // CA rotation step 2: the pod trusts both roots and its leaf is fine, but from the old CA.
     let at = now.clamp(info.not_before, info.not_after.max(info.not_before));
