@@ -4,7 +4,8 @@
 # Ray harness, zsh and fish for the completion checks), then runs each stage:
 #   lint (cargo fmt --check, clippy -D warnings), cargo test (unit + integration: the real
 #   binary, openssl, in-process rustls peers; --locked, as the Docker build is), the real-Ray interop scripts, the manifest and
-#   Dockerfile checks, and, once they exist, scripts/fuzz-smoke.sh and scripts/signer-interop.sh.
+#   Dockerfile checks, and, once they exist, scripts/fuzz-smoke.sh, scripts/signer-interop.sh and
+#   scripts/rotation-interop.sh.
 # Everything else a stage needs it fetches from crates.io or PyPI itself: nothing has to be
 # on the machine beforehand (CI starts with an empty cargo cache and no Ray venv).
 # Prints one PASS/FAIL line per stage and "test.sh: N passed, M failed"; exits 1 on any failure.
@@ -47,6 +48,7 @@ if [ "${RAYTLS_SKIP_RAY:-0}" != 1 ]; then
   stage "real Ray: raytls certificates (scripts/interop.sh)" bash scripts/interop.sh
   stage "real Ray: raytls health-check (scripts/interop-health-check.sh)" bash scripts/interop-health-check.sh
   stage "real Ray: signer, two nodes (scripts/signer-interop.sh)" bash scripts/signer-interop.sh
+  stage "real Ray: CA rotation, two nodes (scripts/rotation-interop.sh)" bash scripts/rotation-interop.sh
 fi
 stage "manifests (scripts/validate-manifests.sh)" bash scripts/validate-manifests.sh
 stage "Dockerfile build context (scripts/check-dockerfile.sh)" bash scripts/check-dockerfile.sh
