@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "EXAMPLES:\n  raytls ca create --out ./ca\n  raytls ca create --out ./ca --key-type ecdsa-p384 --name \"prod-ray CA\" --days 1825\n\nSee `raytls ca create --help` for what the CA holds."
+    after_help = "EXAMPLES:\n  raytls ca create --out ./ca\n  raytls ca create --out ./ca --key-type ecdsa-p384 --name \"prod-ray CA\" --days 1825\n  raytls ca trust --ca ./ca --add ./ca-new     # CA rotation: pods trust old + new\n\nSee `raytls ca create --help` for what the CA holds, `raytls ca trust --help` and\ndocs/ca-rotation.md for rotating it."
 )]
 pub struct CaArgs {
     #[command(subcommand)]

@@ -118,6 +118,23 @@ pub fn check_files(
         leaf_info.not_after.max(leaf_info.not_before),
     );
     let rotation = rotation_step(&trust, current.as_ref(), leaf_der, &certs[1..], at);
+    // A bundle may still hold an old root that expired: harmless to Ray while the leaf
+    // chains to another root, so a warning then (the failure stays when it is the only one,
+    // or the leaf's own).
+    if trust.roots().len() > 1 {
+        if let Some(leaf_root) = trust.issuer_of(leaf_der, &certs[1..], at) {
+            for (check, root) in checks.iter_mut().zip(trust.roots()) {
+                if check.status == Status::Fail && root.der.as_ref() != leaf_root.der.as_ref() {
+                    check.status = Status::Warn;
+                    check.message = format!(
+                        "{} (another root in the CA file; the certificate chains to \"{}\")",
+                        check.message,
+                        leaf_root.info.display_name()
+                    );
+                }
+            }
+        }
+    }
     if trust.roots().len() > 1 || current.is_some() {
         checks.push(rotation_check(&rotation));
     }

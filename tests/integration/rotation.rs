@@ -444,3 +444,46 @@ fn openssl_verifies_leaves_of_both_cas_against_the_bundle_file() {
     );
     assert_eq!(v.code, 0, "{v:#?}");
 }
+
+#[test]
+fn an_expired_old_root_left_in_the_bundle_is_a_warning_when_the_leaf_is_from_the_new_one() {
+    let ws = Workspace::new();
+    let expired = ws.join("expired");
+    RcgenCa::new("rotation expired CA", now() - days(400), now() - days(2)).write_to(&expired);
+    let (_, new) = old_and_new(&ws);
+    // `ca trust` will not add it...
+    ws.run(["ca", "trust", "--ca", s(&new), "--add", s(&expired)])
+        .fails_naming("expired");
+    // ...but a hand-made ca.crt may still hold it next to the new root.
+    let pod = ws.issue("worker", &new, "pod", &["--pod-ip", WORKER_IP]);
+    let mut both = read(&expired.join("ca.crt"));
+    both.extend(read(&new.join("ca.crt")));
+    let ca = ws.join("both.crt");
+    std::fs::write(&ca, both).unwrap();
+    let o = ws.run(["verify", "--dir", s(&pod), "--ca", s(&ca)]);
+    o.ok();
+    assert!(
+        o.stdout.lines().any(|l| l.starts_with("warn ca ")
+            && l.contains("expired")
+            && l.contains("chains to \"rotation new CA\"")),
+        "{o:#?}"
+    );
+    // The leaf's own root expired is still a failure.
+    let old_leaf_dir = ws.join("old-pod");
+    crate::util::rcgen_leaf_into(
+        &expired,
+        &old_leaf_dir,
+        &["localhost"],
+        now() - days(300),
+        now() + days(30),
+    );
+    let o = ws.run([
+        "verify",
+        "--ca",
+        s(&expired.join("ca.crt")),
+        "--cert",
+        s(&old_leaf_dir.join("tls.crt")),
+    ]);
+    o.expect_code(1);
+    assert!(o.stdout.contains("FAIL ca "), "{o:#?}");
+}
