@@ -49,6 +49,7 @@ if [ "${RAYTLS_SKIP_RAY:-0}" != 1 ]; then
   stage "real Ray: signer, two nodes (scripts/signer-interop.sh)" bash scripts/signer-interop.sh
   stage "real Ray: renewal on a running cluster (scripts/renewal-interop.sh)" bash scripts/renewal-interop.sh
   stage "real Ray: health-check --all-nodes, three nodes (scripts/cluster-view-interop.sh)" bash scripts/cluster-view-interop.sh
+  stage "real Ray: CA rotation, two nodes (scripts/rotation-interop.sh)" bash scripts/rotation-interop.sh
 fi
 stage "manifests (scripts/validate-manifests.sh)" bash scripts/validate-manifests.sh
 stage "Dockerfile build context (scripts/check-dockerfile.sh)" bash scripts/check-dockerfile.sh

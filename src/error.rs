@@ -143,6 +143,36 @@ pub enum Error {
         root_subject: String,
     },
 
+    // ---- trust bundles (CA rotation) ----
+    #[error("{path}: another root with the subject \"{subject}\" is already trusted (SHA-256 {other_fingerprint}); two CAs with one subject make Ray's TLS report a bad signature instead of an unknown CA: give the new CA its own name (raytls ca create adds a random suffix)")]
+    TrustSameSubject {
+        path: PathBuf,
+        subject: String,
+        other_fingerprint: String,
+    },
+
+    #[error("{path} is not a root CA: \"{subject}\" is issued by \"{issuer}\"; a trust bundle holds roots, so add the root it chains to{hint}")]
+    NotARoot {
+        path: PathBuf,
+        subject: String,
+        issuer: String,
+        /// ` (the root is probably DIR/root.crt)`, or empty.
+        hint: String,
+    },
+
+    #[error("{path} holds a private key; a trust bundle is copied to every pod, so it takes a file with certificates only (e.g. the CA's ca.crt, never ca.key)")]
+    KeyInTrustFile { path: PathBuf },
+
+    #[error("{trust} does not hold this CA's own root \"{root}\" ({root_path}): pods would refuse the leaves it signs; add it with `raytls ca trust --ca DIR --add {root_path}`")]
+    TrustLacksOwnRoot {
+        trust: PathBuf,
+        root: String,
+        root_path: PathBuf,
+    },
+
+    #[error("refusing to drop \"{root}\" from {trust}: it is this CA's own root, which its leaves chain to; a CA stops being trusted when the new CA's directory drops it (raytls ca trust --ca NEW_DIR --drop OLD)")]
+    DropOwnRoot { trust: PathBuf, root: String },
+
     // ---- the signer (raytls serve) and its clients ----
     #[error("the signer {signer} refused: {why}")]
     SignerRefused { signer: String, why: String },

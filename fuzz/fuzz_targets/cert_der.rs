@@ -1,6 +1,7 @@
 //! The certificate model on arbitrary DER: `CertInfo::parse`, then everything `verify` and
 //! `init` do with a parsed leaf: the Ray compatibility check, the leaf checks against a CA
-//! (the testdata RSA CA, and the certificate itself as its own CA), and SAN coverage.
+//! (the testdata RSA CA, the certificate itself as its own CA, and both as a rotation's
+//! bundle, with the rotation step), and SAN coverage.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,6 +9,7 @@ use raytls::pki::certinfo::{self, CertInfo};
 use raytls::pki::chain;
 use raytls::pki::leafcheck::{self, Expectations, Leaf, RenewWhen};
 use raytls::pki::san::San;
+use raytls::pki::trust::{self, Root, TrustBundle};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
@@ -53,6 +55,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let ca = CertificateDer::from_pem_slice(CA_PEM).expect("testdata/ca-rsa.crt is a certificate");
     let ca_info = CertInfo::parse(&ca).expect("testdata/ca-rsa.crt parses");
-    let _ = leafcheck::check_leaf(&ca, &ca_info, &leaf, &expect, now);
-    let _ = leafcheck::check_leaf(&der, &info, &leaf, &expect, now);
+    let fixed = TrustBundle::checked_elsewhere(vec![Root {
+        der: ca.clone(),
+        info: ca_info,
+    }]);
+    // The input as its own root, and next to the fixed one (a rotation's bundle).
+    let own = Root {
+        der: der.clone().into_owned(),
+        info: info.clone(),
+    };
+    let itself = TrustBundle::checked_elsewhere(vec![own.clone()]);
+    let both = TrustBundle::checked_elsewhere(vec![fixed.roots()[0].clone(), own]);
+    for trust in [&fixed, &itself, &both] {
+        let _ = leafcheck::check_leaf(trust, &leaf, &expect, now);
+        let _ = trust::rotation_step(trust, None, &der, &[], now);
+    }
 });

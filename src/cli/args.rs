@@ -98,6 +98,7 @@ pub fn ca_files(args: &CaSourceArgs) -> Result<CaFiles> {
             cert: cert.clone(),
             key: key.clone(),
             root: None,
+            trust: None,
         }),
         _ => Err(Error::NoCa),
     }

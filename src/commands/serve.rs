@@ -256,6 +256,21 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         },
         date(cfg.ca.info.not_after)
     );
+    // A CA rotation in progress: say which roots pods get as their ca.crt.
+    let roots = cfg.ca.trust.roots();
+    let ca_line = if roots.len() > 1 {
+        let names: Vec<String> = roots
+            .iter()
+            .map(|r| format!("\"{}\"", crate::text::escape::escape(r.info.display_name())))
+            .collect();
+        format!(
+            "{ca_line}; pods trust {} roots (trust.crt: {})",
+            roots.len(),
+            names.join(", ")
+        )
+    } else {
+        ca_line
+    };
     let roles = roles.join(", ");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

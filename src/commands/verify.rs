@@ -16,6 +16,15 @@ the SANs cover what the role needs (head: localhost, 127.0.0.1, POD_IP, FQDN; wo
 localhost, 127.0.0.1, POD_IP) and every --san; EKU has serverAuth+clientAuth or none; Ray
 can use the key and signature (no Ed25519, RSA >= 2048, no SHA-1); validity and renewal.
 
+CA rotation: the CA file may hold several roots (old + new); the certificate must chain to
+one of them. With several roots (or --current-ca), a `rotation` line says the step
+(JSON: \"rotation\": {\"step\": \"none\" | \"trusts_both_leaf_old\" | \"trusts_both_leaf_new\" |
+\"leaf_not_trusted\" | \"current_not_trusted\", \"roots\", \"current_root\", \"leaf_root\", \"next\"}):
+  step 1 done   trusts old + new, the certificate is still from the old CA: re-issue next
+  step 2 done   the certificate is from the new CA: drop the old root once every pod is here
+  none          one root and the certificate from it (no rotation, or one finished)
+The rotation line is a warning while a rotation is in progress: it changes no exit code.
+
 EXIT CODES:
   0  every check passed (warnings allowed)
   1  a check failed
@@ -32,6 +41,9 @@ EXAMPLES:
   # An ops engineer with three files
   raytls verify --ca ca.crt --cert tls.crt --key tls.key --role head \\
       --fqdn raycluster-head-svc.default.svc.cluster.local --pod-ip 10.0.0.5
+
+  # Mid CA rotation: which step is this pod at, rotating to the root in ca-new.crt?
+  raytls verify --dir /etc/ray/tls --current-ca ca-new.crt --json | jq .rotation.step
 
   # A cron job: renew when less than 30 days are left, alert when something is wrong
   raytls verify --dir /etc/ray/tls --renew-before 30d >/dev/null
@@ -73,6 +85,10 @@ pub struct VerifyArgs {
     /// Re-read the files and repeat the checks until they pass or this time is up (at most 24h)
     #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<std::time::Duration>,
+    /// During a CA rotation: the root new leaves come from (default: the newest root in
+    /// the CA file, by notBefore)
+    #[arg(long, value_name = "FILE")]
+    pub current_ca: Option<PathBuf>,
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,
@@ -145,7 +161,12 @@ fn inputs(a: &VerifyArgs) -> Result<Inputs> {
     cert = a.cert.clone().or(cert);
     key = a.key.clone().or(key);
     match (ca, cert) {
-        (Some(ca), Some(cert)) => Ok(Inputs { ca, cert, key }),
+        (Some(ca), Some(cert)) => Ok(Inputs {
+            ca,
+            cert,
+            key,
+            current_ca: a.current_ca.clone(),
+        }),
         _ => Err(Error::NothingToVerify),
     }
 }
@@ -215,7 +236,11 @@ fn print(r: &Verification, json: bool) {
             Status::Warn => "warn",
             Status::Renew => "RENEW",
         };
-        crate::outln!("{tag} {:<16} {}", c.code, c.message);
+        crate::outln!(
+            "{tag} {:<16} {}",
+            c.code,
+            crate::text::escape::escape(&c.message)
+        );
     }
     let verdict = match r.exit_code() {
         ExitCode::Ok => "Ray will accept these files".to_string(),

@@ -17,6 +17,7 @@ use crate::pki::chain::{self, Usage};
 use crate::pki::keys::{self, Key, KeyType};
 use crate::pki::role::LeafIdentity;
 use crate::pki::san::San;
+use crate::pki::trust::{TrustBundle, TRUST_FILE};
 use crate::pki::{der, pem};
 
 /// Leaves start a few minutes in the past, so a peer whose clock is a little behind
@@ -37,6 +38,9 @@ pub struct CaFiles {
     pub key: PathBuf,
     /// The offline root above an intermediate CA (`DIR/root.crt`), when there is one.
     pub root: Option<PathBuf>,
+    /// The roots pods trust (`DIR/trust.crt`, made by `raytls ca trust`), when a CA
+    /// rotation has made it; without it pods trust this CA's root alone.
+    pub trust: Option<PathBuf>,
 }
 
 impl CaFiles {
@@ -44,10 +48,12 @@ impl CaFiles {
     /// out, and `DIR/root.crt` if present (`raytls ca create --intermediate`).
     pub fn in_dir(dir: &Path) -> Self {
         let root = dir.join(ROOT_FILE);
+        let trust = dir.join(TRUST_FILE);
         CaFiles {
             cert: dir.join("ca.crt"),
             key: dir.join("ca.key"),
             root: root.exists().then_some(root),
+            trust: trust.exists().then_some(trust),
         }
     }
 }
@@ -184,7 +190,8 @@ fn check_signed_by(cert: &[u8], issuer: &[u8]) -> std::result::Result<(), String
 /// intermediate as the chain and the root as the `ca.crt` peers trust.
 pub struct Authority {
     pub files: CaFiles,
-    /// The CA file's certificates, re-encoded as PEM, to copy next to leaves as `ca.crt`.
+    /// What pods trust, copied next to leaves as `ca.crt`: the trust bundle (`trust.crt`)
+    /// when the directory has one, else the CA file's certificates, re-encoded as PEM.
     /// Only CERTIFICATE blocks: `cat ca.crt ca.key > ca.crt` is a common habit, and copying
     /// such a file whole put the CA key into every pod's volume.
     pub ca_bundle_pem: String,
@@ -197,6 +204,8 @@ pub struct Authority {
     pub anchor_info: CertInfo,
     /// Certificates between a leaf and the anchor (the intermediate), sent after the leaf.
     pub intermediates: Vec<CertificateDer<'static>>,
+    /// The roots pods trust: `trust.crt`'s (which holds `anchor_der`), else the anchor alone.
+    pub trust: TrustBundle,
     key: KeyPair,
     /// What rcgen needs of the issuer besides its name (key ids, key usage).
     issuer_params: CertificateParams,
@@ -289,6 +298,24 @@ impl Authority {
                 )
             }
         };
+        let (trust, ca_bundle_pem) = match &files.trust {
+            None => (
+                TrustBundle::from_certs(&files.cert, vec![anchor_der.clone()])?,
+                ca_bundle_pem,
+            ),
+            Some(path) => {
+                let trust = TrustBundle::read(path)?;
+                if !trust.contains(&anchor_der) {
+                    return Err(Error::TrustLacksOwnRoot {
+                        trust: path.clone(),
+                        root: anchor_info.display_name().to_string(),
+                        root_path: files.root.clone().unwrap_or_else(|| files.cert.clone()),
+                    });
+                }
+                let pem = trust.pem();
+                (trust, pem)
+            }
+        };
         Ok(Authority {
             files: files.clone(),
             ca_bundle_pem,
@@ -298,6 +325,7 @@ impl Authority {
             anchor_der,
             anchor_info,
             intermediates,
+            trust,
             key: key.pair,
             issuer_params,
         })
@@ -373,7 +401,7 @@ impl Authority {
         let verify_at = now.max(not_before);
         for usage in [Usage::Server, Usage::Client] {
             chain::verify_leaf(
-                &self.anchor_der,
+                std::slice::from_ref(&self.anchor_der),
                 &self.intermediates,
                 &cert,
                 usage,

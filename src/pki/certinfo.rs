@@ -238,6 +238,14 @@ impl CertInfo {
             .unwrap_or(&self.subject)
     }
 
+    /// The issuer's common name, or the whole issuer if it has none.
+    pub fn issuer_display_name(&self) -> &str {
+        self.issuer
+            .split(", ")
+            .find_map(|part| part.strip_prefix("CN="))
+            .unwrap_or(&self.issuer)
+    }
+
     /// Ray uses one certificate as server and client: EKU must hold both, or be absent.
     pub fn eku_fits_ray(&self) -> bool {
         match &self.eku {

@@ -28,21 +28,26 @@ fn algorithms() -> &'static [&'static dyn rustls_pki_types::SignatureVerificatio
         .all
 }
 
-/// Does `leaf` chain to `ca` for `usage` at `now`? The error is webpki's own, e.g.
-/// `UnknownIssuer`, `CertExpired`, `RequiredEkuNotFound`.
+/// Does `leaf` chain to one of `roots` (a pod's ca.crt may hold several during a CA
+/// rotation) for `usage` at `now`? The error is webpki's own, e.g. `UnknownIssuer`,
+/// `CertExpired`, `RequiredEkuNotFound`; with two roots of one subject, a bad signature, as
+/// Ray reports it.
 pub fn verify_leaf(
-    ca: &CertificateDer<'_>,
+    roots: &[CertificateDer<'_>],
     intermediates: &[CertificateDer<'_>],
     leaf: &CertificateDer<'_>,
     usage: Usage,
     now: OffsetDateTime,
 ) -> Result<(), webpki::Error> {
-    let anchor = webpki::anchor_from_trusted_cert(ca)?;
+    let anchors = roots
+        .iter()
+        .map(webpki::anchor_from_trusted_cert)
+        .collect::<Result<Vec<_>, _>>()?;
     let ee = webpki::EndEntityCert::try_from(leaf)?;
     let secs = u64::try_from(now.unix_timestamp()).unwrap_or(0);
     ee.verify_for_usage(
         algorithms(),
-        &[anchor],
+        &anchors,
         intermediates,
         UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)),
         usage.webpki(),

@@ -7,6 +7,7 @@ use crate::pki::certinfo::{date, CertInfo, PublicKeyKind};
 use crate::pki::chain::{self, Usage};
 use crate::pki::keys::Key;
 use crate::pki::san::San;
+use crate::pki::trust::TrustBundle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,28 +61,33 @@ pub struct Leaf<'a> {
     pub key: Option<&'a Key>,
 }
 
-/// Run every check of `leaf` against the CA certificate `ca`, in the order `verify` prints.
+/// Run every check of `leaf` against the roots in `trust` (one, or several during a CA
+/// rotation), in the order `verify` prints.
 pub fn check_leaf(
-    ca: &CertificateDer<'_>,
-    ca_info: &CertInfo,
+    trust: &TrustBundle,
     leaf: &Leaf<'_>,
     expect: &Expectations<'_>,
     now: OffsetDateTime,
 ) -> Vec<Check> {
     let info = leaf.info;
-    let mut checks = chain(ca, leaf, now);
+    let roots = trust.ders();
+    let mut checks = chain(&roots, leaf, now);
     checks.extend(leaf.key.map(|key| key_match(key, info)));
     checks.push(leaf_not_ca(info));
     checks.push(sans(leaf, expect.sans));
     checks.push(eku(info));
     checks.push(ray_compatibility(info));
-    checks.extend(outlives_ca(info, ca_info));
+    // The root the leaf chains to, for the expiry comparison (none: the chain check failed).
+    let at = now.clamp(info.not_before, info.not_after.max(info.not_before));
+    if let Some(root) = trust.issuer_of(leaf.der, leaf.intermediates, at) {
+        checks.extend(outlives_ca(info, &root.info));
+    }
     checks.push(validity(info, expect.renew, now));
     checks
 }
 
 /// `chain_server` and `chain_client`: does the leaf verify against the CA for each use?
-fn chain(ca: &CertificateDer<'_>, leaf: &Leaf<'_>, now: OffsetDateTime) -> Vec<Check> {
+fn chain(roots: &[CertificateDer<'_>], leaf: &Leaf<'_>, now: OffsetDateTime) -> Vec<Check> {
     let info = leaf.info;
     // Evaluated inside the leaf's validity window, so that an expired certificate is
     // reported once, by the validity check, not as a chain failure too.
@@ -93,7 +99,7 @@ fn chain(ca: &CertificateDer<'_>, leaf: &Leaf<'_>, now: OffsetDateTime) -> Vec<C
     ]
     .into_iter()
     .map(|(usage, code, what)| {
-        let verdict = window.map(|at| chain::verify_leaf(ca, leaf.intermediates, leaf.der, usage, at));
+        let verdict = window.map(|at| chain::verify_leaf(roots, leaf.intermediates, leaf.der, usage, at));
         match verdict {
             // notBefore after notAfter: there is no moment at which it could verify.
             None => Check::new(

@@ -12,4 +12,5 @@ pub mod leafcheck;
 pub mod pem;
 pub mod role;
 pub mod san;
+pub mod trust;
 pub mod verify;

@@ -592,9 +592,15 @@ fn judge(
         let Ok(ca_info) = CertInfo::parse(ca) else {
             continue;
         };
-        let c = leafcheck::check_leaf(ca, &ca_info, &leaf, &expect, now);
+        let subject = ca_info.subject.clone();
+        let one =
+            crate::pki::trust::TrustBundle::checked_elsewhere(vec![crate::pki::trust::Root {
+                der: ca.clone().into_owned(),
+                info: ca_info,
+            }]);
+        let c = leafcheck::check_leaf(&one, &leaf, &expect, now);
         if status(&c, "chain_server") == Some(Status::Pass) {
-            r.chains_to = Some(ca_info.subject.clone());
+            r.chains_to = Some(subject);
             r.chains_to_index = Some(i + 1);
             checks = Some(c);
             break;

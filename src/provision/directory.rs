@@ -14,6 +14,7 @@ use crate::pki::leafcheck::{self, Expectations, Leaf, RenewWhen};
 use crate::pki::pem;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::San;
+use crate::pki::trust::{Root, TrustBundle};
 use crate::provision::files::{self, OutFile, Overwrite};
 use crate::provision::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
 use crate::provision::signer::SignerJob;
@@ -97,6 +98,36 @@ impl Source<'_> {
         match self {
             Source::Local { ca, .. } => (&ca.anchor_der, &ca.anchor_info),
             Source::Signer { anchor, .. } => (&anchor.certs[0], &anchor.info),
+        }
+    }
+
+    /// The roots a kept leaf may chain to, and that ca.crt holds: the CA directory's trust
+    /// bundle (several roots during a CA rotation), or every certificate of `--signer-ca`.
+    fn trust(&self) -> TrustBundle {
+        match self {
+            Source::Local { ca, .. } => ca.trust.clone(),
+            Source::Signer { anchor, .. } => TrustBundle::checked_elsewhere(
+                anchor
+                    .certs
+                    .iter()
+                    .filter_map(|der| {
+                        CertInfo::parse(der).ok().map(|info| Root {
+                            der: der.clone(),
+                            info,
+                        })
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The root new leaves come from, when this side knows it: a local CA's own root. A
+    /// pod that asks a signer only knows the roots it trusts (`--signer-ca`), so any of
+    /// them will do; step 2 of a rotation through a signer is `renew --force`.
+    fn current_root(&self) -> Option<&CertificateDer<'static>> {
+        match self {
+            Source::Local { ca, .. } => Some(&ca.anchor_der),
+            Source::Signer { .. } => None,
         }
     }
 
@@ -239,7 +270,8 @@ pub fn renew_dir(
     let env = RayTlsEnv::for_dir(out)?;
     let env_file = OutFile::public(ENV_FILE, env.render(EnvFormat::Dotenv));
     let existing = existing_leaf(
-        source.anchor(),
+        &source.trust(),
+        source.current_root(),
         out,
         &source.required_sans(),
         renewal.when,
@@ -294,6 +326,21 @@ fn keep(
         files::write_set(out, &support, &keep, Overwrite::Replace)?
     };
     let mut notes = Vec::new();
+    if written.iter().any(|p| p.ends_with(CA_FILE)) {
+        let trust = source.trust();
+        let names: Vec<String> = trust
+            .roots()
+            .iter()
+            .map(|r| format!("\"{}\"", r.info.display_name()))
+            .collect();
+        notes.push(format!(
+            "{} replaced: it now trusts {} root{} ({}); Ray reads it only at start, so restart Ray in this pod",
+            out.join(CA_FILE).display(),
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        ));
+    }
     if let Some(old) = files::ensure_mode(&out.join(KEY_FILE), files::Mode::Secret)? {
         notes.push(format!(
             "{} was mode {old:o}; set it back to 600",
@@ -344,9 +391,11 @@ enum Existing {
     Reissue(String),
 }
 
-/// `anchor` is the CA certificate peers trust (the root above an intermediate).
+/// `trust` holds the roots peers trust (the root above an intermediate; several during a
+/// CA rotation); `current`, when known, the one new leaves come from.
 fn existing_leaf(
-    anchor: (&CertificateDer<'_>, &CertInfo),
+    trust: &TrustBundle,
+    current: Option<&CertificateDer<'_>>,
     out: &Path,
     sans: &[San],
     renew: RenewWhen,
@@ -368,8 +417,7 @@ fn existing_leaf(
         Err(e) => return unreadable(KEY_FILE, e),
     };
     let checks = leafcheck::check_leaf(
-        anchor.0,
-        anchor.1,
+        trust,
         &Leaf {
             der: &certs[0],
             intermediates: &certs[1..],
@@ -379,9 +427,32 @@ fn existing_leaf(
         &Expectations { sans, renew },
         now,
     );
-    match leafcheck::first_problem(&checks) {
-        None => Existing::Keep(Box::new(info)),
-        Some(c) => Existing::Reissue(format!("existing certificate {}", c.message)),
+    if let Some(c) = leafcheck::first_problem(&checks) {
+        // After a rotation's step 3 a leaf of the dropped CA lands here: name its issuer.
+        let issuer = if c.code.starts_with("chain_") {
+            format!(" (it was issued by \"{}\")", info.issuer_display_name())
+        } else {
+            String::new()
+        };
+        return Existing::Reissue(format!("existing certificate {}{issuer}", c.message));
+    }
+    // CA rotation step 2: the pod trusts both roots and its leaf is fine, but from the old CA.
+    let at = now.clamp(info.not_before, info.not_after.max(info.not_before));
+    let issuer = trust.issuer_of(&certs[0], &certs[1..], at);
+    match (current, issuer) {
+        (Some(cur), Some(root)) if root.der.as_ref() != cur.as_ref() => {
+            let current_name = trust
+                .roots()
+                .iter()
+                .find(|r| r.der.as_ref() == cur.as_ref())
+                .map(|r| r.info.display_name().to_string())
+                .unwrap_or_default();
+            Existing::Reissue(format!(
+                "existing certificate was issued by the old CA \"{}\", not the current CA \"{current_name}\" (CA rotation)",
+                root.info.display_name()
+            ))
+        }
+        _ => Existing::Keep(Box::new(info)),
     }
 }
 

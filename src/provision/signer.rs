@@ -80,8 +80,9 @@ pub fn obtain(
             "a certificate for another key than the one we sent".into()
         ));
     }
+    // The signer's `ca` is every root pods trust (several during a CA rotation).
     chain::verify_leaf(
-        &cas[0],
+        &cas,
         &chain[1..],
         &chain[0],
         Usage::Server,

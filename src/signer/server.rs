@@ -218,13 +218,15 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     let key_der = PrivateKeyDer::Pkcs8(key.pair.serialize_der().into());
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Every root pods trust (trust.crt during a CA rotation): in step 2 a pod renews with
+    // the certificate the old CA gave it, and gets one from the new CA.
     let mut roots = RootCertStore::empty();
-    roots
-        .add(cfg.ca.anchor_der.clone())
-        .map_err(|e| Error::Internal {
+    for der in cfg.ca.trust.ders() {
+        roots.add(der).map_err(|e| Error::Internal {
             what: "make the CA a trust anchor",
             why: e.to_string(),
         })?;
+    }
     // Client certificates are optional: a pod with a token needs none; one that renews
     // shows the certificate this CA gave it.
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -258,7 +260,8 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
         addr: cfg.listen.to_string(),
         why: e.to_string(),
     })?;
-    let ca_pem = pem::encode("CERTIFICATE", &cfg.ca.anchor_der);
+    // What pods write as ca.crt: the trust bundle (old + new roots during a CA rotation).
+    let ca_pem = cfg.ca.trust.pem();
     let state = Arc::new(State {
         ca_pem,
         tokens: cfg.tokens,

@@ -14,6 +14,7 @@ mod openssl;
 mod probe_util;
 mod quickstart;
 mod renew;
+mod rotation;
 mod signer;
 mod util;
 mod verify;

@@ -46,7 +46,7 @@ fn identity(dir: &Path) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>
     (certs, key)
 }
 
-fn server_config(dir: &Path, client_ca: &Path) -> Arc<ServerConfig> {
+pub(crate) fn server_config(dir: &Path, client_ca: &Path) -> Arc<ServerConfig> {
     let (certs, key) = identity(dir);
     let client_cas = CertificateDer::pem_file_iter(client_ca)
         .expect("client CA file")
@@ -61,7 +61,7 @@ fn server_config(dir: &Path, client_ca: &Path) -> Arc<ServerConfig> {
     ))
 }
 
-fn client_config(dir: Option<&Path>, trust: &Path) -> Arc<ClientConfig> {
+pub(crate) fn client_config(dir: Option<&Path>, trust: &Path) -> Arc<ClientConfig> {
     let b = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -80,7 +80,9 @@ fn client_config(dir: Option<&Path>, trust: &Path) -> Arc<ClientConfig> {
 
 /// A server on 127.0.0.1:0 that answers PING with PONG; every connection's outcome
 /// (Ok, or the server-side error) goes to the returned channel.
-async fn serve(config: Arc<ServerConfig>) -> (u16, mpsc::UnboundedReceiver<Result<(), String>>) {
+pub(crate) async fn serve(
+    config: Arc<ServerConfig>,
+) -> (u16, mpsc::UnboundedReceiver<Result<(), String>>) {
     serve_on("127.0.0.1:0", config).await
 }
 
@@ -125,7 +127,11 @@ async fn serve_on(
 
 /// Dial 127.0.0.1:port, checking the server against `name`; handshake, send PING and
 /// read the whole reply. Ok only if the reply is exactly PONG.
-async fn exchange(port: u16, name: &str, config: Arc<ClientConfig>) -> Result<(), String> {
+pub(crate) async fn exchange(
+    port: u16,
+    name: &str,
+    config: Arc<ClientConfig>,
+) -> Result<(), String> {
     exchange_at("127.0.0.1", port, name, config).await
 }
 
@@ -164,7 +170,7 @@ async fn exchange_at(
         .map_err(|_| "timed out".to_string())?
 }
 
-async fn server_outcome(
+pub(crate) async fn server_outcome(
     rx: &mut mpsc::UnboundedReceiver<Result<(), String>>,
 ) -> Result<(), String> {
     tokio::time::timeout(GUARD, rx.recv())

@@ -1542,3 +1542,77 @@ fn renew_through_the_signer_authenticates_with_the_current_certificate() {
     ws.run(["verify", "--dir", s(&out), "--role", "worker"])
         .ok();
 }
+
+/// CA rotation through the signer: it hands out its trust bundle as ca.crt, and in step 2
+/// (the signer now on the new CA) a pod renews over mutual TLS with its old-CA certificate.
+#[test]
+fn signer_rotation_hands_out_the_bundle_and_renews_old_ca_pods_from_the_new_ca() {
+    let ws = Workspace::new();
+    let old = ws.make_ca("ca-old");
+    let new = ws.make_ca("ca-new");
+    ws.run(["ca", "trust", "--ca", s(&old), "--add", s(&new)])
+        .ok();
+    ws.run(["ca", "trust", "--ca", s(&new), "--add", s(&old)])
+        .ok();
+    let bundle = old.join("trust.crt");
+    let count = |p: &Path| read_string(p).matches("BEGIN CERTIFICATE").count();
+    let verifies = |ca: &Path, leaf: &Path| {
+        crate::util::openssl(ws.path(), ["verify", "-CAfile", s(ca), s(leaf)]).code == 0
+    };
+    let out = ws.join("w");
+    // Step 1: the signer (old CA) hands out old + new as the CA bundle.
+    let mut signer = Signer::start(&ws, &old, &[]);
+    ws.run([
+        "init",
+        "worker",
+        "--signer",
+        &signer.url(),
+        "--signer-ca",
+        s(&bundle),
+        "--token-file",
+        s(&signer.token_file(&ws, "worker")),
+        "--out",
+        s(&out),
+    ])
+    .ok();
+    assert_eq!(read_string(&out.join("ca.crt")), read_string(&bundle));
+    assert!(verifies(&old.join("ca.crt"), &out.join("tls.crt")));
+    signer.terminate();
+    drop(signer);
+
+    // Step 2: the signer moves to the new CA; the pod authenticates with its old-CA leaf.
+    let signer = Signer::start(&ws, &new, &[]);
+    let url = signer.url();
+    let renew = |extra: &[&str], signer_ca: &Path| {
+        let mut args = vec![
+            "renew",
+            "--dir",
+            s(&out),
+            "--signer",
+            &url,
+            "--signer-ca",
+            s(signer_ca),
+        ];
+        args.extend_from_slice(extra);
+        ws.run(args)
+    };
+    let r = renew(&["--force"], &bundle);
+    r.ok();
+    assert!(r.stdout.starts_with("issued worker certificate"), "{r:#?}");
+    assert!(
+        verifies(&new.join("ca.crt"), &out.join("tls.crt")),
+        "leaf from the new CA"
+    );
+    assert_eq!(signer.audit_lines().last().unwrap()["auth"], "client_cert");
+    let v = ws.run(["verify", "--dir", s(&out), "--json"]);
+    v.ok();
+    let v: serde_json::Value = serde_json::from_str(v.stdout.trim()).unwrap();
+    assert_eq!(v["rotation"]["step"], "trusts_both_leaf_new", "{v}");
+
+    // Step 3: the pod's --signer-ca becomes the new root alone; ca.crt follows, leaf kept.
+    let r = renew(&[], &new.join("ca.crt"));
+    r.ok();
+    assert!(r.stdout.starts_with("kept worker certificate"), "{r:#?}");
+    assert_eq!(count(&out.join("ca.crt")), 1);
+    assert!(verifies(&out.join("ca.crt"), &out.join("tls.crt")));
+}
