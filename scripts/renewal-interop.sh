@@ -111,7 +111,7 @@ new_serial=$(serial_of "$d/worker/tls/tls.crt")
 check "3. renew --watch renewed the worker's pair $(since "$T_ISSUED") after it was issued ($(since "$t") after the sidecar started): serial $old_serial -> $new_serial" \
   eval "[ $renewed = 1 ] && [ -n '$new_serial' ] && [ '$new_serial' != '$old_serial' ]"
 check "3. the sidecar logged one line per pass (RFC 3339 time, renewed/kept, next check)" \
-  eval "[ \$(grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+Z (renewed|kept) worker certificate .*; next check in [0-9.]+[a-z]+$' '$d/renew.log') = 0 ]"
+  eval "[ \$(grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+Z (renewed|kept) worker certificate .*; next check in ([0-9]+h)?([0-9]+m)?[0-9]+[sm]$' '$d/renew.log') = 0 ]"
 check "3. the renewal authenticated with the certificate it replaced (audit: client_cert from $WORKER_IP)" \
   python3 - "$d/audit.jsonl" "$WORKER_IP" <<'EOF'
 import json, sys

@@ -23,118 +23,33 @@
 #
 # Needs root (ip netns), iproute2, openssl, python3 with venv (the harness makes the Ray venv
 # on first use, ~1 min, ~300 MB). Takes ~3 min on 2 cores once the venv exists.
-# Env: RAYTLS_BIN (default: `cargo build`, then target/debug/raytls, under CARGO_TARGET_DIR if set),
-#      RAYTLS_HARNESS_DIR (default ../shared/harness), ROTATION_INTEROP_KEEP=1 keeps the work dir
-#      (CAs, certificates, Ray logs), ROTATION_REFUSED_WAIT (seconds the refused worker gets;
-#      default 45), RAY_PIP_SPEC/RAY_TLS_VENV as the harness reads them.
-set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Env: ROTATION_INTEROP_KEEP=1 keeps the work dir (CAs, certificates, Ray logs);
+#      ROTATION_REFUSED_WAIT (seconds the refused worker gets; default 45); RAYTLS_BIN,
+#      RAYTLS_HARNESS_DIR, RAY_PIP_SPEC, RAY_TLS_VENV: see scripts/lib/hosts.sh.
 case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/p;}' "${BASH_SOURCE[0]}"; exit 0;; esac
-H=${RAYTLS_HARNESS_DIR:-$ROOT/../shared/harness}/netns_hosts.sh
-[ -f "$H" ] || { echo "rotation-interop: no harness at $H (set RAYTLS_HARNESS_DIR)" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "rotation-interop: needs root for network namespaces" >&2; exit 2; }
-for tool in openssl ip; do
-  command -v "$tool" >/dev/null && continue
-  pkg=$tool; [ "$tool" = ip ] && pkg=iproute2
-  echo "== installing $pkg"
-  { apt-get install -y "$pkg" || { apt-get update && apt-get install -y "$pkg"; }; } >/dev/null 2>&1 ||
-    { echo "rotation-interop: cannot install $pkg" >&2; exit 2; }
-done
-if [ -z "${RAYTLS_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build -q --bin raytls) || { echo "rotation-interop: cargo build failed" >&2; exit 2; }
-  RAYTLS_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/raytls
-fi
-[ -x "$RAYTLS_BIN" ] || { echo "rotation-interop: $RAYTLS_BIN is not executable (set RAYTLS_BIN)" >&2; exit 2; }
-RT=$(cd "$(dirname "$RAYTLS_BIN")" && pwd)/$(basename "$RAYTLS_BIN")   # absolute: hosts run it from /
+NAME=rotation-interop KEEP_VAR=ROTATION_INTEROP_KEEP
+. "$(dirname "${BASH_SOURCE[0]}")/lib/hosts.sh"
 REFUSED_WAIT=${ROTATION_REFUSED_WAIT:-45}
 
-# Short paths: Ray's unix sockets live under its --temp-dir (107-byte limit).
-T=$(mktemp -d /tmp/roi.XXXXXX)
-ID=roi$(printf '%s' "${T##*.}" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9' | cut -c1-6)
 HEAD_IP=10.82.0.2 WORKER_IP=10.82.0.3
 HEAD_FQDN=raycluster-rotation-head-svc.ray.svc.cluster.local
-UP=0 SUMMARY=0
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM ERR
-  if [ "$SUMMARY" = 0 ]; then   # stopped early (a setup step failed, or a signal): still say so
-    [ "$rc" = 0 ] && rc=1
-    echo "FAIL: rotation-interop stopped early (exit $rc)"; FAILED=$((FAILED + 1))
-    echo "rotation-interop: $PASSED passed, $FAILED failed"
-  fi
-  [ "$UP" = 1 ] && bash "$H" down "$ID" >/dev/null 2>&1 || true
-  if [ "${ROTATION_INTEROP_KEEP:-0}" = 1 ]; then echo "rotation-interop: kept $T"; else rm -rf "$T"; fi
-  exit "$rc"
-}
-PASSED=0 FAILED=0
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-set -E   # a failing setup step names its line (then set -e ends the run, and cleanup reports it)
-trap 'echo "rotation-interop: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
-pass() { echo "PASS: $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
-check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-on() { local h=$1; shift; bash "$H" exec "$ID" "$h" -- "$@"; }
 # step_of DIR: the rotation step `raytls verify` reports for a pod directory
 step_of() { "$RT" verify --dir "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["rotation"]["step"])' || echo error; }
-certs_in() { grep -c -- '-----BEGIN CERTIFICATE-----' "$1"; }
 issuer_cn() { openssl x509 -in "$1" -noout -issuer -nameopt multiline 2>/dev/null | sed -n 's/^ *commonName *= //p'; }
-json_get() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2], ""); print(",".join(v) if isinstance(v, list) else v)' "$1" "$2"; }
 
-echo "== the Ray venv (made once by the harness)"
-bash "$H" venv >/dev/null || { echo "rotation-interop: no Ray venv" >&2; exit 2; }
-bash "$H" up --id "$ID" --host b=$HEAD_IP --host c=$WORKER_IP --hosts-entry "$HEAD_FQDN=$HEAD_IP" >/dev/null
-UP=1
+hosts_up --host b=$HEAD_IP --host c=$WORKER_IP --hosts-entry "$HEAD_FQDN=$HEAD_IP"
 echo "== hosts $ID: head b=$HEAD_IP, worker c=$WORKER_IP (work dir $T)"
 
-cat >"$T/driver.py" <<'EOF'
-# Runs on the head's host with the head's TLS identity: waits (up to WAIT s) for WANT alive
-# nodes, then, if the worker is among them, runs a task pinned (hard) to the worker's node.
-import json, sys, time
-import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-head_ip, worker_ip, want, wait = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-out = {}
-t0 = time.time()
-ray.init(address=f"{head_ip}:6379", _node_ip_address=head_ip, logging_level="ERROR",
-         log_to_driver=False)
-deadline = time.time() + wait
-while True:
-    alive = [n for n in ray.nodes() if n["Alive"]]
-    if len(alive) >= want or time.time() > deadline:
-        break
-    time.sleep(0.5)
-out["alive"] = sorted(n["NodeManagerAddress"] for n in alive)
-out["t_nodes"] = round(time.time() - t0, 2)
-worker = next((n for n in alive if n["NodeManagerAddress"] == worker_ip), None)
-
-
-@ray.remote(num_cpus=1)
-def where():
-    return ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id()
-
-
-if worker is not None:
-    pin = NodeAffinitySchedulingStrategy(node_id=worker["NodeID"], soft=False)
-    t1 = time.time()
-    ip, node = ray.get(where.options(scheduling_strategy=pin).remote(), timeout=90)
-    out.update(task_ip=ip, task_on_worker_node=(node == worker["NodeID"]),
-               t_task=round(time.time() - t1, 2))
-print("RESULT " + json.dumps(out))
-EOF
-
-# driver WANT WAIT LOG: run it on b; prints the RESULT JSON (or {})
+# driver WANT WAIT LOG: lib/two_nodes_driver.py on b, waiting up to WAIT s for the nodes (WANT
+# is for the reader: 2 = head and worker, 1 = the head alone); prints the RESULT JSON (or {})
 driver() {
   local t rc=0 result; t=$(now)
-  bash "$H" exec "$ID" b --env-file "$T/head/ray-tls.env" -- timeout 240 python "$T/driver.py" \
-    "$HEAD_IP" "$WORKER_IP" "$1" "$2" >"$3" 2>&1 || rc=$?
-  result=$(sed -n 's/^RESULT //p' "$3" | tail -1)
-  echo "   driver ($(since "$t"), exit $rc): ${result:-no result}" >&2
-  [ -n "$result" ] || { tail -n 20 "$3" | sed 's/^/   driver: /' >&2; result='{}'; }
+  bash "$H" exec "$ID" b --env-file "$T/head/ray-tls.env" -- timeout 240 python "$DRIVER" \
+    "$HEAD_IP" "$WORKER_IP" 90 "$2" >"$3" 2>&1 || rc=$?
+  result=$(driver_result "$3")
+  echo "   driver ($(since "$t"), exit $rc): $result" >&2
+  [ "$result" != '{}' ] || tail -n 20 "$3" | sed 's/^/   driver: /' >&2
   printf '%s' "$result"
 }
 # start_head TAG: Ray head on b from $T/head; sets HP
@@ -184,9 +99,9 @@ if start_head rb1; then
   if start_worker rc1 120; then pass "$PHASE: Ray worker (new-CA leaf) on c joined the head (old-CA leaf) via $HEAD_FQDN:6379 ($(since "$t"))"
   else fail "$PHASE: Ray worker did not start"; sed 's/^/   /' "$T/ray-rc1.err"; fi
   r=$(driver 2 60 "$T/driver-mixed.log")
-  check "$PHASE: the cluster has 2 alive nodes ($(json_get "$r" alive))" test "$(json_get "$r" alive)" = "$HEAD_IP,$WORKER_IP"
-  check "$PHASE: a task pinned to the worker's node ran there and returned the worker's IP ($(json_get "$r" task_ip))" \
-    test "$(json_get "$r" task_ip)" = "$WORKER_IP" -a "$(json_get "$r" task_on_worker_node)" = True
+  check "$PHASE: the cluster has 2 alive nodes ($(json_field "$r" alive))" test "$(json_field "$r" alive)" = "$HEAD_IP,$WORKER_IP"
+  check "$PHASE: a task pinned to the worker's node ran there and returned the worker's IP ($(json_field "$r" task_ip))" \
+    test "$(json_field "$r" task_ip)" = "$WORKER_IP" -a "$(json_field "$r" task_on_worker_node)" = True
 fi
 stop_pid "$WP"; stop_pid "$HP"
 
@@ -217,8 +132,8 @@ if start_head rb2; then
   case $rc in 0) what="started (joined)";; 1) what="still retrying after ${REFUSED_WAIT}s";; *) what="exited (code $rc)";; esac
   check "$PHASE: Ray worker with the old-CA leaf did not start: $what ($took)" test "$rc" != 0
   r=$(driver 1 5 "$T/driver-refused.log")
-  check "$PHASE: the cluster has 1 alive node, the head ($(json_get "$r" alive)): the old-CA worker never registered" \
-    test "$(json_get "$r" alive)" = "$HEAD_IP"
+  check "$PHASE: the cluster has 1 alive node, the head ($(json_field "$r" alive)): the old-CA worker never registered" \
+    test "$(json_field "$r" alive)" = "$HEAD_IP"
   echo "   what Ray said (first lines of each log; FILE: line):"
   pats='CERTIFICATE_VERIFY_FAILED|UNKNOWN_CA|Handshake failed|Failed to connect to GCS|Failed to get cluster ID|failed to connect to all addresses'
   { grep -rsE -m3 "$pats" "$T/ray-rc2.log" "$T/rc2/session_latest/logs" "$T/rb2/session_latest/logs" || true; } \
@@ -236,12 +151,10 @@ if start_head rb2; then
   if start_worker rc3 120; then pass "$PHASE: Ray worker re-issued from the new CA joined ($(since "$t"))"
   else fail "$PHASE: the re-issued worker did not start"; sed 's/^/   /' "$T/ray-rc3.err"; fi
   r=$(driver 2 60 "$T/driver-dropped.log")
-  check "$PHASE: the cluster has 2 alive nodes again ($(json_get "$r" alive)) and a task pinned to the worker ran there ($(json_get "$r" task_ip))" \
-    test "$(json_get "$r" alive)" = "$HEAD_IP,$WORKER_IP" -a "$(json_get "$r" task_ip)" = "$WORKER_IP"
+  check "$PHASE: the cluster has 2 alive nodes again ($(json_field "$r" alive)) and a task pinned to the worker ran there ($(json_field "$r" task_ip))" \
+    test "$(json_field "$r" alive)" = "$HEAD_IP,$WORKER_IP" -a "$(json_field "$r" task_ip)" = "$WORKER_IP"
 fi
 stop_pid "$WP"; stop_pid "$HP"
 
 echo "rotation-interop: total $(since "$T0")"
-SUMMARY=1
-echo "rotation-interop: $PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ] || exit 1
+finish

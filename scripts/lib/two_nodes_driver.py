@@ -1,5 +1,5 @@
-# two_nodes_driver.py HEAD_IP WORKER_IP [TIMEOUT_S] - run on the head's host with the head's TLS identity
-# (the ray-tls.env of `raytls init`): waits (60 s at most) until the GCS has an alive node at
+# two_nodes_driver.py HEAD_IP WORKER_IP [TIMEOUT_S [WAIT_S]] - run on the head's host with the head's TLS identity
+# (the ray-tls.env of `raytls init`): waits (WAIT_S, default 60, at most) until the GCS has an alive node at
 # each address, then runs a task pinned (hard) to the worker's node and pulls a 2 MB object made
 # there. Prints "RESULT {json}": alive (the alive nodes' addresses), dead (address and Ray's
 # death reason of every dead node), task_ip, task_on_worker_node, object_bytes and timings;
@@ -11,11 +11,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 head_ip, worker_ip = sys.argv[1], sys.argv[2]
 timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 90
+wait = float(sys.argv[4]) if len(sys.argv) > 4 else 60
 out = {}
 t0 = time.time()
 ray.init(address=f"{head_ip}:6379", _node_ip_address=head_ip, logging_level="ERROR",
          log_to_driver=False)
-deadline = time.time() + 60
+deadline = time.time() + wait
 while True:
     nodes = ray.nodes()
     alive = [n for n in nodes if n["Alive"]]

@@ -274,7 +274,7 @@ fn watch_line(o: &Outcome, next: Duration, json: bool) {
         o.cert.display(),
         o.expires_at,
         o.reason,
-        crate::text::duration::format(Duration::from_secs(next_check))
+        crate::text::duration::format_left(Duration::from_secs(next_check))
     );
 }
 
