@@ -163,7 +163,10 @@ pub const DATA_LINK: &str = "..data";
 /// never see a certificate and a key that were never written together at one instant, as
 /// renaming the files one by one allows. `keep` names files of the current set to carry
 /// over unchanged (hard links: their bytes are not copied), e.g. init's kept certificate
-/// and key when only ca.crt changes. Returns the paths written (not the kept ones).
+/// and key when only ca.crt changes. Files of the current version that neither names (init's
+/// ray-tls.env when `issue --force` rewrites the pair) are carried over the same way, so a
+/// name that points through `..data` never dangles. Returns the paths written (not the kept
+/// ones).
 pub fn write_set(
     dir: &Path,
     files: &[OutFile],
@@ -179,7 +182,13 @@ pub fn write_set(
         check_targets(dir, files, overwrite)?;
         let v = new_version_dir(dir, holds_secret)?;
         version = Some(v.clone());
-        for name in keep {
+        let carried = carried_over(dir, files, keep);
+        let keep: Vec<&str> = keep
+            .iter()
+            .copied()
+            .chain(carried.iter().map(String::as_str))
+            .collect();
+        for name in &keep {
             let current = current_file(dir, name)?;
             fs::hard_link(&current, v.join(name)).map_err(|e| Error::write(dir.join(name), e))?;
         }
@@ -228,6 +237,22 @@ pub fn write_set(
         return Err(e);
     }
     Ok(files.iter().map(|f| dir.join(&f.name)).collect())
+}
+
+/// The names of the current version that the new set neither writes nor keeps, and that
+/// the directory still shows through `..data`.
+fn carried_over(dir: &Path, files: &[OutFile], keep: &[&str]) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir.join(DATA_LINK)) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !files.iter().any(|f| f.name == *n) && !keep.contains(&n.as_str()))
+        .filter(|n| {
+            fs::read_link(dir.join(n)).ok().as_deref() == Some(&Path::new(DATA_LINK).join(n))
+        })
+        .collect()
 }
 
 /// `..2026_11_28_05_30_00.123456789_1a2b3c`, created with the set's directory mode, after

@@ -432,3 +432,29 @@ fn pair_safety_a_consistent_read_never_holds_the_wrong_key() {
         .count();
     assert_eq!(versions, 1);
 }
+
+/// `issue --force` into a directory `init` wrote replaced the pair in a new `..data` version
+/// without ray-tls.env, and deleted the old version: the ray-tls.env name dangled and Ray's
+/// `--env-file` could not be read. Every name that points through `..data` must stay readable.
+#[test]
+fn regression_issue_force_into_an_init_directory_keeps_ray_tls_env() {
+    let ws = Workspace::new();
+    ws.make_ca("ca");
+    ws.raytls(["init", "worker", "--ca", "ca", "--out", "pod"])
+        .env("POD_IP", "10.0.0.7")
+        .run()
+        .ok();
+    let env_before = read_string(&ws.join("pod/ray-tls.env"));
+    ws.run([
+        "issue", "worker", "--ca", "ca", "--out", "pod", "--pod-ip", "10.0.0.7", "--force",
+    ])
+    .ok();
+    assert_eq!(read_string(&ws.join("pod/ray-tls.env")), env_before);
+    for name in ["tls.crt", "tls.key", "ca.crt", "ray-tls.env"] {
+        assert!(
+            fs::metadata(ws.join("pod").join(name)).is_ok(),
+            "{name} dangles after issue --force"
+        );
+    }
+    ws.run(["verify", "--dir", "pod"]).ok();
+}
