@@ -120,7 +120,13 @@ impl LeafIdentity {
     /// What the user should hear before issuing (not an error).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        if self.role == Role::Head && self.fqdn.is_none() {
+        // A renewal carries the head's names over as extra SANs: any DNS name there counts.
+        let has_service_name = self.fqdn.is_some()
+            || self
+                .extra
+                .iter()
+                .any(|s| matches!(s, San::Dns(d) if d.as_str() != "localhost"));
+        if self.role == Role::Head && !has_service_name {
             w.push(
                 "no --fqdn/FQ_RAY_IP: workers that dial the head service by name will fail with \
                  \"Peer name ... is not in peer certificate\""
