@@ -80,16 +80,27 @@ fn load_ca(ca: &Path, now: time::OffsetDateTime) -> Result<CaFile> {
     let certs = pem::certificates(ca, &pem::read(ca)?)?;
     let mut roots = RootCertStore::empty();
     let mut subjects = Vec::new();
+    let mut out_of_dates = None;
     for der in &certs {
         let info = parse_cert(ca, der)?;
         // A leaf passed as --ca (tls.crt for ca.crt) is the classic mix-up: refuse it here,
-        // with the same rules (and words) as `issue --ca`.
-        check_is_usable_ca(ca, &info, now)?;
+        // with the same rules (and words) as `issue --ca`. A bundle in a CA rotation may hold
+        // an old root past its dates: that one only fails if no root is usable.
+        match check_is_usable_ca(ca, &info, now) {
+            Err(e @ (Error::CaExpired { .. } | Error::CaNotYetValid { .. })) => {
+                out_of_dates.get_or_insert(e);
+                continue;
+            }
+            other => other?,
+        }
         subjects.push(info.subject);
         roots.add(der.clone()).map_err(|e| Error::BadCertificate {
             path: ca.to_path_buf(),
             why: format!("cannot be used as a trust anchor ({e})"),
         })?;
+    }
+    if let (true, Some(e)) = (subjects.is_empty(), out_of_dates) {
+        return Err(e);
     }
     Ok((
         roots,

@@ -1705,3 +1705,28 @@ mod all_nodes {
         assert_eq!(health_check(&a, &[]).code, 2);
     }
 }
+
+/// CA rotation: a bundle that still lists an old root past its expiry is usable while
+/// another root is valid (the check goes on, against the valid one); a file of only expired
+/// roots is a local error, as before.
+#[test]
+fn a_bundle_with_an_expired_old_root_still_checks_against_the_valid_one() {
+    let (ca, head, files) = ray_like();
+    let old = Ca::new(
+        "raytls old CA",
+        crate::util::now() - crate::util::days(3650),
+        crate::util::now() - crate::util::days(1),
+    );
+    files.write("bundle.crt", &format!("{}{}", old.cert_pem, ca.cert_pem));
+    files.write("old.crt", &old.cert_pem);
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let mut a = vec!["--address".to_string(), gcs.address(), "--json".into()];
+    a.extend(files.flags_with_ca("bundle.crt"));
+    let run = health_check(&a, &[]);
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let mut a = vec!["--address".to_string(), gcs.address(), "--json".into()];
+    a.extend(files.flags_with_ca("old.crt"));
+    let run = health_check(&a, &[]);
+    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("expired"), "{}", run.stderr);
+}
