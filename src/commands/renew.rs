@@ -45,6 +45,11 @@ EXAMPLES:
   raytls renew --dir /etc/ray/tls --signer https://raytls-signer.ray.svc:8443 \\
       --signer-ca /etc/ca/ca.crt --watch
 
+  # The head's sidecar without GCS fault tolerance: renew early, restart Ray only when
+  # planned, and log from the renewal on that Ray still serves the previous certificate
+  raytls renew --dir /etc/ray/tls --signer https://raytls-signer.ray.svc:8443 \\
+      --signer-ca /etc/ca/ca.crt --renew-before 90d --check-served 127.0.0.1:6379 --watch
+
   # By hand, with a local CA, now
   raytls renew --dir ./head --ca ./ca --force";
 
@@ -84,6 +89,11 @@ pub struct RenewArgs {
     /// failures with backoff; exit only on a configuration error
     #[arg(long)]
     pub watch: bool,
+    /// After each pass, ask the Ray process at HOST:PORT (e.g. 127.0.0.1:6379, the head's
+    /// GCS) which certificate it serves, and say whether it still runs on an older one than
+    /// DIR/tls.crt: the log line of a planned restart, without restarting anything
+    #[arg(long, value_name = "HOST:PORT", env = "RAYTLS_CHECK_SERVED")]
+    pub check_served: Option<String>,
     /// Print each outcome as one JSON object
     #[arg(long)]
     pub json: bool,
@@ -99,9 +109,26 @@ pub fn run(a: RenewArgs) -> Result<ExitCode> {
         },
         force: a.force,
     };
+    if let Some(addr) = &a.check_served {
+        // A bad address is a configuration error now, not a log line on every pass.
+        crate::probe::target::parse(addr).map_err(|why| Error::InvalidValue {
+            source_name: "--check-served".into(),
+            value: addr.clone(),
+            what: "address",
+            why,
+        })?;
+    }
     if !a.watch {
         let outcome = pass(&a, renewal)?;
-        super::outcome::print(&outcome, a.json);
+        let served = a.check_served.as_deref().map(|addr| served(&a.dir, addr));
+        if a.json {
+            crate::outln!("{}", outcome_json(&outcome, served.as_ref(), None));
+        } else {
+            super::outcome::print(&outcome, false);
+            if let Some(s) = &served {
+                crate::outln!("{}", s.line());
+            }
+        }
         return Ok(ExitCode::Ok);
     }
     watch(&a, renewal)
@@ -229,7 +256,8 @@ fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
                 let next = jitter(
                     until_renewal(&a.dir, renewal, super::now()).clamp(MIN_CHECK, MAX_CHECK),
                 );
-                watch_line(&outcome, next, a.json);
+                let served = a.check_served.as_deref().map(|addr| served(&a.dir, addr));
+                watch_line(&outcome, served.as_ref(), next, a.json);
                 next
             }
             Err(e) if e.exit_code() == ExitCode::Usage => return Err(e),
@@ -249,33 +277,136 @@ fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
 }
 
 /// A sidecar's log: one line per pass, with the time, what was done and when it looks next.
-fn watch_line(o: &Outcome, next: Duration, json: bool) {
+fn watch_line(o: &Outcome, served: Option<&Served>, next: Duration, json: bool) {
+    if json {
+        for note in &o.notes {
+            eprintln!("raytls: note: {note}");
+        }
+        crate::outln!("{}", outcome_json(o, served, Some(next)));
+        return;
+    }
     for note in &o.notes {
         eprintln!("raytls: note: {note}");
-    }
-    let time = crate::text::output::rfc3339(OffsetDateTime::now_utc());
-    let next_check = next.as_secs();
-    if json {
-        let mut v = serde_json::to_value(o).unwrap_or_default();
-        if let Some(m) = v.as_object_mut() {
-            m.insert("time".into(), time.into());
-            m.insert("next_check_in_s".into(), next_check.into());
-        }
-        crate::outln!("{v}");
-        return;
     }
     let verb = match o.action {
         Action::Issued => "renewed",
         Action::Kept => "kept",
     };
+    let served = served
+        .map(|s| format!("; {}", s.line()))
+        .unwrap_or_default();
     crate::outln!(
-        "{time} {verb} {} certificate {}: expires {} ({}); next check in {}",
+        "{} {verb} {} certificate {}: expires {} ({}){served}; next check in {}",
+        crate::text::output::rfc3339(OffsetDateTime::now_utc()),
         o.role,
         o.cert.display(),
         o.expires_at,
         o.reason,
-        crate::text::duration::format_left(Duration::from_secs(next_check))
+        crate::text::duration::format_left(Duration::from_secs(next.as_secs()))
     );
+}
+
+/// The outcome as one JSON object, with the time, `served` and `next_check_in_s` when known.
+fn outcome_json(o: &Outcome, served: Option<&Served>, next: Option<Duration>) -> String {
+    let mut v = serde_json::to_value(o).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "time".into(),
+            crate::text::output::rfc3339(OffsetDateTime::now_utc()).into(),
+        );
+        if let Some(s) = served {
+            m.insert(
+                "served".into(),
+                serde_json::json!({
+                    "address": s.address,
+                    "current": s.current,
+                    "cause": s.cause,
+                    "message": s.message,
+                }),
+            );
+        }
+        if let Some(next) = next {
+            m.insert("next_check_in_s".into(), next.as_secs().into());
+        }
+    }
+    v.to_string()
+}
+
+/// What the Ray process at an address serves, compared with the certificate on disk.
+struct Served {
+    address: String,
+    /// It serves DIR/tls.crt.
+    current: bool,
+    /// `ok`, `stale_certificate`, or why it could not be asked (`connection_refused`...).
+    cause: String,
+    message: String,
+}
+
+impl Served {
+    fn line(&self) -> String {
+        let message = crate::text::escape::escape(&self.message);
+        if self.current {
+            format!("Ray at {} serves it", self.address)
+        } else if self.cause == "stale_certificate" {
+            format!("RESTART DUE: {message}")
+        } else {
+            format!(
+                "could not ask Ray at {} which certificate it serves ({}): {message}",
+                self.address, self.cause
+            )
+        }
+    }
+}
+
+/// Ask the Ray process at `address` which certificate it serves, with this pod's own
+/// identity (DIR's tls.crt, tls.key, ca.crt), as `health-check --expect-cert` does.
+fn served(dir: &Path, address: &str) -> Served {
+    use crate::probe::{credentials, health, target};
+    let fail = |cause: &str, message: String| Served {
+        address: address.to_string(),
+        current: false,
+        cause: cause.to_string(),
+        message,
+    };
+    let cert_path = dir.join(CERT_FILE);
+    let (target, creds, want) = match (
+        target::parse(address),
+        credentials::load(
+            &dir.join(crate::provision::ray_env::CA_FILE),
+            &cert_path,
+            &dir.join(crate::provision::ray_env::KEY_FILE),
+        ),
+        current_certificate(dir),
+    ) {
+        (Ok(t), Ok(c), Ok(w)) => (t, c, w),
+        (Err(e), _, _) => return fail("local_config", e),
+        (_, Err(e), _) | (_, _, Err(e)) => return fail("local_config", e.to_string()),
+    };
+    let opts = health::Options {
+        timeout: Duration::from_secs(5),
+        expect_ray_version: None,
+        expect_cert: Some((cert_path, want.certs[0].clone())),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                "local_config",
+                format!("cannot start the async runtime: {e}"),
+            )
+        }
+    };
+    let report = runtime.block_on(health::check(&target, &creds, None, &opts));
+    runtime.shutdown_background();
+    Served {
+        address: address.to_string(),
+        current: report.healthy,
+        cause: report.cause.code().to_string(),
+        message: report.message,
+    }
 }
 
 /// How long until the certificate in `dir` enters its renewal window.

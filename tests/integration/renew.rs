@@ -286,3 +286,124 @@ fn lifetimes_shorter_than_a_minute_or_both_flags_are_refused_and_write_nothing()
         assert!(!ws.join("x").exists(), "{cmd} left x behind");
     }
 }
+
+/// `--check-served`: the head's sidecar says, in its own log line, when the Ray process still
+/// serves an older certificate than the one on disk (a planned restart is due), without
+/// restarting anything. The "GCS" is in-process, serving the pair the pod had at start.
+#[test]
+fn renew_check_served_says_when_ray_still_runs_on_the_previous_certificate() {
+    use crate::probe_util::{fake_gcs, free_port, Gcs};
+    let ws = Workspace::new();
+    ws.make_ca("ca");
+    ws.raytls([
+        "init", "head", "--ca", "ca", "--out", "pod", "--fqdn", "h.svc",
+    ])
+    .env("POD_IP", "10.0.0.7")
+    .run()
+    .ok();
+    // What Ray loaded when it started.
+    let loaded = ws.join("loaded");
+    std::fs::create_dir(&loaded).unwrap();
+    for f in ["tls.crt", "tls.key"] {
+        std::fs::copy(ws.join("pod").join(f), loaded.join(f)).unwrap();
+    }
+    let gcs = fake_gcs(
+        crate::mtls::server_config(&loaded, &ws.join("ca/ca.crt")),
+        Gcs::default(),
+    );
+    let addr = gcs.address();
+
+    let o = ws.run([
+        "renew",
+        "--dir",
+        "pod",
+        "--ca",
+        "ca",
+        "--check-served",
+        &addr,
+    ]);
+    o.ok();
+    assert!(
+        o.stdout.contains(&format!("Ray at {addr} serves it")),
+        "{}",
+        o.stdout
+    );
+
+    let o = ws.run([
+        "renew",
+        "--dir",
+        "pod",
+        "--ca",
+        "ca",
+        "--force",
+        "--check-served",
+        &addr,
+        "--json",
+    ]);
+    o.ok();
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["action"], "issued", "{v}");
+    assert_eq!(v["served"]["current"], false, "{v}");
+    assert_eq!(v["served"]["cause"], "stale_certificate", "{v}");
+    assert!(v["served"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("serves another certificate"));
+
+    // The sidecar's line says a restart is due, and keeps the one-line format.
+    let mut child = ws
+        .raytls([
+            "renew",
+            "--dir",
+            "pod",
+            "--ca",
+            "ca",
+            "--watch",
+            "--check-served",
+            &addr,
+        ])
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .expect("a line")
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains(" kept head certificate "), "{line}");
+    assert!(line.contains("; RESTART DUE: "), "{line}");
+    assert!(line.contains("; next check in "), "{line}");
+
+    // Nothing answering: said, not fatal (the renewal itself went fine).
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let o = ws.run([
+        "renew",
+        "--dir",
+        "pod",
+        "--ca",
+        "ca",
+        "--check-served",
+        &nobody,
+    ]);
+    o.ok();
+    assert!(
+        o.stdout.contains(&format!("could not ask Ray at {nobody}")),
+        "{}",
+        o.stdout
+    );
+    // A malformed address is a configuration error before anything is done.
+    ws.run([
+        "renew",
+        "--dir",
+        "pod",
+        "--ca",
+        "ca",
+        "--check-served",
+        "no such:host",
+    ])
+    .expect_code(2);
+}
