@@ -154,6 +154,17 @@ echo "   the renewed certificate has ${worker_left}s left; the whole cycle took 
 # 6. The head: never renewed, never restarted.
 rc=0; out=$(probe b 6379 "$d/head/tls/tls.crt") || rc=$?
 check "6. the head's probe still passes (exit $rc): its day-long certificate was left alone" test $rc = 0
+# The head's planned restart: its sidecar (renew --check-served) tells when one is due.
+head_renew() {
+  on b "$RT" renew --dir "$d/head/tls" --signer "$SIGNER_URL" --signer-ca "$d/head/ca.crt" \
+    --check-served 127.0.0.1:6379 "$@"
+}
+out=$(head_renew 2>&1) || true
+check "6. the head's sidecar pass says the GCS serves the certificate on disk: $(tail -1 <<<"$out")" \
+  grep -q '^Ray at 127.0.0.1:6379 serves it$' <<<"$out"
+out=$(head_renew --force 2>&1) || true
+check "6. after a forced renewal of the head on disk the same pass says RESTART DUE (the real GCS serves the previous certificate)" \
+  grep -q '^RESTART DUE: 127.0.0.1:6379 serves another certificate' <<<"$out"
 
 # 7. What happens without the probe: nobody restarts the worker's Ray.
 loaded_end=$(date -d "$(openssl x509 -in "$d/worker/tls/tls.crt" -noout -enddate | cut -d= -f2)" +%s)

@@ -78,7 +78,12 @@ pub struct RenewArgs {
     #[arg(long, value_enum)]
     pub role: Option<Role>,
     /// Renew when less than this is left (default: a third of the certificate's lifetime)
-    #[arg(long, value_name = "DURATION", value_parser = crate::text::duration::parse)]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "RAYTLS_RENEW_BEFORE",
+        value_parser = crate::text::duration::parse
+    )]
     pub renew_before: Option<Duration>,
     /// Renew now, whatever the certificate's state
     #[arg(long)]
