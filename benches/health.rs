@@ -78,6 +78,7 @@ fn bench(c: &mut Criterion) {
         timeout: Duration::from_secs(5),
         expect_ray_version: None,
         expect_cert: None,
+        and_gcs: false,
     };
     c.bench_function("health_check/loopback_mtls_grpc", |b| {
         b.iter(|| {

@@ -693,9 +693,9 @@ class Checker:
                 where_ = f"{who}/{pr['container']} {pr['probe']}"
                 if host not in LOOPBACK:
                     problems.append(f"{where_}: dials {addr}; a probe checks this pod's own Ray: 127.0.0.1:PORT")
-                if not expect and port != gcs_port:
-                    problems.append(f"{where_}: health-check without --expect-cert makes GCS calls, but port {port} is "
-                                    f"not the GCS ({gcs_port}): it would always fail")
+                if (not expect or "--and-gcs" in v) and port != gcs_port:
+                    problems.append(f"{where_}: health-check without --expect-cert (or with --and-gcs) makes GCS "
+                                    f"calls, but port {port} is not the GCS ({gcs_port}): it would always fail")
                 if expect:
                     if head and port not in (gcs_port, nm_port):
                         problems.append(f"{where_}: dials port {port}, not the head's GCS port {gcs_port}")
@@ -1331,6 +1331,7 @@ def renewal_mutations(docs):
         ("the worker probe dials another host", lambda d: set_flag(own_command(ray(d, "workers")["livenessProbe"]), "--address", "10.0.0.9:6380")),
         ("node-manager-port not fixed in rayStartParams", lambda d: group(d, "workers")["rayStartParams"].pop("node-manager-port")),
         ("the worker probe without --expect-cert (GCS calls on the raylet port)", lambda d: drop_flag(own_command(ray(d, "workers")["livenessProbe"]), "--expect-cert")),
+        ("the worker probe with --and-gcs (GCS calls on the raylet port)", lambda d: own_command(ray(d, "workers")["livenessProbe"]).append("--and-gcs")),
         ("no liveness probe on the worker: the renewal is never loaded", lambda d: ray(d, "workers").pop("livenessProbe")),
         ("probe timeoutSeconds not above health-check's --timeout", lambda d: ray(d, "workers")["livenessProbe"].update(timeoutSeconds=5)),
         ("liveness failureThreshold 1", lambda d: ray(d, "workers")["livenessProbe"].update(failureThreshold=1)),

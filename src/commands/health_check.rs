@@ -116,6 +116,12 @@ pub struct HealthCheckArgs {
     #[arg(long, value_name = "FILE")]
     pub expect_cert: Option<PathBuf>,
 
+    /// With --expect-cert on the GCS port: once the certificate matches, run the GCS checks
+    /// too (one liveness probe for a head with GCS fault tolerance: a stale certificate or a
+    /// GCS that does not answer)
+    #[arg(long, requires = "expect_cert")]
+    pub and_gcs: bool,
+
     /// One JSON object per address (address, healthy, cause, message, ray_version,
     /// cluster_id, tls_version, latency_ms, ...) instead of text; --all-nodes adds one per
     /// node ("kind": "node", node_id, address, state, verdict, cause, covers_address,
@@ -187,6 +193,7 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
         timeout: args.timeout,
         expect_ray_version: args.expect_ray_version.clone(),
         expect_cert,
+        and_gcs: args.and_gcs,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -391,6 +391,7 @@ fn served(dir: &Path, address: &str) -> Served {
         timeout: Duration::from_secs(5),
         expect_ray_version: None,
         expect_cert: Some((cert_path, want.certs[0].clone())),
+        and_gcs: false,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -112,6 +112,9 @@ pub struct Options {
         std::path::PathBuf,
         rustls_pki_types::CertificateDer<'static>,
     )>,
+    /// `--and-gcs`: with `expect_cert`, go on with the GCS checks once the certificate
+    /// matches (the GCS port only).
+    pub and_gcs: bool,
 }
 
 /// How long a peer that did not agree to ALPN h2 gets to answer our HTTP/2 preface before it
@@ -234,7 +237,10 @@ async fn run(
     let budget = opts.timeout;
     let mut conn = connect(target, creds, deadline, budget, report).await?;
     if let Some((file, want)) = &opts.expect_cert {
-        return check_served_cert(&conn, file, want);
+        check_served_cert(&conn, file, want)?;
+        if !opts.and_gcs {
+            return Ok(());
+        }
     }
     if conn.alpn.as_deref() != Some("h2") {
         sniff_without_h2(conn, creds, deadline, budget).await?;

@@ -1730,3 +1730,52 @@ fn a_bundle_with_an_expired_old_root_still_checks_against_the_valid_one() {
     assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
     assert!(run.stderr.contains("expired"), "{}", run.stderr);
 }
+
+/// `--and-gcs`: the GCS-FT head's liveness probe: the certificate must match AND the GCS
+/// must answer; without it `--expect-cert` ends at the handshake (any Ray gRPC port).
+#[test]
+fn expect_cert_and_gcs_checks_the_gcs_after_the_certificate() {
+    let (ca, head, files) = ray_like();
+    let on_disk = files.write("served.crt", &head.pem);
+    let gcs = fake_gcs(server_config(&head, &ca), Gcs::default());
+    let run = health_check(
+        &with(
+            &files,
+            &gcs,
+            &["--expect-cert", &path_str(&on_disk), "--and-gcs"],
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert_eq!(run.json()[0]["ray_version"], "2.60.0", "{}", run.stdout);
+    // A stale certificate still fails first.
+    let renewed = files.write("renewed.crt", &default_leaf(&ca).pem);
+    let run = health_check(
+        &with(
+            &files,
+            &gcs,
+            &["--expect-cert", &path_str(&renewed), "--and-gcs"],
+        ),
+        &[],
+    );
+    assert_failure(&run, "stale_certificate", &["serves another certificate"]);
+    // Right certificate, but no GCS behind it: only --and-gcs notices.
+    let not_gcs = http1_over_tls(server_config(&head, &ca));
+    let run = health_check(
+        &with(&files, &not_gcs, &["--expect-cert", &path_str(&on_disk)]),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let run = health_check(
+        &with(
+            &files,
+            &not_gcs,
+            &["--expect-cert", &path_str(&on_disk), "--and-gcs"],
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 1, "{} {}", run.stdout, run.stderr);
+    // --and-gcs alone means nothing.
+    let run = health_check(&with(&files, &gcs, &["--and-gcs"]), &[]);
+    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
+}
