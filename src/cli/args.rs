@@ -90,6 +90,39 @@ impl ValidityArgs {
     }
 }
 
+/// The root of `--signer-ca` the signer's own certificate chains to: the CA it signs with
+/// now. Only a question for a pod holding several roots (a CA rotation); a signer that does
+/// not answer here is asked again when a certificate is needed, and its silence is not an
+/// error yet.
+fn signing_root(
+    client: &crate::signer::client::Client,
+    anchor: &crate::pki::certinfo::CertFile,
+) -> Option<rustls_pki_types::CertificateDer<'static>> {
+    use crate::pki::certinfo::CertInfo;
+    use crate::pki::trust::{Root, TrustBundle};
+    if anchor.certs.len() < 2 {
+        return None;
+    }
+    let chain = client
+        .serving_chain(Duration::from_secs(5))
+        .ok()
+        .filter(|c| !c.is_empty())?;
+    let roots = anchor
+        .certs
+        .iter()
+        .filter_map(|der| {
+            CertInfo::parse(der).ok().map(|info| Root {
+                der: der.clone(),
+                info,
+            })
+        })
+        .collect();
+    let trust = TrustBundle::checked_elsewhere(roots);
+    trust
+        .issuer_of(&chain[0], &chain[1..], time::OffsetDateTime::now_utc())
+        .map(|r| r.der.clone())
+}
+
 /// `--ca DIR`, or `--ca-cert FILE --ca-key FILE`.
 pub fn ca_files(args: &CaSourceArgs) -> Result<CaFiles> {
     match (&args.ca, &args.ca_cert, &args.ca_key) {
@@ -193,10 +226,13 @@ impl SignerArgs {
         &self,
         job: &'a crate::provision::signer::SignerJob<'a>,
     ) -> crate::Result<crate::provision::Source<'a>> {
+        let anchor = self.anchor()?;
+        let signing_root = signing_root(job.client, &anchor);
         Ok(crate::provision::Source::Signer {
             job,
-            anchor: Box::new(self.anchor()?),
+            anchor: Box::new(anchor),
             on_retry: &report_retry,
+            signing_root,
         })
     }
 

@@ -70,6 +70,10 @@ pub enum Source<'a> {
         job: &'a SignerJob<'a>,
         anchor: Box<CertFile>,
         on_retry: &'a dyn Fn(String),
+        /// The root of `anchor` the signer signs under now (its serving certificate's),
+        /// when it could be asked: a kept leaf from another root is re-issued (CA rotation,
+        /// step 2).
+        signing_root: Option<CertificateDer<'static>>,
     },
 }
 
@@ -127,7 +131,7 @@ impl Source<'_> {
     fn current_root(&self) -> Option<&CertificateDer<'static>> {
         match self {
             Source::Local { ca, .. } => Some(&ca.anchor_der),
-            Source::Signer { .. } => None,
+            Source::Signer { signing_root, .. } => signing_root.as_ref(),
         }
     }
 

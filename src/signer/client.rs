@@ -309,6 +309,39 @@ impl Client {
         result
     }
 
+    /// The certificate chain the signer serves, verified against `--signer-ca` (a TLS
+    /// handshake, nothing asked). Its issuer is the CA the signer signs with now: during a CA
+    /// rotation that tells a pod whether its own certificate is from the old CA.
+    pub fn serving_chain(
+        &self,
+        limit: Duration,
+    ) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the network runtime: {e}"))?;
+        let t = &self.url.target;
+        rt.block_on(async {
+            let tcp = tokio::time::timeout(limit, TcpStream::connect((t.host_text(), t.port)))
+                .await
+                .map_err(|_| "timed out connecting".to_string())?
+                .map_err(|e| connect_error(&e))?;
+            let tls = tokio::time::timeout(
+                limit,
+                TlsConnector::from(self.tls.clone()).connect(t.server_name(), tcp),
+            )
+            .await
+            .map_err(|_| "timed out in the TLS handshake".to_string())?
+            .map_err(|e| self.tls_error(&e))?;
+            Ok(tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default())
+        })
+    }
+
     fn tls_error(&self, e: &std::io::Error) -> String {
         use rustls::{CertificateError, Error as R};
         match crate::probe::tls::rustls_error(e) {

@@ -1544,7 +1544,8 @@ fn renew_through_the_signer_authenticates_with_the_current_certificate() {
 }
 
 /// CA rotation through the signer: it hands out its trust bundle as ca.crt, and in step 2
-/// (the signer now on the new CA) a pod renews over mutual TLS with its old-CA certificate.
+/// (the signer now on the new CA) a pod renews over mutual TLS with its old-CA certificate,
+/// without --force: the signer's own certificate tells which CA it signs with now.
 #[test]
 fn signer_rotation_hands_out_the_bundle_and_renews_old_ca_pods_from_the_new_ca() {
     let ws = Workspace::new();
@@ -1596,9 +1597,21 @@ fn signer_rotation_hands_out_the_bundle_and_renews_old_ca_pods_from_the_new_ca()
         args.extend_from_slice(extra);
         ws.run(args)
     };
-    let r = renew(&["--force"], &bundle);
+    let r = renew(&[], &bundle);
     r.ok();
     assert!(r.stdout.starts_with("issued worker certificate"), "{r:#?}");
+    assert!(
+        r.stdout.contains("was issued by the old CA \"")
+            && r.stdout.contains("not the current CA \""),
+        "{r:#?}"
+    );
+    // Once renewed, the next pass keeps it: no re-issue loop.
+    let again = renew(&[], &bundle);
+    again.ok();
+    assert!(
+        again.stdout.starts_with("kept worker certificate"),
+        "{again:#?}"
+    );
     assert!(
         verifies(&new.join("ca.crt"), &out.join("tls.crt")),
         "leaf from the new CA"
