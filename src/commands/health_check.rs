@@ -145,6 +145,17 @@ pub struct HealthCheckArgs {
         value_parser = clap::value_parser!(u32).range(0..=3650)
     )]
     pub min_days_left: u32,
+
+    /// With --all-nodes: a node the GCS marked dead after failed health checks fails the run
+    /// only if it died within this long (e.g. 1h); older deaths are listed as history. The
+    /// GCS keeps dead nodes until the head restarts. Default: any such death fails
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "all_nodes",
+        value_parser = crate::text::duration::parse
+    )]
+    pub dead_within: Option<Duration>,
 }
 
 /// `--timeout`: a duration above zero and at most an hour.
@@ -205,6 +216,7 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     if args.all_nodes {
         let node_opts = NodeOptions {
             min_days_left: args.min_days_left,
+            dead_within: args.dead_within,
         };
         // parse_targets returned exactly one (checked above).
         let gcs = targets.into_iter().next().ok_or_else(|| {

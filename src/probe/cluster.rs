@@ -40,6 +40,9 @@ pub struct NodeOptions {
     /// `--min-days-left`: a node certificate with fewer whole days left fails with
     /// `expires_soon`. 0: only an expired certificate fails.
     pub min_days_left: u32,
+    /// `--dead-within`: a death by failed health checks longer ago than this is history
+    /// (verdict `dead`), not a failure. None: every such death fails.
+    pub dead_within: Option<Duration>,
 }
 
 /// Where a node stands: `ok`; `fail` (exit 1: the GCS cannot, or could not, health-check
@@ -75,6 +78,8 @@ pub struct NodeReport {
     pub died_of_failed_health_checks: bool,
     /// Dead nodes: seconds from registration to death, as the GCS recorded them.
     pub lived_s: Option<u64>,
+    /// Dead nodes: seconds since the GCS recorded the death.
+    pub dead_for_s: Option<u64>,
     /// Did the address answer with a completed TLS handshake?
     pub answered: bool,
     /// Does the certificate cover the address the GCS dials? (None: no certificate seen.)
@@ -103,6 +108,12 @@ impl NodeReport {
         });
         let lived_s = (!alive && node.end_time_ms >= node.start_time_ms && node.start_time_ms > 0)
             .then(|| (node.end_time_ms - node.start_time_ms) / 1000);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let dead_for_s = (!alive && node.end_time_ms > 0 && now_ms >= node.end_time_ms)
+            .then(|| (now_ms - node.end_time_ms) / 1000);
         NodeReport {
             kind: "node",
             node_id: hex::lower(&node.node_id),
@@ -118,6 +129,7 @@ impl NodeReport {
             death_message: death.map(|d| d.reason_message.clone()),
             died_of_failed_health_checks,
             lived_s,
+            dead_for_s,
             answered: false,
             covers_address: None,
             subject: None,
@@ -341,7 +353,24 @@ async fn check_node(
     };
     r.latency_ms = start.elapsed().as_millis() as u64;
     settle(&mut r, outcome);
+    forget_old_death(&mut r, opts.dead_within);
     r
+}
+
+/// `--dead-within`: a node that died of failed health checks longer ago, and whose address
+/// does not now present a certificate the GCS would refuse, is history.
+fn forget_old_death(r: &mut NodeReport, within: Option<Duration>) {
+    let (Some(within), Some(dead_for)) = (within, r.dead_for_s) else {
+        return;
+    };
+    if r.verdict == Verdict::Fail && r.cause == Cause::NodeDead && dead_for > within.as_secs() {
+        r.verdict = Verdict::Dead;
+        r.message += &format!(
+            "; it died {} ago, longer than --dead-within {}: history, not a failure now",
+            crate::text::duration::format_left(Duration::from_secs(dead_for)),
+            crate::text::duration::format(within)
+        );
+    }
 }
 
 /// The verdict, from the dial's outcome and what the GCS says of the node.

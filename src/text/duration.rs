@@ -48,6 +48,10 @@ pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
     if ms >= 86_400_000 && ms.is_multiple_of(86_400_000) {
         format!("{}d", ms / 86_400_000)
+    } else if ms >= 3_600_000 && ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms >= 60_000 && ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
     } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms < 1000 {
@@ -94,6 +98,9 @@ mod tests {
         assert_eq!(format(Duration::from_secs(5)), "5s");
         assert_eq!(format(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format(Duration::from_secs(86_400 * 30)), "30d");
+        assert_eq!(format(Duration::from_secs(3600)), "1h");
+        assert_eq!(format(Duration::from_secs(120)), "2m");
+        assert_eq!(format(Duration::from_secs(90)), "90s");
     }
 
     #[test]

@@ -1407,6 +1407,23 @@ mod all_nodes {
         assert_eq!(d["died_of_failed_health_checks"], true);
         assert_eq!(d["lived_s"], 21);
         assert_eq!(d["answered"], false);
+        assert!(d["dead_for_s"].as_u64().unwrap() > 3600, "{d}");
+
+        // --dead-within: a death older than the window is history, not a failure...
+        let run = all_nodes(&files, &gcs, true, &["--dead-within", "1h"]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        let d = &node_objects(&run)[1];
+        assert_eq!(d["verdict"], "dead", "{d}");
+        assert!(
+            d["message"]
+                .as_str()
+                .unwrap()
+                .contains("longer than --dead-within 1h: history"),
+            "{d}"
+        );
+        // ...and one within it still fails.
+        let run = all_nodes(&files, &gcs, false, &["--dead-within", "3650d"]);
+        assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     }
 
     #[test]

@@ -1617,7 +1617,15 @@ fn signer_rotation_hands_out_the_bundle_and_renews_old_ca_pods_from_the_new_ca()
         "leaf from the new CA"
     );
     assert_eq!(signer.audit_lines().last().unwrap()["auth"], "client_cert");
-    let v = ws.run(["verify", "--dir", s(&out), "--json"]);
+    // Both CAs were made within one second: name the new one (by notBefore it is a tie).
+    let v = ws.run([
+        "verify",
+        "--dir",
+        s(&out),
+        "--current-ca",
+        s(&new.join("ca.crt")),
+        "--json",
+    ]);
     v.ok();
     let v: serde_json::Value = serde_json::from_str(v.stdout.trim()).unwrap();
     assert_eq!(v["rotation"]["step"], "trusts_both_leaf_new", "{v}");
