@@ -98,8 +98,6 @@ fn signing_root(
     client: &crate::signer::client::Client,
     anchor: &crate::pki::certinfo::CertFile,
 ) -> Option<rustls_pki_types::CertificateDer<'static>> {
-    use crate::pki::certinfo::CertInfo;
-    use crate::pki::trust::{Root, TrustBundle};
     if anchor.certs.len() < 2 {
         return None;
     }
@@ -107,18 +105,7 @@ fn signing_root(
         .serving_chain(Duration::from_secs(5))
         .ok()
         .filter(|c| !c.is_empty())?;
-    let roots = anchor
-        .certs
-        .iter()
-        .filter_map(|der| {
-            CertInfo::parse(der).ok().map(|info| Root {
-                der: der.clone(),
-                info,
-            })
-        })
-        .collect();
-    let trust = TrustBundle::checked_elsewhere(roots);
-    trust
+    crate::pki::trust::TrustBundle::of_parseable(&anchor.certs)
         .issuer_of(&chain[0], &chain[1..], time::OffsetDateTime::now_utc())
         .map(|r| r.der.clone())
 }

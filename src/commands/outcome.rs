@@ -45,3 +45,10 @@ pub fn print(o: &Outcome, json: bool) {
         crate::outln!("wrote {} ({what})", path.display());
     }
 }
+
+/// What the user should know (a shortened validity, a replaced ca.crt), on stderr.
+pub fn print_notes(o: &Outcome) {
+    for note in &o.notes {
+        eprintln!("raytls: note: {note}");
+    }
+}

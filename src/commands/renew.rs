@@ -127,6 +127,7 @@ pub fn run(a: RenewArgs) -> Result<ExitCode> {
         let outcome = pass(&a, renewal)?;
         let served = a.check_served.as_deref().map(|addr| served(&a.dir, addr));
         if a.json {
+            super::outcome::print_notes(&outcome);
             crate::outln!("{}", outcome_json(&outcome, served.as_ref(), None));
         } else {
             super::outcome::print(&outcome, false);
@@ -283,15 +284,10 @@ fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
 
 /// A sidecar's log: one line per pass, with the time, what was done and when it looks next.
 fn watch_line(o: &Outcome, served: Option<&Served>, next: Duration, json: bool) {
+    super::outcome::print_notes(o);
     if json {
-        for note in &o.notes {
-            eprintln!("raytls: note: {note}");
-        }
         crate::outln!("{}", outcome_json(o, served, Some(next)));
         return;
-    }
-    for note in &o.notes {
-        eprintln!("raytls: note: {note}");
     }
     let verb = match o.action {
         Action::Issued => "renewed",

@@ -77,6 +77,22 @@ impl TrustBundle {
         TrustBundle { roots }
     }
 
+    /// The certificates of a file someone else made that parse (`--signer-ca`), as they are
+    /// (see `checked_elsewhere`).
+    pub fn of_parseable(certs: &[CertificateDer<'static>]) -> Self {
+        TrustBundle::checked_elsewhere(
+            certs
+                .iter()
+                .filter_map(|der| {
+                    CertInfo::parse(der).ok().map(|info| Root {
+                        der: der.clone(),
+                        info,
+                    })
+                })
+                .collect(),
+        )
+    }
+
     /// Read a bundle file: certificates only. A file that also holds a private key is
     /// refused: the bundle is copied to every pod, and a CA key must never travel with it.
     pub fn read(path: &Path) -> Result<Self> {

@@ -14,7 +14,7 @@ use crate::pki::leafcheck::{self, Expectations, Leaf, RenewWhen};
 use crate::pki::pem;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::San;
-use crate::pki::trust::{Root, TrustBundle};
+use crate::pki::trust::TrustBundle;
 use crate::provision::files::{self, OutFile, Overwrite};
 use crate::provision::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
 use crate::provision::signer::SignerJob;
@@ -110,18 +110,7 @@ impl Source<'_> {
     fn trust(&self) -> TrustBundle {
         match self {
             Source::Local { ca, .. } => ca.trust.clone(),
-            Source::Signer { anchor, .. } => TrustBundle::checked_elsewhere(
-                anchor
-                    .certs
-                    .iter()
-                    .filter_map(|der| {
-                        CertInfo::parse(der).ok().map(|info| Root {
-                            der: der.clone(),
-                            info,
-                        })
-                    })
-                    .collect(),
-            ),
+            Source::Signer { anchor, .. } => TrustBundle::of_parseable(&anchor.certs),
         }
     }
 
