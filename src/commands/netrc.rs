@@ -148,7 +148,7 @@ fn read_netrc(path: &Path) -> Result<Option<String>> {
         Err(e) => return Err(Error::read(path, e)),
         Ok(_) => {}
     }
-    let bytes = files::read_input(path, MAX_NETRC_FILE)?;
+    let bytes = crate::fsio::read_input(path, MAX_NETRC_FILE)?;
     String::from_utf8(bytes).map(Some).map_err(|_| {
         Error::read(
             path,

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 /// Read a whole PEM input file (a regular file, size-capped), naming it in the error.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    crate::provision::files::read_input(path, crate::provision::files::MAX_PEM_FILE)
+    crate::fsio::read_input(path, crate::fsio::MAX_PEM_FILE)
 }
 
 /// The labels of every `-----BEGIN X-----` line, in order.

@@ -203,7 +203,7 @@ pub fn find_token(
 }
 
 fn token_file(path: &Path, source: TokenSource) -> Result<Token> {
-    let bytes = crate::provision::files::read_input(path, 64 << 10)?;
+    let bytes = crate::fsio::read_input(path, 64 << 10)?;
     let text = String::from_utf8_lossy(&bytes);
     let value = first_line(text.into_owned()).ok_or_else(|| {
         Error::Usage(format!(

@@ -302,7 +302,7 @@ fn keep(
 ) -> Result<Outcome> {
     let mut support = Vec::new();
     for f in [OutFile::public(CA_FILE, source.anchor_pem()), env_file] {
-        let current = files::read_input(&out.join(&f.name), files::MAX_PEM_FILE).ok();
+        let current = crate::fsio::read_input(&out.join(&f.name), crate::fsio::MAX_PEM_FILE).ok();
         if current.as_deref() != Some(f.contents.as_slice()) {
             support.push(f);
         }

@@ -120,7 +120,7 @@ pub struct Client {
 /// The first line of a token file, trimmed (as Ray reads its own token file): the one token
 /// reader of the signer and its clients. A regular file of at most 64 KiB.
 pub fn read_token(path: &Path) -> Result<String> {
-    let bytes = crate::provision::files::read_input(path, 64 << 10)?;
+    let bytes = crate::fsio::read_input(path, 64 << 10)?;
     let text = String::from_utf8_lossy(&bytes);
     let token = text.lines().next().unwrap_or("").trim();
     if token.is_empty() {
