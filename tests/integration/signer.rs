@@ -26,7 +26,8 @@ const HEAD_NAME: &str = "raycluster-head-svc.ray.svc.cluster.local";
 const GUARD: Duration = Duration::from_secs(30);
 
 /// A running `raytls serve` with its own tokens; SIGKILLed on drop if still running.
-struct Signer {
+/// Other modules use it too (renew.rs: what a renewal asked for, by the audit log).
+pub(crate) struct Signer {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -37,7 +38,7 @@ struct Signer {
 }
 
 impl Signer {
-    fn start(ws: &Workspace, ca_dir: &Path, extra: &[&str]) -> Signer {
+    pub(crate) fn start(ws: &Workspace, ca_dir: &Path, extra: &[&str]) -> Signer {
         let mut tokens = Vec::new();
         let mut args: Vec<String> = vec![
             "serve".into(),
@@ -99,7 +100,7 @@ impl Signer {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("https://{}", self.addr)
     }
 
@@ -107,7 +108,7 @@ impl Signer {
         &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
     }
 
-    fn token_file(&self, ws: &Workspace, role: &str) -> PathBuf {
+    pub(crate) fn token_file(&self, ws: &Workspace, role: &str) -> PathBuf {
         ws.join(format!("{role}.token"))
     }
 
@@ -131,7 +132,7 @@ impl Signer {
         }
     }
 
-    fn audit_lines(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn audit_lines(&self) -> Vec<serde_json::Value> {
         read_string(&self.audit)
             .lines()
             .map(|l| serde_json::from_str(l).expect("audit line is JSON"))

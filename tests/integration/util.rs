@@ -138,6 +138,7 @@ impl Workspace {
             stdin: None,
             as_nobody: false,
             shell_prefix: None,
+            read_only: None,
         }
     }
 
@@ -208,6 +209,7 @@ pub struct Cmd<'a> {
     stdin: Option<Vec<u8>>,
     as_nobody: bool,
     shell_prefix: Option<String>,
+    read_only: Option<PathBuf>,
 }
 
 impl Cmd<'_> {
@@ -235,6 +237,14 @@ impl Cmd<'_> {
         self
     }
 
+    /// Run in a private mount namespace of its own (`unshare -m`) where `dir` is a read-only
+    /// bind mount of itself: a directory root cannot write either (mode bits do not stop
+    /// root), gone with the process. Needs root (CAP_SYS_ADMIN); a failed mount exits 97.
+    pub fn read_only(mut self, dir: &Path) -> Self {
+        self.read_only = Some(dir.to_path_buf());
+        self
+    }
+
     /// The one place a clean raytls command is built (ripgrep's `Dir::command()`): run in the
     /// workspace, stdin closed, without the env vars that would leak the developer's or the
     /// pod's settings into a test.
@@ -248,6 +258,14 @@ impl Cmd<'_> {
             let mut c = Command::new("bash");
             c.arg("-c")
                 .arg(format!("{prefix}; exec \"$0\" \"$@\""))
+                .arg(&self.program);
+            c
+        } else if let Some(dir) = &self.read_only {
+            let mut c = Command::new("unshare");
+            c.args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg("mount --bind -o ro \"$1\" \"$1\" || exit 97; shift; exec \"$@\"")
+                .arg("sh")
+                .arg(dir)
                 .arg(&self.program);
             c
         } else {
