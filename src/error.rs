@@ -72,6 +72,19 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The output directory does not take new files (read-only, no permission): found
+    /// before anything was signed for it (`provision::files::stage`).
+    #[error("cannot write into {dir}: {source}")]
+    NotWritable {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// An output directory's `..data` is not a link raytls (or the kubelet) makes: it names
+    /// something other than one `..<digits...>` version directory beside it.
+    #[error("{link} is not a version link raytls writes: {why}; nothing was written or removed (move it away by hand)")]
+    ForeignDataLink { link: PathBuf, why: String },
+
     #[error("{path} already exists; pass --force to overwrite it")]
     Exists { path: PathBuf },
 

@@ -5,7 +5,10 @@
 //! fsynced, then renamed into place, and the directory fsynced. A set of files is
 //! all-or-nothing as far as we can make it: every target is checked before anything is
 //! written, every temp file is written before the first rename, and a failure removes
-//! the temp files (and the directory, if we made it).
+//! the temp files (and the directory, if we made it). Two layouts (`Layout`): regular
+//! files for a hand-off (`issue`), the kubelet's `..data` swap for a directory Ray reads
+//! (`init`, `renew`). `stage` does everything but the contents, so that a command can
+//! prove the directory takes the files before it asks anyone to sign them.
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -81,8 +84,16 @@ impl Overwrite {
 /// target first is what makes `--force` all-or-nothing: with `tls.key` a directory, the
 /// new tls.crt must not land beside a key that stays old.
 pub fn check_targets(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Result<()> {
-    for f in files {
-        let path = dir.join(&f.name);
+    check_names(dir, files.iter().map(|f| f.name.as_str()), overwrite)
+}
+
+fn check_names<'a>(
+    dir: &Path,
+    names: impl IntoIterator<Item = &'a str>,
+    overwrite: Overwrite,
+) -> Result<()> {
+    for name in names {
+        let path = dir.join(name);
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue;
         };
@@ -99,89 +110,218 @@ pub fn check_targets(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Res
     Ok(())
 }
 
-/// Write `files` into `dir` (created, mode 0755 or 0700 if it holds a secret, when missing),
-/// holding the directory's lock (`lock_dir`) from the check of the targets to the last
-/// rename, so that concurrent raytls writers into one directory take turns.
-pub fn write_files(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Result<Vec<PathBuf>> {
-    check_targets(dir, files, overwrite)?;
-    let created = ensure_dir(dir, files.iter().any(|f| f.mode == Mode::Secret))?;
-    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
-    let result = (|| {
-        let _lock = lock_dir(dir)?;
-        // Again under the lock: another writer may have made a target since.
-        check_targets(dir, files, overwrite)?;
-        for f in files {
-            let target = dir.join(&f.name);
-            let temp = temp_path(dir, &f.name);
-            // Pushed before writing, so a failure mid-write still removes the temp file.
-            temps.push((temp.clone(), target));
-            // Name the file the user asked for, not our temp file.
-            write_new_synced(&temp, &f.contents, f.mode)
-                .map_err(|e| Error::write(dir.join(&f.name), e))?;
+/// How a set of files sits in its directory. The directory's consumer decides: a hand-off
+/// is copied by tools that skip or follow symlinks, a running Ray needs its pair to change
+/// at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Regular files, each replaced by a rename of its own (`issue`: a hand-off that
+    /// `kubectl create secret generic --from-file=DIR`, zip or scp take as it is; kubectl
+    /// skips symlinks, zip follows them). The directory lock keeps raytls writers from
+    /// mixing two pairs; a reader outside raytls that opens the files during the write may
+    /// get the new tls.key beside the old tls.crt for the instant between two renames (the
+    /// key goes first), a pair that does not match, which `raytls verify` reports.
+    Plain,
+    /// The kubelet's Secret-volume layout (`init`, `renew`: a directory a running Ray
+    /// reads): the files live in a version directory `..<timestamp>`, one rename swaps the
+    /// symlink `..data` to a new one, and each name is a symlink through `..data`.
+    Versioned,
+}
+
+impl Layout {
+    /// The layout `dir` has: `Versioned` with a `..data` entry (a broken one is refused
+    /// when written, not worked around), `Plain` when one of `names` is there, None when
+    /// neither is (a new or empty directory: the writer's own layout).
+    pub fn found_in(dir: &Path, names: &[&str]) -> Option<Layout> {
+        if fs::symlink_metadata(dir.join(DATA_LINK)).is_ok() {
+            Some(Layout::Versioned)
+        } else if names
+            .iter()
+            .any(|n| fs::symlink_metadata(dir.join(n)).is_ok())
+        {
+            Some(Layout::Plain)
+        } else {
+            None
         }
-        // The key before the certificate: a crash between the two renames leaves a new key
-        // beside the old certificate, a pair that `init` and `verify` see does not match
-        // (key_match) and re-issue, never one they would keep.
-        temps.sort_by_key(|(_, target)| files_rename_rank(target));
-        for (temp, target) in &temps {
-            fs::rename(temp, target).map_err(|e| Error::write(target, e))?;
-        }
-        sync_dir(dir);
-        Ok(())
-    })();
-    if let Err(e) = result {
-        for (temp, _) in &temps {
-            let _ = fs::remove_file(temp);
-        }
-        // Deepest first; remove_dir only removes a directory that is still empty.
-        for d in created.iter().rev() {
-            let _ = fs::remove_dir(d);
-        }
-        return Err(e);
     }
-    // In the caller's order, whatever order the renames took.
-    Ok(files.iter().map(|f| dir.join(&f.name)).collect())
 }
 
-/// Secrets are renamed first (see `write_files`).
-fn files_rename_rank(target: &Path) -> u8 {
-    let is_key = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".key"));
-    u8::from(!is_key)
+/// Write `files` into `dir` (created, mode 0755 or 0700 if it holds a secret, when missing)
+/// as regular files (`Layout::Plain`), holding the directory's lock (`lock_dir`) from the
+/// check of the targets to the last rename, so that concurrent raytls writers into one
+/// directory take turns.
+pub fn write_files(dir: &Path, files: &[OutFile], overwrite: Overwrite) -> Result<Vec<PathBuf>> {
+    stage(dir, Layout::Plain, &names_of(files), overwrite)?.commit(files, &[])
 }
-
-/// The symlink that names the current version of a set written by `write_set`.
-pub const DATA_LINK: &str = "..data";
 
 /// Write a set of files that must change together (a certificate, its key, the CA and the
-/// env file) the way the kubelet writes Secret volumes: the files go into a new directory
-/// `DIR/..<timestamp>`, then one rename swaps the symlink `DIR/..data` to it, and each
-/// well-known name (`DIR/tls.crt`) is a symlink through `..data`. A reader that opens
-/// `tls.crt` and `tls.key` may straddle one swap (two files can always do that), but it can
-/// never see a certificate and a key that were never written together at one instant, as
-/// renaming the files one by one allows. `keep` names files of the current set to carry
-/// over unchanged (hard links: their bytes are not copied), e.g. init's kept certificate
-/// and key when only ca.crt changes. Files of the current version that neither names (init's
-/// ray-tls.env when `issue --force` rewrites the pair) are carried over the same way, so a
-/// name that points through `..data` never dangles. Returns the paths written (not the kept
-/// ones).
+/// env file) the way the kubelet writes Secret volumes (`Layout::Versioned`): the files go
+/// into a new directory `DIR/..<timestamp>`, then one rename swaps the symlink `DIR/..data`
+/// to it, and each well-known name (`DIR/tls.crt`) is a symlink through `..data`. A reader
+/// that opens `tls.crt` and `tls.key` may straddle one swap (two files can always do that),
+/// but it can never see a certificate and a key that were never written together at one
+/// instant, as renaming the files one by one allows. `keep` names files of the current set
+/// to carry over unchanged (hard links: their bytes are not copied), e.g. init's kept
+/// certificate and key when only ca.crt changes. Files of the current version that neither
+/// names (init's ray-tls.env when `issue --force` rewrites the pair) are carried over the
+/// same way, so a name that points through `..data` never dangles. Returns the paths
+/// written (not the kept ones).
 pub fn write_set(
     dir: &Path,
     files: &[OutFile],
     keep: &[&str],
     overwrite: Overwrite,
 ) -> Result<Vec<PathBuf>> {
-    check_targets(dir, files, overwrite)?;
-    let holds_secret = files.iter().any(|f| f.mode == Mode::Secret);
+    stage(dir, Layout::Versioned, &names_of(files), overwrite)?.commit(files, keep)
+}
+
+fn names_of(files: &[OutFile]) -> Vec<(&str, Mode)> {
+    files.iter().map(|f| (f.name.as_str(), f.mode)).collect()
+}
+
+/// A write that has proven the directory takes it before the contents exist: the targets
+/// are checked, the directory exists, its lock is held, and every new file is already
+/// created, empty, with its final mode (the temp files of `Plain`, the version directory
+/// and its files of `Versioned`). `issue`, `init` and `renew` stage before they ask a
+/// signer or a CA for a certificate, so a directory that cannot be written (read-only, no
+/// permission) costs no certificate. Dropped without `commit`, it removes what it made.
+pub struct Staged {
+    dir: PathBuf,
+    layout: Layout,
+    /// Directories `ensure_dir` made, outermost first.
+    created: Vec<PathBuf>,
+    /// `Versioned`: the new version directory, and the one `..data` names now (checked).
+    version: Option<PathBuf>,
+    current: Option<String>,
+    slots: Vec<Slot>,
+    committed: bool,
+    /// Held until the commit is done; dropped last (after `Drop::drop` has cleaned up).
+    _lock: DirLock,
+}
+
+/// One new file: created at `path` (a temp file, or inside the version directory).
+struct Slot {
+    name: String,
+    mode: Mode,
+    path: PathBuf,
+    file: File,
+}
+
+/// Prepare to write the files `names` (with their modes) into `dir` in `layout`; see
+/// `Staged`. The errors of a directory that refuses new files are `Error::NotWritable`.
+pub fn stage(
+    dir: &Path,
+    layout: Layout,
+    names: &[(&str, Mode)],
+    overwrite: Overwrite,
+) -> Result<Staged> {
+    check_names(dir, names.iter().map(|(n, _)| *n), overwrite)?;
+    let holds_secret = names.iter().any(|(_, m)| *m == Mode::Secret);
     let created = ensure_dir(dir, holds_secret)?;
-    let mut version: Option<PathBuf> = None;
-    let result = (|| {
-        let _lock = lock_dir(dir)?;
-        check_targets(dir, files, overwrite)?;
-        let v = new_version_dir(dir, holds_secret)?;
-        version = Some(v.clone());
+    let lock = match lock_dir(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            remove_created(&created);
+            return Err(e);
+        }
+    };
+    let mut staged = Staged {
+        dir: dir.to_path_buf(),
+        layout,
+        created,
+        version: None,
+        current: None,
+        slots: Vec::with_capacity(names.len()),
+        committed: false,
+        _lock: lock,
+    };
+    // Again under the lock: another writer may have made a target since.
+    check_names(dir, names.iter().map(|(n, _)| *n), overwrite)?;
+    let not_writable = |e| Error::NotWritable {
+        dir: dir.to_path_buf(),
+        source: e,
+    };
+    let into = match layout {
+        Layout::Plain => dir.to_path_buf(),
+        Layout::Versioned => {
+            staged.current = current_version(dir)?;
+            let v = new_version_dir(dir, holds_secret, staged.current.as_deref())?;
+            staged.version = Some(v.clone());
+            v
+        }
+    };
+    for (name, mode) in names {
+        let path = match layout {
+            Layout::Plain => temp_path(dir, name),
+            Layout::Versioned => into.join(name),
+        };
+        let file = open_new(&path, *mode).map_err(not_writable)?;
+        staged.slots.push(Slot {
+            name: name.to_string(),
+            mode: *mode,
+            path,
+            file,
+        });
+    }
+    Ok(staged)
+}
+
+impl Staged {
+    /// Write `files` (exactly the names staged, with their modes) and put them in place;
+    /// `keep` as for `write_set` (`Versioned` only; a plain file stays where it is anyway).
+    /// Returns the paths written, in the order of `files`.
+    pub fn commit(mut self, files: &[OutFile], keep: &[&str]) -> Result<Vec<PathBuf>> {
+        let staged_as_given = files.len() == self.slots.len()
+            && files.iter().all(|f| {
+                self.slots
+                    .iter()
+                    .any(|s| s.name == f.name && s.mode == f.mode)
+            });
+        if !staged_as_given {
+            return Err(Error::Internal {
+                what: "write the files",
+                why: "they are not the files that were staged".into(),
+            });
+        }
+        for f in files {
+            let slot = self.slots.iter_mut().find(|s| s.name == f.name);
+            if let Some(slot) = slot {
+                // Name the file the user asked for, not our temp file.
+                write_synced(&mut slot.file, &f.contents)
+                    .map_err(|e| Error::write(self.dir.join(&f.name), e))?;
+            }
+        }
+        match self.layout {
+            Layout::Plain => self.put_plain()?,
+            Layout::Versioned => self.put_versioned(files, keep)?,
+        }
+        self.committed = true;
+        // In the caller's order, whatever order the renames took.
+        Ok(files.iter().map(|f| self.dir.join(&f.name)).collect())
+    }
+
+    fn put_plain(&mut self) -> Result<()> {
+        // The key before the certificate: a crash between the two renames leaves a new key
+        // beside the old certificate, a pair that `init` and `verify` see does not match
+        // (key_match) and re-issue, never one they would keep.
+        self.slots
+            .sort_by_key(|s| files_rename_rank(Path::new(&s.name)));
+        for s in &self.slots {
+            let target = self.dir.join(&s.name);
+            fs::rename(&s.path, &target).map_err(|e| Error::write(&target, e))?;
+        }
+        sync_dir(&self.dir);
+        Ok(())
+    }
+
+    fn put_versioned(&mut self, files: &[OutFile], keep: &[&str]) -> Result<()> {
+        let dir = self.dir.as_path();
+        let Some(v) = self.version.clone() else {
+            return Err(Error::Internal {
+                what: "write the files",
+                why: "no version directory was staged".into(),
+            });
+        };
         let carried = carried_over(dir, files, keep);
         let keep: Vec<&str> = keep
             .iter()
@@ -192,12 +332,7 @@ pub fn write_set(
             let current = current_file(dir, name)?;
             fs::hard_link(&current, v.join(name)).map_err(|e| Error::write(dir.join(name), e))?;
         }
-        for f in files {
-            write_new_synced(&v.join(&f.name), &f.contents, f.mode)
-                .map_err(|e| Error::write(dir.join(&f.name), e))?;
-        }
         sync_dir(&v);
-        let old = fs::read_link(dir.join(DATA_LINK)).ok();
         swap_symlink(
             dir,
             DATA_LINK,
@@ -219,24 +354,105 @@ pub fn write_set(
             }
         }
         sync_dir(dir);
-        if let Some(old) = old.filter(|o| is_version_name(o)) {
-            let _ = fs::remove_dir_all(dir.join(old));
+        if let Some(old) = &self.current {
+            remove_version(dir, old);
         }
         Ok(())
-    })();
-    if let Err(e) = result {
-        // Only reached before the swap or during a one-time migration: the new version is
-        // not (yet fully) named, so it goes; a migration's half stays, and key_match sees it.
-        let named = fs::read_link(dir.join(DATA_LINK)).ok();
-        if let Some(v) = version.filter(|v| named.as_deref() != v.file_name().map(Path::new)) {
-            let _ = fs::remove_dir_all(v);
-        }
-        for d in created.iter().rev() {
-            let _ = fs::remove_dir(d);
-        }
-        return Err(e);
     }
-    Ok(files.iter().map(|f| dir.join(&f.name)).collect())
+}
+
+impl Drop for Staged {
+    /// Not committed: remove what was made. A version `..data` already names stays (a
+    /// failed one-time migration's half: key_match sees it); the lock is still held here.
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        match self.layout {
+            Layout::Plain => {
+                for s in &self.slots {
+                    let _ = fs::remove_file(&s.path);
+                }
+            }
+            Layout::Versioned => {
+                let named = fs::read_link(self.dir.join(DATA_LINK)).ok();
+                if let Some(v) = &self.version {
+                    if named.as_deref() != v.file_name().map(Path::new) {
+                        // Our own directory, made by new_version_dir: no link in its path.
+                        let _ = fs::remove_dir_all(v);
+                    }
+                }
+            }
+        }
+        remove_created(&self.created);
+    }
+}
+
+/// Deepest first; remove_dir only removes a directory that is still empty.
+fn remove_created(created: &[PathBuf]) {
+    for d in created.iter().rev() {
+        let _ = fs::remove_dir(d);
+    }
+}
+
+/// Secrets are renamed first (see `Staged::put_plain`).
+fn files_rename_rank(target: &Path) -> u8 {
+    let is_key = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".key"));
+    u8::from(!is_key)
+}
+
+/// The symlink that names the current version of a set written by `write_set`.
+pub const DATA_LINK: &str = "..data";
+
+/// The version `DIR/..data` names today, checked: None without `..data` (a new directory,
+/// or plain files to migrate); else one version name (`is_version_name`: no `/`, so never
+/// a path out of `dir`) that is a real directory beside it, or missing (a dangling link
+/// is repaired by the swap). Anything else is `Error::ForeignDataLink`: nothing that a
+/// link names is ever removed unchecked.
+fn current_version(dir: &Path) -> Result<Option<String>> {
+    let link = dir.join(DATA_LINK);
+    let meta = match fs::symlink_metadata(&link) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::read(&link, e)),
+    };
+    let foreign = |why: String| Error::ForeignDataLink {
+        link: link.clone(),
+        why,
+    };
+    if !meta.file_type().is_symlink() {
+        return Err(foreign("it is not a symlink".into()));
+    }
+    let target = fs::read_link(&link).map_err(|e| Error::read(&link, e))?;
+    let Some(name) = target.to_str().filter(|n| is_version_name(n)) else {
+        return Err(foreign(format!(
+            "it points at \"{}\", not a version directory beside it (..2026_11_28_05_30_00.123456789_1a2b3c)",
+            target.display()
+        )));
+    };
+    match fs::symlink_metadata(dir.join(name)) {
+        Ok(m) if m.file_type().is_dir() => Ok(Some(name.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(name.to_string())),
+        Ok(_) => Err(foreign(format!(
+            "it points at \"{name}\", which is not a directory (a symlink or a file)"
+        ))),
+        Err(e) => Err(Error::read(dir.join(name), e)),
+    }
+}
+
+/// Remove the version directory `name` of `dir`: only a valid version name (one path
+/// component) and only a real directory, never what a symlink of that name points at.
+fn remove_version(dir: &Path, name: &str) {
+    if !is_version_name(name) {
+        return;
+    }
+    let path = dir.join(name);
+    if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_dir()) {
+        let _ = fs::remove_dir_all(path);
+    }
 }
 
 /// The names of the current version that the new set neither writes nor keeps, and that
@@ -256,15 +472,17 @@ fn carried_over(dir: &Path, files: &[OutFile], keep: &[&str]) -> Vec<String> {
 }
 
 /// `..2026_11_28_05_30_00.123456789_1a2b3c`, created with the set's directory mode, after
-/// removing what an interrupted earlier write may have left (versions `..data` does not
-/// name, a stray temp link).
-fn new_version_dir(dir: &Path, holds_secret: bool) -> Result<PathBuf> {
-    let named = fs::read_link(dir.join(DATA_LINK)).ok();
+/// removing what an interrupted earlier write may have left (version directories other
+/// than `current`, the one `..data` names; entries of a directory listing are one path
+/// component, and a symlink with a version name is left alone, not followed).
+fn new_version_dir(dir: &Path, holds_secret: bool, current: Option<&str>) -> Result<PathBuf> {
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
-            let name = PathBuf::from(e.file_name());
-            if is_version_name(&name) && named.as_deref() != Some(name.as_path()) {
-                let _ = fs::remove_dir_all(e.path());
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            if current != Some(name.as_str()) {
+                remove_version(dir, &name);
             }
         }
     }
@@ -287,18 +505,25 @@ fn new_version_dir(dir: &Path, holds_secret: bool) -> Result<PathBuf> {
     fs::DirBuilder::new()
         .mode(mode)
         .create(&path)
-        .map_err(|e| Error::write(&path, e))?;
+        .map_err(|e| Error::NotWritable {
+            dir: dir.to_path_buf(),
+            source: e,
+        })?;
     // The umask may have removed bits; the Ray container reads through this directory.
     fs::set_permissions(&path, fs::Permissions::from_mode(mode))
         .map_err(|e| Error::write(&path, e))?;
     Ok(path)
 }
 
-/// Our version directories: `..` then a digit (never `..data`).
-fn is_version_name(name: &Path) -> bool {
-    name.to_str().is_some_and(|n| {
-        n.strip_prefix("..")
-            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+/// A version directory's name, strictly: `..`, a digit, then only ASCII letters, digits,
+/// `_` and `.` (ours and the kubelet's, `..2026_11_28_05_30_00.123456789`). One path
+/// component: never `.`, `..`, `..data` or anything with a `/` (`..1/../../victim`).
+fn is_version_name(name: &str) -> bool {
+    name.strip_prefix("..").is_some_and(|rest| {
+        rest.starts_with(|c: char| c.is_ascii_digit())
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
     })
 }
 
@@ -381,10 +606,11 @@ fn ensure_dir(dir: &Path, holds_secret: bool) -> Result<Vec<PathBuf>> {
             // Another writer made it meanwhile: fine, but it is not ours to remove.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
-                for c in created.iter().rev() {
-                    let _ = fs::remove_dir(c);
-                }
-                return Err(Error::write(dir, e));
+                remove_created(&created);
+                return Err(Error::NotWritable {
+                    dir: dir.to_path_buf(),
+                    source: e,
+                });
             }
         }
     }
@@ -399,15 +625,20 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.raytls-{suffix}.tmp"))
 }
 
-/// Create a new file with its final mode from the first byte, write, fsync.
-fn write_new_synced(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<()> {
-    let mut file: File = OpenOptions::new()
+/// Create a new file with its final mode from the first byte (`O_EXCL`: never an existing
+/// file or a symlink's target).
+fn open_new(path: &Path, mode: Mode) -> std::io::Result<File> {
+    let file: File = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode.bits())
         .open(path)?;
     // The umask may have removed bits from a public file's mode; set it exactly.
     file.set_permissions(fs::Permissions::from_mode(mode.bits()))?;
+    Ok(file)
+}
+
+fn write_synced(file: &mut File, contents: &[u8]) -> std::io::Result<()> {
     file.write_all(contents)?;
     file.sync_all()
 }
@@ -538,5 +769,110 @@ mod tests {
             .mode()
             & 0o777;
         assert_eq!(m, 0o600);
+    }
+    #[test]
+    fn version_names_are_one_path_component() {
+        for ok in [
+            "..2026_11_28_05_30_00.123456789_1a2b3c",
+            "..2026_11_28_05_30_00.123456789",
+            "..1",
+        ] {
+            assert!(is_version_name(ok), "{ok}");
+        }
+        for bad in [
+            "..1/../../victim",
+            "..1/x",
+            "..data",
+            "..",
+            ".",
+            "",
+            "../1",
+            "/..1",
+            "..1\n",
+            "..1 x",
+            "2026_11_28",
+        ] {
+            assert!(!is_version_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_foreign_data_link_is_refused_and_nothing_is_removed() {
+        let ws = tempfile::tempdir().unwrap();
+        let dir = ws.path().join("pod");
+        write_set(&dir, &[OutFile::public("a", "1")], &[], Overwrite::Replace).unwrap();
+        let victim = ws.path().join("victim");
+        fs::create_dir(&victim).unwrap();
+        fs::create_dir(dir.join("..1")).unwrap();
+        fs::remove_file(dir.join(DATA_LINK)).unwrap();
+        std::os::unix::fs::symlink("..1/../../victim", dir.join(DATA_LINK)).unwrap();
+        let err =
+            write_set(&dir, &[OutFile::public("a", "2")], &[], Overwrite::Replace).unwrap_err();
+        assert!(matches!(err, Error::ForeignDataLink { .. }), "{err}");
+        assert!(err.to_string().contains("..1/../../victim"), "{err}");
+        assert!(victim.is_dir() && dir.join("..1").is_dir());
+        // A version name that is a symlink, not a directory: refused too.
+        fs::remove_file(dir.join(DATA_LINK)).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("..2")).unwrap();
+        std::os::unix::fs::symlink("..2", dir.join(DATA_LINK)).unwrap();
+        let err =
+            write_set(&dir, &[OutFile::public("a", "2")], &[], Overwrite::Replace).unwrap_err();
+        assert!(matches!(err, Error::ForeignDataLink { .. }), "{err}");
+        assert!(victim.is_dir());
+    }
+
+    #[test]
+    fn a_staged_write_that_is_dropped_leaves_nothing() {
+        for layout in [Layout::Plain, Layout::Versioned] {
+            let ws = tempfile::tempdir().unwrap();
+            let dir = ws.path().join("a/b");
+            let staged = stage(&dir, layout, &[("k", Mode::Secret)], Overwrite::Refuse).unwrap();
+            assert!(dir.is_dir());
+            drop(staged);
+            assert!(!ws.path().join("a").exists(), "{layout:?}");
+        }
+    }
+
+    #[test]
+    fn commit_writes_exactly_what_was_staged() {
+        let ws = tempfile::tempdir().unwrap();
+        let staged = stage(
+            ws.path(),
+            Layout::Plain,
+            &[("k", Mode::Secret)],
+            Overwrite::Refuse,
+        )
+        .unwrap();
+        let err = staged
+            .commit(&[OutFile::public("k", "x")], &[])
+            .unwrap_err();
+        assert!(matches!(err, Error::Internal { .. }), "{err}");
+        let names: Vec<_> = fs::read_dir(ws.path()).unwrap().collect();
+        assert!(names.is_empty(), "temp file left behind");
+    }
+
+    #[test]
+    fn each_layout_is_found_as_written() {
+        let ws = tempfile::tempdir().unwrap();
+        let (plain, versioned) = (ws.path().join("p"), ws.path().join("v"));
+        assert_eq!(Layout::found_in(&plain, &["k"]), None);
+        write_files(&plain, &[OutFile::secret("k", "1")], Overwrite::Refuse).unwrap();
+        write_set(
+            &versioned,
+            &[OutFile::secret("k", "1")],
+            &[],
+            Overwrite::Refuse,
+        )
+        .unwrap();
+        assert_eq!(Layout::found_in(&plain, &["k"]), Some(Layout::Plain));
+        assert_eq!(
+            Layout::found_in(&versioned, &["k"]),
+            Some(Layout::Versioned)
+        );
+        assert!(fs::symlink_metadata(plain.join("k")).unwrap().is_file());
+        assert!(fs::symlink_metadata(versioned.join("k"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 }

@@ -458,3 +458,75 @@ fn regression_issue_force_into_an_init_directory_keeps_ray_tls_env() {
     }
     ws.run(["verify", "--dir", "pod"]).ok();
 }
+
+/// Issue 19 item 8: write_set took the target of `..data` as the old version's name if it
+/// began with `..` and a digit, and removed it with remove_dir_all: `..data ->
+/// ..1/../../victim` removed a directory outside the pod's. A version name is one path
+/// component, `..` then a digit, nothing else; any other `..data` is refused, one line, and
+/// nothing is written or removed.
+#[test]
+fn regression_write_set_version_name_traversal() {
+    let ws = Workspace::new();
+    ws.make_ca("ca");
+    let init = |pod_ip: &str| {
+        ws.raytls(["init", "worker", "--ca", "ca", "--out", "pod"])
+            .env("POD_IP", pod_ip)
+            .run()
+    };
+    init("10.0.0.7").ok();
+    let pod = ws.join("pod");
+    // The victim looks like a version (the pod's files read through it), plus its own file.
+    let victim = ws.join("victim");
+    fs::create_dir(&victim).unwrap();
+    for name in ["tls.crt", "tls.key", "ca.crt", "ray-tls.env"] {
+        fs::copy(pod.join(name), victim.join(name)).unwrap();
+    }
+    fs::write(victim.join("precious"), "keep me\n").unwrap();
+    // pod/..1/../../victim is ws/victim once pod/..1 exists.
+    fs::create_dir(pod.join("..1")).unwrap();
+    fs::remove_file(pod.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..1/../../victim", pod.join("..data")).unwrap();
+    fs::write(pod.join("..1/pinned"), "").unwrap();
+    // The clean-up of stale versions would remove ..1 first, and with it the way to the
+    // victim; a ..1 it cannot remove (a read-only mount here; an immutable file, a busy
+    // mount or a racing process elsewhere) keeps the path open. Root only: without it the
+    // refusal is still checked.
+    let pinned = |args: &[&str], pod_ip: Option<&str>| {
+        let mut c = ws.raytls(args);
+        if let Some(ip) = pod_ip {
+            c = c.env("POD_IP", ip);
+        }
+        if crate::util::is_root() {
+            c = c.read_only(&pod.join("..1"));
+        }
+        c.run()
+    };
+    let before = ws.files();
+    for o in [
+        // A new pod IP: init must re-issue.
+        pinned(
+            &["init", "worker", "--ca", "ca", "--out", "pod"],
+            Some("10.0.0.8"),
+        ),
+        pinned(
+            &[
+                "issue", "worker", "--ca", "ca", "--out", "pod", "--pod-ip", "10.0.0.7", "--force",
+            ],
+            None,
+        ),
+        pinned(&["renew", "--dir", "pod", "--ca", "ca", "--force"], None),
+    ] {
+        o.fails_naming("..data");
+        assert_eq!(read_string(&victim.join("precious")), "keep me\n");
+        assert_eq!(ws.files(), before, "{o:#?}");
+    }
+
+    // A version-named entry that is a symlink to a directory outside is not ours to remove
+    // either: with a sane ..data, init cleans up only its own version directories.
+    fs::remove_file(pod.join("..data")).unwrap();
+    fs::remove_dir_all(pod.join("..1")).unwrap();
+    std::os::unix::fs::symlink(&victim, pod.join("..2")).unwrap();
+    init("10.0.0.7").ok();
+    assert_eq!(read_string(&victim.join("precious")), "keep me\n");
+    ws.run(["verify", "--dir", "pod"]).ok();
+}
