@@ -14,6 +14,9 @@ What it does, idempotently:
   keeps DIR/tls.crt if it chains to the CA, matches tls.key, covers the required SANs,
   has serverAuth+clientAuth and has more than a third of its lifetime left; otherwise
   issues a new one. Always refreshes DIR/ca.crt and DIR/ray-tls.env. Says which and why.
+  Layout: the kubelet's (the files in DIR/..<timestamp>/, DIR/..data names it, each name is
+  a symlink through ..data), so a certificate and its key change at one instant for Ray.
+  DIR must take the new files before the CA or the signer is asked for a certificate.
 
 EXAMPLES:
   # Head pod init container (KubeRay sets FQ_RAY_IP; POD_IP from fieldRef status.podIP)

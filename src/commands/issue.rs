@@ -17,6 +17,11 @@ SANs by role:
   client  --san... only (the GCS does not check client names)
 Every certificate has EKU serverAuth+clientAuth: Ray uses one certificate both ways.
 
+Writes DIR/tls.crt, DIR/tls.key (0600) and DIR/ca.crt (a copy of the CA certificate) as
+regular files (kubectl --from-file, zip and scp take them as they are), each replaced by its
+own rename under the directory's lock. A directory `raytls init` wrote keeps its ..data
+layout (--force swaps the pair through ..data, as init and renew do).
+
 EXAMPLES:
   # Head pod certificate, by hand
   raytls issue head --ca ./ca --out ./head --pod-ip 10.0.0.5 \\
@@ -35,7 +40,8 @@ EXAMPLES:
   raytls issue client --signer https://raytls-signer.example:8443 --signer-ca ca.crt \\
       --token-file client.token --out ./me
 
-Writes DIR/tls.crt, DIR/tls.key (0600) and DIR/ca.crt (a copy of the CA certificate).";
+  # Hand the head's files to the cluster as a Secret
+  kubectl create secret generic head-tls --from-file=./head";
 
 #[derive(Debug, Args)]
 #[command(after_help = ISSUE_EXAMPLES)]

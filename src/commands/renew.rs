@@ -29,16 +29,19 @@ What it does:
   reads DIR/tls.crt: its role (recorded in the certificate; --role overrides) and its names
   (the pod IP from POD_IP when set). One pass replaces the certificate, the key and ca.crt
   together when a check fails, when less than --renew-before is left (default: a third of
-  its lifetime), or with --force, and otherwise keeps it, saying which. With --ca the new
-  certificate lives as long as the one it replaces unless --days/--valid-for say otherwise. Through a signer
-  it authenticates with the certificate it renews (mutual TLS, no token).
-  Ray loads its certificate only at start: pair this with
+  its lifetime), or with --force, and otherwise keeps it, saying which. It makes sure DIR
+  takes the new files before it asks the signer or the CA. DIR keeps its layout: one
+  `init` wrote is swapped through ..data, one `issue` wrote stays regular files. With --ca
+  the new certificate lives as long as the one it replaces unless --days/--valid-for say
+  otherwise. Through a signer it authenticates with the certificate it renews (mutual TLS,
+  no token). Ray loads its certificate only at start: pair this with
   `raytls health-check --expect-cert DIR/tls.crt` as the Ray container's liveness probe.
 
 EXIT CODES:
   0  renewed, or nothing to do
   1  the renewal failed (once; --watch retries and keeps running)
-  2  configuration error (no certificate in DIR, no CA or signer, bad flags): --watch exits
+  2  configuration error (no certificate in DIR, DIR read-only or not writable, no CA or
+     signer, bad flags): --watch exits
 
 EXAMPLES:
   # A worker pod's native sidecar, through the signer
@@ -168,7 +171,8 @@ fn pass(a: &RenewArgs, renewal: Renewal) -> Result<Outcome> {
             key_type: KeyType::default(),
             wait: a.signer.wait,
         };
-        return provision::renew_dir(&a.signer.source(&job)?, &a.dir, renewal, now);
+        return provision::renew_dir(&a.signer.source(&job)?, &a.dir, renewal, now)
+            .map_err(dir_config);
     }
     let Some(ca_dir) = &a.ca else {
         return Err(Error::Usage(
@@ -186,7 +190,28 @@ fn pass(a: &RenewArgs, renewal: Renewal) -> Result<Outcome> {
             .validity
             .lifetime_or(Lifetime::Default(chosen_lifetime(&current.info))),
     };
-    provision::renew_dir(&source, &a.dir, renewal, now)
+    provision::renew_dir(&source, &a.dir, renewal, now).map_err(dir_config)
+}
+
+/// A `--dir` that does not take the files (a read-only volume, no permission, a `..data`
+/// raytls did not make) is the sidecar's configuration, not a passing fault: exit 2, and
+/// `--watch` stops instead of retrying it. Found before anything was asked of the signer
+/// or the CA (`provision::files::stage`). Other write errors (a full disk) stay failures.
+fn dir_config(e: Error) -> Error {
+    use std::io::ErrorKind;
+    let config = match &e {
+        Error::NotWritable { source, .. } => matches!(
+            source.kind(),
+            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+        ),
+        Error::ForeignDataLink { .. } => true,
+        _ => false,
+    };
+    if config {
+        Error::LocalConfig(Box::new(e))
+    } else {
+        e
+    }
 }
 
 /// The lifetime a certificate was asked for: raytls dates `notBefore` back by the allowed

@@ -15,7 +15,7 @@ use crate::pki::pem;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::San;
 use crate::pki::trust::TrustBundle;
-use crate::provision::files::{self, OutFile, Overwrite};
+use crate::provision::files::{self, Layout, Mode, OutFile, Overwrite};
 use crate::provision::ray_env::{EnvFormat, RayTlsEnv, CA_FILE, CERT_FILE, ENV_FILE, KEY_FILE};
 use crate::provision::signer::SignerJob;
 
@@ -200,7 +200,16 @@ impl Source<'_> {
     }
 }
 
-/// Issue a new leaf into `out` (tls.crt, tls.key, ca.crt).
+/// The files of a leaf, in the order `fresh_files` gives them.
+const LEAF_FILES: [(&str, Mode); 3] = [
+    (CERT_FILE, Mode::Public),
+    (KEY_FILE, Mode::Secret),
+    (CA_FILE, Mode::Public),
+];
+
+/// Issue a new leaf into `out` (tls.crt, tls.key, ca.crt). A new directory gets regular
+/// files (`Layout::Plain`: `issue` is a hand-off, to kubectl, zip or a person); one that
+/// `init` wrote keeps its `..data` layout, since a running Ray may read it.
 pub fn issue_to_dir(
     source: &Source<'_>,
     out: &Path,
@@ -208,15 +217,12 @@ pub fn issue_to_dir(
     now: OffsetDateTime,
 ) -> Result<Outcome> {
     source.check_out_dir(out)?;
-    let leaf_files = [
-        OutFile::public(CERT_FILE, ""),
-        OutFile::secret(KEY_FILE, ""),
-        OutFile::public(CA_FILE, ""),
-    ];
-    // Refuse before the (comparatively slow) signing if we could not write anyway.
-    files::check_targets(out, &leaf_files, overwrite)?;
+    let layout = Layout::found_in(out, &[CERT_FILE, KEY_FILE, CA_FILE]).unwrap_or(Layout::Plain);
+    // Refuse before the (comparatively slow) signing if we could not write anyway: the
+    // targets are checked and the new files created, empty, under the directory's lock.
+    let staged = files::stage(out, layout, &LEAF_FILES, overwrite)?;
     let fresh = source.obtain(now)?;
-    let written = files::write_set(out, &fresh_files(&fresh), &[], overwrite)?;
+    let written = staged.commit(&fresh_files(&fresh), &[])?;
     Ok(OutcomeParts {
         action: Action::Issued,
         reason: format!("new certificate{}", source.signed_by()),
@@ -246,22 +252,42 @@ impl Renewal {
 }
 
 /// The init-container flow: keep a good certificate, otherwise issue one; always make sure
-/// ca.crt and ray-tls.env are current.
+/// ca.crt and ray-tls.env are current. The directory is the pod's, read by Ray: it gets
+/// (or keeps) the `..data` layout; plain files someone put there are migrated to it.
 pub fn init_dir(source: &Source<'_>, out: &Path, now: OffsetDateTime) -> Result<Outcome> {
-    renew_dir(source, out, Renewal::INIT, now)
+    provision_dir(source, out, Renewal::INIT, Layout::Versioned, now)
 }
 
 /// `init_dir` with a renewal policy (`raytls renew`): keep the certificate unless a check
-/// fails, it is inside the renewal window, or `force` is given.
+/// fails, it is inside the renewal window, or `force` is given. The directory keeps the
+/// layout it has: a pod's (`init`, `..data`) stays pair-safe for the Ray reading it, and
+/// one `issue` wrote stays regular files without a ray-tls.env, the hand-off it was (the
+/// same Secret from `kubectl create secret --from-file`); converting it could not be
+/// atomic anyway (each name changes by its own rename).
 pub fn renew_dir(
     source: &Source<'_>,
     out: &Path,
     renewal: Renewal,
     now: OffsetDateTime,
 ) -> Result<Outcome> {
+    let layout =
+        Layout::found_in(out, &[CERT_FILE, KEY_FILE, CA_FILE]).unwrap_or(Layout::Versioned);
+    provision_dir(source, out, renewal, layout, now)
+}
+
+fn provision_dir(
+    source: &Source<'_>,
+    out: &Path,
+    renewal: Renewal,
+    layout: Layout,
+    now: OffsetDateTime,
+) -> Result<Outcome> {
     source.check_out_dir(out)?;
+    // A pod directory has its ray-tls.env; an issue-made one only if someone put it there.
+    let with_env =
+        layout == Layout::Versioned || std::fs::symlink_metadata(out.join(ENV_FILE)).is_ok();
     let env = RayTlsEnv::for_dir(out)?;
-    let env_file = OutFile::public(ENV_FILE, env.render(EnvFormat::Dotenv));
+    let env_file = with_env.then(|| OutFile::public(ENV_FILE, env.render(EnvFormat::Dotenv)));
     let existing = existing_leaf(
         &source.trust(),
         source.current_root(),
@@ -272,36 +298,45 @@ pub fn renew_dir(
     );
     let why = match existing {
         Existing::Keep(_) if renewal.force => "renewal forced (--force)".to_string(),
-        Existing::Keep(info) => return keep(source, out, &info, env_file, now),
+        Existing::Keep(info) => return keep(source, out, layout, &info, env_file, now),
         Existing::Reissue(why) => why,
     };
+    // Before the signer or the CA is asked: a directory that cannot take the files (a
+    // read-only volume) must not cost a certificate on every pass of `renew --watch`.
+    let mut names = LEAF_FILES.to_vec();
+    if with_env {
+        names.push((ENV_FILE, Mode::Public));
+    }
+    let staged = files::stage(out, layout, &names, Overwrite::Replace)?;
     let fresh = source.obtain(now)?;
     let mut all = fresh_files(&fresh);
-    all.push(env_file);
-    let written = files::write_set(out, &all, &[], Overwrite::Replace)?;
+    all.extend(env_file);
+    let written = staged.commit(&all, &[])?;
     Ok(OutcomeParts {
         action: Action::Issued,
         reason: format!("{why}{}", source.signed_by()),
         info: &fresh.info,
         ca_info: &fresh.ca_info,
-        with_env_file: true,
+        with_env_file: with_env,
         written,
         notes: fresh.notes.clone(),
     }
     .build(source, out))
 }
 
-/// Keep the certificate in `out`; bring ca.crt and ray-tls.env up to date and the key's
-/// mode back to 0600.
+/// Keep the certificate in `out`; bring ca.crt and ray-tls.env (when the directory has
+/// one) up to date and the key's mode back to 0600.
 fn keep(
     source: &Source<'_>,
     out: &Path,
+    layout: Layout,
     info: &CertInfo,
-    env_file: OutFile,
+    env_file: Option<OutFile>,
     now: OffsetDateTime,
 ) -> Result<Outcome> {
+    let with_env = env_file.is_some();
     let mut support = Vec::new();
-    for f in [OutFile::public(CA_FILE, source.anchor_pem()), env_file] {
+    for f in std::iter::once(OutFile::public(CA_FILE, source.anchor_pem())).chain(env_file) {
         let current = crate::fsio::read_input(&out.join(&f.name), crate::fsio::MAX_PEM_FILE).ok();
         if current.as_deref() != Some(f.contents.as_slice()) {
             support.push(f);
@@ -310,6 +345,8 @@ fn keep(
     // Unchanged support files need no new version (and no write at all).
     let written = if support.is_empty() {
         Vec::new()
+    } else if layout == Layout::Plain {
+        files::write_files(out, &support, Overwrite::Replace)?
     } else {
         // What is not in `support` is on disk with the right contents already.
         let keep: Vec<&str> = [CERT_FILE, KEY_FILE, CA_FILE, ENV_FILE]
@@ -349,7 +386,7 @@ fn keep(
         reason,
         info,
         ca_info: source.anchor().1,
-        with_env_file: true,
+        with_env_file: with_env,
         written,
         notes,
     }

@@ -475,11 +475,11 @@ fn force_replaces_a_symlinked_key_without_writing_through_it() {
     ])
     .ok();
     assert_eq!(crate::util::read_string(&victim), "do not touch\n");
-    // tls.key now names our own key, through ..data, not the victim.
-    assert_eq!(
-        std::fs::read_link(out.join("tls.key")).unwrap(),
-        std::path::Path::new("..data/tls.key")
-    );
+    // tls.key is now our own key, a regular file in place of the link, not the victim.
+    assert!(std::fs::symlink_metadata(out.join("tls.key"))
+        .unwrap()
+        .file_type()
+        .is_file());
     assert!(crate::util::read_string(&out.join("tls.key")).contains("PRIVATE KEY"));
     assert_eq!(mode(&out.join("tls.key")), 0o600);
 }
@@ -634,4 +634,127 @@ fn regression_ca_starting_a_minute_in_the_future_still_signs() {
     ]);
     o.ok();
     assert!(ws.join("w/tls.crt").exists());
+}
+
+/// The Secret `kubectl create secret generic NAME --from-file=DIR` makes of a directory
+/// (client-side dry run: no cluster needed), as name -> bytes.
+fn kubectl_secret_of(
+    ws: &Workspace,
+    dir: &std::path::Path,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use base64::Engine;
+    let out = std::process::Command::new("kubectl")
+        .args(["create", "secret", "generic", "head-tls"])
+        .arg(format!("--from-file={}", s(dir)))
+        .args(["--dry-run=client", "-o", "json"])
+        // No cluster and no kubeconfig of the runner's: a client-side dry run needs neither.
+        .env("KUBECONFIG", ws.join("no-kubeconfig"))
+        .env("HOME", ws.path())
+        .current_dir(ws.path())
+        .output()
+        .expect("run kubectl (/usr/bin/kubectl)");
+    assert!(
+        out.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    secret["data"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let b = base64::engine::general_purpose::STANDARD
+                        .decode(v.as_str().unwrap())
+                        .unwrap();
+                    (k.clone(), b)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue 19 item 7: `issue --out ./head` wrote the `..data` layout (tls.crt, tls.key, ca.crt
+/// symlinks), and `kubectl create secret generic head-tls --from-file=./head` skips what is
+/// not a regular file: a Secret with no data, without a word. `issue` is a hand-off: it
+/// writes regular files, which kubectl (and zip, tar, scp) take as they are.
+#[test]
+fn regression_issue_out_dir_makes_a_kubectl_secret() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let out = ws.issue("head", &ca, "head", &["--pod-ip", "10.0.0.5"]);
+    assert_eq!(list_dir(&out), ["ca.crt", "tls.crt", "tls.key"]);
+    let all: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(all.len(), 3, "only the three files: {all:?}");
+    for name in ["ca.crt", "tls.crt", "tls.key"] {
+        let meta = std::fs::symlink_metadata(out.join(name)).unwrap();
+        assert!(meta.file_type().is_file(), "{name} is not a regular file");
+    }
+    let secret = kubectl_secret_of(&ws, &out);
+    assert_eq!(
+        secret.keys().collect::<Vec<_>>(),
+        ["ca.crt", "tls.crt", "tls.key"]
+    );
+    for (name, bytes) in &secret {
+        assert_eq!(bytes, &crate::util::read(&out.join(name)), "{name}");
+    }
+    assert_eq!(secret["ca.crt"], crate::util::read(&ca.join("ca.crt")));
+    assert!(String::from_utf8_lossy(&secret["tls.key"]).contains("PRIVATE KEY"));
+}
+
+/// `issue --force` into a pod directory `init` wrote keeps that directory's `..data` layout
+/// (the running Ray keeps its pair-safe swap and ray-tls.env); `renew` of a directory `issue`
+/// wrote keeps regular files and writes no ray-tls.env, so it still makes the same Secret.
+#[test]
+fn a_directory_keeps_its_layout_across_issue_force_and_renew() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    ws.raytls(["init", "worker", "--ca", "ca", "--out", "pod"])
+        .env("POD_IP", "10.0.0.7")
+        .run()
+        .ok();
+    ws.run([
+        "issue", "worker", "--ca", "ca", "--out", "pod", "--pod-ip", "10.0.0.7", "--force",
+    ])
+    .ok();
+    for name in ["tls.crt", "tls.key", "ca.crt", "ray-tls.env"] {
+        assert_eq!(
+            std::fs::read_link(ws.join("pod").join(name)).unwrap(),
+            std::path::Path::new("..data").join(name),
+            "{name}"
+        );
+    }
+    ws.run(["verify", "--dir", "pod"]).ok();
+
+    let out = ws.issue("head", &ca, "head", &["--pod-ip", "10.0.0.5"]);
+    let before = crate::util::snapshot(&out);
+    let o = ws.run(["renew", "--dir", "head", "--ca", "ca", "--force"]);
+    o.ok();
+    assert!(o.stdout.starts_with("issued head certificate"), "{o:#?}");
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for name in ["ca.crt", "tls.crt", "tls.key"] {
+        let meta = std::fs::symlink_metadata(out.join(name)).unwrap();
+        assert!(meta.file_type().is_file(), "{name} is not a regular file");
+    }
+    assert_eq!(mode(&out.join("tls.key")), 0o600);
+    let after = crate::util::snapshot(&out);
+    assert_ne!(after["tls.crt"], before["tls.crt"]);
+    assert_ne!(after["tls.key"], before["tls.key"]);
+    assert_eq!(
+        kubectl_secret_of(&ws, &out).keys().collect::<Vec<_>>(),
+        ["ca.crt", "tls.crt", "tls.key"]
+    );
+    ws.run([
+        "verify", "--dir", "head", "--role", "head", "--pod-ip", "10.0.0.5",
+    ])
+    .ok();
 }

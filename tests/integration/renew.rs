@@ -407,3 +407,98 @@ fn renew_check_served_says_when_ray_still_runs_on_the_previous_certificate() {
     ])
     .expect_code(2);
 }
+
+/// Issue 19 item 6: on a read-only directory, one `renew --force` and three `--watch` passes
+/// had the signer issue 4 certificates in 6 s, none written, the retries going on. Now the
+/// directory must take the new version (its `..data` directory and files) before anyone is
+/// asked: nothing is issued, `renew` exits 2 (a configuration error) and `--watch` stops.
+/// `init` does not ask for a certificate it cannot write either. Read-only for root too: a
+/// read-only bind mount in a private mount namespace (mode bits do not stop root).
+#[test]
+fn regression_renew_read_only_directory_asks_nothing() {
+    if !crate::util::is_root() {
+        eprintln!("skipped: a read-only bind mount (unshare -m) needs root");
+        return;
+    }
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = crate::signer::Signer::start(&ws, &ca, &[]);
+    let pod = ws.join("pod");
+    let signer_flags = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        v.extend([
+            "--signer".into(),
+            signer.url(),
+            "--signer-ca".into(),
+            s(&ca.join("ca.crt")).into(),
+        ]);
+        v
+    };
+    let token = signer.token_file(&ws, "worker");
+    ws.run(signer_flags(&[
+        "init",
+        "worker",
+        "--out",
+        s(&pod),
+        "--token-file",
+        s(&token),
+    ]))
+    .ok();
+    let issued = || {
+        signer
+            .audit_lines()
+            .iter()
+            .filter(|l| l["result"] == "issued")
+            .count()
+    };
+    assert_eq!(issued(), 1);
+    let before = crate::util::snapshot(&pod);
+    let entries_before = std::fs::read_dir(&pod).unwrap().count();
+
+    // One forced renewal: nothing asked, exit 2, one error line naming the directory.
+    let o = ws
+        .raytls(signer_flags(&["renew", "--dir", s(&pod), "--force"]))
+        .read_only(&pod)
+        .run();
+    o.expect_code(2).fails_naming(s(&pod));
+    assert!(o.stderr.contains("ead-only"), "{o:#?}");
+    assert_eq!(issued(), 1, "renew --force asked the signer: {o:#?}");
+
+    // --watch with every pass due: the first pass stops it, exit 2, nothing asked.
+    let o = ws
+        .raytls(signer_flags(&[
+            "renew",
+            "--dir",
+            s(&pod),
+            "--renew-before",
+            "3650d",
+            "--watch",
+        ]))
+        .read_only(&pod)
+        .run_within(Duration::from_secs(60));
+    o.expect_code(2).fails_naming(s(&pod));
+    assert_eq!(issued(), 1, "renew --watch asked the signer: {o:#?}");
+
+    assert_eq!(crate::util::snapshot(&pod), before);
+    assert_eq!(std::fs::read_dir(&pod).unwrap().count(), entries_before);
+
+    // A certificate init cannot keep: it must re-issue, and cannot write, so it asks nothing.
+    std::fs::write(pod.join("tls.crt"), "not a certificate\n").unwrap();
+    let before = crate::util::snapshot(&pod);
+    let o = ws
+        .raytls(signer_flags(&[
+            "init",
+            "worker",
+            "--out",
+            s(&pod),
+            "--token-file",
+            s(&token),
+        ]))
+        .read_only(&pod)
+        .run();
+    o.fails_naming(s(&pod));
+    assert_eq!(issued(), 1, "init asked the signer: {o:#?}");
+
+    assert_eq!(crate::util::snapshot(&pod), before);
+    assert_eq!(std::fs::read_dir(&pod).unwrap().count(), entries_before);
+}
