@@ -1120,6 +1120,11 @@ fn signer_speaks_tls12_and_tls13_and_curl_gets_a_certificate_for_an_openssl_rsa_
             o.status.success() && err.contains("Verification: OK"),
             "{v}: {err}"
         );
+        // The signer's mark, which pods check before they send a token.
+        assert!(
+            err.contains("Peer certificate: O = raytls, OU = signer, CN = raytls signer"),
+            "{v}: {err}"
+        );
     }
     // An RSA-2048 CSR made by openssl, posted by curl.
     openssl(
@@ -1696,7 +1701,11 @@ impl FakeSigner {
                     };
                     let request = read_http_request(&mut tls).await;
                     record.lock().unwrap().extend_from_slice(&request);
-                    let body = answer(&csr_of(&request));
+                    let csr = csr_of(&request);
+                    if csr.is_empty() {
+                        continue; // a handshake only (the rotation question), or no CSR
+                    }
+                    let body = answer(&csr);
                     let response = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
@@ -2022,4 +2031,54 @@ fn regression_signer_answer_with_another_role_or_names_is_refused() {
     r.expect_code(1);
     r.fails_naming("a certificate without localhost");
     assert!(!out.exists() || list_dir(&out).is_empty());
+}
+
+/// CA rotation: with two roots in --signer-ca, renew asks the server at --signer which root
+/// its certificate chains to, and re-issues a leaf of the other root. A pod's leaf of the
+/// new CA posing as the signer must not trigger that: the leaf is kept, nothing is sent.
+#[test]
+fn regression_signer_rotation_question_answered_by_a_pod_leaf() {
+    let ws = Workspace::new();
+    let old = ws.make_ca("ca-old");
+    let new = ws.make_ca("ca-new");
+    ws.run(["ca", "trust", "--ca", s(&old), "--add", s(&new)])
+        .ok();
+    let bundle = old.join("trust.crt");
+    // A pod of the old CA, between steps 1 and 2.
+    let pod = ws.issue("worker", &old, "pod", &["--pod-ip", "10.0.0.7"]);
+    let leaf = read_string(&pod.join("tls.crt"));
+    // Another pod, already on the new CA, poses as the signer.
+    let other = ws.issue("worker", &new, "other", &["--pod-ip", "10.0.0.8"]);
+    let attacker = RcgenCa::valid_now("attacker CA");
+    let (attacker_pem, attacker_key) = (attacker.cert_pem.clone(), attacker.key_pem.clone());
+    let impostor = FakeSigner::start(
+        &read_string(&other.join("tls.crt")),
+        &read_string(&other.join("tls.key")),
+        move |csr| {
+            let leaf = leaf_for(
+                Some(csr),
+                &attacker_pem,
+                &attacker_key,
+                "worker",
+                &["localhost", "127.0.0.1", "10.0.0.7"],
+            );
+            sign_answer(&leaf, &attacker_pem)
+        },
+    );
+    let r = ws.run([
+        "renew",
+        "--dir",
+        s(&pod),
+        "--signer",
+        &impostor.url(),
+        "--signer-ca",
+        s(&bundle),
+        "--wait",
+        "1s",
+    ]);
+    r.ok();
+    assert!(r.stdout.starts_with("kept worker certificate"), "{r:#?}");
+    assert_eq!(read_string(&pod.join("tls.crt")), leaf);
+    assert_eq!(read_string(&pod.join("ca.crt")), read_string(&bundle));
+    assert_eq!(impostor.received(), "", "the impostor got a request");
 }
