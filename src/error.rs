@@ -200,6 +200,10 @@ pub enum Error {
         last: String,
     },
 
+    /// A server that chains to `--signer-ca` but is not the signer (a pod's leaf).
+    #[error("refusing {signer} as the signer: {why}")]
+    NotTheSigner { signer: String, why: String },
+
     #[error("the signer {signer} answered with {why}")]
     SignerAnswer { signer: String, why: String },
 

@@ -193,8 +193,9 @@ pub struct SignerArgs {
     /// signing with a local CA key; the key is made here and never leaves
     #[arg(long, value_name = "URL", env = "RAYTLS_SIGNER")]
     pub signer: Option<String>,
-    /// The CA the signer's certificate must chain to (the cluster's ca.crt); nothing else
-    /// is trusted
+    /// The CA the signer's certificate must chain to (the cluster's ca.crt; during a CA
+    /// rotation, the bundle); the server must also show the signer's mark (OU=signer), and
+    /// the CA in its answer must be one of these certificates
     #[arg(long, value_name = "FILE", env = "RAYTLS_SIGNER_CA")]
     pub signer_ca: Option<PathBuf>,
     /// This role's token for the signer (first line of the file). Without it, init renews

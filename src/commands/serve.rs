@@ -26,7 +26,10 @@ What a pod gets (the server decides, not the request):
                --head-name. Anything else asked for is refused (403) naming the name.
   client       no names (the GCS does not check client names).
 Every leaf records its role in the subject (OU=head), so a pod can renew over mutual TLS
-with the certificate it was given, without a token. The signer must see the pod's own
+with the certificate it was given, without a token. The signer's own serving certificate is
+made at start from --ca (key in memory only; localhost, 127.0.0.1, the listen address and
+each --san) with OU=signer: pods send a token only to a server whose certificate has it,
+since every pod holds a leaf of the same CA. The signer must see the pod's own
 source address: a Kubernetes Service does (kube-proxy rewrites only the destination); an
 ingress, a proxy or NAT does not.
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pki::certinfo::{date, CertFile, CertInfo};
 use crate::pki::chain::{self, Usage};
 use crate::pki::keys::{self, Key, KeyType};
-use crate::pki::role::LeafIdentity;
+use crate::pki::role::{Holder, LeafIdentity};
 use crate::pki::san::San;
 use crate::pki::trust::{TrustBundle, TRUST_FILE};
 use crate::pki::{der, pem};
@@ -376,7 +376,7 @@ impl Authority {
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "raytls");
         // The role, so that a renewal over mutual TLS can tell what the holder is.
-        dn.push(DnType::OrganizationalUnitName, subject.role_label.as_str());
+        dn.push(DnType::OrganizationalUnitName, subject.holder.label());
         dn.push(DnType::CommonName, subject.common_name.as_str());
         params.distinguished_name = dn;
         params.subject_alt_names = sans.iter().map(rcgen::SanType::from).collect();
@@ -584,18 +584,27 @@ pub struct IssuedLeaf {
     pub clamped: Option<String>,
 }
 
-/// The subject of a leaf: `O=raytls, OU=<role>, CN=<common name>`.
+/// The subject of a leaf: `O=raytls, OU=<holder>, CN=<common name>`.
 pub struct LeafSubject {
-    /// `head`, `worker`, `client` (or `signer` for the signer's own serving certificate).
-    pub role_label: String,
+    /// `head`, `worker`, `client`, or `signer` for the signer's own serving certificate:
+    /// the mark a pod checks before it trusts a server as the signer.
+    pub holder: Holder,
     pub common_name: String,
 }
 
 impl LeafSubject {
     pub fn for_identity(identity: &LeafIdentity) -> Self {
         LeafSubject {
-            role_label: identity.role.name().to_string(),
+            holder: Holder::Ray(identity.role),
             common_name: identity.common_name(),
+        }
+    }
+
+    /// The signer's own serving certificate (`raytls serve` makes it at start).
+    pub fn signer() -> Self {
+        LeafSubject {
+            holder: Holder::Signer,
+            common_name: "raytls signer".into(),
         }
     }
 }

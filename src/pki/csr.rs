@@ -14,7 +14,7 @@ use x509_parser::prelude::*;
 use crate::error::{Error, Result};
 use crate::pki::certinfo::{public_key_kind, PublicKeyKind};
 use crate::pki::keys::{Key, KeyAlgorithm};
-use crate::pki::role::Role;
+use crate::pki::role::{Holder, Role};
 
 /// The smallest RSA key the signer certifies.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -206,21 +206,31 @@ pub fn make_csr_pem(key: &Key, role: Role) -> Result<String> {
         .map_err(|e| Error::Signing(format!("cannot make a certificate request: {e}")))
 }
 
-/// The role raytls recorded in a leaf's subject (`OU=head`), if the certificate has one
-/// that names a role.
-pub fn role_in_subject(cert_der: &[u8]) -> Option<Role> {
+/// Who raytls recorded a leaf is for in its subject (`OU=head`, `OU=signer`), if the
+/// certificate has exactly one OU and it names one.
+pub fn holder_in_subject(cert_der: &[u8]) -> Option<Holder> {
     let (_, cert) = X509Certificate::from_der(cert_der).ok()?;
     let mut ous = cert.subject().iter_organizational_unit();
     let ou = ous.next()?.as_str().ok()?;
     if ous.next().is_some() {
         return None; // two OUs: not one of ours
     }
-    match ou {
-        "head" => Some(Role::Head),
-        "worker" => Some(Role::Worker),
-        "client" => Some(Role::Client),
-        _ => None,
+    Holder::from_label(ou)
+}
+
+/// The role raytls recorded in a leaf's subject (`OU=head`), if the certificate has one
+/// that names a role.
+pub fn role_in_subject(cert_der: &[u8]) -> Option<Role> {
+    match holder_in_subject(cert_der)? {
+        Holder::Ray(role) => Some(role),
+        Holder::Signer => None,
     }
+}
+
+/// Is this the signer's own serving certificate (`OU=signer`)? Only meaningful for a
+/// certificate already verified to chain to a CA whose leaves raytls makes.
+pub fn is_signer_certificate(cert_der: &[u8]) -> bool {
+    holder_in_subject(cert_der) == Some(Holder::Signer)
 }
 
 #[cfg(test)]

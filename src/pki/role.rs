@@ -40,6 +40,47 @@ impl fmt::Display for Role {
     }
 }
 
+/// Who a raytls leaf is for, as its subject records it (`OU=worker`, `OU=signer`): one of
+/// Ray's roles, or the signer itself. Only raytls writes this OU in leaves of its CA (`issue`,
+/// `init` and `raytls serve` decide the subject; a CSR's subject is never copied), so a pod
+/// can tell the signer from any other holder of a leaf of the same CA by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Ray(Role),
+    /// The signer's own serving certificate, made by `raytls serve` at start.
+    Signer,
+}
+
+impl Holder {
+    /// The OU value in the subject.
+    pub fn label(self) -> &'static str {
+        match self {
+            Holder::Ray(role) => role.name(),
+            Holder::Signer => SIGNER_LABEL,
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<Holder> {
+        match label {
+            "head" => Some(Holder::Ray(Role::Head)),
+            "worker" => Some(Holder::Ray(Role::Worker)),
+            "client" => Some(Holder::Ray(Role::Client)),
+            SIGNER_LABEL => Some(Holder::Signer),
+            _ => None,
+        }
+    }
+}
+
+/// The signer's mark: the OU of its serving certificate. A pod sends its token only to a
+/// server whose certificate chains to `--signer-ca` *and* carries it, because every pod
+/// holds a leaf of that same CA. An OU rather than an extended key usage of our own: raytls
+/// has no registered OID arc, and an OID under the self-assigned UUID arc (2.25.<uuid>)
+/// makes Go's x509 parser refuse the whole certificate ("x509: invalid extended key
+/// usages"), which would fail the kubelet's HTTPS probes of the signer. The OU is the
+/// mark the signer already trusts for roles (a renewal's `OU=head`), and every
+/// `raytls serve` has put it in its certificate since the first version.
+pub const SIGNER_LABEL: &str = "signer";
+
 /// The identity a leaf certificate is for, already validated.
 #[derive(Debug, Clone)]
 pub struct LeafIdentity {
@@ -184,6 +225,21 @@ mod tests {
         .unwrap();
         let got: Vec<String> = id.required_sans().iter().map(|s| s.to_string()).collect();
         assert_eq!(got, ["localhost", "127.0.0.1", "::1", "fd00::7"]);
+    }
+
+    #[test]
+    fn holder_labels_round_trip_and_nothing_else_is_one() {
+        for h in [
+            Holder::Ray(Role::Head),
+            Holder::Ray(Role::Worker),
+            Holder::Ray(Role::Client),
+            Holder::Signer,
+        ] {
+            assert_eq!(Holder::from_label(h.label()), Some(h));
+        }
+        for other in ["", "Signer", "signer ", "raytls signer", "ca"] {
+            assert_eq!(Holder::from_label(other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A certificate from the signer (`raytls serve`): the key is made here and never leaves; a
-//! CSR goes to the signer; the answer is checked (our key, chains to the CA it names, holds
-//! our pod IP) before `directory` writes anything. `init` keeps a certificate that still
+//! CSR goes to the signer (only once the handshake showed the server is the signer,
+//! `signer::client`); the answer is checked (a CA `--signer-ca` holds, our key, our role,
+//! chains to that CA, holds our names) before `directory` writes anything. `init` keeps a certificate that still
 //! passes every check without asking the signer (`directory::Source::Signer`).
 use std::net::IpAddr;
 use std::path::Path;
@@ -15,7 +16,7 @@ use crate::pki::chain::{self, Usage};
 use crate::pki::csr;
 use crate::pki::keys::{self, KeyType};
 use crate::pki::pem;
-use crate::pki::role::{LeafIdentity, Role};
+use crate::pki::role::{Holder, LeafIdentity, Role};
 use crate::pki::san::San;
 use crate::signer::api::SignRequest;
 use crate::signer::client::Client;
@@ -48,8 +49,10 @@ impl SignerJob<'_> {
     }
 }
 
-/// Ask the signer for a certificate for a key made here, and check the answer: it is for
-/// our key, chains to the CA it names, and holds our pod IP.
+/// Ask the signer for a certificate for a key made here, and check the answer before
+/// anything is written: the CA it names is one `--signer-ca` holds
+/// ([`Client::answer_roots`]), the leaf chains to it for the role's TLS uses, is for our key
+/// and our role, and holds the names the role needs (our pod IP among them).
 pub fn obtain(
     job: &SignerJob<'_>,
     now: OffsetDateTime,
@@ -80,20 +83,49 @@ pub fn obtain(
             "a certificate for another key than the one we sent".into()
         ));
     }
-    // The signer's `ca` is every root pods trust (several during a CA rotation).
-    chain::verify_leaf(
-        &cas,
-        &chain[1..],
-        &chain[0],
-        Usage::Server,
-        now.max(info.not_before),
-    )
-    .map_err(|e| {
-        bad(format!(
-            "a certificate that does not chain to its CA ({})",
-            chain::explain(&e)
-        ))
-    })?;
+    // The `ca` becomes the pod's ca.crt: every root in it must be one the pod trusted
+    // before it asked (several during a CA rotation), never one the answer brings along.
+    let trusted = job.client.answer_roots();
+    if let Some(foreign) = cas
+        .iter()
+        .find(|c| !trusted.iter().any(|t| t.as_ref() == c.as_ref()))
+    {
+        let name = CertInfo::parse(foreign)
+            .map(|i| i.display_name().to_string())
+            .unwrap_or_else(|_| "an unreadable certificate".into());
+        return Err(bad(format!(
+            "a CA bundle holding {}, which is not in {} (--signer-ca); nothing was written. In a CA rotation, put the signer's trust bundle into --signer-ca before the signer hands it out",
+            crate::signer::escape(&name),
+            job.client.ca_file().display()
+        )));
+    }
+    for &usage in role_usages(job.role) {
+        chain::verify_leaf(
+            &cas,
+            &chain[1..],
+            &chain[0],
+            usage,
+            now.max(info.not_before),
+        )
+        .map_err(|e| {
+            bad(format!(
+                "a certificate that does not chain to its CA for {} ({})",
+                usage_name(usage),
+                chain::explain(&e)
+            ))
+        })?;
+    }
+    let holder = csr::holder_in_subject(&chain[0]);
+    if holder != Some(Holder::Ray(job.role)) {
+        return Err(bad(format!(
+            "a certificate for {}, not for a {} as asked",
+            holder.map_or("no raytls role".to_string(), |h| format!(
+                "role {}",
+                h.label()
+            )),
+            job.role
+        )));
+    }
     if let Some(ip) = job.pod_ip {
         if !info.ip_addresses.contains(&ip) {
             return Err(Error::SignerSawAnotherAddress {
@@ -103,6 +135,18 @@ pub fn obtain(
             });
         }
     }
+    // What `init` checks a kept certificate for: else the next run would re-issue it.
+    if let Some(missing) = job
+        .required_sans()
+        .into_iter()
+        .find(|san| !chain::covers(&chain[0], san))
+    {
+        return Err(bad(format!(
+            "a certificate without {missing} (it has {}), which a {} needs",
+            info.sans.join(", "),
+            job.role
+        )));
+    }
     Ok(Fresh {
         key,
         chain_pem: answer.certificate,
@@ -111,4 +155,20 @@ pub fn obtain(
         ca_info,
         notes: Vec::new(),
     })
+}
+
+/// The TLS uses a role's certificate serves: Ray's head and workers are servers and
+/// clients of each other; a client identity is only ever a client.
+fn role_usages(role: Role) -> &'static [Usage] {
+    match role {
+        Role::Head | Role::Worker => &[Usage::Server, Usage::Client],
+        Role::Client => &[Usage::Client],
+    }
+}
+
+fn usage_name(usage: Usage) -> &'static str {
+    match usage {
+        Usage::Server => "a TLS server",
+        Usage::Client => "a TLS client",
+    }
 }

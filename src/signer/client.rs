@@ -1,6 +1,12 @@
 //! The signer's client, for `raytls init --signer` and `raytls issue client --signer`: one
-//! HTTPS request per try, the signer's certificate checked against `--signer-ca` only, and
-//! retries with backoff until `--wait` is up, one line per failed try naming its cause.
+//! HTTPS request per try, and retries with backoff until `--wait` is up, one line per failed
+//! try naming its cause.
+//!
+//! Who the signer is: a server whose certificate chains to `--signer-ca` **and** is the
+//! signer's own (`OU=signer`, `pki::role::SIGNER_LABEL`), checked in the TLS handshake,
+//! before any byte of the request (and so the token) is sent. Chaining to `--signer-ca`
+//! alone proves nothing: every pod holds a leaf of that CA. What an answer may name as the
+//! cluster's CA is decided in one place, [`Client::answer_roots`].
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,8 +15,10 @@ use bytes::Bytes;
 use http::{header, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
-use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -82,13 +90,22 @@ pub enum Failure {
         retry_after: Option<u64>,
     },
     Protocol(String),
+    /// The server's certificate chains to `--signer-ca` but is not the signer's: nothing
+    /// was sent to it.
+    NotTheSigner(String),
 }
 
 impl Failure {
-    /// 4xx answers other than 408 and 429 will not change by asking again.
+    /// 4xx answers other than 408 and 429 will not change by asking again; nor will a
+    /// server that is not the signer.
     pub fn is_final(&self) -> bool {
-        matches!(self, Failure::Refused { error, .. }
-            if (400..500).contains(&error.status) && error.status != 408 && error.status != 429)
+        match self {
+            Failure::Refused { error, .. } => {
+                (400..500).contains(&error.status) && error.status != 408 && error.status != 429
+            }
+            Failure::NotTheSigner(_) => true,
+            _ => false,
+        }
     }
 }
 
@@ -106,6 +123,7 @@ impl std::fmt::Display for Failure {
                 printable(&error.message)
             ),
             Failure::Protocol(why) => write!(f, "bad answer: {why}"),
+            Failure::NotTheSigner(why) => f.write_str(why),
         }
     }
 }
@@ -113,8 +131,85 @@ impl std::fmt::Display for Failure {
 pub struct Client {
     pub url: SignerUrl,
     ca_file: PathBuf,
+    /// Every certificate of `--signer-ca`, in file order.
+    roots: Vec<CertificateDer<'static>>,
     tls: Arc<ClientConfig>,
     token: Option<String>,
+}
+
+/// Why a server's certificate, although it chains to `--signer-ca`, is refused as the
+/// signer's: the subject it has instead of `OU=signer`.
+#[derive(Debug)]
+struct NotSignersCertificate {
+    subject: String,
+}
+
+impl std::fmt::Display for NotSignersCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not the signer's certificate ({})", self.subject)
+    }
+}
+
+impl std::error::Error for NotSignersCertificate {}
+
+/// rustls' WebPKI verification against `--signer-ca`, then the signer's mark: a leaf of the
+/// cluster's CA that is not the signer's (a pod's) fails the handshake, so the request and
+/// its token are never sent to it.
+#[derive(Debug)]
+struct SignerOnly {
+    inner: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for SignerOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        if !crate::pki::csr::is_signer_certificate(end_entity) {
+            let subject = crate::pki::certinfo::CertInfo::parse(end_entity)
+                .map(|i| i.subject)
+                .unwrap_or_else(|why| why);
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(
+                    NotSignersCertificate { subject },
+                ))),
+            ));
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// The first line of a token file, trimmed (as Ray reads its own token file): the one token
@@ -142,21 +237,29 @@ impl Client {
         identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     ) -> Result<Self> {
         let bytes = crate::pki::pem::read(signer_ca)?;
-        let mut roots = RootCertStore::empty();
-        for c in crate::pki::pem::certificates(signer_ca, &bytes)? {
-            roots.add(c).map_err(|e| Error::BadCertificate {
+        let certs = crate::pki::pem::certificates(signer_ca, &bytes)?;
+        let mut store = RootCertStore::empty();
+        for c in &certs {
+            store.add(c.clone()).map_err(|e| Error::BadCertificate {
                 path: signer_ca.to_path_buf(),
                 why: format!("cannot be a trust anchor ({e})"),
             })?;
         }
-        let builder =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Internal {
-                    what: "set the TLS versions",
-                    why: e.to_string(),
-                })?
-                .with_root_certificates(roots);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+            .build()
+            .map_err(|e| Error::BadCertificate {
+                path: signer_ca.to_path_buf(),
+                why: format!("cannot verify servers with it ({e})"),
+            })?;
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Internal {
+                what: "set the TLS versions",
+                why: e.to_string(),
+            })?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(SignerOnly { inner: webpki }));
         let mut tls = match identity {
             Some((certs, key)) => {
                 builder
@@ -172,9 +275,26 @@ impl Client {
         Ok(Client {
             url,
             ca_file: signer_ca.to_path_buf(),
+            roots: certs,
             tls: Arc::new(tls),
             token,
         })
+    }
+
+    /// `--signer-ca`, the file the signer's certificate is checked against.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// The one place that decides which CA certificates a signer's answer may name as the
+    /// cluster's CA (what the pod writes as `ca.crt`, and what its new leaf must chain to):
+    /// the certificates of `--signer-ca`, which the pod trusts before it asks. An
+    /// authenticated signer cannot add a root of its choosing; during a CA rotation the
+    /// pods' `--signer-ca` gets the bundle before the signer hands it out
+    /// (docs/ca-rotation.md). A signer mode that vouches for a cluster root another way
+    /// extends this answer, not its callers.
+    pub fn answer_roots(&self) -> &[CertificateDer<'static>] {
+        &self.roots
     }
 
     /// Ask until granted, refused for good, or `wait` is up. `on_retry` hears one line per
@@ -208,6 +328,12 @@ impl Client {
                 Ok(answer) => return Ok(answer),
                 Err(f) => f,
             };
+            if let Failure::NotTheSigner(why) = failure {
+                return Err(Error::NotTheSigner {
+                    signer: self.url.text.clone(),
+                    why,
+                });
+            }
             if failure.is_final() {
                 return Err(Error::SignerRefused {
                     signer: self.url.text.clone(),
@@ -257,7 +383,10 @@ impl Client {
         )
         .await
         .map_err(|_| Failure::Timeout("in the TLS handshake"))?
-        .map_err(|e| Failure::Tls(self.tls_error(&e)))?;
+        .map_err(|e| match self.not_the_signer(&e) {
+            Some(why) => Failure::NotTheSigner(why),
+            None => Failure::Tls(self.tls_error(&e)),
+        })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| Failure::Protocol(e.to_string()))?;
@@ -342,8 +471,28 @@ impl Client {
         })
     }
 
+    /// The handshake failed because the server's certificate, although of `--signer-ca`,
+    /// is not the signer's: one line saying so and how to fix a signer without the mark.
+    fn not_the_signer(&self, e: &std::io::Error) -> Option<String> {
+        let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) =
+            crate::probe::tls::rustls_error(e)
+        else {
+            return None;
+        };
+        let refused = other.0.downcast_ref::<NotSignersCertificate>()?;
+        Some(format!(
+            "it serves a certificate of the CA in {} that is not the signer's: subject {} lacks OU={label} (a pod's certificate?), so nothing was sent to it; `raytls serve` makes its own certificate with OU={label} at start: point --signer at the signer's Service",
+            self.ca_file.display(),
+            super::escape(&refused.subject),
+            label = crate::pki::role::SIGNER_LABEL,
+        ))
+    }
+
     fn tls_error(&self, e: &std::io::Error) -> String {
         use rustls::{CertificateError, Error as R};
+        if let Some(why) = self.not_the_signer(e) {
+            return why;
+        }
         match crate::probe::tls::rustls_error(e) {
             Some(R::InvalidCertificate(CertificateError::UnknownIssuer))
             | Some(R::InvalidCertificate(CertificateError::BadSignature)) => format!(

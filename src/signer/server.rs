@@ -203,10 +203,8 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     let signed = cfg.ca.sign_leaf(
         &key.pair,
         false,
-        &LeafSubject {
-            role_label: "signer".into(),
-            common_name: "raytls signer".into(),
-        },
+        // OU=signer: the mark pods check before they send a token (pki::role::SIGNER_LABEL).
+        &LeafSubject::signer(),
         &names,
         Lifetime::default_days(365),
         now,

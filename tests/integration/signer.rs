@@ -1121,6 +1121,11 @@ fn signer_speaks_tls12_and_tls13_and_curl_gets_a_certificate_for_an_openssl_rsa_
             o.status.success() && err.contains("Verification: OK"),
             "{v}: {err}"
         );
+        // The signer's mark, which pods check before they send a token.
+        assert!(
+            err.contains("Peer certificate: O = raytls, OU = signer, CN = raytls signer"),
+            "{v}: {err}"
+        );
     }
     // An RSA-2048 CSR made by openssl, posted by curl.
     openssl(
@@ -1637,4 +1642,444 @@ fn signer_rotation_hands_out_the_bundle_and_renews_old_ca_pods_from_the_new_ca()
     assert!(r.stdout.starts_with("kept worker certificate"), "{r:#?}");
     assert_eq!(count(&out.join("ca.crt")), 1);
     assert!(verifies(&out.join("ca.crt"), &out.join("tls.crt")));
+}
+
+// ---- Who the signer is, and what its answer may carry (issue 19, item 4) ----
+
+/// An in-process HTTPS server on 127.0.0.1 that answers `POST /v1/sign` like the signer: 200
+/// with whatever `answer` makes of the request's CSR. It records every byte of every request
+/// that reached it over a finished handshake (a token would show up there). Stops on drop.
+struct FakeSigner {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<u8>>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl FakeSigner {
+    fn start(
+        chain_pem: &str,
+        key_pem: &str,
+        answer: impl Fn(&str) -> String + Send + 'static,
+    ) -> FakeSigner {
+        let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let cfg = Arc::new(crate::util::rustls_server_config(
+            chain,
+            key,
+            None,
+            &[b"http/1.1"],
+            rustls::DEFAULT_VERSIONS,
+        ));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let record = received.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use tokio::io::AsyncWriteExt;
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                tokio::pin!(stopped);
+                loop {
+                    let tcp = tokio::select! {
+                        _ = &mut stopped => return,
+                        accepted = listener.accept() => match accepted {
+                            Ok((tcp, _)) => tcp,
+                            Err(_) => continue,
+                        },
+                    };
+                    let Ok(Ok(mut tls)) = tokio::time::timeout(GUARD, acceptor.accept(tcp)).await
+                    else {
+                        continue;
+                    };
+                    let request = read_http_request(&mut tls).await;
+                    record.lock().unwrap().extend_from_slice(&request);
+                    let csr = csr_of(&request);
+                    if csr.is_empty() {
+                        continue; // a handshake only (the rotation question), or no CSR
+                    }
+                    let body = answer(&csr);
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        });
+        FakeSigner {
+            addr,
+            received,
+            _stop: stop,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request: the headers and a Content-Length body, at most 1 MiB, within GUARD.
+async fn read_http_request(tls: &mut (impl tokio::io::AsyncRead + Unpin)) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let _ = tokio::time::timeout(GUARD, async {
+        while buf.len() < 1 << 20 {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    return;
+                }
+            }
+            match tls.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    buf
+}
+
+/// The CSR of a recorded `POST /v1/sign`, or "" if there is none.
+fn csr_of(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    text.split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(body).ok())
+        .and_then(|v| v["csr"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A raytls-shaped leaf (`O=raytls, OU=ou`, serverAuth + clientAuth, these SANs) for the
+/// CSR's key, or for a key of its own when `csr` is None, signed by the CA given as PEM.
+fn leaf_for(csr: Option<&str>, ca_pem: &str, ca_key_pem: &str, ou: &str, sans: &[&str]) -> String {
+    use rcgen::{CertificateSigningRequestParams, DistinguishedName, DnType, Issuer};
+    let issuer = Issuer::from_ca_cert_pem(ca_pem, KeyPair::from_pem(ca_key_pem).unwrap()).unwrap();
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "raytls");
+    dn.push(DnType::OrganizationalUnitName, ou);
+    dn.push(DnType::CommonName, format!("ray-{ou}"));
+    p.distinguished_name = dn;
+    p.subject_alt_names = sans
+        .iter()
+        .map(|n| match n.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(n.to_string().try_into().unwrap()),
+        })
+        .collect();
+    p.is_ca = rcgen::IsCa::ExplicitNoCa;
+    p.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = crate::util::now() - crate::util::days(1);
+    p.not_after = crate::util::now() + crate::util::days(30);
+    match csr {
+        Some(csr) => {
+            let mut req = CertificateSigningRequestParams::from_pem(csr).unwrap();
+            req.params = p;
+            req.signed_by(&issuer).unwrap().pem()
+        }
+        None => {
+            let other = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            p.signed_by(&other, &issuer).unwrap().pem()
+        }
+    }
+}
+
+/// A serving certificate and key as the signer makes its own (`OU=signer`, 127.0.0.1),
+/// signed by the CA in `ca_dir`: what a genuine signer presents.
+fn signer_like_serving_cert(ca_dir: &Path) -> (String, String) {
+    use rcgen::{DistinguishedName, DnType, Issuer};
+    let issuer = Issuer::from_ca_cert_pem(
+        &read_string(&ca_dir.join("ca.crt")),
+        KeyPair::from_pem(&read_string(&ca_dir.join("ca.key"))).unwrap(),
+    )
+    .unwrap();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    p.subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "raytls");
+    dn.push(DnType::OrganizationalUnitName, "signer");
+    dn.push(DnType::CommonName, "raytls signer");
+    p.distinguished_name = dn;
+    p.use_authority_key_identifier_extension = true;
+    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    (
+        p.signed_by(&key, &issuer).unwrap().pem(),
+        key.serialize_pem(),
+    )
+}
+
+/// The signer's 200 answer: this chain, and `ca` as the CA bundle.
+fn sign_answer(certificate: &str, ca: &str) -> String {
+    serde_json::json!({
+        "certificate": certificate,
+        "ca": ca,
+        "serial": "01",
+        "not_after": "2099-01-01T00:00:00Z",
+        "sans": ["localhost", "127.0.0.1"],
+        "role": "worker",
+    })
+    .to_string()
+}
+
+/// `init worker` against `url`, trusting the CA in `ca_dir`, with a token in the file.
+fn init_worker_against(
+    ws: &Workspace,
+    url: &str,
+    ca_dir: &Path,
+    out: &Path,
+) -> crate::util::Output {
+    let token = ws.join("pod.token");
+    std::fs::write(&token, "pod-secret-token-19\n").unwrap();
+    ws.run([
+        "init",
+        "worker",
+        "--signer",
+        url,
+        "--signer-ca",
+        s(&ca_dir.join("ca.crt")),
+        "--token-file",
+        s(&token),
+        "--out",
+        s(out),
+        "--wait",
+        "1s",
+    ])
+}
+
+/// A process serving a worker's leaf of the cluster's CA (a compromised pod) poses as the
+/// signer: it must not get the token, and its CA must not become the pod's ca.crt.
+#[test]
+fn regression_signer_impostor_with_worker_leaf() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    // What every worker pod holds: a leaf of the same CA, for localhost and 127.0.0.1.
+    let pod = ws.issue("worker", &ca, "pod", &["--pod-ip", "10.0.0.7"]);
+    let attacker = RcgenCa::valid_now("attacker CA");
+    let (attacker_pem, attacker_key) = (attacker.cert_pem.clone(), attacker.key_pem.clone());
+    let impostor = FakeSigner::start(
+        &read_string(&pod.join("tls.crt")),
+        &read_string(&pod.join("tls.key")),
+        move |csr| {
+            let leaf = leaf_for(
+                Some(csr),
+                &attacker_pem,
+                &attacker_key,
+                "worker",
+                &["localhost", "127.0.0.1"],
+            );
+            sign_answer(&leaf, &attacker_pem)
+        },
+    );
+
+    let out = ws.join("w");
+    let r = init_worker_against(&ws, &impostor.url(), &ca, &out);
+    r.expect_code(1);
+    r.fails_naming("as the signer: it serves a certificate of the CA in");
+    assert!(r.stderr.contains("OU=worker"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(!out.exists() || list_dir(&out).is_empty(), "{:?}", r.files);
+    assert_eq!(impostor.received(), "", "the impostor got a request");
+
+    // renew --signer over mutual TLS (no token): refused the same way, files untouched.
+    let before = crate::util::snapshot(&pod);
+    let r = ws.run([
+        "renew",
+        "--dir",
+        s(&pod),
+        "--signer",
+        &impostor.url(),
+        "--signer-ca",
+        s(&ca.join("ca.crt")),
+        "--force",
+        "--wait",
+        "1s",
+    ]);
+    r.expect_code(1);
+    r.fails_naming("is not the signer's");
+    assert_eq!(crate::util::snapshot(&pod), before);
+    assert_eq!(impostor.received(), "", "the impostor got a request");
+}
+
+/// A server with the signer's mark whose answer is for another key than ours.
+#[test]
+fn signer_answer_for_another_key_is_refused() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let (cert, key) = signer_like_serving_cert(&ca);
+    let (ca_pem, ca_key) = (
+        read_string(&ca.join("ca.crt")),
+        read_string(&ca.join("ca.key")),
+    );
+    let signer = FakeSigner::start(&cert, &key, move |_csr| {
+        let leaf = leaf_for(
+            None,
+            &ca_pem,
+            &ca_key,
+            "worker",
+            &["localhost", "127.0.0.1"],
+        );
+        sign_answer(&leaf, &ca_pem)
+    });
+    let out = ws.join("w");
+    let r = init_worker_against(&ws, &signer.url(), &ca, &out);
+    r.expect_code(1);
+    r.fails_naming("a certificate for another key than the one we sent");
+    assert!(!out.exists() || list_dir(&out).is_empty());
+    // It was the signer by its certificate: it did get the request.
+    assert!(signer.received().contains("pod-secret-token-19"));
+}
+
+/// A server with the signer's mark answers a `ca` that --signer-ca does not hold: its own
+/// root (the leaf chaining to it), or the real root with another one added.
+#[test]
+fn regression_signer_answer_ca_not_in_signer_ca() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let (cert, key) = signer_like_serving_cert(&ca);
+    let attacker = RcgenCa::valid_now("attacker CA");
+    let (attacker_pem, attacker_key) = (attacker.cert_pem.clone(), attacker.key_pem.clone());
+    let foreign = FakeSigner::start(&cert, &key, move |csr| {
+        let leaf = leaf_for(
+            Some(csr),
+            &attacker_pem,
+            &attacker_key,
+            "worker",
+            &["localhost", "127.0.0.1"],
+        );
+        sign_answer(&leaf, &attacker_pem)
+    });
+    let out = ws.join("w");
+    let r = init_worker_against(&ws, &foreign.url(), &ca, &out);
+    r.expect_code(1);
+    r.fails_naming("a CA bundle holding \"attacker CA\", which is not in");
+    assert!(!out.exists() || list_dir(&out).is_empty());
+
+    let (ca_pem, ca_key) = (
+        read_string(&ca.join("ca.crt")),
+        read_string(&ca.join("ca.key")),
+    );
+    let attacker_pem = attacker.cert_pem.clone();
+    let added = FakeSigner::start(&cert, &key, move |csr| {
+        let leaf = leaf_for(
+            Some(csr),
+            &ca_pem,
+            &ca_key,
+            "worker",
+            &["localhost", "127.0.0.1"],
+        );
+        sign_answer(&leaf, &format!("{ca_pem}{attacker_pem}"))
+    });
+    let r = init_worker_against(&ws, &added.url(), &ca, &out);
+    r.expect_code(1);
+    r.fails_naming("a CA bundle holding \"attacker CA\", which is not in");
+    assert!(!out.exists() || list_dir(&out).is_empty());
+}
+
+/// A server with the signer's mark answers a leaf of the right CA for our key, but for
+/// another role than we asked, or without the names the role needs.
+#[test]
+fn regression_signer_answer_with_another_role_or_names_is_refused() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let (cert, key) = signer_like_serving_cert(&ca);
+    let (ca_pem, ca_key) = (
+        read_string(&ca.join("ca.crt")),
+        read_string(&ca.join("ca.key")),
+    );
+    let (pem2, key2) = (ca_pem.clone(), ca_key.clone());
+    let head = FakeSigner::start(&cert, &key, move |csr| {
+        let leaf = leaf_for(Some(csr), &pem2, &key2, "head", &["localhost", "127.0.0.1"]);
+        sign_answer(&leaf, &pem2)
+    });
+    let out = ws.join("w");
+    let r = init_worker_against(&ws, &head.url(), &ca, &out);
+    r.expect_code(1);
+    r.fails_naming("a certificate for role head, not for a worker as asked");
+    assert!(!out.exists() || list_dir(&out).is_empty());
+
+    let no_localhost = FakeSigner::start(&cert, &key, move |csr| {
+        let leaf = leaf_for(Some(csr), &ca_pem, &ca_key, "worker", &["127.0.0.1"]);
+        sign_answer(&leaf, &ca_pem)
+    });
+    let r = init_worker_against(&ws, &no_localhost.url(), &ca, &out);
+    r.expect_code(1);
+    r.fails_naming("a certificate without localhost");
+    assert!(!out.exists() || list_dir(&out).is_empty());
+}
+
+/// CA rotation: with two roots in --signer-ca, renew asks the server at --signer which root
+/// its certificate chains to, and re-issues a leaf of the other root. A pod's leaf of the
+/// new CA posing as the signer must not trigger that: the leaf is kept, nothing is sent.
+#[test]
+fn regression_signer_rotation_question_answered_by_a_pod_leaf() {
+    let ws = Workspace::new();
+    let old = ws.make_ca("ca-old");
+    let new = ws.make_ca("ca-new");
+    ws.run(["ca", "trust", "--ca", s(&old), "--add", s(&new)])
+        .ok();
+    let bundle = old.join("trust.crt");
+    // A pod of the old CA, between steps 1 and 2.
+    let pod = ws.issue("worker", &old, "pod", &["--pod-ip", "10.0.0.7"]);
+    let leaf = read_string(&pod.join("tls.crt"));
+    // Another pod, already on the new CA, poses as the signer.
+    let other = ws.issue("worker", &new, "other", &["--pod-ip", "10.0.0.8"]);
+    let attacker = RcgenCa::valid_now("attacker CA");
+    let (attacker_pem, attacker_key) = (attacker.cert_pem.clone(), attacker.key_pem.clone());
+    let impostor = FakeSigner::start(
+        &read_string(&other.join("tls.crt")),
+        &read_string(&other.join("tls.key")),
+        move |csr| {
+            let leaf = leaf_for(
+                Some(csr),
+                &attacker_pem,
+                &attacker_key,
+                "worker",
+                &["localhost", "127.0.0.1", "10.0.0.7"],
+            );
+            sign_answer(&leaf, &attacker_pem)
+        },
+    );
+    let r = ws.run([
+        "renew",
+        "--dir",
+        s(&pod),
+        "--signer",
+        &impostor.url(),
+        "--signer-ca",
+        s(&bundle),
+        "--wait",
+        "1s",
+    ]);
+    r.ok();
+    assert!(r.stdout.starts_with("kept worker certificate"), "{r:#?}");
+    assert_eq!(read_string(&pod.join("tls.crt")), leaf);
+    assert_eq!(read_string(&pod.join("ca.crt")), read_string(&bundle));
+    assert_eq!(impostor.received(), "", "the impostor got a request");
 }
