@@ -54,6 +54,7 @@ fi
 stage "manifests (scripts/validate-manifests.sh)" bash scripts/validate-manifests.sh
 stage "Dockerfile build context (scripts/check-dockerfile.sh)" bash scripts/check-dockerfile.sh
 stage "signer API vs its OpenAPI document (scripts/signer-schemathesis.sh)" bash scripts/signer-schemathesis.sh
+stage "alert rules: promtool and a real Prometheus (scripts/monitoring-test.sh)" bash scripts/monitoring-test.sh
 stage "fuzz smoke (scripts/fuzz-smoke.sh)" bash scripts/fuzz-smoke.sh
 
 [ "$FAILED" = 0 ] || echo "failed stages: ${FAILED_NAMES[*]}"

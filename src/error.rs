@@ -257,6 +257,35 @@ impl Error {
         }
     }
 
+    /// A short, fixed name for what kind of failure this is: the `reason` label of
+    /// `raytls_renew_failures_total` (bounded: never text from a peer or a file).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::LocalConfig(inner) => inner.reason(),
+            Error::SignerUnavailable { .. } => "signer_unavailable",
+            Error::SignerRefused { .. } => "signer_refused",
+            Error::SignerAnswer { .. } | Error::SignerSawAnotherAddress { .. } => "signer_answer",
+            Error::Write { .. } | Error::Exists { .. } => "write",
+            // The pod's own certificate: expired, unparseable, not the key's.
+            Error::BadCertificate { .. } | Error::KeyDoesNotMatchCert { .. } => "certificate",
+            Error::Read { .. }
+            | Error::Missing { .. }
+            | Error::WrongPem { .. }
+            | Error::EncryptedKey { .. }
+            | Error::UnsupportedKey { .. } => "files",
+            Error::NoCa
+            | Error::NoCaDir { .. }
+            | Error::NotACa { .. }
+            | Error::CaExpired { .. }
+            | Error::CaNotYetValid { .. }
+            | Error::OutlivesCa { .. }
+            | Error::CaExpiresWithinADay { .. } => "ca",
+            Error::KeyGeneration { .. } | Error::Random | Error::Signing(_) => "crypto",
+            e if e.exit_code() == ExitCode::Usage => "config",
+            _ => "other",
+        }
+    }
+
     pub fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Read {
             path: path.into(),

@@ -3,8 +3,9 @@
 //! Ray reads its certificate only when a process starts, and an init container runs only
 //! when the pod starts: `renew --watch` in a native sidecar keeps the files fresh, and
 //! `health-check --expect-cert` tells the kubelet when Ray still serves the old one.
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -20,8 +21,10 @@ use crate::pki::keys::KeyType;
 use crate::pki::leafcheck::RenewWhen;
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::San;
-use crate::provision::ray_env::CERT_FILE;
+use crate::pki::trust::TrustBundle;
+use crate::provision::ray_env::{CA_FILE, CERT_FILE};
 use crate::provision::signer::SignerJob;
+use crate::provision::watch_metrics::{self, CertState, WatchMetrics};
 use crate::provision::{self, Action, Outcome, Renewal, Source};
 
 const RENEW_EXAMPLES: &str = "\
@@ -52,6 +55,11 @@ EXAMPLES:
   # planned, and log from the renewal on that Ray still serves the previous certificate
   raytls renew --dir /etc/ray/tls --signer https://raytls-signer.ray.svc:8443 \\
       --signer-ca /etc/ca/ca.crt --renew-before 90d --check-served 127.0.0.1:6379 --watch
+
+  # A sidecar Prometheus scrapes: certificate expiry, renewals, failures by reason,
+  # restart due, CA expiry (alert rules: examples/monitoring/)
+  raytls renew --dir /etc/ray/tls --signer https://raytls-signer.ray.svc:8443 \\
+      --signer-ca /etc/ca/ca.crt --watch --metrics-listen 0.0.0.0:9109
 
   # By hand, with a local CA, now
   raytls renew --dir ./head --ca ./ca --force";
@@ -102,6 +110,16 @@ pub struct RenewArgs {
     /// DIR/tls.crt: the log line of a planned restart, without restarting anything
     #[arg(long, value_name = "HOST:PORT", env = "RAYTLS_CHECK_SERVED")]
     pub check_served: Option<String>,
+    /// With --watch: serve Prometheus metrics on plain HTTP at ADDR:PORT (GET /metrics,
+    /// GET /healthz): the certificate's and the CA's expiry, when it renews, the last
+    /// success, failures by reason, restart due (with --check-served)
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        env = "RAYTLS_METRICS_LISTEN",
+        requires = "watch"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
     /// Print each outcome as one JSON object
     #[arg(long)]
     pub json: bool,
@@ -280,6 +298,18 @@ fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
     const MAX_CHECK: Duration = Duration::from_secs(3600);
     const MAX_BACKOFF: Duration = Duration::from_secs(300);
     let mut backoff = Duration::from_secs(2);
+    let metrics = match a.metrics_listen {
+        Some(addr) => {
+            let m = Arc::new(WatchMetrics::new(
+                &a.dir.join(CERT_FILE),
+                &a.dir.join(CA_FILE),
+            ));
+            let local = watch_metrics::serve(addr, m.clone())?;
+            eprintln!("raytls: renew: serving metrics on http://{local}/metrics");
+            Some(m)
+        }
+        None => None,
+    };
     loop {
         let next = match pass(a, renewal) {
             Ok(outcome) => {
@@ -288,11 +318,26 @@ fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
                     until_renewal(&a.dir, renewal, super::now()).clamp(MIN_CHECK, MAX_CHECK),
                 );
                 let served = a.check_served.as_deref().map(|addr| served(&a.dir, addr));
+                if let Some(m) = &metrics {
+                    let renewed = matches!(outcome.action, Action::Issued);
+                    m.pass_ok(
+                        &outcome.role,
+                        renewed,
+                        cert_state(&a.dir, renewal),
+                        super::now(),
+                    );
+                    if let Some(s) = &served {
+                        m.served(s.restart_due());
+                    }
+                }
                 watch_line(&outcome, served.as_ref(), next, a.json);
                 next
             }
             Err(e) if e.exit_code() == ExitCode::Usage => return Err(e),
             Err(e) => {
+                if let Some(m) = &metrics {
+                    m.pass_failed(e.reason(), cert_state(&a.dir, renewal));
+                }
                 let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 eprintln!(
@@ -369,6 +414,18 @@ struct Served {
 }
 
 impl Served {
+    /// Some(true): Ray serves an older certificate; Some(false): the one on disk; None: Ray
+    /// could not be asked.
+    fn restart_due(&self) -> Option<bool> {
+        if self.current {
+            Some(false)
+        } else if self.cause == "stale_certificate" {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
     fn line(&self) -> String {
         let message = crate::text::escape::escape(&self.message);
         if self.current {
@@ -441,13 +498,34 @@ fn until_renewal(dir: &Path, renewal: Renewal, now: OffsetDateTime) -> Duration 
     let Ok(current) = current_certificate(dir) else {
         return Duration::ZERO;
     };
-    let info = &current.info;
+    Duration::try_from(renewal_point(&current.info, renewal) - now).unwrap_or(Duration::ZERO)
+}
+
+/// When a certificate enters its renewal window.
+fn renewal_point(info: &CertInfo, renewal: Renewal) -> OffsetDateTime {
     let window = match renewal.when {
         RenewWhen::Within(d) => d,
         RenewWhen::FractionLeft(f) => (info.not_after - info.not_before) * f,
     };
-    let at = info.not_after - window;
-    Duration::try_from(at - now).unwrap_or(Duration::ZERO)
+    info.not_after - window
+}
+
+/// What the metrics say about the directory: the certificate's expiry and renewal point,
+/// and the expiry of the root in ca.crt it chains to. None when tls.crt is unreadable.
+fn cert_state(dir: &Path, renewal: Renewal) -> Option<CertState> {
+    let current = current_certificate(dir).ok()?;
+    let ca_not_after = TrustBundle::read(&dir.join(CA_FILE))
+        .ok()
+        .and_then(|bundle| {
+            bundle
+                .issuer_of(&current.certs[0], &current.certs[1..], super::now())
+                .map(|root| root.info.not_after)
+        });
+    Some(CertState {
+        not_after: current.info.not_after,
+        renew_at: renewal_point(&current.info, renewal),
+        ca_not_after,
+    })
 }
 
 /// Up to 10% less, so that a fleet started together does not renew together.

@@ -5,5 +5,6 @@ pub mod directory;
 pub mod files;
 pub mod ray_env;
 pub mod signer;
+pub mod watch_metrics;
 
 pub use directory::*;

@@ -400,6 +400,32 @@ async fn serve_connection(
     let _ = tokio::time::timeout(limits.drain, conn).await;
 }
 
+/// The signing CA's (and, above an intermediate, its root's) notAfter: the metric the
+/// renewal sidecars export too, so one alert covers both (examples/monitoring/).
+fn ca_expiry_metrics(ca: &Authority) -> String {
+    use crate::text::prometheus::{Exposition, Kind};
+    let name = "raytls_ca_expiration_timestamp_seconds";
+    let mut e = Exposition::default();
+    e.family(
+        name,
+        Kind::Gauge,
+        "notAfter of the CA the signer signs with (ca) and of its root (anchor), as a Unix time.",
+    )
+    .sample(
+        name,
+        &[("ca", "signing")],
+        ca.info.not_after.unix_timestamp() as f64,
+    );
+    if ca.anchor_der != ca.cert_der {
+        e.sample(
+            name,
+            &[("ca", "anchor")],
+            ca.anchor_info.not_after.unix_timestamp() as f64,
+        );
+    }
+    e.finish()
+}
+
 fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -447,10 +473,11 @@ async fn handle(
             }
         }
         (Method::GET, "/metrics") => {
-            let mut r = Response::new(Full::new(Bytes::from(state.metrics.render())));
+            let body = state.metrics.render() + &ca_expiry_metrics(&state.ca);
+            let mut r = Response::new(Full::new(Bytes::from(body)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                header::HeaderValue::from_static(crate::text::prometheus::CONTENT_TYPE),
             );
             r
         }

@@ -4,3 +4,4 @@ pub mod duration;
 pub mod escape;
 pub mod hex;
 pub mod output;
+pub mod prometheus;

@@ -502,3 +502,167 @@ fn regression_renew_read_only_directory_asks_nothing() {
     assert_eq!(crate::util::snapshot(&pod), before);
     assert_eq!(std::fs::read_dir(&pod).unwrap().count(), entries_before);
 }
+
+/// GET `path` from a plain-HTTP endpoint; the status line and the body.
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = tcp.read_to_string(&mut text);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The sample of `name` whose labels contain `label`, as a number.
+fn sample(page: &str, name: &str, label: &str) -> f64 {
+    page.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} with {label} in\n{page}"))
+}
+
+/// `renew --watch --metrics-listen`: the sidecar's Prometheus page holds the certificate's
+/// and the CA's notAfter, when it renews, its passes and failures; the endpoint is bounded
+/// (an oversized request is refused and the sidecar keeps serving).
+#[test]
+fn renew_watch_serves_metrics_for_prometheus() {
+    let ws = Workspace::new();
+    pod(&ws, "worker", &["--days", "30"]);
+    let mut child = ws
+        .raytls([
+            "renew",
+            "--dir",
+            "pod",
+            "--ca",
+            "ca",
+            "--renew-before",
+            "10d",
+            "--watch",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let announce = err.next().expect("renew ended").unwrap();
+    let addr = announce
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{announce}"))
+        .to_string();
+    // The first pass: kept.
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let pass = out.next().expect("no pass").unwrap();
+    assert!(pass.contains(" kept worker certificate "), "{pass}");
+    let (status, page) = http_get(&addr, "/metrics");
+    let (_, not_after) = crate::util::validity(&ws.join("pod/tls.crt"));
+    let (_, ca_not_after) = crate::util::validity(&ws.join("ca/ca.crt"));
+    let big = "x".repeat(64 * 1024);
+    let oversized = {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = write!(
+            tcp,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"
+        );
+        let mut text = String::new();
+        let _ = tcp.read_to_string(&mut text);
+        text
+    };
+    let (status_after, _) = http_get(&addr, "/healthz");
+    let (status_404, _) = http_get(&addr, "/nothing");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    assert_eq!(status, "HTTP/1.1 200 OK", "{page}");
+    let path = "path=\"pod/tls.crt\"";
+    assert_eq!(
+        sample(
+            &page,
+            "raytls_certificate_expiration_timestamp_seconds",
+            path
+        ),
+        not_after.unix_timestamp() as f64
+    );
+    assert_eq!(
+        sample(&page, "raytls_certificate_renewal_timestamp_seconds", path),
+        (not_after - time::Duration::days(10)).unix_timestamp() as f64
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "raytls_ca_expiration_timestamp_seconds",
+            "path=\"pod/ca.crt\""
+        ),
+        ca_not_after.unix_timestamp() as f64
+    );
+    assert!(sample(&page, "raytls_renew_last_success_timestamp_seconds", path) > 0.0);
+    assert_eq!(
+        sample(&page, "raytls_renew_consecutive_failures", path),
+        0.0
+    );
+    assert_eq!(
+        sample(&page, "raytls_renew_passes_total", "result=\"kept\""),
+        1.0
+    );
+    assert!(page.contains("role=\"worker\""), "{page}");
+    // 64 KiB of header is refused (431) or the connection is closed; the sidecar still serves.
+    assert!(
+        oversized.is_empty() || oversized.starts_with("HTTP/1.1 431"),
+        "{oversized}"
+    );
+    assert_eq!(status_after, "HTTP/1.1 200 OK");
+    assert_eq!(status_404, "HTTP/1.1 404 Not Found");
+}
+
+/// The metrics address is configuration: taken or without --watch, it is exit 2 before any
+/// pass (nothing renewed, nothing written).
+#[test]
+fn renew_metrics_listen_on_a_taken_port_or_without_watch_is_a_configuration_error() {
+    let ws = Workspace::new();
+    pod(&ws, "worker", &[]);
+    let before = serial(&ws, "pod");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    ws.raytls([
+        "renew",
+        "--dir",
+        "pod",
+        "--ca",
+        "ca",
+        "--force",
+        "--watch",
+        "--metrics-listen",
+        &addr,
+    ])
+    .run_within(Duration::from_secs(60))
+    .expect_code(2)
+    .fails_naming("--metrics-listen");
+    ws.raytls([
+        "renew",
+        "--dir",
+        "pod",
+        "--ca",
+        "ca",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ])
+    .run()
+    .expect_code(2);
+    assert_eq!(serial(&ws, "pod"), before);
+}
