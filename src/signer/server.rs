@@ -1,7 +1,9 @@
 //! The HTTPS server of `raytls serve`: rustls (TLS 1.3 and 1.2, optional client
 //! certificates from this CA), HTTP/1.1 (hyper), and the limits a hostile client meets:
 //! a TLS handshake timeout, a header read timeout, a body read timeout, a 16 KiB body,
-//! a cap on connections and on each connection's lifetime, and a per-peer rate limit.
+//! 4 KiB of request headers, a cap on connections (in all and per source address) and on
+//! each connection's lifetime, and a per-peer rate limit. No TLS session is ever resumed,
+//! and a client certificate is checked again at every request that relies on it.
 //! On shutdown it stops accepting and lets requests in flight finish.
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,9 +19,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -29,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use super::api::{self, ApiError, SignResponse, MAX_BODY};
 use super::audit::{Audit, Entry};
 use super::auth::{self, Proof, Tokens};
-use super::limits::{PeerLimiter, RateLimit};
+use super::limits::{PeerLimiter, RateLimit, SourceCap};
 use super::metrics::Metrics;
 use super::policy::Policy;
 use crate::error::{Error, Result};
@@ -113,9 +116,40 @@ impl MaxDays {
     }
 }
 
+/// The most request-header bytes (request line included) the signer reads: 431 past this.
+/// The largest request it expects is a POST of a CSR whose headers (Host, Authorization:
+/// Bearer <64-character token>, Content-Type, Content-Length, User-Agent, Accept, Expect) are
+/// under 512 bytes; a Prometheus scrape or a kubelet probe sends less.
+pub const MAX_HEADER_BYTES: usize = 4096;
+/// hyper's per-connection read (and write) buffer: the smallest hyper allows. Its default
+/// (~400 KiB) let 330 connections with 400 KB headers take the signer to 148 MB (issue 19).
+const HTTP_BUFFER_BYTES: usize = 8192;
+/// Header lines at most (hyper's default is 100); a real client sends under 10.
+const MAX_HEADERS: usize = 32;
+
+// Worst-case memory of one connection, by what a peer can make the signer hold:
+//   rustls, in the handshake: a handshake message being joined (at most 64 KiB, rustls'
+//     own limit) and the parsed ClientHello / client certificate chain (at most as much);
+//     after it: one record being read (~18 KiB) and decrypted data not yet read (~16 KiB,
+//     plus one record)
+//   hyper: a read buffer of HTTP_BUFFER_BYTES (headers at most MAX_HEADER_BYTES), its write
+//     buffer (our answers are under 8 KiB)
+//   the body of a request being read: at most MAX_BODY (16 KiB)
+//   the task, the socket, the connection's state: a few KiB
+// That is ~140 KiB for a connection still in its TLS handshake and ~90 KiB for one past
+// it; measured (scripts/signer-flood.py, glibc): ~70 KiB per connection stalled inside a
+// 64 KiB ClientHello, ~30 KiB per connection flooding headers. With the default caps
+// (1,024 connections, 32 per source) one address can pin at most ~4.5 MiB, and the
+// whole signer about 1,024 x 140 KiB = 140 MiB in theory and ~80 MiB measured (~10 MiB at
+// rest): the 128 MiB of examples/raycluster-signer.yaml holds a realistic worst case only
+// when many addresses attack at once; lower --max-connections where memory is tighter.
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Open connections from one source address at most, so one peer (or one pod's retry
+    /// loop) cannot hold every slot of `max_connections`.
+    pub max_connections_per_source: usize,
     /// TLS handshake, then request headers, then body: each must arrive within this.
     pub read_timeout: Duration,
     /// A connection (keep-alive included) is closed after this, so idle ones free their slot.
@@ -129,6 +163,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            max_connections_per_source: 32,
             read_timeout: Duration::from_secs(10),
             connection_lifetime: Duration::from_secs(60),
             rate: RateLimit {
@@ -155,6 +190,9 @@ pub struct ServeConfig {
 
 struct State {
     ca: Authority,
+    /// The handshake's verifier, asked again at each request that relies on a client
+    /// certificate (its validity now, its chain to the roots the signer trusts).
+    client_verifier: Arc<dyn ClientCertVerifier>,
     ca_pem: String,
     tokens: Tokens,
     policy: Policy,
@@ -229,26 +267,35 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     }
     // Client certificates are optional: a pod with a token needs none; one that renews
     // shows the certificate this CA gave it.
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| Error::Internal {
-            what: "build the client certificate verifier",
-            why: e.to_string(),
-        })?;
+    let client_verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| Error::Internal {
+                what: "build the client certificate verifier",
+                why: e.to_string(),
+            })?;
     let mut tls = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| Error::Internal {
             what: "set the TLS versions",
             why: e.to_string(),
         })?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(client_verifier.clone())
         .with_single_cert(chain, key_der)
         .map_err(|e| Error::Internal {
             what: "use the serving certificate",
             why: e.to_string(),
         })?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No session resumption, ever: a resumed session skips the client certificate check, so
+    // a certificate that has since expired (or whose root left the trust) kept renewing
+    // through a session ticket (issue 19). No TLS 1.3 tickets, no TLS 1.2 session IDs (no
+    // session cache; the default ticketer makes no TLS 1.2 tickets), no 0-RTT data. Each
+    // pod asks once or twice a year; a full handshake costs it ~1 ms.
+    tls.send_tls13_tickets = 0;
+    tls.session_storage = Arc::new(NoServerSessionStorage {});
+    tls.max_early_data_size = 0;
 
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -273,6 +320,7 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
         limits: cfg.limits,
         draining: AtomicBool::new(false),
         ca: cfg.ca,
+        client_verifier,
     });
     Ok(Bound {
         listener,
@@ -295,6 +343,7 @@ impl Bound {
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(state.limits.max_connections));
+        let per_source = SourceCap::new(state.limits.max_connections_per_source);
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -303,6 +352,15 @@ impl Bound {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
+                        // Both caps close a connection at once rather than queue it: a
+                        // queued one would hold its socket and wait for the peer that holds
+                        // the slots. This source first, so that one peer at its cap cannot
+                        // count against the global cap.
+                        let Some(source_slot) = per_source.try_acquire(peer.ip().to_canonical()) else {
+                            state.metrics.connection("refused_source_cap");
+                            drop(tcp);
+                            continue;
+                        };
                         let Ok(slot) = slots.clone().try_acquire_owned() else {
                             // Over the cap: close at once rather than queue without bound.
                             state.metrics.connection("refused_cap");
@@ -314,7 +372,7 @@ impl Bound {
                         let (state, acceptor, stop) = (state.clone(), acceptor.clone(), stop_rx.clone());
                         tasks.spawn(async move {
                             serve_connection(state, acceptor, tcp, peer, stop).await;
-                            drop(slot);
+                            drop((slot, source_slot));
                         });
                     }
                     Err(e) => {
@@ -353,9 +411,39 @@ impl Bound {
 /// What a request's connection tells about it.
 struct ConnInfo {
     peer: IpAddr,
-    /// None: no client certificate. Some(role): a verified certificate from this CA and
-    /// the role its subject records, if any.
-    cert_role: Option<Option<Role>>,
+    /// The client certificate chain the handshake verified (leaf first), if any. Its role is
+    /// read, and the chain verified again, at each request that relies on it: the handshake
+    /// is no proof for later requests on a keep-alive connection (the certificate may have
+    /// expired since).
+    client_chain: Option<Vec<CertificateDer<'static>>>,
+}
+
+impl ConnInfo {
+    /// None: no client certificate. Some(role): a certificate from this CA, valid now and
+    /// chaining to a root the signer trusts, and the role its subject records (if any).
+    fn cert_role(
+        &self,
+        verifier: &dyn ClientCertVerifier,
+        now: UnixTime,
+    ) -> std::result::Result<Option<Option<Role>>, ApiError> {
+        let Some((leaf, intermediates)) = self.client_chain.as_ref().and_then(|c| c.split_first())
+        else {
+            return Ok(None);
+        };
+        verifier
+            .verify_client_cert(leaf, intermediates, now)
+            .map_err(|e| {
+                ApiError::new(
+                    401,
+                    "unauthorized",
+                    format!(
+                        "the client certificate is no longer accepted ({}); send a role token",
+                        super::printable(&e.to_string())
+                    ),
+                )
+            })?;
+        Ok(Some(role_in_subject(leaf)))
+    }
 }
 
 async fn serve_connection(
@@ -373,21 +461,23 @@ async fn serve_connection(
             return;
         }
     };
-    let cert_role = tls
+    let client_chain = tls
         .get_ref()
         .1
         .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| role_in_subject(c));
+        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect());
     let info = Arc::new(ConnInfo {
         peer: peer.ip().to_canonical(),
-        cert_role,
+        client_chain,
     });
     let svc_state = state.clone();
     let svc = service_fn(move |req| handle(svc_state.clone(), info.clone(), req));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.read_timeout)
+        .max_buf_size(HTTP_BUFFER_BYTES)
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS)
         .serve_connection(TokioIo::new(tls), svc);
     tokio::pin!(conn);
     let lifetime = tokio::time::sleep(limits.connection_lifetime);
@@ -618,8 +708,13 @@ async fn decide(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
-    let (granted, proof) =
-        auth::authenticate(&state.tokens, authorization.as_deref(), conn.cert_role)?;
+    // A client certificate counts only without a token, and only if it passes the
+    // handshake's check again now.
+    let cert_role = match authorization {
+        Some(_) => None,
+        None => conn.cert_role(state.client_verifier.as_ref(), UnixTime::now())?,
+    };
+    let (granted, proof) = auth::authenticate(&state.tokens, authorization.as_deref(), cert_role)?;
     seen.proof = Some(proof);
 
     let too_large = || {
