@@ -24,13 +24,19 @@ struct Bucket {
 
 pub struct PeerLimiter {
     limit: RateLimit,
+    max_tracked: usize,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 impl PeerLimiter {
     pub fn new(limit: RateLimit) -> Self {
+        Self::tracking(limit, MAX_TRACKED)
+    }
+
+    fn tracking(limit: RateLimit, max_tracked: usize) -> Self {
         PeerLimiter {
             limit,
+            max_tracked,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -39,10 +45,21 @@ impl PeerLimiter {
     pub fn check(&self, peer: IpAddr, now: Instant) -> Result<(), Duration> {
         let RateLimit { per_second, burst } = self.limit;
         let mut map = crate::probe::tls::lock(&self.buckets);
-        if map.len() >= MAX_TRACKED && !map.contains_key(&peer) {
-            map.retain(|_, b| {
-                b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst
-            });
+        let refilled = |b: &Bucket| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second;
+        if map.len() >= self.max_tracked && !map.contains_key(&peer) {
+            map.retain(|_, b| refilled(b) < burst);
+            // Still full: every tracked peer asked within the refill time (many addresses,
+            // e.g. an IPv6 prefix, or a slow --rate). Forget the one closest to a full
+            // bucket, so the map has a hard bound whatever the peers and the settings.
+            if map.len() >= self.max_tracked {
+                let fullest = map
+                    .iter()
+                    .max_by(|a, b| refilled(a.1).total_cmp(&refilled(b.1)))
+                    .map(|(ip, _)| *ip);
+                if let Some(ip) = fullest {
+                    map.remove(&ip);
+                }
+            }
         }
         let b = map.entry(peer).or_insert(Bucket {
             tokens: burst,
@@ -124,6 +141,25 @@ impl Drop for SourceSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_tracked_peers_stay_bounded_when_none_has_refilled() {
+        // A slow refill (burst 20 at 0.001/s) kept every bucket below full, so the cleanup
+        // removed none and each new address grew the map.
+        let l = PeerLimiter::tracking(
+            RateLimit {
+                per_second: 0.001,
+                burst: 20.0,
+            },
+            100,
+        );
+        let t0 = Instant::now();
+        for i in 0..1000u32 {
+            let ip = IpAddr::from(std::net::Ipv6Addr::from(0xfd00_u128 << 112 | u128::from(i)));
+            assert!(l.check(ip, t0).is_ok());
+        }
+        assert!(crate::probe::tls::lock(&l.buckets).len() <= 100);
+    }
 
     #[test]
     fn source_cap_per_address_and_forgets_closed_sources() {
