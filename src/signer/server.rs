@@ -128,21 +128,20 @@ const HTTP_BUFFER_BYTES: usize = 8192;
 const MAX_HEADERS: usize = 32;
 
 // Worst-case memory of one connection, by what a peer can make the signer hold:
-//   rustls, in the handshake: a handshake message being joined (at most 64 KiB, rustls'
-//     own limit) and the parsed ClientHello / client certificate chain (at most as much);
-//     after it: one record being read (~18 KiB) and decrypted data not yet read (~16 KiB,
-//     plus one record)
-//   hyper: a read buffer of HTTP_BUFFER_BYTES (headers at most MAX_HEADER_BYTES), its write
-//     buffer (our answers are under 8 KiB)
-//   the body of a request being read: at most MAX_BODY (16 KiB)
-//   the task, the socket, the connection's state: a few KiB
-// That is ~140 KiB for a connection still in its TLS handshake and ~90 KiB for one past
-// it; measured (scripts/signer-flood.py, glibc): ~70 KiB per connection stalled inside a
-// 64 KiB ClientHello, ~30 KiB per connection flooding headers. With the default caps
-// (1,024 connections, 32 per source) one address can pin at most ~4.5 MiB, and the
-// whole signer about 1,024 x 140 KiB = 140 MiB in theory and ~80 MiB measured (~10 MiB at
-// rest): the 128 MiB of examples/raycluster-signer.yaml holds a realistic worst case only
-// when many addresses attack at once; lower --max-connections where memory is tighter.
+//   in the TLS handshake: at most HANDSHAKE_BYTES (32 KiB) read from the peer, so rustls'
+//     record buffer (~36 KiB), the handshake transcript and the parsed ClientHello or
+//     certificate chain (~32 KiB each): ~100 KiB in theory. (Without the budget rustls joins a
+//     handshake message of up to 64 KiB: 1,024 peers stalled in one took 87 MB.)
+//   past it: rustls' record buffer (~18 KiB) and decrypted data not yet read (~16 KiB,
+//     plus one record), hyper's read buffer (HTTP_BUFFER_BYTES; headers at most
+//     MAX_HEADER_BYTES) and write buffer (our answers are under 8 KiB), the body being
+//     read (MAX_BODY, 16 KiB), the task and socket: ~90 KiB.
+// So the default caps bound it: one address (32 connections) ~3 MiB; the whole signer
+// (1,024) ~100 MiB in theory over ~10 MiB at rest, inside the 128 MiB of
+// examples/raycluster-signer.yaml. Measured (scripts/signer-flood.py, debug build, glibc):
+// ~25 KiB per connection flooding 400 KB headers; ~45 KiB per connection stalled in a
+// 32 KB ClientHello (63 MB for 1,024 of them; 87 MB in 60 KB ones before the budget). Lower
+// --max-connections where memory is tighter.
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -454,13 +453,18 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let limits = state.limits;
-    let tls = match tokio::time::timeout(limits.read_timeout, acceptor.accept(tcp)).await {
+    let budgeted = HandshakeBudget {
+        inner: tcp,
+        left: Some(HANDSHAKE_BYTES),
+    };
+    let mut tls = match tokio::time::timeout(limits.read_timeout, acceptor.accept(budgeted)).await {
         Ok(Ok(tls)) => tls,
         _ => {
             state.metrics.connection("tls_failed");
             return;
         }
     };
+    tls.get_mut().0.left = None;
     let client_chain = tls
         .get_ref()
         .1
@@ -490,6 +494,85 @@ async fn serve_connection(
     // Finish the request in flight (if any), then close.
     conn.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout(limits.drain, conn).await;
+}
+
+/// The most the signer reads from a peer before its TLS handshake is done. A real client's
+/// handshake is under 8 KiB (a ClientHello is ~2 KiB with a post-quantum key share; a client
+/// certificate flight with a chain of three RSA-4096 certificates ~5 KiB), and rustls may
+/// read up to one record (~18 KiB) of the request sent right behind the client's Finished
+/// in the same go. rustls itself joins a handshake message of up to 64 KiB: a peer stalled
+/// inside one held that much per connection until the handshake timeout.
+const HANDSHAKE_BYTES: usize = 32 * 1024;
+
+/// The TCP stream under the TLS handshake, allowed to read `left` bytes (None: no limit,
+/// once the handshake is done); past that a read fails and the handshake with it.
+struct HandshakeBudget {
+    inner: TcpStream,
+    left: Option<usize>,
+}
+
+impl tokio::io::AsyncRead for HandshakeBudget {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let Some(left) = this.left else {
+            return std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        if left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the TLS handshake is over {HANDSHAKE_BYTES} bytes"),
+            )));
+        }
+        // Through a small buffer of our own: only the handshake's few reads pay the copy.
+        let mut chunk = [0u8; 4096];
+        let want = left.min(buf.remaining()).min(chunk.len());
+        let mut limited = tokio::io::ReadBuf::new(&mut chunk[..want]);
+        std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
+        let n = limited.filled().len();
+        buf.put_slice(limited.filled());
+        this.left = Some(left - n);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for HandshakeBudget {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {

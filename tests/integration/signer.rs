@@ -1963,3 +1963,38 @@ async fn regression_a_keep_alive_connection_does_not_outlive_its_client_certific
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
 }
+
+#[tokio::test]
+async fn regression_a_client_hello_that_never_ends_is_cut_off_at_32_kib() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // rustls joins a handshake message of up to 64 KiB: a peer that sent most of one and
+    // stalled held that memory for the whole handshake timeout, on each connection. The
+    // signer reads at most 32 KiB before the handshake is done.
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--read-timeout", "120s"]);
+    let mut tcp = tokio::net::TcpStream::connect(signer.addr).await.unwrap();
+    // A ClientHello that says it is 60,000 bytes long, in records of 10,000; 50,000 sent.
+    let mut hello = vec![1u8, 0, 0xea, 0x60, 3, 3];
+    hello.resize(50_000, 0);
+    for part in hello.chunks(10_000) {
+        let mut record = vec![0x16, 3, 1];
+        record.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        record.extend_from_slice(part);
+        if tcp.write_all(&record).await.is_err() {
+            break;
+        }
+    }
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(GUARD, tcp.read(&mut buf))
+        .await
+        .expect("closed at once, not after the handshake timeout");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // A real handshake is well under the budget, with a client certificate too.
+    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7"]);
+    let mut conn = Conn::open(&signer, "127.0.0.1", Some(&out)).await;
+    assert_eq!(
+        conn.send("GET", "/healthz", None, Vec::new()).await.status,
+        200
+    );
+}
