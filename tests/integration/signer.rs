@@ -1262,6 +1262,10 @@ fn signer_serve_bad_flags_are_one_line_errors() {
             vec!["--token", "worker=t", "--max-days", "worker=4000"],
             "at most 3650 days",
         ),
+        (
+            vec!["--token", "worker=t", "--max-connections-per-source", "0"],
+            "--max-connections-per-source",
+        ),
     ] {
         let mut all = vec!["serve", "--ca", s(&ca), "--listen", "127.0.0.1:0"];
         all.extend(args.iter());
