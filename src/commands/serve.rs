@@ -37,6 +37,13 @@ API: POST /v1/sign {\"role\":\"worker\",\"csr\":\"-----BEGIN CERTIFICATE REQUEST
      (head may add \"fqdn\":[...]) with Authorization: Bearer <role token>;
      GET /healthz; GET /metrics (Prometheus). See docs/signer-openapi.yaml.
 
+Limits a hostile client meets: --read-timeout for each of the TLS handshake, the headers
+and the body; 4 KiB of request headers (431), a 16 KiB body (413); --max-connections in
+all and --max-connections-per-source from one address (more are closed at once; counted in
+/metrics as raytls_signer_connections_total{outcome=\"refused_cap\"} and
+{outcome=\"refused_source_cap\"}); --rate/--burst requests per address (429). No TLS
+session is resumed, and a client certificate is checked again at each request.
+
 EXAMPLES:
   # Tokens, one per role (each in its own Secret), and the signer
   raytls token generate --out head.token
@@ -140,6 +147,15 @@ pub struct ServeArgs {
         env = "RAYTLS_SIGNER_MAX_CONNECTIONS"
     )]
     pub max_connections: usize,
+    /// Open connections from one source address at most; more from it are closed at once,
+    /// so one peer cannot hold the slots every other pod needs
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 32,
+        env = "RAYTLS_SIGNER_MAX_CONNECTIONS_PER_SOURCE"
+    )]
+    pub max_connections_per_source: usize,
     /// Time allowed for each of: TLS handshake, request headers, request body
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::text::duration::parse)]
     pub read_timeout: Duration,
@@ -181,6 +197,11 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
     if a.max_connections == 0 {
         return Err(Error::Usage("--max-connections must be at least 1".into()));
     }
+    if a.max_connections_per_source == 0 {
+        return Err(Error::Usage(
+            "--max-connections-per-source must be at least 1".into(),
+        ));
+    }
     let token_files = a
         .tokens
         .iter()
@@ -216,6 +237,7 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         audit: Audit::open(a.audit_log.as_deref())?,
         limits: Limits {
             max_connections: a.max_connections,
+            max_connections_per_source: a.max_connections_per_source,
             read_timeout: a.read_timeout,
             rate: RateLimit {
                 per_second: a.rate,

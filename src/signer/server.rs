@@ -1,7 +1,9 @@
 //! The HTTPS server of `raytls serve`: rustls (TLS 1.3 and 1.2, optional client
 //! certificates from this CA), HTTP/1.1 (hyper), and the limits a hostile client meets:
 //! a TLS handshake timeout, a header read timeout, a body read timeout, a 16 KiB body,
-//! a cap on connections and on each connection's lifetime, and a per-peer rate limit.
+//! 4 KiB of request headers, a cap on connections (in all and per source address) and on
+//! each connection's lifetime, and a per-peer rate limit. No TLS session is ever resumed,
+//! and a client certificate is checked again at every request that relies on it.
 //! On shutdown it stops accepting and lets requests in flight finish.
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,9 +19,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -29,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use super::api::{self, ApiError, SignResponse, MAX_BODY};
 use super::audit::{Audit, Entry};
 use super::auth::{self, Proof, Tokens};
-use super::limits::{PeerLimiter, RateLimit};
+use super::limits::{PeerLimiter, RateLimit, SourceCap};
 use super::metrics::Metrics;
 use super::policy::Policy;
 use crate::error::{Error, Result};
@@ -113,9 +116,39 @@ impl MaxDays {
     }
 }
 
+/// The most request-header bytes (request line included) the signer reads: 431 past this.
+/// The largest request it expects is a POST of a CSR whose headers (Host, Authorization:
+/// Bearer <64-character token>, Content-Type, Content-Length, User-Agent, Accept, Expect) are
+/// under 512 bytes; a Prometheus scrape or a kubelet probe sends less.
+pub const MAX_HEADER_BYTES: usize = 4096;
+/// hyper's per-connection read (and write) buffer: the smallest hyper allows. Its default
+/// (~400 KiB) let 330 connections with 400 KB headers take the signer to 148 MB (issue 19).
+const HTTP_BUFFER_BYTES: usize = 8192;
+/// Header lines at most (hyper's default is 100); a real client sends under 10.
+const MAX_HEADERS: usize = 32;
+
+// Worst-case memory of one connection, by what a peer can make the signer hold:
+//   in the TLS handshake: at most HANDSHAKE_BYTES (32 KiB) read from the peer, so rustls'
+//     record buffer (~36 KiB), the handshake transcript and the parsed ClientHello or
+//     certificate chain (~32 KiB each): ~100 KiB in theory. (Without the budget rustls joins a
+//     handshake message of up to 64 KiB: 1,024 peers stalled in one took 87 MB.)
+//   past it: rustls' record buffer (~18 KiB) and decrypted data not yet read (~16 KiB,
+//     plus one record), hyper's read buffer (HTTP_BUFFER_BYTES; headers at most
+//     MAX_HEADER_BYTES) and write buffer (our answers are under 8 KiB), the body being
+//     read (MAX_BODY, 16 KiB), the task and socket: ~90 KiB.
+// So the default caps bound it: one address (32 connections) ~3 MiB; the whole signer
+// (1,024) ~100 MiB in theory over ~10 MiB at rest, inside the 128 MiB of
+// examples/raycluster-signer.yaml. Measured (scripts/signer-flood.py, debug build, glibc):
+// ~25 KiB per connection flooding 400 KB headers; ~45 KiB per connection stalled in a
+// 32 KB ClientHello (63 MB for 1,024 of them; 87 MB in 60 KB ones before the budget). Lower
+// --max-connections where memory is tighter.
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Open connections from one source address at most, so one peer (or one pod's retry
+    /// loop) cannot hold every slot of `max_connections`.
+    pub max_connections_per_source: usize,
     /// TLS handshake, then request headers, then body: each must arrive within this.
     pub read_timeout: Duration,
     /// A connection (keep-alive included) is closed after this, so idle ones free their slot.
@@ -129,6 +162,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            max_connections_per_source: 32,
             read_timeout: Duration::from_secs(10),
             connection_lifetime: Duration::from_secs(60),
             rate: RateLimit {
@@ -155,6 +189,9 @@ pub struct ServeConfig {
 
 struct State {
     ca: Authority,
+    /// The handshake's verifier, asked again at each request that relies on a client
+    /// certificate (its validity now, its chain to the roots the signer trusts).
+    client_verifier: Arc<dyn ClientCertVerifier>,
     ca_pem: String,
     tokens: Tokens,
     policy: Policy,
@@ -227,26 +264,35 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     }
     // Client certificates are optional: a pod with a token needs none; one that renews
     // shows the certificate this CA gave it.
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| Error::Internal {
-            what: "build the client certificate verifier",
-            why: e.to_string(),
-        })?;
+    let client_verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| Error::Internal {
+                what: "build the client certificate verifier",
+                why: e.to_string(),
+            })?;
     let mut tls = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| Error::Internal {
             what: "set the TLS versions",
             why: e.to_string(),
         })?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(client_verifier.clone())
         .with_single_cert(chain, key_der)
         .map_err(|e| Error::Internal {
             what: "use the serving certificate",
             why: e.to_string(),
         })?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No session resumption, ever: a resumed session skips the client certificate check, so
+    // a certificate that has since expired (or whose root left the trust) kept renewing
+    // through a session ticket (issue 19). No TLS 1.3 tickets, no TLS 1.2 session IDs (no
+    // session cache; the default ticketer makes no TLS 1.2 tickets), no 0-RTT data. Each
+    // pod asks once or twice a year; a full handshake costs it ~1 ms.
+    tls.send_tls13_tickets = 0;
+    tls.session_storage = Arc::new(NoServerSessionStorage {});
+    tls.max_early_data_size = 0;
 
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -271,6 +317,7 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
         limits: cfg.limits,
         draining: AtomicBool::new(false),
         ca: cfg.ca,
+        client_verifier,
     });
     Ok(Bound {
         listener,
@@ -293,6 +340,7 @@ impl Bound {
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(state.limits.max_connections));
+        let per_source = SourceCap::new(state.limits.max_connections_per_source);
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -301,6 +349,15 @@ impl Bound {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
+                        // Both caps close a connection at once rather than queue it: a
+                        // queued one would hold its socket and wait for the peer that holds
+                        // the slots. This source first, so that one peer at its cap cannot
+                        // count against the global cap.
+                        let Some(source_slot) = per_source.try_acquire(peer.ip().to_canonical()) else {
+                            state.metrics.connection("refused_source_cap");
+                            drop(tcp);
+                            continue;
+                        };
                         let Ok(slot) = slots.clone().try_acquire_owned() else {
                             // Over the cap: close at once rather than queue without bound.
                             state.metrics.connection("refused_cap");
@@ -312,7 +369,7 @@ impl Bound {
                         let (state, acceptor, stop) = (state.clone(), acceptor.clone(), stop_rx.clone());
                         tasks.spawn(async move {
                             serve_connection(state, acceptor, tcp, peer, stop).await;
-                            drop(slot);
+                            drop((slot, source_slot));
                         });
                     }
                     Err(e) => {
@@ -351,9 +408,39 @@ impl Bound {
 /// What a request's connection tells about it.
 struct ConnInfo {
     peer: IpAddr,
-    /// None: no client certificate. Some(role): a verified certificate from this CA and
-    /// the role its subject records, if any.
-    cert_role: Option<Option<Role>>,
+    /// The client certificate chain the handshake verified (leaf first), if any. Its role is
+    /// read, and the chain verified again, at each request that relies on it: the handshake
+    /// is no proof for later requests on a keep-alive connection (the certificate may have
+    /// expired since).
+    client_chain: Option<Vec<CertificateDer<'static>>>,
+}
+
+impl ConnInfo {
+    /// None: no client certificate. Some(role): a certificate from this CA, valid now and
+    /// chaining to a root the signer trusts, and the role its subject records (if any).
+    fn cert_role(
+        &self,
+        verifier: &dyn ClientCertVerifier,
+        now: UnixTime,
+    ) -> std::result::Result<Option<Option<Role>>, ApiError> {
+        let Some((leaf, intermediates)) = self.client_chain.as_ref().and_then(|c| c.split_first())
+        else {
+            return Ok(None);
+        };
+        verifier
+            .verify_client_cert(leaf, intermediates, now)
+            .map_err(|e| {
+                ApiError::new(
+                    401,
+                    "unauthorized",
+                    format!(
+                        "the client certificate is no longer accepted ({}); send a role token",
+                        super::printable(&e.to_string())
+                    ),
+                )
+            })?;
+        Ok(Some(role_in_subject(leaf)))
+    }
 }
 
 async fn serve_connection(
@@ -364,28 +451,35 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let limits = state.limits;
-    let tls = match tokio::time::timeout(limits.read_timeout, acceptor.accept(tcp)).await {
+    let budgeted = HandshakeBudget {
+        inner: tcp,
+        left: Some(HANDSHAKE_BYTES),
+    };
+    let mut tls = match tokio::time::timeout(limits.read_timeout, acceptor.accept(budgeted)).await {
         Ok(Ok(tls)) => tls,
         _ => {
             state.metrics.connection("tls_failed");
             return;
         }
     };
-    let cert_role = tls
+    tls.get_mut().0.left = None;
+    let client_chain = tls
         .get_ref()
         .1
         .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| role_in_subject(c));
+        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect());
     let info = Arc::new(ConnInfo {
         peer: peer.ip().to_canonical(),
-        cert_role,
+        client_chain,
     });
     let svc_state = state.clone();
     let svc = service_fn(move |req| handle(svc_state.clone(), info.clone(), req));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.read_timeout)
+        .max_buf_size(HTTP_BUFFER_BYTES)
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS)
         .serve_connection(TokioIo::new(tls), svc);
     tokio::pin!(conn);
     let lifetime = tokio::time::sleep(limits.connection_lifetime);
@@ -424,6 +518,85 @@ fn ca_expiry_metrics(ca: &Authority) -> String {
         );
     }
     e.finish()
+}
+
+/// The most the signer reads from a peer before its TLS handshake is done. A real client's
+/// handshake is under 8 KiB (a ClientHello is ~2 KiB with a post-quantum key share; a client
+/// certificate flight with a chain of three RSA-4096 certificates ~5 KiB), and rustls may
+/// read up to one record (~18 KiB) of the request sent right behind the client's Finished
+/// in the same go. rustls itself joins a handshake message of up to 64 KiB: a peer stalled
+/// inside one held that much per connection until the handshake timeout.
+const HANDSHAKE_BYTES: usize = 32 * 1024;
+
+/// The TCP stream under the TLS handshake, allowed to read `left` bytes (None: no limit,
+/// once the handshake is done); past that a read fails and the handshake with it.
+struct HandshakeBudget {
+    inner: TcpStream,
+    left: Option<usize>,
+}
+
+impl tokio::io::AsyncRead for HandshakeBudget {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let Some(left) = this.left else {
+            return std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        if left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the TLS handshake is over {HANDSHAKE_BYTES} bytes"),
+            )));
+        }
+        // Through a small buffer of our own: only the handshake's few reads pay the copy.
+        let mut chunk = [0u8; 4096];
+        let want = left.min(buf.remaining()).min(chunk.len());
+        let mut limited = tokio::io::ReadBuf::new(&mut chunk[..want]);
+        std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
+        let n = limited.filled().len();
+        buf.put_slice(limited.filled());
+        this.left = Some(left - n);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for HandshakeBudget {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
@@ -643,8 +816,13 @@ async fn decide(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
-    let (granted, proof) =
-        auth::authenticate(&state.tokens, authorization.as_deref(), conn.cert_role)?;
+    // A client certificate counts only without a token, and only if it passes the
+    // handshake's check again now.
+    let cert_role = match authorization {
+        Some(_) => None,
+        None => conn.cert_role(state.client_verifier.as_ref(), UnixTime::now())?,
+    };
+    let (granted, proof) = auth::authenticate(&state.tokens, authorization.as_deref(), cert_role)?;
     seen.proof = Some(proof);
 
     let too_large = || {

@@ -1268,6 +1268,10 @@ fn signer_serve_bad_flags_are_one_line_errors() {
             vec!["--token", "worker=t", "--max-days", "worker=4000"],
             "at most 3650 days",
         ),
+        (
+            vec!["--token", "worker=t", "--max-connections-per-source", "0"],
+            "--max-connections-per-source",
+        ),
     ] {
         let mut all = vec!["serve", "--ca", s(&ca), "--listen", "127.0.0.1:0"];
         all.extend(args.iter());
@@ -2082,4 +2086,365 @@ fn regression_signer_rotation_question_answered_by_a_pod_leaf() {
     assert_eq!(read_string(&pod.join("tls.crt")), leaf);
     assert_eq!(read_string(&pod.join("ca.crt")), read_string(&bundle));
     assert_eq!(impostor.received(), "", "the impostor got a request");
+}
+
+/// A TLS stream to the signer from `source`, trusting the signer's CA, no client certificate.
+async fn tls_stream(
+    signer: &Signer,
+    source: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let sock = TcpSocket::new_v4()?;
+    sock.bind(SocketAddr::new(source.parse().unwrap(), 0))?;
+    let tcp = sock.connect(signer.addr).await?;
+    let cfg =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots(&signer.trust))
+            .with_no_client_auth();
+    TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+}
+
+/// Peak resident memory of a process (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[tokio::test]
+async fn regression_header_flood_gets_431_and_the_signer_stays_small() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Issue 19: hyper's default read buffer (~400 KiB) took 330 connections with a 400 KB
+    // header each to 148 MB of RSS. 250 such connections from 10 addresses (each under the
+    // per-source cap, so the header limit is what is tested), all open at once.
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let pid = signer.child.id();
+    let mut floods = tokio::task::JoinSet::new();
+    for i in 0..250 {
+        let source = format!("127.0.0.{}", 70 + i % 10);
+        let stream = tls_stream(&signer, &source);
+        let stream = stream.await.expect("TLS handshake");
+        floods.spawn(async move {
+            let mut stream = stream;
+            let mut request = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-flood: ".to_vec();
+            request.resize(request.len() + 400_000, b'a');
+            request.extend_from_slice(b"\r\n\r\n");
+            // The signer may close before all of it is written: that is one right answer.
+            let _ = stream.write_all(&request).await;
+            let mut status_line = Vec::new();
+            let mut byte = [0u8; 1];
+            while !status_line.ends_with(b"\r\n") && status_line.len() < 64 {
+                match stream.read(&mut byte).await {
+                    Ok(1) => status_line.push(byte[0]),
+                    _ => break,
+                }
+            }
+            // Kept open until every flood has been answered, as an attacker would.
+            (String::from_utf8_lossy(&status_line).into_owned(), stream)
+        });
+    }
+    let mut held = Vec::new();
+    let answered = tokio::time::timeout(GUARD * 4, async {
+        while let Some(r) = floods.join_next().await {
+            held.push(r.unwrap());
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "the floods were not answered in time");
+    for (status, _) in &held {
+        assert!(
+            status.is_empty() || status.starts_with("HTTP/1.1 431"),
+            "a 400 KB header was read and answered: {status:?}"
+        );
+    }
+    assert!(
+        held.iter().any(|(s, _)| s.starts_with("HTTP/1.1 431")),
+        "no flood got a 431"
+    );
+    let peak = peak_rss_kib(pid);
+    assert!(
+        peak < 64 * 1024,
+        "peak RSS {} MiB under the header flood",
+        peak / 1024
+    );
+    drop(held);
+    // And a pod is still answered.
+    let (pem, _) = csr(&[]);
+    let a = ask(
+        &signer,
+        "127.0.0.80",
+        Some(signer.token("worker")),
+        body("worker", &pem),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+#[tokio::test]
+async fn regression_one_source_at_its_connection_cap_does_not_lock_out_another() {
+    use tokio::io::AsyncReadExt;
+    // Issue 19: idle connections from one address held every slot until the handshake
+    // timeout freed them. Here 100 from one address against a cap of 64 in all: the default
+    // per-source cap (32) keeps 32 of them and closes the rest at once.
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--max-connections", "64"]);
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        let sock = TcpSocket::new_v4().unwrap();
+        sock.bind(SocketAddr::new("127.0.0.60".parse().unwrap(), 0))
+            .unwrap();
+        idle.push(sock.connect(signer.addr).await.unwrap());
+    }
+    // The last one is past the cap: the signer closes it without waiting for TLS.
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(GUARD, idle[99].read(&mut buf))
+        .await
+        .expect("closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // Another address is served now, not after the handshake timeout.
+    let mut other = Conn::try_open(&signer, "127.0.0.61", None)
+        .await
+        .expect("another address gets a connection while one address holds its cap");
+    assert_eq!(
+        other.send("GET", "/healthz", None, Vec::new()).await.status,
+        200
+    );
+    let m = other.send("GET", "/metrics", None, Vec::new()).await;
+    let count = |outcome: &str| -> u64 {
+        m.body
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "raytls_signer_connections_total{{outcome=\"{outcome}\"}} "
+                ))
+            })
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("refused_source_cap") >= 100 - 32, "{}", m.body);
+    assert_eq!(count("refused_cap"), 0, "{}", m.body);
+    drop(idle);
+}
+
+/// A leaf from the CA in `ca_dir` for `role` (OU=role, as the signer records roles), valid
+/// from a minute ago until `not_after`: tls.crt and tls.key in `out`.
+fn short_lived_leaf(ca_dir: &Path, out: &Path, role: &str, not_after: time::OffsetDateTime) {
+    use rcgen::{DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer};
+    let ca_key = KeyPair::from_pem(&read_string(&ca_dir.join("ca.key"))).unwrap();
+    let issuer = Issuer::from_ca_cert_pem(&read_string(&ca_dir.join("ca.crt")), ca_key).unwrap();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "short-lived");
+    dn.push(DnType::OrganizationalUnitName, role);
+    p.distinguished_name = dn;
+    p.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    p.not_after = not_after;
+    let cert = p.signed_by(&key, &issuer).unwrap();
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::write(out.join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(out.join("tls.key"), key.serialize_pem()).unwrap();
+}
+
+/// A client config presenting the certificate in `dir`, for one TLS version, with rustls'
+/// default in-memory session cache (it resumes whenever the server lets it).
+fn client_config_with_cert(
+    signer: &Signer,
+    dir: &Path,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> Arc<ClientConfig> {
+    let certs = CertificateDer::pem_file_iter(dir.join("tls.crt"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("tls.key")).unwrap();
+    Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots(&signer.trust))
+            .with_client_auth_cert(certs, key)
+            .unwrap(),
+    )
+}
+
+/// One request on a new connection made with `cfg`: how the handshake went (as the client
+/// saw it) and the answer's status, or the error that ended it.
+async fn request_with(
+    signer: &Signer,
+    cfg: &Arc<ClientConfig>,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (Option<rustls::HandshakeKind>, Result<u16, String>) {
+    let tcp = tokio::net::TcpStream::connect(signer.addr).await.unwrap();
+    let tls = match TlsConnector::from(cfg.clone())
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return (None, Err(format!("handshake: {e}"))),
+    };
+    let kind = tls.get_ref().1.handshake_kind();
+    let outcome = async {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        // Read the whole answer, so that a TLS 1.3 session ticket sent after it is seen too.
+        let _ = resp.into_body().collect().await;
+        Ok(status)
+    };
+    (
+        kind,
+        tokio::time::timeout(GUARD, outcome)
+            .await
+            .expect("answered in time"),
+    )
+}
+
+/// Sleep until `t` has passed (by a second: certificate times have whole seconds).
+async fn sleep_past(t: time::OffsetDateTime) {
+    let left = t - time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    if left.is_positive() {
+        tokio::time::sleep(left.unsigned_abs()).await;
+    }
+}
+
+#[tokio::test]
+async fn regression_a_resumed_tls_session_does_not_renew_an_expired_certificate() {
+    // Issue 19: a head certificate kept a TLS 1.3 session ticket from a /healthz while it was
+    // valid, and after it expired a resumed session still got a new certificate without a
+    // token (a full handshake with it gets certificate_expired). TLS 1.2 session IDs alike.
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let leaf = ws.join("short");
+    let not_after = time::OffsetDateTime::now_utc() + time::Duration::seconds(6);
+    short_lived_leaf(&ca, &leaf, "worker", not_after);
+    let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
+    let configs: Vec<_> = versions
+        .iter()
+        .map(|v| client_config_with_cert(&signer, &leaf, v))
+        .collect();
+    // While the certificate is valid: a full handshake; the client keeps any session.
+    for cfg in &configs {
+        let (kind, status) = request_with(&signer, cfg, "GET", "/healthz", Vec::new()).await;
+        assert_eq!(status, Ok(200));
+        assert_eq!(kind, Some(rustls::HandshakeKind::Full));
+    }
+    sleep_past(not_after).await;
+    // Expired: the same clients try to resume, and ask for a certificate with no token.
+    let (pem, _) = csr(&[]);
+    for (cfg, version) in configs.iter().zip(versions) {
+        let (kind, status) =
+            request_with(&signer, cfg, "POST", "/v1/sign", body("worker", &pem)).await;
+        assert_ne!(
+            kind,
+            Some(rustls::HandshakeKind::Resumed),
+            "{version:?}: the signer resumed a session"
+        );
+        assert!(
+            !matches!(status, Ok(200)),
+            "{version:?}: an expired certificate got a new one: {status:?}"
+        );
+    }
+    let issued = signer
+        .audit_lines()
+        .iter()
+        .filter(|l| l["result"] == "issued")
+        .count();
+    assert_eq!(issued, 0);
+}
+
+#[tokio::test]
+async fn regression_a_keep_alive_connection_does_not_outlive_its_client_certificate() {
+    // A connection's handshake is no proof for a request made on it after the certificate
+    // expired: each request that relies on the certificate checks it again.
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let leaf = ws.join("short");
+    let not_after = time::OffsetDateTime::now_utc() + time::Duration::seconds(6);
+    short_lived_leaf(&ca, &leaf, "worker", not_after);
+    let mut conn = Conn::open(&signer, "127.0.0.90", Some(&leaf)).await;
+    let (pem, _) = csr(&[]);
+    let a = conn
+        .send("POST", "/v1/sign", None, body("worker", &pem))
+        .await;
+    assert_eq!(a.status, 200, "while valid: {}", a.body);
+    sleep_past(not_after).await;
+    conn.send("POST", "/v1/sign", None, body("worker", &pem))
+        .await
+        .refused(401, "unauthorized", "no longer accepted");
+    // A token on the same connection still counts.
+    let a = conn
+        .send(
+            "POST",
+            "/v1/sign",
+            Some(signer.token("worker")),
+            body("worker", &pem),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+#[tokio::test]
+async fn regression_a_client_hello_that_never_ends_is_cut_off_at_32_kib() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // rustls joins a handshake message of up to 64 KiB: a peer that sent most of one and
+    // stalled held that memory for the whole handshake timeout, on each connection. The
+    // signer reads at most 32 KiB before the handshake is done.
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--read-timeout", "120s"]);
+    let mut tcp = tokio::net::TcpStream::connect(signer.addr).await.unwrap();
+    // A ClientHello that says it is 60,000 bytes long, in records of 10,000; 50,000 sent.
+    let mut hello = vec![1u8, 0, 0xea, 0x60, 3, 3];
+    hello.resize(50_000, 0);
+    for part in hello.chunks(10_000) {
+        let mut record = vec![0x16, 3, 1];
+        record.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        record.extend_from_slice(part);
+        if tcp.write_all(&record).await.is_err() {
+            break;
+        }
+    }
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(GUARD, tcp.read(&mut buf))
+        .await
+        .expect("closed at once, not after the handshake timeout");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // A real handshake is well under the budget, with a client certificate too.
+    let out = ws.issue("worker", &ca, "w", &["--pod-ip", "10.0.0.7"]);
+    let mut conn = Conn::open(&signer, "127.0.0.1", Some(&out)).await;
+    assert_eq!(
+        conn.send("GET", "/healthz", None, Vec::new()).await.status,
+        200
+    );
 }
