@@ -168,33 +168,34 @@ pub async fn check_all(
     opts: Options,
 ) -> Vec<Report> {
     let opts = Arc::new(opts);
-    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency_limit()));
-    let handles: Vec<_> = targets
+    let targets: Arc<[Target]> = targets.into();
+    // A fixed pool of workers, not a task per address: nothing is made for an address
+    // before its turn. No overall deadline: each address asked for gets its --timeout.
+    let outcomes = super::pool::run(
+        targets.clone(),
+        concurrency_limit(),
+        None,
+        None,
+        move |targets, i| {
+            let (creds, token, opts) = (creds.clone(), token.clone(), opts.clone());
+            async move { check(&targets[i], &creds, token.as_ref(), &opts).await }
+        },
+    )
+    .await;
+    outcomes
         .into_iter()
-        .map(|t| {
-            let (creds, token, opts, slots) =
-                (creds.clone(), token.clone(), opts.clone(), slots.clone());
-            let address = t.to_string();
-            (
-                address,
-                tokio::spawn(async move {
-                    // The semaphore is never closed, so acquiring cannot fail.
-                    let _slot = slots.acquire_owned().await.ok();
-                    check(&t, &creds, token.as_ref(), &opts).await
-                }),
-            )
+        .zip(targets.iter())
+        .map(|(outcome, t)| match outcome {
+            super::pool::Outcome::Done(r) => r,
+            // Only a check that panicked (there is no deadline here).
+            _ => {
+                let mut r = Report::new(t.to_string(), None);
+                r.cause = Cause::GrpcError;
+                r.message = "internal error in the check".into();
+                r
+            }
         })
-        .collect();
-    let mut reports = Vec::new();
-    for (address, h) in handles {
-        reports.push(h.await.unwrap_or_else(|e| {
-            let mut r = Report::new(address, None);
-            r.cause = Cause::GrpcError;
-            r.message = format!("internal error in the check: {e}");
-            r
-        }));
-    }
-    reports
+        .collect()
 }
 
 /// Check one address. Each phase runs under the same deadline (start + `--timeout`), so
