@@ -16,6 +16,7 @@ pub use super::failure::{Cause, Failure, Phase};
 use super::grpc::{self, GcsClient};
 use super::target::Target;
 use super::tls::{self, lock, TlsConn};
+use crate::text::escape::clip;
 use crate::text::hex;
 
 /// The outcome for one address: one line of text, or one `--json` object.
@@ -99,6 +100,12 @@ impl Report {
         }
     }
 }
+
+/// Text from the peer that goes on one line is cut to this many bytes (a reply may be 4 MB):
+/// a status message, a Ray version ("2.60.0"), the bytes of a cluster ID (28 in Ray).
+const MAX_PEER_MESSAGE: usize = 1024;
+const MAX_RAY_VERSION: usize = 128;
+const MAX_CLUSTER_ID_BYTES: usize = 64;
 
 /// What the user asked for beyond the credentials.
 #[derive(Debug, Clone)]
@@ -288,11 +295,15 @@ async fn run(
             Cause::GrpcError,
             format!(
                 "the GCS at {} answered GetClusterId with status {}: {}",
-                ctx.peer, st.code, st.message
+                ctx.peer,
+                st.code,
+                clip(&st.message, MAX_PEER_MESSAGE)
             ),
         ));
     }
-    report.cluster_id = (!reply.cluster_id.is_empty()).then(|| hex::lower(&reply.cluster_id));
+    // Ray's cluster ID is 28 bytes; a reply of up to 4 MB could make it anything.
+    let id = &reply.cluster_id[..reply.cluster_id.len().min(MAX_CLUSTER_ID_BYTES)];
+    report.cluster_id = (!id.is_empty()).then(|| hex::lower(id));
 
     // 2. The version check of `ray health-check`.
     let kv = match timeout_at(
@@ -313,7 +324,7 @@ async fn run(
     // to compare, not a failure.
     let kv_ok = kv.status.as_ref().is_none_or(|s| s.code == 0);
     report.ray_version = if kv_ok && !kv.value.is_empty() {
-        grpc::ray_version(&kv.value)
+        grpc::ray_version(&kv.value).map(|v| clip(&v, MAX_RAY_VERSION).into_owned())
     } else {
         None
     };
@@ -645,7 +656,7 @@ impl RpcContext<'_> {
                 ),
             );
         }
-        let msg = status.message();
+        let msg = clip(status.message(), MAX_PEER_MESSAGE);
         if msg.contains("content-type") || msg.contains("HTTP status") {
             return grpc_fail(
                 Cause::NotRayGcs,
@@ -661,7 +672,7 @@ impl RpcContext<'_> {
                 "{call} on {} failed: {:?}: {}",
                 self.peer,
                 status.code(),
-                if msg.is_empty() { "(no message)" } else { msg }
+                if msg.is_empty() { "(no message)" } else { &msg }
             ),
         )
     }

@@ -816,6 +816,30 @@ fn regression_ray_version_from_the_peer_is_escaped() {
     );
 }
 
+#[test]
+fn regression_a_megabyte_ray_version_from_the_peer_is_clipped() {
+    // A GCS may send up to 4 MB in a reply; its version string went whole into the line
+    // (and, escaped, up to four times that).
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            ray_version: format!("2.60.{}", "9".repeat(1_000_000)),
+            ..Gcs::default()
+        },
+    );
+    let mut text = vec!["--address".to_string(), gcs.address()];
+    text.extend(files.flags());
+    let run = health_check(&text, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.len() < 1024, "{} bytes", run.stdout.len());
+    assert!(
+        run.stdout.contains("ray 2.60.999") && run.stdout.contains("...(+"),
+        "{}",
+        run.stdout
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // TLS peers that are not Ray (issue 11, section 3): real openssl and python servers, and
 // in-process ones. None of them negotiates ALPN h2.
