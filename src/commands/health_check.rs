@@ -9,6 +9,7 @@ use crate::probe::credentials::{self, Credentials, Token};
 use crate::probe::failure::Cause;
 use crate::probe::health::{self, Options, Report};
 use crate::probe::target::{self, Target};
+use crate::text::number::grouped;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +52,10 @@ EXAMPLES:
     raytls health-check --address $FQ_RAY_IP:6379 --all-nodes --min-days-left 14
     raytls health-check --address 10.0.0.5:6379 --all-nodes --json |
       jq -c 'select(.kind == \"node\") | {address, verdict, cause, days_left}'
+  The node checks end 4 x --timeout after they start (20 s by default); nodes not reached by
+  then are `not_checked` (exit 1). A GCS listing more than --max-nodes (default 10,000)
+  fails at once (too_many_nodes), nothing dialed. A larger cluster:
+    raytls health-check --address $FQ_RAY_IP:6379 --all-nodes --max-nodes 20000 --timeout 10s
 
 CAUSES (--json `cause`; exit 1 unless noted):
   ok, resolve_failed, connection_refused, connect_failed, timeout, not_tls,
@@ -58,8 +63,9 @@ CAUSES (--json `cause`; exit 1 unless noted):
   not_yet_valid, no_server_auth_eku, bad_server_cert, client_cert_rejected,
   unauthenticated, not_ray_gcs, not_serving, grpc_error, version_mismatch,
   stale_certificate (--expect-cert),
-  expires_soon, node_dead, bad_node_address (--all-nodes; node lines also use name_mismatch,
-  unknown_ca, expired, ... for the node's certificate),
+  expires_soon, node_dead, bad_node_address, not_checked (--all-nodes; node lines also use
+  name_mismatch, unknown_ca, expired, ... for the node's certificate), too_many_nodes (the
+  GCS lists more than --max-nodes),
   local_config (exit 2: our own CA/cert/key/token unusable, nothing was dialed; or this
   machine ran out of file descriptors)
 
@@ -68,7 +74,8 @@ EXIT CODES:
   1  at least one address is unhealthy; --all-nodes: the GCS, or a node whose certificate
      the GCS cannot accept (or that fails --min-days-left), or a node the GCS marked dead
      after failed health checks (nodes dead for other reasons, e.g. `ray stop`, are listed
-     as DEAD and do not fail)
+     as DEAD and do not fail), a node not checked by the deadline, or more nodes than
+     --max-nodes
   2  usage or local configuration error";
 
 /// Check a Ray GCS over mutual TLS, like `ray health-check`, and name what is wrong.
@@ -156,6 +163,32 @@ pub struct HealthCheckArgs {
         value_parser = crate::text::duration::parse
     )]
     pub dead_within: Option<Duration>,
+
+    /// With --all-nodes: a GCS that lists more nodes than this (alive and dead) fails the run
+    /// (too_many_nodes) before any node is dialed; at most 100000
+    #[arg(
+        long,
+        value_name = "N",
+        env = "RAYTLS_MAX_NODES",
+        default_value_t = cluster::DEFAULT_MAX_NODES,
+        value_parser = parse_max_nodes
+    )]
+    pub max_nodes: usize,
+}
+
+/// `--max-nodes`: 1 to [`cluster::MAX_MAX_NODES`].
+fn parse_max_nodes(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of nodes"))?;
+    if n == 0 || n > cluster::MAX_MAX_NODES {
+        return Err(format!(
+            "{n} is not between 1 and {}",
+            cluster::MAX_MAX_NODES
+        ));
+    }
+    Ok(n)
 }
 
 /// `--timeout`: a duration above zero and at most an hour.
@@ -217,6 +250,7 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
         let node_opts = NodeOptions {
             min_days_left: args.min_days_left,
             dead_within: args.dead_within,
+            max_nodes: args.max_nodes,
         };
         // parse_targets returned exactly one (checked above).
         let gcs = targets.into_iter().next().ok_or_else(|| {
@@ -230,7 +264,7 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
             node_opts,
         ));
         runtime.shutdown_background();
-        return Ok(print_cluster(&report, &nodes, args.json));
+        return Ok(print_cluster(&report, &nodes, args.json, args.timeout));
     }
     let reports = runtime.block_on(health::check_all(targets, Arc::new(creds), token, opts));
     // A DNS lookup that outlived its deadline still sits in a blocking thread: do not wait.
@@ -257,8 +291,9 @@ pub fn run(args: HealthCheckArgs) -> Result<ExitCode> {
     })
 }
 
-/// `--all-nodes`: the GCS's line, one line per node, a summary; the exit code.
-fn print_cluster(gcs: &Report, nodes: &[NodeReport], json: bool) -> ExitCode {
+/// `--all-nodes`: the GCS's line, one line per node checked (at most --max-nodes), a
+/// summary; the exit code. `--json`: one object per node, the unchecked ones too.
+fn print_cluster(gcs: &Report, nodes: &[NodeReport], json: bool, timeout: Duration) -> ExitCode {
     if json {
         print_json(gcs);
         for n in nodes {
@@ -269,53 +304,83 @@ fn print_cluster(gcs: &Report, nodes: &[NodeReport], json: bool) -> ExitCode {
         }
     } else {
         crate::outln!("{}", gcs.line());
-        for n in nodes {
+        // Not-checked nodes say nothing but their address: the summary counts them.
+        for n in nodes.iter().filter(|n| n.verdict != Verdict::NotChecked) {
             crate::outln!("{}", n.line());
         }
+        crate::outln!("{}", cluster_summary(gcs, nodes, timeout));
     }
-    let failing: Vec<&NodeReport> = nodes
+    let failed = nodes
         .iter()
-        .filter(|n| n.verdict == Verdict::Fail)
-        .collect();
-    if !json {
-        crate::outln!("{}", cluster_summary(gcs, nodes, &failing));
-    }
+        .any(|n| matches!(n.verdict, Verdict::Fail | Verdict::NotChecked));
     if gcs.cause == Cause::LocalConfig {
         ExitCode::Usage
-    } else if !gcs.healthy || !failing.is_empty() {
+    } else if !gcs.healthy || failed {
         ExitCode::Failure
     } else {
         ExitCode::Ok
     }
 }
 
-/// `2 nodes (2 alive): all healthy` or `3 nodes (1 alive, 2 dead): 2 failing: ...`.
-fn cluster_summary(gcs: &Report, nodes: &[NodeReport], failing: &[&NodeReport]) -> String {
+/// The summary names at most this many failing nodes, and counts the rest.
+const SUMMARY_NAMES: usize = 10;
+
+/// `2 nodes (2 alive): all healthy`, or `3 nodes (1 alive, 2 dead): 2 failing: ...`, naming
+/// the first [`SUMMARY_NAMES`] failing nodes (`... and 12,345 more`) and counting those not
+/// checked: one line of bounded length, however many nodes.
+fn cluster_summary(gcs: &Report, nodes: &[NodeReport], timeout: Duration) -> String {
     if !gcs.healthy {
+        let what = if gcs.cause == Cause::TooManyNodes {
+            "lists more nodes than --max-nodes"
+        } else {
+            "is unhealthy"
+        };
         return format!(
-            "the GCS at {} is unhealthy ({}): no nodes checked",
+            "the GCS at {} {what} ({}): no nodes checked",
             gcs.address,
             gcs.cause.code()
         );
     }
+    let n = |v: usize| grouped(v as u64);
     let alive = nodes.iter().filter(|n| n.state == "alive").count();
     let dead = nodes.len() - alive;
-    let mut s = format!("{} nodes ({alive} alive", nodes.len());
+    let mut s = format!("{} nodes ({} alive", n(nodes.len()), n(alive));
     if dead > 0 {
-        s += &format!(", {dead} dead");
+        s += &format!(", {} dead", n(dead));
     }
     s += ")";
-    if failing.is_empty() {
-        s + ": all healthy"
-    } else {
+    let failing = nodes.iter().filter(|r| r.verdict == Verdict::Fail);
+    let failing_count = failing.clone().count();
+    let not_checked = nodes
+        .iter()
+        .filter(|r| r.verdict == Verdict::NotChecked)
+        .count();
+    if failing_count == 0 && not_checked == 0 {
+        return s + ": all healthy";
+    }
+    if failing_count > 0 {
         let which: Vec<String> = failing
-            .iter()
-            .map(|n| format!("{} ({})", n.address, n.cause.code()))
+            .take(SUMMARY_NAMES)
+            .map(|r| format!("{} ({})", r.address, r.cause.code()))
             .collect();
         // Addresses come from the GCS: escaped as every node line is.
-        let which = crate::text::escape::escape(&which.join(", ")).into_owned();
-        s + &format!(": {} failing: {which}", failing.len())
+        let mut which = crate::text::escape::escape(&which.join(", ")).into_owned();
+        if failing_count > SUMMARY_NAMES {
+            which += &format!(" and {} more", n(failing_count - SUMMARY_NAMES));
+        }
+        s += &format!(": {} failing: {which}", n(failing_count));
     }
+    if not_checked > 0 {
+        s += &format!(
+            "{} {} not checked: the node checks' deadline ({} x --timeout {} = {}) passed first",
+            if failing_count > 0 { ";" } else { ":" },
+            n(not_checked),
+            cluster::NODE_CHECKS_TIMEOUTS,
+            crate::text::duration::format(timeout),
+            crate::text::duration::format(cluster::node_checks_budget(timeout))
+        );
+    }
+    s
 }
 
 fn parse_targets(addresses: &[String]) -> Result<Vec<Target>> {

@@ -21,21 +21,51 @@ use super::failure::{Cause, Failure, Phase};
 use super::grpc::messages::{
     death_reason_name, GcsNodeInfo, DEATH_UNEXPECTED_TERMINATION, NODE_ALIVE, SERVING,
 };
-use super::grpc::GcsClient;
+use super::grpc::{GcsClient, NodeList};
 use super::health::{self, Options, Report};
+use super::pool::{self, Outcome};
 use super::target::{self, Host, Target};
 use super::tls::{self, lock, Verify};
 use crate::pki::certinfo::{date, CertInfo};
 use crate::pki::leafcheck::{self, Check, Expectations, Leaf, RenewWhen, Status};
 use crate::pki::san::San;
+use crate::text::escape::clip;
 use crate::text::hex;
+use crate::text::number::grouped;
 
 /// What the GCS records as the death of a node whose health checks failed (Ray 2.60,
 /// gcs_node_manager.cc): reason UNEXPECTED_TERMINATION with this message.
 pub const HEALTH_CHECK_DEATH: &str = "health check failed";
 
+/// `--max-nodes` by default: far above real clusters (Ray's largest run a few thousand
+/// nodes), far below what a 4 MB reply can list (two million empty entries).
+pub const DEFAULT_MAX_NODES: usize = 10_000;
+
+/// The most `--max-nodes` may be: each node checked costs a report (a few KB with its
+/// certificate) and a line of output.
+pub const MAX_MAX_NODES: usize = 100_000;
+
+/// The node checks of `--all-nodes` end this many `--timeout`s after they start (after the
+/// GCS's own check and its node list, each within one `--timeout`): a node whose turn comes
+/// later is reported `not_checked`. With the default 5 s, 20 s: thousands of answering
+/// nodes (milliseconds each, 256 at once) fit many times over; a thousand silent ones do not.
+pub const NODE_CHECKS_TIMEOUTS: u32 = 4;
+
+/// How long the node checks may take, all nodes together: [`NODE_CHECKS_TIMEOUTS`] x
+/// `--timeout`.
+pub fn node_checks_budget(timeout: Duration) -> Duration {
+    timeout.saturating_mul(NODE_CHECKS_TIMEOUTS)
+}
+
+/// Text from the GCS that goes on a node's line, cut to a sane length (Ray's are host
+/// names, IPs and one-sentence messages): bytes of node ID, node name and address, death
+/// message.
+const MAX_NODE_ID_BYTES: usize = 64;
+const MAX_NODE_TEXT: usize = 256;
+const MAX_DEATH_MESSAGE: usize = 1024;
+
 /// What `--all-nodes` adds to the GCS check.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct NodeOptions {
     /// `--min-days-left`: a node certificate with fewer whole days left fails with
     /// `expires_soon`. 0: only an expired certificate fails.
@@ -43,17 +73,32 @@ pub struct NodeOptions {
     /// `--dead-within`: a death by failed health checks longer ago than this is history
     /// (verdict `dead`), not a failure. None: every such death fails.
     pub dead_within: Option<Duration>,
+    /// `--max-nodes`: a GCS listing more nodes than this fails the run (`too_many_nodes`)
+    /// before any node is dialed.
+    pub max_nodes: usize,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            min_days_left: 0,
+            dead_within: None,
+            max_nodes: DEFAULT_MAX_NODES,
+        }
+    }
 }
 
 /// Where a node stands: `ok`; `fail` (exit 1: the GCS cannot, or could not, health-check
 /// it); `dead` (the GCS lists it as dead for another reason, e.g. `ray stop` or an
-/// autoscaler drain, and it no longer answers: history, not a failure).
+/// autoscaler drain, and it no longer answers: history, not a failure); `not_checked` (its
+/// turn came after the node checks' deadline: exit 1, nothing is known of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Ok,
     Fail,
     Dead,
+    NotChecked,
 }
 
 /// One node: one line of text, or one `--json` object (`"kind": "node"`).
@@ -114,10 +159,15 @@ impl NodeReport {
             .unwrap_or(0);
         let dead_for_s = (!alive && node.end_time_ms > 0 && now_ms >= node.end_time_ms)
             .then(|| (now_ms - node.end_time_ms) / 1000);
+        let id = &node.node_id[..node.node_id.len().min(MAX_NODE_ID_BYTES)];
+        let mut node_id = hex::lower(id);
+        if id.len() < node.node_id.len() {
+            node_id += "...";
+        }
         NodeReport {
             kind: "node",
-            node_id: hex::lower(&node.node_id),
-            node_name: node.node_name.clone(),
+            node_id,
+            node_name: clip(&node.node_name, MAX_NODE_TEXT).into_owned(),
             is_head: node.is_head_node,
             state: if alive { "alive" } else { "dead" },
             address: node_address(node),
@@ -126,7 +176,7 @@ impl NodeReport {
             cause: Cause::Ok,
             message: String::new(),
             death_reason: death.map(|d| death_reason_name(d.reason)),
-            death_message: death.map(|d| d.reason_message.clone()),
+            death_message: death.map(|d| clip(&d.reason_message, MAX_DEATH_MESSAGE).into_owned()),
             died_of_failed_health_checks,
             lived_s,
             dead_for_s,
@@ -161,6 +211,7 @@ impl NodeReport {
             Verdict::Ok => "OK",
             Verdict::Fail => "FAIL",
             Verdict::Dead => "DEAD",
+            Verdict::NotChecked => "NOT CHECKED",
         };
         let short: String = self.node_id.chars().take(8).collect();
         let mut who = format!(
@@ -187,7 +238,7 @@ impl NodeReport {
 /// `IP:PORT` as the GCS has it (IPv6 in brackets), for reports: what the GCS sent, even
 /// when it cannot be dialed.
 fn node_address(node: &GcsNodeInfo) -> String {
-    let host = &node.node_manager_address;
+    let host = clip(&node.node_manager_address, MAX_NODE_TEXT);
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{}", node.node_manager_port)
     } else {
@@ -212,12 +263,21 @@ fn node_target(node: &GcsNodeInfo) -> Result<Target, String> {
         });
     }
     // Ray records an IP; anything else must at least be a DNS name.
-    target::parse(&format!("{host}:{port}"))
-        .map_err(|why| format!("node address {host:?} cannot be dialed: {why}"))
+    target::parse(&format!("{host}:{port}")).map_err(|why| {
+        format!(
+            "node address {:?} cannot be dialed: {}",
+            clip(host, MAX_NODE_TEXT),
+            clip(&why, MAX_NODE_TEXT)
+        )
+    })
 }
 
 /// The whole view: the GCS check (as without `--all-nodes`), then every node. The GCS's
-/// report turns unhealthy if it cannot list its nodes; the node list is then empty.
+/// report turns unhealthy if it cannot list its nodes, or lists more than `--max-nodes`; the
+/// node list is then empty. The nodes are checked by a fixed pool of workers (as many as
+/// [`health::concurrency_limit`]), each node with its own `--timeout`, all of them within
+/// [`node_checks_budget`]: a node whose check could not end by then is not started, and is
+/// reported `not_checked`.
 pub async fn check_cluster(
     gcs: Target,
     creds: Arc<Credentials>,
@@ -229,7 +289,14 @@ pub async fn check_cluster(
     if !report.healthy {
         return (report, Vec::new());
     }
-    let nodes = match list_nodes(&gcs, &creds, token.as_ref(), opts.timeout).await {
+    let listed = list_nodes(
+        &gcs,
+        &creds,
+        token.as_ref(),
+        opts.timeout,
+        node_opts.max_nodes,
+    );
+    let nodes = match listed.await {
         Ok(n) => n,
         Err(f) => {
             report.healthy = false;
@@ -239,32 +306,62 @@ pub async fn check_cluster(
             return (report, Vec::new());
         }
     };
-    let slots = Arc::new(tokio::sync::Semaphore::new(health::concurrency_limit()));
-    let handles: Vec<_> = nodes
-        .into_iter()
-        .map(|node| {
-            let (creds, token, slots) = (creds.clone(), token.clone(), slots.clone());
-            let fallback = NodeReport::new(&node);
-            let timeout = opts.timeout;
-            (
-                fallback,
-                tokio::spawn(async move {
-                    // The semaphore is never closed, so acquiring cannot fail.
-                    let _slot = slots.acquire_owned().await.ok();
-                    check_node(&node, &creds, token.as_ref(), timeout, node_opts).await
-                }),
-            )
-        })
-        .collect();
-    let mut reports = Vec::new();
-    for (mut fallback, h) in handles {
-        reports.push(h.await.unwrap_or_else(|e| {
-            fallback.cause = Cause::GrpcError;
-            fallback.message = format!("internal error in the check: {e}");
-            fallback
-        }));
-    }
+    let reports = check_nodes(nodes, creds, token, opts.timeout, node_opts).await;
     (report, reports)
+}
+
+/// Every node, [`health::concurrency_limit`] at a time, within [`node_checks_budget`].
+async fn check_nodes(
+    nodes: Vec<GcsNodeInfo>,
+    creds: Arc<Credentials>,
+    token: Option<Token>,
+    timeout: Duration,
+    node_opts: NodeOptions,
+) -> Vec<NodeReport> {
+    let budget = node_checks_budget(timeout);
+    let end = Instant::now() + budget;
+    // A check started by then ends by `end` (its own deadline is --timeout); the pool's
+    // own cut-off, a second later, only catches what would not (a stuck DNS lookup).
+    let start_by = end.checked_sub(timeout).unwrap_or(end);
+    let cut_off = end + Duration::from_secs(1);
+    let nodes: Arc<[GcsNodeInfo]> = nodes.into();
+    let outcomes = pool::run(
+        nodes.clone(),
+        health::concurrency_limit(),
+        Some(start_by),
+        Some(cut_off),
+        move |nodes, i| {
+            let (creds, token) = (creds.clone(), token.clone());
+            async move { check_node(&nodes[i], &creds, token.as_ref(), timeout, node_opts).await }
+        },
+    )
+    .await;
+    let budget_words = format!(
+        "the node checks' deadline ({NODE_CHECKS_TIMEOUTS} x --timeout {} = {}) passed",
+        crate::text::duration::format(timeout),
+        crate::text::duration::format(budget)
+    );
+    outcomes
+        .into_iter()
+        .zip(nodes.iter())
+        .map(|(outcome, node)| match outcome {
+            Outcome::Done(r) => r,
+            Outcome::NotStarted => {
+                let mut r = NodeReport::new(node);
+                r.verdict = Verdict::NotChecked;
+                r.cause = Cause::NotChecked;
+                r.message = format!("not checked: {budget_words} before its turn");
+                r
+            }
+            Outcome::Unfinished => {
+                let mut r = NodeReport::new(node);
+                r.verdict = Verdict::NotChecked;
+                r.cause = Cause::NotChecked;
+                r.message = format!("not checked: {budget_words} while it was being checked");
+                r
+            }
+        })
+        .collect()
 }
 
 /// `NodeInfoGcsService/GetAllNodeInfo` over a fresh connection to the GCS (the check of
@@ -274,6 +371,7 @@ async fn list_nodes(
     creds: &Credentials,
     token: Option<&Token>,
     budget: Duration,
+    max_nodes: usize,
 ) -> Result<Vec<GcsNodeInfo>, Failure> {
     let deadline = Instant::now() + budget;
     let (tcp, peer) = tls::dial(gcs, deadline, budget).await?;
@@ -298,7 +396,7 @@ async fn list_nodes(
         Ok(Err(e)) => return Err(fail(Cause::GrpcError, e)),
         Ok(Ok(c)) => c,
     };
-    let reply = match timeout_at(deadline, client.get_all_node_info()).await {
+    let reply = match timeout_at(deadline, client.get_all_node_info(max_nodes)).await {
         Err(_) => return Err(timed_out()),
         Ok(Err(s)) if s.code() == Code::Unimplemented => {
             return Err(fail(
@@ -330,11 +428,35 @@ async fn list_nodes(
             Cause::GrpcError,
             format!(
                 "the GCS at {peer} answered GetAllNodeInfo with status {}: {}",
-                st.code, st.message
+                st.code,
+                clip(&st.message, MAX_DEATH_MESSAGE)
             ),
         ));
     }
-    Ok(reply.node_info_list)
+    if reply.listed > max_nodes as u64 {
+        return Err(fail(
+            Cause::TooManyNodes,
+            too_many_nodes(&peer.to_string(), &reply, max_nodes),
+        ));
+    }
+    Ok(reply.nodes)
+}
+
+/// `the GCS at 10.0.0.5:6379 lists 200000 nodes, more than --max-nodes 10000: ...`
+fn too_many_nodes(peer: &str, reply: &NodeList, max_nodes: usize) -> String {
+    // Ray honours the `limit` we send (max_nodes + 1) and says how many it has in `total`.
+    let count = if reply.nodes_at_gcs() > reply.listed {
+        format!("has {} nodes", grouped(reply.nodes_at_gcs()))
+    } else {
+        format!("lists {} nodes", grouped(reply.listed))
+    };
+    format!(
+        "the GCS at {peer} {count} (alive and dead), more than --max-nodes {}: no node was \
+         checked; raise --max-nodes (or RAYTLS_MAX_NODES, at most {}) if the cluster is that \
+         large",
+        grouped(max_nodes as u64),
+        grouped(MAX_MAX_NODES as u64)
+    )
 }
 
 /// Dial one node's raylet as the GCS does and judge what it presents.

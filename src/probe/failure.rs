@@ -38,6 +38,10 @@ pub enum Cause {
     NodeDead,
     /// `--all-nodes`: the GCS lists an address for a node that cannot be dialed.
     BadNodeAddress,
+    /// `--all-nodes`: the GCS lists more nodes than `--max-nodes`; none is dialed.
+    TooManyNodes,
+    /// `--all-nodes`: the node's turn came after the deadline of the node checks.
+    NotChecked,
 }
 
 impl Cause {
@@ -68,6 +72,8 @@ impl Cause {
             Cause::ExpiresSoon => "expires_soon",
             Cause::NodeDead => "node_dead",
             Cause::BadNodeAddress => "bad_node_address",
+            Cause::TooManyNodes => "too_many_nodes",
+            Cause::NotChecked => "not_checked",
         }
     }
 }

@@ -75,19 +75,26 @@ pub mod messages {
     pub const SERVING: i32 = 1;
 
     /// `ray.rpc.GetAllNodeInfoRequest` (gcs_service.proto): `limit` = 1, `node_selectors`
-    /// = 2, `state_filter` = 3. Empty (no limit, no filter): every node the GCS knows,
-    /// alive and dead.
+    /// = 2, `state_filter` = 3. No filter: every node the GCS knows, alive and dead; at most
+    /// `limit` of them (a GCS older than the field ignores it and sends them all).
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct GetAllNodeInfoRequest {}
+    pub struct GetAllNodeInfoRequest {
+        #[prost(int64, optional, tag = "1")]
+        pub limit: Option<i64>,
+    }
 
-    /// `ray.rpc.GetAllNodeInfoReply`: `status` = 1, `node_info_list` = 2 (`total` = 3 and
-    /// `num_filtered` = 4 are not read).
+    /// `ray.rpc.GetAllNodeInfoReply`: `status` = 1, `node_info_list` = 2, `total` = 3 (how
+    /// many nodes the GCS has, before `limit`; `num_filtered` = 4 is not read). The probe
+    /// decodes it as a [`super::NodeList`], which stops decoding entries past a cap; this
+    /// whole-message form is what tests and the fuzz target compare that with.
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct GetAllNodeInfoReply {
         #[prost(message, optional, tag = "1")]
         pub status: Option<GcsStatus>,
         #[prost(message, repeated, tag = "2")]
         pub node_info_list: Vec<GcsNodeInfo>,
+        #[prost(int64, tag = "3")]
+        pub total: i64,
     }
 
     /// `ray.rpc.GcsNodeInfo` (gcs.proto), the fields the cluster view reads. Tags checked
@@ -167,22 +174,135 @@ pub enum Reply {
     ClusterId(GetClusterIdReply),
     KvGet(InternalKvGetReply),
     Health(HealthCheckResponse),
-    Nodes(GetAllNodeInfoReply),
+    Nodes(NodeList),
 }
 
 /// Decode the protobuf body of a reply to `path` (one of [`GET_CLUSTER_ID`],
-/// [`INTERNAL_KV_GET`], [`HEALTH_CHECK`], [`GET_ALL_NODE_INFO`]) exactly as the client does. The bytes come from the
-/// peer: this is the entry point for fuzzing the probe's reply decoding. None for a path the
-/// probe never calls.
-pub fn decode_reply(path: &str, body: &[u8]) -> Option<Result<Reply, prost::DecodeError>> {
+/// [`INTERNAL_KV_GET`], [`HEALTH_CHECK`], [`GET_ALL_NODE_INFO`]) exactly as the client does
+/// (a node list with at most `max_nodes` entries decoded). The bytes come from the peer:
+/// this is the entry point for fuzzing the probe's reply decoding. None for a path the probe
+/// never calls.
+pub fn decode_reply(
+    path: &str,
+    body: &[u8],
+    max_nodes: usize,
+) -> Option<Result<Reply, prost::DecodeError>> {
     use prost::Message;
     Some(match path {
         GET_CLUSTER_ID => GetClusterIdReply::decode(body).map(Reply::ClusterId),
         INTERNAL_KV_GET => InternalKvGetReply::decode(body).map(Reply::KvGet),
         HEALTH_CHECK => HealthCheckResponse::decode(body).map(Reply::Health),
-        GET_ALL_NODE_INFO => GetAllNodeInfoReply::decode(body).map(Reply::Nodes),
+        GET_ALL_NODE_INFO => NodeList::decode(body, max_nodes).map(Reply::Nodes),
         _ => return None,
     })
+}
+
+/// A `GetAllNodeInfoReply` with at most a cap of its node entries decoded, and all of them
+/// counted. The reply is up to tonic's 4 MB, and an empty entry takes 2 bytes on the wire but
+/// a few hundred decoded (with its report, a few KB): decoded whole, a million entries cost
+/// gigabytes. Past the cap the entries are only skipped (their framing is still checked), so
+/// a reply costs its bytes plus at most `max_nodes` decoded nodes however many it lists.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeList {
+    pub status: Option<GcsStatus>,
+    /// The first `max_nodes` entries, decoded.
+    pub nodes: Vec<GcsNodeInfo>,
+    /// How many entries the reply holds (decoded or not).
+    pub listed: u64,
+    /// `total`: how many nodes the GCS says it has (Ray fills it in; 0 if not).
+    pub total: i64,
+}
+
+impl NodeList {
+    /// Decode as prost decodes `GetAllNodeInfoReply` (field by field, the last `total`
+    /// wins, repeated `status` fields merge), keeping only the first `max_nodes` entries.
+    pub fn decode(mut buf: impl bytes::Buf, max_nodes: usize) -> Result<Self, prost::DecodeError> {
+        use prost::encoding::{self, DecodeContext, WireType};
+        let mut list = NodeList::default();
+        while buf.has_remaining() {
+            let (tag, wire_type) = encoding::decode_key(&mut buf)?;
+            let ctx = DecodeContext::default();
+            match tag {
+                1 => encoding::message::merge(
+                    wire_type,
+                    list.status.get_or_insert_with(GcsStatus::default),
+                    &mut buf,
+                    ctx,
+                )?,
+                2 => {
+                    list.listed += 1;
+                    if list.nodes.len() < max_nodes {
+                        let mut node = GcsNodeInfo::default();
+                        encoding::message::merge(wire_type, &mut node, &mut buf, ctx)?;
+                        list.nodes.push(node);
+                    } else {
+                        encoding::check_wire_type(WireType::LengthDelimited, wire_type)?;
+                        encoding::skip_field(wire_type, tag, &mut buf, ctx)?;
+                    }
+                }
+                3 => encoding::int64::merge(wire_type, &mut list.total, &mut buf, ctx)?,
+                _ => encoding::skip_field(wire_type, tag, &mut buf, ctx)?,
+            }
+        }
+        Ok(list)
+    }
+
+    /// How many nodes the GCS has, as best the reply tells: its `total` when that says more
+    /// than it sent (Ray honours `limit`), else the entries counted.
+    pub fn nodes_at_gcs(&self) -> u64 {
+        u64::try_from(self.total).unwrap_or(0).max(self.listed)
+    }
+
+    /// The message as a whole-reply encoder would send it (the entries kept).
+    pub fn to_reply(&self) -> GetAllNodeInfoReply {
+        GetAllNodeInfoReply {
+            status: self.status.clone(),
+            node_info_list: self.nodes.clone(),
+            total: self.total,
+        }
+    }
+}
+
+/// The codec of `GetAllNodeInfo`: the request by prost, the reply as a [`NodeList`] capped
+/// at `max_nodes` (tonic hands the decoder the whole message, at most 4 MB, already read).
+struct NodeListCodec {
+    max_nodes: usize,
+}
+
+struct NodeListDecoder {
+    max_nodes: usize,
+}
+
+impl tonic::codec::Codec for NodeListCodec {
+    type Encode = GetAllNodeInfoRequest;
+    type Decode = NodeList;
+    type Encoder = tonic_prost::ProstEncoder<GetAllNodeInfoRequest>;
+    type Decoder = NodeListDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        NodeListDecoder {
+            max_nodes: self.max_nodes,
+        }
+    }
+}
+
+impl tonic::codec::Decoder for NodeListDecoder {
+    type Item = NodeList;
+    type Error = Status;
+
+    fn decode(
+        &mut self,
+        buf: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<NodeList>, Status> {
+        // As tonic-prost reports a reply that does not decode.
+        NodeList::decode(buf, self.max_nodes)
+            .map(Some)
+            .map_err(|e| Status::internal(e.to_string()))
+    }
 }
 
 /// The `ray_version` in the JSON value of `cluster`/`CLUSTER_METADATA`, if there is one.
@@ -240,6 +360,21 @@ impl GcsClient {
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
+        let codec: ProstCodec<Req, Resp> = ProstCodec::default();
+        self.unary_with(path, msg, codec).await
+    }
+
+    async fn unary_with<C>(
+        &mut self,
+        path: &'static str,
+        msg: C::Encode,
+        codec: C,
+    ) -> Result<C::Decode, Status>
+    where
+        C: tonic::codec::Codec + Send + 'static,
+        C::Encode: Send + Sync,
+        C::Decode: Send + Sync,
+    {
         let mut request = Request::new(msg);
         if let Some(auth) = &self.auth {
             request.metadata_mut().insert("authorization", auth.clone());
@@ -248,7 +383,6 @@ impl GcsClient {
             .ready()
             .await
             .map_err(|e| Status::unavailable(format!("connection not ready: {e}")))?;
-        let codec: ProstCodec<Req, Resp> = ProstCodec::default();
         self.grpc
             .unary(request, PathAndQuery::from_static(path), codec)
             .await
@@ -278,9 +412,15 @@ impl GcsClient {
         self.unary(HEALTH_CHECK, req).await
     }
 
-    /// Every node the GCS knows (alive and dead), as `ray.nodes()` asks for them.
-    pub async fn get_all_node_info(&mut self) -> Result<GetAllNodeInfoReply, Status> {
-        self.unary(GET_ALL_NODE_INFO, GetAllNodeInfoRequest {})
+    /// Every node the GCS knows (alive and dead), as `ray.nodes()` asks for them, up to
+    /// `max_nodes`: the GCS is asked for one more (so that too many shows), and whatever it
+    /// sends past `max_nodes` is counted, not decoded.
+    pub async fn get_all_node_info(&mut self, max_nodes: usize) -> Result<NodeList, Status> {
+        let limit = i64::try_from(max_nodes)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        let req = GetAllNodeInfoRequest { limit: Some(limit) };
+        self.unary_with(GET_ALL_NODE_INFO, req, NodeListCodec { max_nodes })
             .await
     }
 }
@@ -296,13 +436,13 @@ mod tests {
             status: None,
             cluster_id: vec![0x3f, 0x9c],
         };
-        let got = decode_reply(GET_CLUSTER_ID, &sent.encode_to_vec());
+        let got = decode_reply(GET_CLUSTER_ID, &sent.encode_to_vec(), 10);
         assert_eq!(got, Some(Ok(Reply::ClusterId(sent))));
         assert!(matches!(
-            decode_reply(HEALTH_CHECK, &[0xff, 0xff]),
+            decode_reply(HEALTH_CHECK, &[0xff, 0xff], 10),
             Some(Err(_))
         ));
-        assert_eq!(decode_reply("/other/Method", &[]), None);
+        assert_eq!(decode_reply("/other/Method", &[], 10), None);
     }
 
     /// Ray 2.60's encoding (with fields the probe does not read: raylet_socket_name,
@@ -326,11 +466,11 @@ mod tests {
     #[test]
     fn get_all_node_info_reply_decodes_rays_encoding() {
         let ray: &[u8] = &RAY_ENCODED_NODES_REPLY;
-        let Some(Ok(Reply::Nodes(r))) = decode_reply(GET_ALL_NODE_INFO, ray) else {
+        let Some(Ok(Reply::Nodes(r))) = decode_reply(GET_ALL_NODE_INFO, ray, 10) else {
             panic!("does not decode");
         };
-        assert_eq!(r.node_info_list.len(), 1);
-        let n = &r.node_info_list[0];
+        assert_eq!((r.nodes.len(), r.listed), (1, 1));
+        let n = &r.nodes[0];
         assert_eq!(n.node_id, vec![1, 2]);
         assert_eq!(n.node_manager_address, "10.77.0.2");
         assert_eq!(n.node_manager_port, 40001);
@@ -345,6 +485,74 @@ mod tests {
             d.reason_message,
             "health check failed due to missing too many heartbeats"
         );
+    }
+
+    fn reply_with(n: usize) -> GetAllNodeInfoReply {
+        GetAllNodeInfoReply {
+            status: Some(GcsStatus::default()),
+            node_info_list: (0..n)
+                .map(|i| GcsNodeInfo {
+                    node_id: vec![i as u8; 28],
+                    node_manager_address: format!("10.0.0.{i}"),
+                    node_manager_port: 40000 + i as i32,
+                    ..GcsNodeInfo::default()
+                })
+                .collect(),
+            total: 0,
+        }
+    }
+
+    #[test]
+    fn node_list_decodes_as_the_whole_reply_up_to_the_cap() {
+        let sent = reply_with(5);
+        let bytes = sent.encode_to_vec();
+        for cap in [5, 6, 100] {
+            let got = NodeList::decode(&bytes[..], cap).expect("decodes");
+            assert_eq!(got.to_reply(), sent, "cap {cap}");
+            assert_eq!(got.listed, 5);
+        }
+        assert_eq!(
+            GetAllNodeInfoReply::decode(&RAY_ENCODED_NODES_REPLY[..])
+                .expect("whole")
+                .node_info_list,
+            NodeList::decode(&RAY_ENCODED_NODES_REPLY[..], 1)
+                .expect("capped")
+                .nodes
+        );
+    }
+
+    #[test]
+    fn node_list_past_the_cap_is_counted_not_decoded() {
+        let bytes = reply_with(7).encode_to_vec();
+        let got = NodeList::decode(&bytes[..], 2).expect("decodes");
+        assert_eq!((got.nodes.len(), got.listed, got.nodes_at_gcs()), (2, 7, 7));
+        assert_eq!(got.nodes[1].node_manager_address, "10.0.0.1");
+        // What Ray sends with `limit`: fewer entries, and `total`.
+        let mut limited = reply_with(3);
+        limited.total = 250_000;
+        let got = NodeList::decode(&limited.encode_to_vec()[..], 2).expect("decodes");
+        assert_eq!((got.listed, got.nodes_at_gcs()), (3, 250_000));
+        // A million empty entries: 2 MB on the wire, nothing decoded past the cap.
+        let mut flood = Vec::with_capacity(2_000_000);
+        for _ in 0..1_000_000 {
+            flood.extend_from_slice(&[0x12, 0x00]);
+        }
+        let got = NodeList::decode(&flood[..], 10).expect("decodes");
+        assert_eq!((got.nodes.len(), got.listed), (10, 1_000_000));
+        // Past the cap an entry is skipped, but its framing is still checked.
+        for bad in [&[0x10, 0x01][..], &[0x12, 0x05, 0x00][..]] {
+            let mut b = reply_with(1).encode_to_vec();
+            b.extend_from_slice(bad);
+            assert!(NodeList::decode(&b[..], 1).is_err(), "{bad:?}");
+            assert!(GetAllNodeInfoReply::decode(&b[..]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn get_all_node_info_asks_for_one_more_than_the_cap() {
+        let req = GetAllNodeInfoRequest { limit: Some(11) };
+        // Field 1, varint 11: what Ray's `GetAllNodeInfoRequest(limit=11)` encodes.
+        assert_eq!(req.encode_to_vec(), vec![0x08, 0x0b]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub use super::failure::{Cause, Failure, Phase};
 use super::grpc::{self, GcsClient};
 use super::target::Target;
 use super::tls::{self, lock, TlsConn};
+use crate::text::escape::clip;
 use crate::text::hex;
 
 /// The outcome for one address: one line of text, or one `--json` object.
@@ -100,6 +101,12 @@ impl Report {
     }
 }
 
+/// Text from the peer that goes on one line is cut to this many bytes (a reply may be 4 MB):
+/// a status message, a Ray version ("2.60.0"), the bytes of a cluster ID (28 in Ray).
+const MAX_PEER_MESSAGE: usize = 1024;
+const MAX_RAY_VERSION: usize = 128;
+const MAX_CLUSTER_ID_BYTES: usize = 64;
+
 /// What the user asked for beyond the credentials.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -168,33 +175,34 @@ pub async fn check_all(
     opts: Options,
 ) -> Vec<Report> {
     let opts = Arc::new(opts);
-    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency_limit()));
-    let handles: Vec<_> = targets
+    let targets: Arc<[Target]> = targets.into();
+    // A fixed pool of workers, not a task per address: nothing is made for an address
+    // before its turn. No overall deadline: each address asked for gets its --timeout.
+    let outcomes = super::pool::run(
+        targets.clone(),
+        concurrency_limit(),
+        None,
+        None,
+        move |targets, i| {
+            let (creds, token, opts) = (creds.clone(), token.clone(), opts.clone());
+            async move { check(&targets[i], &creds, token.as_ref(), &opts).await }
+        },
+    )
+    .await;
+    outcomes
         .into_iter()
-        .map(|t| {
-            let (creds, token, opts, slots) =
-                (creds.clone(), token.clone(), opts.clone(), slots.clone());
-            let address = t.to_string();
-            (
-                address,
-                tokio::spawn(async move {
-                    // The semaphore is never closed, so acquiring cannot fail.
-                    let _slot = slots.acquire_owned().await.ok();
-                    check(&t, &creds, token.as_ref(), &opts).await
-                }),
-            )
+        .zip(targets.iter())
+        .map(|(outcome, t)| match outcome {
+            super::pool::Outcome::Done(r) => r,
+            // Only a check that panicked (there is no deadline here).
+            _ => {
+                let mut r = Report::new(t.to_string(), None);
+                r.cause = Cause::GrpcError;
+                r.message = "internal error in the check".into();
+                r
+            }
         })
-        .collect();
-    let mut reports = Vec::new();
-    for (address, h) in handles {
-        reports.push(h.await.unwrap_or_else(|e| {
-            let mut r = Report::new(address, None);
-            r.cause = Cause::GrpcError;
-            r.message = format!("internal error in the check: {e}");
-            r
-        }));
-    }
-    reports
+        .collect()
 }
 
 /// Check one address. Each phase runs under the same deadline (start + `--timeout`), so
@@ -287,11 +295,15 @@ async fn run(
             Cause::GrpcError,
             format!(
                 "the GCS at {} answered GetClusterId with status {}: {}",
-                ctx.peer, st.code, st.message
+                ctx.peer,
+                st.code,
+                clip(&st.message, MAX_PEER_MESSAGE)
             ),
         ));
     }
-    report.cluster_id = (!reply.cluster_id.is_empty()).then(|| hex::lower(&reply.cluster_id));
+    // Ray's cluster ID is 28 bytes; a reply of up to 4 MB could make it anything.
+    let id = &reply.cluster_id[..reply.cluster_id.len().min(MAX_CLUSTER_ID_BYTES)];
+    report.cluster_id = (!id.is_empty()).then(|| hex::lower(id));
 
     // 2. The version check of `ray health-check`.
     let kv = match timeout_at(
@@ -312,7 +324,7 @@ async fn run(
     // to compare, not a failure.
     let kv_ok = kv.status.as_ref().is_none_or(|s| s.code == 0);
     report.ray_version = if kv_ok && !kv.value.is_empty() {
-        grpc::ray_version(&kv.value)
+        grpc::ray_version(&kv.value).map(|v| clip(&v, MAX_RAY_VERSION).into_owned())
     } else {
         None
     };
@@ -644,7 +656,7 @@ impl RpcContext<'_> {
                 ),
             );
         }
-        let msg = status.message();
+        let msg = clip(status.message(), MAX_PEER_MESSAGE);
         if msg.contains("content-type") || msg.contains("HTTP status") {
             return grpc_fail(
                 Cause::NotRayGcs,
@@ -660,7 +672,7 @@ impl RpcContext<'_> {
                 "{call} on {} failed: {:?}: {}",
                 self.peer,
                 status.code(),
-                if msg.is_empty() { "(no message)" } else { msg }
+                if msg.is_empty() { "(no message)" } else { &msg }
             ),
         )
     }

@@ -33,6 +33,19 @@ pub fn escape_bytes(b: &[u8]) -> String {
     escape(&String::from_utf8_lossy(b)).into_owned()
 }
 
+/// `s` cut to at most `max` bytes (at a character boundary), the cut said: `...(+N bytes)`.
+/// For text from a peer that goes on one line: a node name is a host name, not megabytes.
+pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}...(+{} bytes)", &s[..end], s.len() - end))
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
         // Bidi embeddings/overrides/isolates reorder what follows on the terminal.
@@ -42,6 +55,14 @@ fn needs_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_long_text_at_a_character_boundary() {
+        assert!(matches!(clip("short", 5), Cow::Borrowed("short")));
+        assert_eq!(clip("abcdef", 4), "abcd...(+2 bytes)");
+        // 'é' is 2 bytes: a cut inside it backs off to before it.
+        assert_eq!(clip("aéb", 2), "a...(+3 bytes)");
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

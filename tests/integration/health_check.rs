@@ -816,6 +816,30 @@ fn regression_ray_version_from_the_peer_is_escaped() {
     );
 }
 
+#[test]
+fn regression_a_megabyte_ray_version_from_the_peer_is_clipped() {
+    // A GCS may send up to 4 MB in a reply; its version string went whole into the line
+    // (and, escaped, up to four times that).
+    let (ca, head, files) = ray_like();
+    let gcs = fake_gcs(
+        server_config(&head, &ca),
+        Gcs {
+            ray_version: format!("2.60.{}", "9".repeat(1_000_000)),
+            ..Gcs::default()
+        },
+    );
+    let mut text = vec!["--address".to_string(), gcs.address()];
+    text.extend(files.flags());
+    let run = health_check(&text, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.len() < 1024, "{} bytes", run.stdout.len());
+    assert!(
+        run.stdout.contains("ray 2.60.999") && run.stdout.contains("...(+"),
+        "{}",
+        run.stdout
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // TLS peers that are not Ray (issue 11, section 3): real openssl and python servers, and
 // in-process ones. None of them negotiates ALPN h2.
@@ -1694,6 +1718,227 @@ mod all_nodes {
         assert!(run.stdout.ends_with("no nodes checked\n"), "{}", run.stdout);
     }
 
+    /// `count` copies of `node` in GetAllNodeInfo, all sent whatever `limit` asks.
+    fn gcs_listing(head: &Leaf, ca: &Ca, count: usize, node: GcsNodeInfo) -> Server {
+        gcs_with(
+            head,
+            ca,
+            Nodes::Many {
+                count,
+                node,
+                honor_limit: false,
+            },
+        )
+    }
+
+    /// As [`all_nodes`] (text), after a shell prefix, killed (and the test failed) if still
+    /// running after `limit`. Its output must stay under a pipe's 64 KB.
+    fn all_nodes_within(
+        files: &Files,
+        gcs: &Server,
+        prefix: &str,
+        extra: &[&str],
+        limit: Duration,
+    ) -> crate::util::Output {
+        let ws = crate::util::Workspace::new();
+        let home = tempfile::tempdir().expect("home");
+        let mut a = vec![
+            "health-check".to_string(),
+            "--address".into(),
+            gcs.address(),
+            "--all-nodes".into(),
+        ];
+        a.extend(files.flags());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        ws.raytls(a)
+            .env("HOME", home.path())
+            .shell_prefix(prefix)
+            .run_within(limit)
+    }
+
+    /// The summary: the last line.
+    fn summary_line(stdout: &str) -> &str {
+        stdout.lines().last().unwrap_or_default()
+    }
+
+    #[test]
+    fn regression_all_nodes_unbounded_node_list() {
+        // A GCS listing 50,000 empty entries (100 KB on the wire). Before, every entry
+        // became a task, a report and a line (bad_node_address): 50,000 lines, a summary line
+        // naming all 50,000, and memory growing with the list (1,000,000 entries: 14.5 GB).
+        let (ca, head, files) = ray_like();
+        let gcs = gcs_listing(&head, &ca, 50_000, GcsNodeInfo::default());
+        let run = all_nodes(&files, &gcs, false, &[]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stdout.len() < 2048, "{} bytes", run.stdout.len());
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", run.stdout);
+        assert!(
+            lines[0].starts_with(&format!("FAIL {} too_many_nodes: ", gcs.address())),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].contains("lists 50,000 nodes (alive and dead), more than --max-nodes 10,000"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with("no nodes checked"), "{}", lines[1]);
+
+        // --json: the GCS's object only, with the count.
+        let run = all_nodes(&files, &gcs, true, &[]);
+        assert_eq!(run.code, 1);
+        assert_eq!(run.json().len(), 1, "{}", run.stdout);
+        assert_eq!(run.cause(), "too_many_nodes");
+        assert!(run.message().contains("50,000 nodes"), "{}", run.message());
+
+        // The cap from --max-nodes or RAYTLS_MAX_NODES: at the cap, every node is checked.
+        let small = gcs_listing(&head, &ca, 4, GcsNodeInfo::default());
+        let mut a = vec![
+            "--address".to_string(),
+            small.address(),
+            "--all-nodes".into(),
+        ];
+        a.extend(files.flags());
+        let run = health_check(&a, &[("RAYTLS_MAX_NODES", "3")]);
+        assert_eq!(run.code, 1);
+        assert!(
+            run.stdout
+                .contains("lists 4 nodes (alive and dead), more than --max-nodes 3"),
+            "{}",
+            run.stdout
+        );
+        let run = all_nodes(&files, &small, false, &["--max-nodes", "4"]);
+        assert_eq!(run.code, 1);
+        assert_eq!(
+            run.stdout.matches(" bad_node_address: ").count(),
+            4,
+            "{}",
+            run.stdout
+        );
+
+        // A GCS that honours the `limit` we send (Ray does) and says how many it has.
+        let ray = gcs_with(
+            &head,
+            &ca,
+            Nodes::Many {
+                count: 250_000,
+                node: GcsNodeInfo::default(),
+                honor_limit: true,
+            },
+        );
+        let run = all_nodes(&files, &ray, true, &["--max-nodes", "20"]);
+        assert_eq!(run.cause(), "too_many_nodes");
+        assert!(
+            run.message()
+                .contains("has 250,000 nodes (alive and dead), more than --max-nodes 20"),
+            "{}",
+            run.message()
+        );
+    }
+
+    #[test]
+    fn regression_all_nodes_silent_nodes_end_at_the_deadline() {
+        // 300 nodes that accept TCP and never answer, 16 checks at once (`ulimit -n 64`),
+        // --timeout 1s. Before, every one waited its turn: ceil(300/16) x 1 s, and 100,000
+        // such nodes took over half an hour at 5 s. Now the node checks end after 4 x
+        // --timeout; a node whose turn comes later is counted as not checked.
+        let (ca, head, files) = ray_like();
+        let silent = silent_tcp();
+        let node = fake_gcs::node_at(silent.addr);
+        let gcs = gcs_listing(&head, &ca, 300, node.clone());
+        // Far above the 4 s deadline plus the GCS's own checks; far below the 19 s of old.
+        let limit = Duration::from_secs(60);
+        let out = all_nodes_within(&files, &gcs, "ulimit -n 64", &["--timeout", "1s"], limit);
+        assert_eq!(
+            out.code, 1,
+            "{}
+{}",
+            out.stdout, out.stderr
+        );
+        let timed_out = out.stdout.matches(" alive timeout: ").count();
+        let summary = summary_line(&out.stdout);
+        assert!(summary.starts_with("300 nodes (300 alive): "), "{summary}");
+        assert!(
+            summary.ends_with(
+                " not checked: the node checks' deadline (4 x --timeout 1s = 4s) passed first"
+            ),
+            "{summary}"
+        );
+        let not_checked: usize = summary
+            .rsplit("; ")
+            .next()
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {summary}"));
+        // At least one round of 16 was checked (and timed out); the rest was not dialed.
+        assert!(timed_out >= 16, "{}", out.stdout);
+        assert!(not_checked > 0, "{summary}");
+        assert_eq!(timed_out + not_checked, 300, "{summary}");
+        assert!(
+            summary.contains(&format!("{timed_out} failing: ")),
+            "{summary}"
+        );
+
+        // --json: an object per node, those not reached with verdict and cause not_checked.
+        let gcs = gcs_listing(&head, &ca, 60, node);
+        let mut a = vec!["--address".to_string(), gcs.address(), "--all-nodes".into()];
+        a.extend(["--json".into(), "--timeout".into(), "1s".into()]);
+        a.extend(files.flags());
+        let run = health_check_in(Some("ulimit -n 64"), &a, &[]);
+        assert_eq!(run.code, 1);
+        let nodes = node_objects(&run);
+        assert_eq!(nodes.len(), 60, "{}", run.stdout);
+        let unchecked: Vec<_> = nodes
+            .iter()
+            .filter(|n| n["verdict"] == "not_checked")
+            .collect();
+        assert!(!unchecked.is_empty(), "{}", run.stdout);
+        for n in &unchecked {
+            assert_eq!(n["cause"], "not_checked");
+            assert_eq!(n["answered"], false);
+            assert!(
+                n["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("deadline (4 x --timeout 1s = 4s)")),
+                "{n}"
+            );
+        }
+        assert!(nodes
+            .iter()
+            .all(|n| n["verdict"] == "not_checked" || n["cause"] == "timeout"));
+    }
+
+    #[test]
+    fn regression_all_nodes_summary_names_the_first_failures_and_counts_the_rest() {
+        // 25 nodes where nothing listens. Before, the summary named all 25 (and 200,000 named
+        // 200,000 in one 23 MB line); now the first 10, then how many more.
+        let (ca, head, files) = ray_like();
+        let refused = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let gcs = gcs_listing(&head, &ca, 25, fake_gcs::node_at(refused));
+        let run = all_nodes(&files, &gcs, false, &[]);
+        assert_eq!(run.code, 1);
+        assert_eq!(
+            run.stdout.matches(" alive connection_refused: ").count(),
+            25,
+            "{}",
+            run.stdout
+        );
+        let summary = summary_line(&run.stdout);
+        assert!(
+            summary.starts_with("25 nodes (25 alive): 25 failing: "),
+            "{summary}"
+        );
+        assert_eq!(
+            summary
+                .matches(&format!("{refused} (connection_refused)"))
+                .count(),
+            10,
+            "{summary}"
+        );
+        assert!(summary.ends_with(" and 15 more"), "{summary}");
+    }
+
     #[test]
     fn all_nodes_usage_errors() {
         let (_ca, _head, files) = ray_like();
@@ -1720,6 +1965,14 @@ mod all_nodes {
         ]);
         a.extend(files.flags());
         assert_eq!(health_check(&a, &[]).code, 2);
+        for bad in ["0", "100001", "-1", "lots"] {
+            let flag = format!("--max-nodes={bad}");
+            let mut a = args(&["--address", "127.0.0.1:1", "--all-nodes", &flag]);
+            a.extend(files.flags());
+            let run = health_check(&a, &[]);
+            assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+            assert!(run.stderr.contains("--max-nodes"), "{}", run.stderr);
+        }
     }
 }
 

@@ -324,6 +324,15 @@ pub fn plain_tcp(mode: Plain) -> Server {
     Server::new(addr, rt)
 }
 
+/// A raylet that accepts TCP and never sends a byte (fake_gcs::serve_silently): every dial
+/// to it ends at its deadline.
+pub fn silent_tcp() -> Server {
+    let rt = runtime();
+    let (listener, addr) = rt.block_on(fake_gcs::silent_listener()).expect("bind");
+    rt.spawn(fake_gcs::serve_silently(listener));
+    Server::new(addr, rt)
+}
+
 /// A port where nothing listens (bound, then released).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -41,6 +41,22 @@ pub enum Nodes {
     /// Each of these byte strings as one `node_info_list` entry (field 2): a malformed
     /// or hostile GcsNodeInfo, exactly as given.
     Raw(Vec<Vec<u8>>),
+    /// `count` copies of `node` (`GcsNodeInfo::default()`: empty entries, 2 bytes each; or
+    /// one pointing at a [`silent_listener`]). `honor_limit`: as Ray does, send at most the
+    /// request's `limit` of them, with `total` = `count`; otherwise all, whatever was asked
+    /// (a GCS older than `limit`, or a hostile one).
+    Many {
+        count: usize,
+        node: GcsNodeInfo,
+        honor_limit: bool,
+    },
+}
+
+/// `GetAllNodeInfoRequest` as the fake reads it: only `limit` (for [`Nodes::Many`]).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NodesRequest {
+    #[prost(int64, optional, tag = "1")]
+    pub limit: Option<i64>,
 }
 
 /// `GetAllNodeInfoReply` with its node entries as raw bytes, for [`Nodes::Raw`].
@@ -50,6 +66,8 @@ pub struct RawNodesReply {
     pub status: Option<GcsStatus>,
     #[prost(bytes = "vec", repeated, tag = "2")]
     pub node_info_list: Vec<Vec<u8>>,
+    #[prost(int64, tag = "3")]
+    pub total: i64,
 }
 
 impl Default for Gcs {
@@ -163,23 +181,19 @@ pub async fn serve_connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAccepto
                 "/ray.rpc.NodeInfoGcsService/GetAllNodeInfo"
                     if gcs.ray && !matches!(gcs.nodes, Nodes::Unimplemented) =>
                 {
-                    let entries: Vec<Vec<u8>> = match &gcs.nodes {
-                        Nodes::These(list) => list.iter().map(|n| n.encode_to_vec()).collect(),
-                        Nodes::Raw(raw) => raw.clone(),
-                        Nodes::Empty | Nodes::Unimplemented => Vec::new(),
-                    };
+                    let gcs = gcs.clone();
                     let mut g = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
                         RawNodesReply,
-                        GetAllNodeInfoRequest,
+                        NodesRequest,
                     >::default());
                     g.unary(
-                        tower::service_fn(move |_r: tonic::Request<GetAllNodeInfoRequest>| {
-                            let entries = entries.clone();
+                        tower::service_fn(move |r: tonic::Request<NodesRequest>| {
+                            let gcs = gcs.clone();
                             async move {
-                                Ok::<_, Status>(tonic::Response::new(RawNodesReply {
-                                    status: Some(GcsStatus::default()),
-                                    node_info_list: entries,
-                                }))
+                                Ok::<_, Status>(tonic::Response::new(nodes_reply(
+                                    &gcs.nodes,
+                                    r.into_inner().limit,
+                                )))
                             }
                         }),
                         req,
@@ -216,6 +230,65 @@ pub async fn serve_connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAccepto
             hyper_util::service::TowerToHyperService::new(svc),
         )
         .await;
+}
+
+/// The GetAllNodeInfo reply for `nodes`, to a request with this `limit`.
+fn nodes_reply(nodes: &Nodes, limit: Option<i64>) -> RawNodesReply {
+    let (entries, total) = match nodes {
+        Nodes::These(list) => (list.iter().map(|n| n.encode_to_vec()).collect(), 0),
+        Nodes::Raw(raw) => (raw.clone(), 0),
+        Nodes::Many {
+            count,
+            node,
+            honor_limit,
+        } => {
+            let sent = match limit {
+                Some(l) if *honor_limit && l > 0 => (*count).min(usize::try_from(l).unwrap_or(0)),
+                _ => *count,
+            };
+            (vec![node.encode_to_vec(); sent], *count as i64)
+        }
+        Nodes::Empty | Nodes::Unimplemented => (Vec::new(), 0),
+    };
+    RawNodesReply {
+        status: Some(GcsStatus::default()),
+        node_info_list: entries,
+        total,
+    }
+}
+
+/// A listener on 127.0.0.1:0 that accepts every connection and never sends a byte (a
+/// raylet behind a stalled proxy, a hung process): a dial to it ends only at its deadline.
+/// Connections are held until the peer hangs up, or for 10 minutes.
+pub async fn silent_listener() -> std::io::Result<(TcpListener, std::net::SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Serve a [`silent_listener`] forever.
+pub async fn serve_silently(listener: TcpListener) {
+    while let Ok((tcp, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let mut tcp = tcp;
+            let mut buf = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_secs(600), async {
+                while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+            })
+            .await;
+        });
+    }
+}
+
+/// A node entry pointing at `addr` (alive), as the GCS lists a raylet.
+pub fn node_at(addr: std::net::SocketAddr) -> GcsNodeInfo {
+    GcsNodeInfo {
+        node_id: vec![0x5a; 28],
+        node_manager_address: addr.ip().to_string(),
+        node_manager_port: i32::from(addr.port()),
+        state: NODE_ALIVE,
+        ..GcsNodeInfo::default()
+    }
 }
 
 /// Read until the peer hangs up (at most 2 s).

@@ -3,6 +3,9 @@
 //!   cargo run --release -p fake_gcs --bin gcs_fleet -- --ca DIR --count 1000 --ports-file FILE
 //! The server certificate is issued by the CA in DIR (127.0.0.1 and localhost); clients must
 //! present a certificate from the same CA.
+//!   --nodes N: each GCS lists N nodes in GetAllNodeInfo (empty entries; with --silent-nodes,
+//!   entries pointing at one listener that accepts and stays silent), for measuring
+//!   `health-check --all-nodes` against a huge node list (whatever `limit` it asks for).
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let (mut ca, mut count, mut ports_file) = (None, 1000usize, None);
+    let (mut nodes, mut silent_nodes) = (0usize, false);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--ca" => ca = args.next().map(PathBuf::from),
@@ -26,6 +30,13 @@ fn main() -> Result<(), String> {
                     .ok_or("--count N")?
             }
             "--ports-file" => ports_file = args.next().map(PathBuf::from),
+            "--nodes" => {
+                nodes = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--nodes N")?
+            }
+            "--silent-nodes" => silent_nodes = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -72,7 +83,24 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let gcs = Arc::new(fake_gcs::Gcs::default());
+        let mut gcs = fake_gcs::Gcs::default();
+        if nodes > 0 {
+            let node = if silent_nodes {
+                let (listener, addr) = fake_gcs::silent_listener()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(fake_gcs::serve_silently(listener));
+                fake_gcs::node_at(addr)
+            } else {
+                Default::default()
+            };
+            gcs.nodes = fake_gcs::Nodes::Many {
+                count: nodes,
+                node,
+                honor_limit: false,
+            };
+        }
+        let gcs = Arc::new(gcs);
         let mut ports = String::new();
         for _ in 0..count {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
