@@ -164,21 +164,44 @@ start_controllers() {
     --leader-elect=false --profiling=false
 }
 
-crd_established() {   # crd_established NAME
-  [ "$(kc get crd "$1" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" = True ]
+crds_established() {   # the three KubeRay CRDs are Established (kubectl 1.32's `wait` errors on CRDs)
+  [ "$(kc get crd rayclusters.ray.io rayjobs.ray.io rayservices.ray.io \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{end}' 2>/dev/null)" = TrueTrueTrue ] ||
+    { sleep 0.75; return 1; }   # (with wait_for's 0.25 s: one kubectl a second)
+}
+
+# install_crds: the operator module's CRDs (server-side: the RayCluster CRD is over the
+# client-side annotation limit), one kubectl per file in parallel (each takes seconds)
+install_crds() {
+  local mod f pids=() rc=0
+  mod=$(kuberay_module_dir)
+  for f in "$mod"/config/crd/bases/*.yaml; do
+    kc apply --server-side --force-conflicts -f "$f" >>"$S/logs/crds.log" 2>&1 &
+    pids+=($!)
+  done
+  for f in "${pids[@]}"; do wait "$f" || rc=1; done
+  return $rc
 }
 
 start_operator() {
   local mod f
   mod=$(kuberay_module_dir)
-  kc apply --server-side --force-conflicts -f "$mod/config/crd/bases/" >/dev/null
-  for f in rayclusters rayjobs rayservices; do wait_for kube-apiserver 30 crd_established "$f.ray.io"; done
+  wait "$CRDS_PID" || { echo "kube: installing the KubeRay CRDs failed; $S/logs/crds.log:" >&2; tail -n 20 "$S/logs/crds.log" >&2; exit 1; }
+  stage crds-applied
+  wait_for kube-apiserver 90 crds_established
+  stage crds-established
   # the operator runs as its own ServiceAccount with the module's ClusterRole (config/rbac)
-  kc create namespace ray-system --dry-run=client -o yaml | kc apply -f - >/dev/null
-  kc -n ray-system create serviceaccount kuberay-operator --dry-run=client -o yaml | kc apply -f - >/dev/null
-  kc apply -f "$mod/config/rbac/role.yaml" >/dev/null   # ClusterRole "kuberay-operator"
-  kc create clusterrolebinding kuberay-operator --clusterrole=kuberay-operator \
-    --serviceaccount=ray-system:kuberay-operator --dry-run=client -o yaml | kc apply -f - >/dev/null
+  {
+    kc create namespace ray-system --dry-run=client -o yaml
+    echo ---
+    kc -n ray-system create serviceaccount kuberay-operator --dry-run=client -o yaml
+    echo ---
+    cat "$mod/config/rbac/role.yaml"   # ClusterRole "kuberay-operator"
+    echo ---
+    kc create clusterrolebinding kuberay-operator --clusterrole=kuberay-operator \
+      --serviceaccount=ray-system:kuberay-operator --dry-run=client -o yaml
+  } | kc apply -f - >/dev/null
+  stage rbac
   local token
   token=$(kc -n ray-system create token kuberay-operator --duration=48h)
   (
@@ -215,6 +238,14 @@ node_ready() {
 
 is_up() { [ -n "$(pid_of kube-apiserver)" ] && [ -f "$S/pki/ca.crt" ] && readyz; }
 
+# stage NAME: note how long the step since the last stage took (for the "up in" line)
+stage() {
+  local t
+  t=$(date +%s.%N)
+  STAGES="$STAGES${STAGES:+, }$1 $(awk -v a="${STAGE_T:-$t0}" -v b="$t" 'BEGIN { printf "%.1f", b - a }')"
+  STAGE_T=$t
+}
+
 cmd_up() {
   [ "$(id -u)" = 0 ] || die "up needs root (network namespaces for pods)"
   ensure_tools
@@ -238,14 +269,20 @@ cmd_up() {
   for u in admin kcm scheduler node; do
     kube_kubeconfig "$S/kubeconfig/$u.conf" "$API" "$S/pki/ca.crt" "$S/pki/$u.crt" "$S/pki/$u.key"
   done
+  STAGES=""
+  stage pki
   start_etcd
+  stage etcd
   start_apiserver
+  stage apiserver
+  if [ "${RAYTLS_KUBE_NO_OPERATOR:-0}" != 1 ]; then install_crds & CRDS_PID=$!; fi
   start_controllers
   start_podrunner
-  [ "${RAYTLS_KUBE_NO_OPERATOR:-0}" = 1 ] || start_operator
+  stage node
+  [ "${RAYTLS_KUBE_NO_OPERATOR:-0}" = 1 ] || { start_operator; stage operator-ready; }
   wait_for kube-controller-manager 30 kc -n default get serviceaccount default
   alive_or_die kube-scheduler
-  say "up in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s: $API (state $S)"
+  say "up in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s ($STAGES): $API (state $S)"
   say 'use it: eval "$(bash scripts/kube.sh env)"; kubectl get pods -A'
 }
 

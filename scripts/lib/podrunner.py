@@ -943,6 +943,14 @@ class Proxy:
 
 
 # --- inside a container's namespaces ----------------------------------------------------------
+def direct_submounts(top):
+    """Mount points strictly under TOP that are not under another such mount point."""
+    with open("/proc/self/mountinfo") as f:
+        points = sorted({line.split()[4].replace("\\040", " ") for line in f})
+    under = [p for p in points if p.startswith(top.rstrip("/") + "/")]
+    return [p for p in under if not any(p != q and p.startswith(q + "/") for q in under)]
+
+
 def container_main(pod_dir, name):
     """Runs as root in the pod's network namespace and a fresh mount + UTS namespace: mount the
     volumes on their mountPaths and the hosts file on /etc/hosts, then exec the command."""
@@ -961,11 +969,18 @@ def container_main(pod_dir, name):
             raise SystemExit(f"podrunner: cannot make mount point {dst} (its parent is /)")
         if anc not in overlaid:   # a private writable layer over the host's directory
             i = len(overlaid)
-            up, work = f"{spec['overlay']}/{i}/upper", f"{spec['overlay']}/{i}/work"
-            os.makedirs(up)
-            os.makedirs(work)
+            base = f"{spec['overlay']}/{i}"
+            up, work, merged = f"{base}/upper", f"{base}/work", f"{base}/merged"
+            for d in (up, work, merged):
+                os.makedirs(d)
+            real = os.path.realpath(anc)
             subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                            f"lowerdir={anc},upperdir={up},workdir={work}", anc], check=True)
+                            f"lowerdir={real},upperdir={up},workdir={work}", merged], check=True)
+            # an overlay does not show the mounts under its lower dir (/run/netns/*, say, when a
+            # pod mounts /var/run/secrets/...): bind them into the merged view, then move it
+            for sub in direct_submounts(real):
+                subprocess.run(["mount", "--rbind", sub, merged + sub[len(real):]], check=True)
+            subprocess.run(["mount", "--move", merged, real], check=True)
             overlaid.add(anc)
         if is_dir:
             os.makedirs(dst, exist_ok=True)
