@@ -195,6 +195,9 @@ spec:
       image: busybox
       command: [sh, -c]
       args: ["cat /etc/ray/tls/token | cut -c1-10; exec sleep 3600"]
+      readinessProbe:
+        exec: {command: [test, -s, /etc/ray/tls/token]}
+        periodSeconds: 1
       volumeMounts:
         - {name: tls, mountPath: /etc/ray/tls}
         - {name: conf, mountPath: /etc/raytls-smoke/conf, readOnly: true}
@@ -207,7 +210,7 @@ spec:
       configMap: {name: run-cm}
 EOF
 running() { [ "$(kubectl -n "$NS" get pod runner -o jsonpath='{.status.phase}/{.status.containerStatuses[0].ready}')" = Running/true ]; }
-check "run pod: Running and Ready" poll 60 running
+check "run pod: Running and Ready (exec readiness probe run in the container)" poll 60 running
 rip=$(kubectl -n "$NS" get pod runner -o jsonpath='{.status.podIP}')
 logs=$($K logs "$NS/runner" 2>&1)
 check "run pod: init container's env in kube.sh logs (POD_IP=$rip)" grep -q "^POD_IP=$rip\$" <<<"$logs"

@@ -387,6 +387,7 @@ class Pod:
         self.icstatus = {}
         self.thread = None
         self.tokens = {}           # (volume dir, path) -> (source, mode, time written)
+        self.status_lock = threading.Lock()
 
     # -- simulated: status only
     def simulate(self):
@@ -718,10 +719,13 @@ class Pod:
             f.write(f"{p.pid} {proc_starttime(p.pid)}\n")
         run = {"name": name, "image": c.get("image", ""), "imageID": "", "restartCount": restarts,
                "containerID": f"podrunner://{self.uid}/{name}/{p.pid}",
-               "state": {"running": {"startedAt": started}}, "ready": not init, "started": True}
+               "state": {"running": {"startedAt": started}}, "started": True,
+               "ready": not init and not c.get("readinessProbe")}
         (self.icstatus if init else self.cstatus)[name] = run
         self.set_status(phase="Pending" if init else "Running")
         log(f"pod {self.ns}/{self.name}: {'init ' if init else ''}container {name} started (pid {p.pid})")
+        if not init and c.get("readinessProbe"):
+            threading.Thread(target=self.probe_loop, args=(c, p, run), daemon=True).start()
         rc = p.wait()
         self.procs.pop(name, None)
         done = dict(run, ready=False, started=False,
@@ -736,7 +740,60 @@ class Pod:
             self.set_status(phase="Pending" if init else "Running")
         return rc
 
+    # readiness probes (liveness and startup probes are not run)
+    def probe_loop(self, c, proc, run):
+        pr = c["readinessProbe"]
+        period, timeout = pr.get("periodSeconds", 10), pr.get("timeoutSeconds", 1)
+        need_ok, need_fail = pr.get("successThreshold", 1), pr.get("failureThreshold", 3)
+        oks = fails = 0
+        if self.stopped.wait(pr.get("initialDelaySeconds", 0)):
+            return
+        while proc.poll() is None and not self.stopped.is_set():
+            ok = self.probe(c, pr, timeout)
+            oks, fails = (oks + 1, 0) if ok else (0, fails + 1)
+            ready = run["ready"]
+            if not ready and oks >= need_ok:
+                ready = True
+            elif ready and fails >= need_fail:
+                ready = False
+            if ready != run["ready"] and proc.poll() is None:
+                run["ready"] = ready
+                log(f"pod {self.ns}/{self.name}: container {c['name']} {'ready' if ready else 'not ready'}")
+                self.set_status(phase="Running")
+            if self.stopped.wait(period):
+                return
+
+    def probe(self, c, pr, timeout):
+        try:
+            if "exec" in pr:
+                r = subprocess.run([sys.executable, os.path.abspath(__file__), "exec", self.dir, c["name"],
+                                    "--"] + pr["exec"]["command"], capture_output=True, timeout=timeout)
+                return r.returncode == 0
+            spec = pr.get("httpGet") or pr.get("tcpSocket")
+            if spec is None:
+                return True       # grpc probes: not run, taken as passing
+            port = spec["port"]
+            if not str(port).isdigit():
+                port = next(p["containerPort"] for p in c.get("ports", []) if p.get("name") == port)
+            sock = socket_in_netns(self.netns)
+            sock.settimeout(timeout)
+            try:
+                sock.connect((spec.get("host") or self.ip, int(port)))
+                if "tcpSocket" in pr:
+                    return True
+                sock.sendall(f"GET {spec.get('path', '/')} HTTP/1.0\r\nHost: {self.ip}\r\n\r\n".encode())
+                code = int(sock.recv(64).split()[1])
+                return 200 <= code < 400
+            finally:
+                sock.close()
+        except (OSError, ValueError, IndexError, StopIteration, subprocess.TimeoutExpired):
+            return False
+
     def set_status(self, phase, reason=None, message=None):
+        with self.status_lock:
+            self._set_status(phase, reason, message)
+
+    def _set_status(self, phase, reason=None, message=None):
         t = now_rfc3339()
         ready = phase == "Running" and self.cstatus and all(s.get("ready") for s in self.cstatus.values())
         initialized = getattr(self, "initialized", False) or not self.obj["spec"].get("initContainers")
@@ -784,6 +841,7 @@ class Pod:
         # volumes hold tokens and secrets: gone with the pod; the logs stay until `kube.sh down`
         shutil.rmtree(f"{self.dir}/volumes", ignore_errors=True)
         shutil.rmtree(f"{self.dir}/overlay", ignore_errors=True)
+        shutil.rmtree(f"{self.dir}/tmp", ignore_errors=True)
 
 
 def proc_starttime(pid):
@@ -958,6 +1016,16 @@ def container_main(pod_dir, name):
         spec = json.load(f)
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
     overlaid = set()
+    # The pod gets a private /tmp (Ray keeps its sessions and sockets there). The state dir may be
+    # under /tmp itself: hold it and the hosts file by fd, and mount from /proc/PID/fd/N paths,
+    # which still reach them once /tmp is covered.
+    pod_fd = os.open(pod_dir, os.O_PATH)
+    hosts_fd = os.open(spec["hosts"], os.O_PATH) if os.path.exists(spec["hosts"]) else None
+    by_fd = lambda fd: f"/proc/{os.getpid()}/fd/{fd}"
+    held = lambda path: by_fd(pod_fd) + path[len(pod_dir):] if path.startswith(pod_dir + "/") else path
+    os.makedirs(f"{pod_dir}/tmp", exist_ok=True)
+    os.chmod(f"{pod_dir}/tmp", 0o1777)
+    subprocess.run(["mount", "--bind", held(f"{pod_dir}/tmp"), "/tmp"], check=True)
 
     def ensure_mountpoint(dst, is_dir):
         if os.path.lexists(dst):
@@ -967,9 +1035,11 @@ def container_main(pod_dir, name):
             anc = os.path.dirname(anc)
         if anc == "/":
             raise SystemExit(f"podrunner: cannot make mount point {dst} (its parent is /)")
-        if anc not in overlaid:   # a private writable layer over the host's directory
+        if anc == "/tmp" or anc.startswith("/tmp/"):
+            pass                  # the pod's own /tmp: make the mount point there
+        elif anc not in overlaid:   # a private writable layer over the host's directory
             i = len(overlaid)
-            base = f"{spec['overlay']}/{i}"
+            base = held(f"{spec['overlay']}/{i}")
             up, work, merged = f"{base}/upper", f"{base}/work", f"{base}/merged"
             for d in (up, work, merged):
                 os.makedirs(d)
@@ -989,13 +1059,16 @@ def container_main(pod_dir, name):
             open(dst, "a").close()
 
     for m in spec["mounts"]:
-        src, dst = m["src"], m["dst"]
+        src, dst = held(m["src"]), m["dst"]
         ensure_mountpoint(dst, os.path.isdir(src))
         subprocess.run(["mount", "--bind", src, dst], check=True)
         if m["ro"]:
             subprocess.run(["mount", "-o", "remount,bind,ro", dst], check=True)
-    if os.path.exists(spec["hosts"]):
-        subprocess.run(["mount", "--bind", spec["hosts"], "/etc/hosts"], check=True)
+    if hosts_fd is not None:
+        subprocess.run(["mount", "--bind", by_fd(hosts_fd), "/etc/hosts"], check=True)
+    os.close(pod_fd)
+    if hosts_fd is not None:
+        os.close(hosts_fd)
     socket.sethostname(spec["hostname"])
     os.chdir(spec["workingDir"])
     env = spec["env"]
