@@ -340,7 +340,7 @@ cmd_status() {
 }
 
 cmd_env() {
-  [ -f "$S/kubeconfig/admin.conf" ] || die "not up (no $S/kubeconfig/admin.conf): run scripts/kube.sh up"
+  [ -f "$S/kubeconfig/admin.conf" ] || { say "not up (no $S/kubeconfig/admin.conf): run scripts/kube.sh up"; exit 1; }
   echo "export KUBECONFIG=$S/kubeconfig/admin.conf"
   echo "export RAYTLS_KUBE_STATE=$S"
   echo "export RAYTLS_KUBE_SERVER=$API"
