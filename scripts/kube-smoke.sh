@@ -226,6 +226,41 @@ check "run pod: the API through the kubernetes Service, TLS verified, with the S
   "$K exec $NS/runner -- sh -c 'curl -sf --cacert $SA/ca.crt -H \"Authorization: Bearer \$(cat $SA/token)\" https://kubernetes.default.svc/version' | grep -q gitVersion"
 check "run pod: /etc/hosts names kubernetes.default.svc.cluster.local 10.96.0.1" bash -c \
   "$K exec $NS/runner -- getent hosts kubernetes.default.svc.cluster.local | grep -q '^10.96.0.1 '"
+
+# --- a Service in front of a run pod: ClusterIP through the runner's proxy, names from /etc/hosts
+kubectl -n "$NS" apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+  annotations: {raytls.test/run: "true"}
+spec:
+  containers:
+    - name: web
+      image: python
+      command: [sh, -c, "mkdir -p /tmp/www && echo hello-from-web > /tmp/www/index.html && exec python3 -m http.server 8080 -d /tmp/www"]
+      ports: [{name: http, containerPort: 8080}]
+      readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+EOF
+web_ready() { [ "$(kubectl -n "$NS" get pod web -o jsonpath='{.status.containerStatuses[0].ready}')" = true ]; }
+check "web pod: Ready through its httpGet readiness probe" poll 60 web_ready
+wip=$(kubectl -n "$NS" get pod web -o jsonpath='{.status.podIP}')
+check "pod to pod: runner -> web's IP $wip:8080" bash -c "$K exec $NS/runner -- curl -sf --max-time 5 http://$wip:8080/ | grep -q hello-from-web"
+web_via_service() { $K exec "$NS/runner" -- curl -sf --max-time 5 http://web/ | grep -q hello-from-web; }
+check "pod to Service: runner -> http://web/ (ClusterIP :80 -> pod :8080)" poll 20 web_via_service
+check "pod to Service: web.$NS.svc.cluster.local resolves to the ClusterIP" bash -c \
+  "[ \"\$($K exec $NS/runner -- getent hosts web.$NS.svc.cluster.local | cut -d' ' -f1)\" = \"\$(kubectl -n $NS get svc web -o jsonpath='{.spec.clusterIP}')\" ]"
+check "no route from the machine to the pod network" bash -c "! curl -sf --max-time 2 http://$wip:8080/ >/dev/null"
+kubectl -n "$NS" delete pod web --wait=false >/dev/null
+
 kubectl -n "$NS" delete pod runner --wait=false >/dev/null
 check "run pod: deleted -> gone (runner stopped it and removed the object)" poll 30 bash -c "! kubectl -n $NS get pod runner"
 
