@@ -7,6 +7,7 @@
 #   kcm.{crt,key}         CN=system:kube-controller-manager
 #   scheduler.{crt,key}   CN=system:kube-scheduler
 #   node.{crt,key}        CN=system:node:raytls-node, O=system:nodes (the node agent)
+#   front-proxy-ca.{crt,key}, front-proxy-client.{crt,key}   the aggregation layer's proxy
 #   sa.{key,pub}          service-account token signing key pair
 # Private keys are 0600 (umask 077 while they are written).
 
@@ -16,7 +17,7 @@ _pki_leaf() {
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/$n.key" \
     -subj "$subj" -out "$d/$n.csr" 2>/dev/null
   printf '%s\n' "$ext" >"$d/$n.ext"
-  openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$d/$n.csr" -CA "$d/${CA:-ca}.crt" -CAkey "$d/${CA:-ca}.key" -CAcreateserial \
     -days 3650 -sha256 -extfile "$d/$n.ext" -out "$d/$n.crt" 2>/dev/null
   rm -f "$d/$n.csr" "$d/$n.ext"
 }
@@ -40,6 +41,12 @@ subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubern
     _pki_leaf "$d" kcm "/CN=system:kube-controller-manager" "$client"
     _pki_leaf "$d" scheduler "/CN=system:kube-scheduler" "$client"
     _pki_leaf "$d" node "/O=system:nodes/CN=system:node:raytls-node" "$client"
+    # the aggregation layer's front proxy: its own CA (--requestheader-client-ca-file), so that no
+    # cluster-CA client cert can pose as the proxy
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/front-proxy-ca.key" \
+      -subj "/CN=raytls-kube-front-proxy-ca" -days 3650 -sha256 -out "$d/front-proxy-ca.crt" \
+      -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null
+    CA=front-proxy-ca _pki_leaf "$d" front-proxy-client "/CN=front-proxy-client" "$client"
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/sa.key" 2>/dev/null
     openssl pkey -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
   ) || { echo "kube: making the PKI in $d failed" >&2; return 1; }
