@@ -218,6 +218,10 @@ check "run pod: env from configMap, secret and \$(VAR)" bash -c \
   "grep -q '^GREETING=hello\$' <<<\"\$1\" && grep -q '^PASSWORD=s3cret\$' <<<\"\$1\" && grep -q '^HELLO=hello from runner\$' <<<\"\$1\"" _ "$logs"
 check "run pod: main container read the projected token (a JWT)" grep -q '^eyJ' <<<"$($K logs "$NS/runner" -c main)"
 check "run pod: exec sees the pod IP on eth0" bash -c "$K exec $NS/runner -- ip -4 addr show eth0 | grep -q 'inet $rip/'"
+# /var/run/secrets/... is made in an overlay over /run: the mounts under /run (/run/netns/*) must
+# stay visible, else ip says "Peer netns reference is invalid" about eth0's peer
+check "run pod: mounts under an overlaid parent stay visible (ip link: no invalid peer netns)" bash -c \
+  "[ -z \"\$($K exec $NS/runner -- ip link show eth0 2>&1 >/dev/null)\" ]"
 check "run pod: configMap volume at its mountPath, read-only" bash -c \
   "[ \"\$($K exec $NS/runner -- cat /etc/raytls-smoke/conf/greeting)\" = hello ] && ! $K exec $NS/runner -- touch /etc/raytls-smoke/conf/x 2>/dev/null"
 check "run pod: /etc/ray/tls exists only inside the pod" bash -c "[ ! -e /etc/ray/tls ] && $K exec $NS/runner -- test -s /etc/ray/tls/token"
