@@ -9,6 +9,7 @@
 # on the machine beforehand (CI starts with an empty cargo cache and no Ray venv).
 # Prints one PASS/FAIL line per stage and "test.sh: N passed, M failed"; exits 1 on any failure.
 # Env: RAYTLS_SKIP_RAY=1 skips the stages that start a real Ray head (~1 GB, a few minutes).
+#      RAYTLS_SKIP_KUBE=1 skips the Kubernetes stages (and the Go builds they need).
 #      The stages get RAYTLS_BIN (the debug binary that cargo test built).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,6 +40,27 @@ stage() {  # stage NAME CMD...: run, record, keep going
   else echo "FAIL: $name ($((SECONDS-t))s)"; FAILED=$((FAILED+1)); FAILED_NAMES+=("$name"); fi
 }
 
+# The Kubernetes test platform (kube-apiserver, controller-manager and scheduler from
+# k8s.io/kubernetes, the KubeRay operator: scripts/lib/kube-build.sh) is built from Go modules:
+# minutes cold on 2 cores, nothing once cached under ~/.cache/raytls-kube. The build starts now
+# in the background, beside the Rust stages and the real-Ray ones (which mostly wait on Ray),
+# and the Kubernetes stages wait for it.
+GO_BUILDS=""
+if [ "${RAYTLS_SKIP_KUBE:-0}" != 1 ]; then
+  mkdir -p target
+  bash scripts/kube.sh build > target/go-builds.log 2>&1 &
+  GO_BUILDS=$!
+fi
+go_builds_done() {  # the background build's result, once; its log on failure
+  [ -n "$GO_BUILDS" ] || return 0
+  local rc=0; wait "$GO_BUILDS" || rc=$?; GO_BUILDS=""
+  [ $rc = 0 ] || { echo "the Go builds failed (rc=$rc):"; tail -20 target/go-builds.log; }
+  GO_BUILDS_RC=$rc
+  return $rc
+}
+GO_BUILDS_RC=0
+after_go_builds() { go_builds_done; [ "$GO_BUILDS_RC" = 0 ] || return 1; "$@"; }
+
 stage "cargo fmt --check" cargo fmt --all --check
 stage "cargo clippy" cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 stage "cargo test" cargo test --locked --workspace --quiet
@@ -55,6 +77,9 @@ stage "manifests (scripts/validate-manifests.sh)" bash scripts/validate-manifest
 stage "Dockerfile build context (scripts/check-dockerfile.sh)" bash scripts/check-dockerfile.sh
 stage "signer API vs its OpenAPI document (scripts/signer-schemathesis.sh)" bash scripts/signer-schemathesis.sh
 stage "alert rules: promtool and a real Prometheus (scripts/monitoring-test.sh)" bash scripts/monitoring-test.sh
+if [ "${RAYTLS_SKIP_KUBE:-0}" != 1 ]; then
+  stage "kubernetes: the test platform and every example applied (scripts/kube-smoke.sh)" after_go_builds bash scripts/kube-smoke.sh
+fi
 stage "fuzz smoke (scripts/fuzz-smoke.sh)" bash scripts/fuzz-smoke.sh
 
 [ "$FAILED" = 0 ] || echo "failed stages: ${FAILED_NAMES[*]}"
