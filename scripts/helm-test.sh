@@ -19,7 +19,10 @@
 #      makes of it (emulated) passes check_manifests.py with the default token-mode signer.
 # 3. Each ci/invalid/*.yaml must make `helm template` fail, with the message its first line
 #    names (`# expect: TEXT`).
-# 4. Optional: with RAYTLS_HELM_KUBECONFIG=FILE (a live API server), `helm install
+# 4. Self-test: known-bad renderings (an unknown serve flag, a probe unlike the example's, a
+#    NetworkPolicy for another cluster, the head token for workers, a ClusterRole that reads
+#    Secrets, a ServiceMonitor that checks another name, ...) must each be caught.
+# 5. Optional: with RAYTLS_HELM_KUBECONFIG=FILE (a live API server), `helm install
 #    --dry-run=server` of the default and the kubernetes-mode values against it.
 #
 # Env: RAYTLS_HELM (a helm binary; default scripts/lib/helm-build.sh builds helm.sh/helm/v4
@@ -137,7 +140,48 @@ for v in "$CHART"/ci/invalid/*.yaml; do
   fi
 done
 
-# --- 4. optional: a live API server ------------------------------------------------------------
+# --- 4. self-test: each known-bad rendering is caught by the checker that should catch it ------
+# caught DESC CHECK RENDER-ARGS...: render with RENDER-ARGS, then CHECK (same, pair, kubernetes,
+# schema, flags) must exit non-zero with a FAIL line.
+caught() {
+  local desc=$1 what=$2 rc=0; shift 2
+  if ! "$HELM" template raytls-signer "$CHART" --namespace ray "$@" >"$T/m.yaml" 2>"$T/m.err"; then
+    say "FAIL self-test: $desc: did not render: $(head -1 "$T/m.err")"; return
+  fi
+  case $what in
+    same) check same "$ROOT/examples/raycluster-signer.yaml" "$T/m.yaml" >"$T/st" 2>&1 || rc=$?;;
+    pair) check pair "$ROOT/examples/raycluster-signer.yaml" "$T/m.yaml" "$T/mp.yaml" >/dev/null &&
+          { manifests "$T/mp.yaml" >"$T/st" 2>&1 || rc=$?; };;
+    flags) check flags --raytls "$RAYTLS_BIN" "$T/m.yaml" >"$T/st" 2>&1 || rc=$?;;
+    *) check "$what" "$T/m.yaml" >"$T/st" 2>&1 || rc=$?;;
+  esac
+  if [ "$rc" != 0 ] && grep -q '^FAIL' "$T/st"; then
+    say "PASS self-test: $what catches $desc: $(grep -A1 '^FAIL' "$T/st" | grep '^  - ' | head -1 | cut -c5-200)"
+  elif [ "$rc" = 0 ]; then say "FAIL self-test: $what does not catch $desc"
+  else say "FAIL self-test: $desc: $what crashed:"; tail -5 "$T/st" | sed 's/^/  | /' | tee -a "$LOG"; fi
+}
+TOK=(-f "$CHART/ci/token-values.yaml")
+caught "an unknown serve flag" flags --set 'policy.extraArgs={--bogus}'
+caught "a misspelt serve flag (--max-day)" flags --set 'policy.extraArgs={--max-day,head=3}'
+caught "another readiness probe than the example's" same "${TOK[@]}" --set readinessProbe.periodSeconds=7
+caught "a writable root filesystem" same "${TOK[@]}" --set securityContext.readOnlyRootFilesystem=false
+caught "another CA Secret than the example's" same "${TOK[@]}" --set ca.secret.name=other-ca
+caught "a NetworkPolicy for another RayCluster" pair "${TOK[@]}" --set 'networkPolicy.rayClusters={other}'
+caught "the head token taken for role worker" pair "${TOK[@]}" --set tokens.roles.worker.secretName=raytls-token-head
+caught "a --head-name that misses KubeRay's head Service" pair "${TOK[@]}" --set 'policy.headNames={*-head.ray.svc.cluster.local}'
+caught "a Service port other than the one pods dial" pair "${TOK[@]}" --set service.port=9443
+caught "an unknown field in the pod's securityContext" schema --set-json 'podSecurityContext={"runAsUsr":1}'
+caught "a ServiceMonitor interval that is no duration" schema -f "$CHART/ci/metrics-values.yaml" --set metrics.serviceMonitor.interval=soon
+caught "a ServiceMonitor whose serverName is not a --san" schema -f "$CHART/ci/metrics-values.yaml" \
+  --set-json 'metrics.serviceMonitor.tlsConfig={"serverName":"other.ray.svc","ca":{"configMap":{"name":"raytls-ca","key":"ca.crt"}}}'
+caught "a ClusterRole that reads Secrets" kubernetes -f "$CHART/ci/kubernetes-values.yaml" \
+  --set-json 'kubernetes.extraRules=[{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}]'
+caught "a ClusterRole that may delete pods" kubernetes -f "$CHART/ci/kubernetes-values.yaml" \
+  --set-json 'kubernetes.extraRules=[{"apiGroups":[""],"resources":["pods"],"verbs":["delete"]}]'
+caught "kubernetes mode without egress to the API server" kubernetes -f "$CHART/ci/kubernetes-values.yaml" \
+  --set-json 'networkPolicy.apiServer.ports=[]'
+
+# --- 5. optional: a live API server ------------------------------------------------------------
 if [ -n "${RAYTLS_HELM_KUBECONFIG:-}" ]; then
   for v in token-values kubernetes-values; do
     if out=$(KUBECONFIG=$RAYTLS_HELM_KUBECONFIG "$HELM" install "rt-$v" "$CHART" --namespace ray --create-namespace \

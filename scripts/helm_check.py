@@ -157,22 +157,21 @@ def check_servicemonitor(label, sm, docs):
 
 
 def cmd_schema(path, k8s_version):
+    global passed, failed
     docs = load(path)
     result(f"{path}: parse ({len(docs)} object(s))", [] if docs else ["no objects"])
-    checker = cm.Checker(None, True, k8s_version, quiet=True)
+    # check_manifests.py's checker prints its own PASS/FAIL lines (the same format)
+    checker = cm.Checker(None, True, k8s_version)
     for d in docs:
         kind = d.get("kind")
         if kind == "ServiceMonitor":
             check_servicemonitor(path, d, docs)
         elif kind == "SecretProviderClass":
             checker.check_spc(path, d)
-            result(f"{path}: SecretProviderClass/{cm.meta_name(d)}: structure",
-                   [f"{n}" for n in checker.failed])
-            checker.failed = []
         else:
             checker.validate_schema(f"{path}: {kind}/{cm.meta_name(d)}", d)
-            result(f"{path}: schema ({kind}/{cm.meta_name(d)})", list(checker.failed))
-            checker.failed = []
+    passed += checker.passed
+    failed += len(checker.failed)
 
 
 # ---------------------------------------------------------------------- flags
@@ -347,7 +346,7 @@ def cmd_kubernetes(path):
         problems.append(f"{len(binds)} ClusterRoleBinding(s), {len(sa)} ServiceAccount(s), want 1 and 1")
     else:
         b, s = binds[0], sa[0]
-        if (b.get("roleRef") or {}).get("name") != cm.meta_name(roles[0]) if roles else True:
+        if not roles or (b.get("roleRef") or {}).get("name") != cm.meta_name(roles[0]):
             problems.append(f"the binding's roleRef {b.get('roleRef')} is not the ClusterRole")
         subj = b.get("subjects") or []
         want = {"kind": "ServiceAccount", "name": cm.meta_name(s), "namespace": s["metadata"].get("namespace")}
