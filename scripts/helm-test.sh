@@ -100,7 +100,7 @@ for v in defaults "$CHART"/ci/*.yaml; do
   out=$T/$name.yaml
   run "schema $name" check schema "$out"
   if grep -q -- '- "--kubernetes"' "$out"; then
-    run "kubernetes $name" check kubernetes "$out"
+    run "kubernetes $name" check kubernetes "$out" "$CHART/values.yaml"
     if [ $kube_in_binary = 1 ]; then run "flags $name" check flags --raytls "$RAYTLS_BIN" "$out"
     else echo "NOTE $name: \`raytls serve\` of $RAYTLS_BIN has no --kubernetes yet: the kubernetes-mode flag names (values kubernetes.flags) are unchecked"; fi
   else
@@ -153,6 +153,7 @@ caught() {
     pair) check pair "$ROOT/examples/raycluster-signer.yaml" "$T/m.yaml" "$T/mp.yaml" >/dev/null &&
           { manifests "$T/mp.yaml" >"$T/st" 2>&1 || rc=$?; };;
     flags) check flags --raytls "$RAYTLS_BIN" "$T/m.yaml" >"$T/st" 2>&1 || rc=$?;;
+    kubernetes) check kubernetes "$T/m.yaml" "$CHART/values.yaml" >"$T/st" 2>&1 || rc=$?;;
     *) check "$what" "$T/m.yaml" >"$T/st" 2>&1 || rc=$?;;
   esac
   if [ "$rc" != 0 ] && grep -q '^FAIL' "$T/st"; then

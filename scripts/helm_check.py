@@ -18,7 +18,8 @@
   kuberay VALUES NAMESPACE FILE OUT
                        OUT = FILE + the RayCluster that KubeRay's ray-cluster chart makes from
                        VALUES (an emulation of its template, see ray_cluster_from_values).
-  kubernetes FILE      mode kubernetes: the ClusterRole grants exactly tokenreviews create and
+  kubernetes FILE [VALUES]
+                       mode kubernetes (flag names: VALUES' kubernetes.flags): the ClusterRole grants exactly tokenreviews create and
                        pods/services/rayclusters get/list/watch, the binding names the signer's
                        ServiceAccount, `raytls serve` has the kubernetes flags and no --token.
 
@@ -45,6 +46,10 @@ ALLOWED = [
     "spec.template.spec.serviceAccountName: the chart's own ServiceAccount (no rights, no "
     "token mounted) instead of the namespace's default one",
 ]
+# The kubernetes-mode flags as issue 17 names them; `kubernetes FILE VALUES` takes the names
+# from the chart's values (kubernetes.flags) instead, so the check follows a rename there.
+KUBE_FLAGS = {"enable": "--kubernetes", "masterKey": "--master-key", "namespaceSelector": "--namespace-selector",
+              "serviceAccounts": "--service-accounts", "clusterDomain": "--cluster-domain"}
 SIGNER_KINDS = ("Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy")
 KUBE_RULES = {
     ("authentication.k8s.io", "tokenreviews"): {"create"},
@@ -318,7 +323,7 @@ def cmd_kuberay(values_path, namespace, path, out):
 
 
 # ---------------------------------------------------------------------- kubernetes mode
-def cmd_kubernetes(path):
+def cmd_kubernetes(path, values_path=None):
     docs = load(path)
     problems = []
     roles = find(docs, "ClusterRole")
@@ -361,9 +366,14 @@ def cmd_kubernetes(path):
     _, flags = cm.split_argv(argv)
     names = [f for f, _ in flags]
     vals = dict(flags)
-    for f in ("--kubernetes", "--master-key", "--namespace-selector", "--service-accounts", "--cluster-domain"):
+    want = dict(KUBE_FLAGS)
+    if values_path:
+        with open(values_path) as f:
+            want.update(((yaml.safe_load(f) or {}).get("kubernetes") or {}).get("flags") or {})
+    for f in want.values():
         if f not in names:
             problems.append(f"raytls serve lacks {f}")
+    key = vals.get(want["masterKey"]) or ""
     for f in ("--token", "--head-name"):
         if f in names:
             problems.append(f"raytls serve has {f}, a token-mode flag")
@@ -371,7 +381,6 @@ def cmd_kubernetes(path):
         problems.append(f"the pod runs as {pod.get('serviceAccountName')!r}, not the bound ServiceAccount")
     if pod.get("automountServiceAccountToken") is not True:
         problems.append("the pod does not mount its ServiceAccount token: it cannot reach the API server")
-    key = vals.get("--master-key") or ""
     c = pod["containers"][0]
     m = cm.mount_for(c.get("volumeMounts") or [], key)
     vol = next((v for v in pod.get("volumes") or [] if m and v.get("name") == m.get("name")), None)
@@ -407,8 +416,8 @@ def main():
     elif cmd == "kuberay" and len(a) == 4:
         cmd_kuberay(*a)
         return
-    elif cmd == "kubernetes" and len(a) == 1:
-        cmd_kubernetes(a[0])
+    elif cmd == "kubernetes" and len(a) in (1, 2):
+        cmd_kubernetes(*a)
     else:
         raise SystemExit(__doc__)
     print(f"{passed} passed, {failed} failed")
