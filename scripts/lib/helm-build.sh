@@ -6,7 +6,10 @@
 # on stdout (progress on stderr). Idempotent: a binary already there is reused; two runs at
 # once each build into a temp dir and the last rename wins (same bytes). From nothing (empty
 # Go module and build caches, as on a fresh CI machine) it downloads helm's dependencies
-# through the Go module proxy and compiles them: a few minutes (see scripts/helm-test.sh).
+# through the Go module proxy and compiles them. Measured here (2 cores shared with other
+# builds, load 10-20; Go 1.26.8): 15m17s wall, 4m23s CPU from nothing, of which about 8 min
+# fetching 545 MB of modules; the compile alone (modules cached) 6m50s wall, 3m57s CPU.
+# Leaves a 1.2 GB Go build cache and the 545 MB module cache; the binary is 67 MB.
 #
 # Usage: scripts/lib/helm-build.sh            -> /root/.cache/raytls-helm/helm-v4.3.2/helm
 # Env:   RAYTLS_HELM=path/to/helm   use that binary, build nothing
