@@ -21,7 +21,9 @@
 #    names (`# expect: TEXT`).
 # 4. Self-test: known-bad renderings (an unknown serve flag, a probe unlike the example's, a
 #    NetworkPolicy for another cluster, the head token for workers, a ClusterRole that reads
-#    Secrets, a ServiceMonitor that checks another name, ...) must each be caught.
+#    Secrets, a ServiceMonitor that checks another name, ...) and 4 mutations of the KubeRay
+#    values (the head token on workers, another release name, no RAY_USE_TLS, another port)
+#    must each be caught.
 # 5. Optional: with RAYTLS_HELM_KUBECONFIG=FILE (a live API server, e.g. scripts/kube.sh's),
 #    `helm install --dry-run=server` of the token, kubernetes and replicas values against it.
 #
@@ -181,6 +183,26 @@ caught "a ClusterRole that may delete pods" kubernetes -f "$CHART/ci/kubernetes-
   --set-json 'kubernetes.extraRules=[{"apiGroups":[""],"resources":["pods"],"verbs":["delete"]}]'
 caught "kubernetes mode without egress to the API server" kubernetes -f "$CHART/ci/kubernetes-values.yaml" \
   --set-json 'networkPolicy.apiServer.ports=[]'
+
+# The KubeRay values snippet, mutated: each must fail check_manifests.py next to the signer.
+kuberay_caught() {  # kuberay_caught DESC PYTHON-STATEMENT-ON-v
+  local desc=$1 rc=0
+  "$PY" -c "import sys, yaml; v = yaml.safe_load(open(sys.argv[1])); $2; yaml.safe_dump(v, open(sys.argv[2], 'w'))" \
+    "$CHART/examples/kuberay-ray-cluster-values.yaml" "$T/kv.yaml"
+  check kuberay "$T/kv.yaml" ray "$T/kuberay.yaml" "$T/kvp.yaml" >/dev/null
+  manifests "$T/kvp.yaml" >"$T/st" 2>&1 || rc=$?
+  if [ "$rc" != 0 ] && grep -q '^FAIL' "$T/st"; then
+    say "PASS self-test: check_manifests catches KubeRay values with $desc: $(grep -A1 '^FAIL' "$T/st" | grep '^  - ' | head -1 | cut -c5-160)"
+  else say "FAIL self-test: check_manifests does not catch KubeRay values with $desc"; fi
+}
+if [ -s "$T/kuberay.yaml" ]; then
+  kuberay_caught "the worker mounting the head token" \
+    "next(x for x in v['worker']['volumes'] if x['name'] == 'signer-token')['secret']['secretName'] = 'raytls-token-head'"
+  kuberay_caught "another release name (head Service not the --fqdn)" "v['fullnameOverride'] = 'raycluster-other'"
+  kuberay_caught "no RAY_USE_TLS" "v['common']['containerEnv'] = v['common']['containerEnv'][1:]"
+  kuberay_caught "the signer URL on another port" \
+    "v['head']['initContainers'][0]['command'][4] = 'https://raytls-signer.ray.svc:9443'"
+fi
 
 # --- 5. optional: a live API server ------------------------------------------------------------
 # Server-side dry runs create nothing. SecretProviderClass and ServiceMonitor need their CRDs,
