@@ -41,14 +41,15 @@ stage() {  # stage NAME CMD...: run, record, keep going
 }
 
 # The Kubernetes test platform (kube-apiserver, controller-manager and scheduler from
-# k8s.io/kubernetes, the KubeRay operator: scripts/lib/kube-build.sh) is built from Go modules:
-# minutes cold on 2 cores, nothing once cached under ~/.cache/raytls-kube. The build starts now
+# k8s.io/kubernetes, the KubeRay operator: scripts/lib/kube-build.sh) and helm
+# (scripts/lib/helm-build.sh) are built from Go modules: minutes cold on 2 cores, nothing once
+# cached under ~/.cache/raytls-kube and ~/.cache/raytls-helm. The builds start now
 # in the background, beside the Rust stages and the real-Ray ones (which mostly wait on Ray),
 # and the Kubernetes stages wait for it.
 GO_BUILDS=""
 if [ "${RAYTLS_SKIP_KUBE:-0}" != 1 ]; then
   mkdir -p target
-  bash scripts/kube.sh build > target/go-builds.log 2>&1 &
+  { bash scripts/kube.sh build && bash scripts/lib/helm-build.sh; } > target/go-builds.log 2>&1 &
   GO_BUILDS=$!
 fi
 go_builds_done() {  # the background build's result, once; its log on failure
@@ -78,6 +79,7 @@ stage "Dockerfile build context (scripts/check-dockerfile.sh)" bash scripts/chec
 stage "signer API vs its OpenAPI document (scripts/signer-schemathesis.sh)" bash scripts/signer-schemathesis.sh
 stage "alert rules: promtool and a real Prometheus (scripts/monitoring-test.sh)" bash scripts/monitoring-test.sh
 if [ "${RAYTLS_SKIP_KUBE:-0}" != 1 ]; then
+  stage "Helm chart: lint, template, validate (scripts/helm-test.sh)" after_go_builds bash scripts/helm-test.sh
   stage "kubernetes: the test platform and every example applied (scripts/kube-smoke.sh)" after_go_builds bash scripts/kube-smoke.sh
 fi
 stage "fuzz smoke (scripts/fuzz-smoke.sh)" bash scripts/fuzz-smoke.sh
