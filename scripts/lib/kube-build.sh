@@ -30,11 +30,13 @@ K8S_COMPONENTS="kube-apiserver kube-controller-manager kube-scheduler"
 ALL_COMPONENTS="$K8S_COMPONENTS kuberay-operator"
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
 
-# bin_path COMPONENT: where the cached binary of COMPONENT lives
+# bin_path COMPONENT: where the cached binary of COMPONENT lives. The Kubernetes binaries'
+# key also names how they were built ("stamped": with their version, see build_k8s), so a
+# cache from an older recipe is not taken for this one.
 bin_path() {
   case $1 in
     kuberay-operator) echo "$KUBE_CACHE/$1-$KUBERAY_VERSION/$1" ;;
-    *) echo "$KUBE_CACHE/$1-$KUBE_VERSION/$1" ;;
+    *) echo "$KUBE_CACHE/$1-$KUBE_VERSION-stamped/$1" ;;
   esac
 }
 
@@ -84,8 +86,13 @@ build_k8s() {   # build_k8s COMPONENT...: one `go build` for all, so they share 
   out=$dir/out
   mkdir -p "$out"
   for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  # The version the API server reports (/version, kubectl version): unstamped it says
+  # v0.0.0-master, and Helm charts with a kubeVersion constraint refuse to install.
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  local v=k8s.io/component-base/version
+  local ldflags="-s -w -X $v.gitVersion=$KUBE_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
   log "go build ${*} ($KUBE_VERSION) in $dir"
-  (cd "$dir" && "$GO" build -mod=mod -trimpath -ldflags='-s -w' -o "$out/" "${pkgs[@]}") \
+  (cd "$dir" && "$GO" build -mod=mod -trimpath -ldflags="$ldflags" -o "$out/" "${pkgs[@]}") \
     >>"$KUBE_CACHE/build.log" 2>&1 || { log "FAILED: go build $* (see $KUBE_CACHE/build.log)"; exit 1; }
   for c in "$@"; do
     mkdir -p "$(dirname "$(bin_path "$c")")"
