@@ -29,6 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use super::api::{self, ApiError, SignResponse, MAX_BODY};
 use super::audit::{Audit, Entry};
 use super::auth::{self, Proof, Tokens};
+use super::kubernetes::{KubeSigner, Who};
 use super::limits::{PeerLimiter, RateLimit};
 use super::metrics::Metrics;
 use super::policy::Policy;
@@ -151,6 +152,9 @@ pub struct ServeConfig {
     pub max_lifetime: MaxLifetime,
     pub audit: Audit,
     pub limits: Limits,
+    /// `--kubernetes`: pods attested through the API server, one CA per RayCluster (the
+    /// role tokens and names policy above are then unused).
+    pub kubernetes: Option<Arc<KubeSigner>>,
 }
 
 struct State {
@@ -164,6 +168,7 @@ struct State {
     limiter: PeerLimiter,
     limits: Limits,
     draining: AtomicBool,
+    kubernetes: Option<Arc<KubeSigner>>,
 }
 
 /// A bound server, not yet serving.
@@ -272,6 +277,7 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
         limiter: PeerLimiter::new(cfg.limits.rate),
         limits: cfg.limits,
         draining: AtomicBool::new(false),
+        kubernetes: cfg.kubernetes,
         ca: cfg.ca,
     });
     Ok(Bound {
@@ -444,6 +450,12 @@ async fn handle(
                     "shutting_down",
                     "the signer is shutting down",
                 ))
+            } else if state.kubernetes.as_ref().is_some_and(|k| !k.ready()) {
+                error_response(&ApiError::new(
+                    503,
+                    "cache_not_ready",
+                    "the signer's Kubernetes watch caches have not listed yet",
+                ))
             } else {
                 json_response(200, "{\"status\":\"ok\"}".into())
             }
@@ -537,6 +549,7 @@ fn drain_in_background(mut body: Incoming, limit: Duration) {
 struct Seen {
     role: Option<Role>,
     proof: Option<Proof>,
+    kubernetes: Option<Who>,
 }
 
 async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -562,6 +575,7 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
                 status: 200,
                 reason: None,
                 message: None,
+                kubernetes: seen.kubernetes.as_ref(),
             });
             state
                 .metrics
@@ -581,6 +595,7 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
                 status: e.status,
                 reason: Some(&e.code),
                 message: Some(&e.message),
+                kubernetes: seen.kubernetes.as_ref(),
             });
             state
                 .metrics
@@ -618,9 +633,16 @@ async fn decide(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
-    let (granted, proof) =
-        auth::authenticate(&state.tokens, authorization.as_deref(), conn.cert_role)?;
-    seen.proof = Some(proof);
+    let static_auth = match &state.kubernetes {
+        // --kubernetes: the token is reviewed once the request is known to be well formed.
+        Some(_) => None,
+        None => Some(auth::authenticate(
+            &state.tokens,
+            authorization.as_deref(),
+            conn.cert_role,
+        )?),
+    };
+    seen.proof = Some(static_auth.map_or(Proof::ServiceAccountToken, |(_, p)| p));
 
     let too_large = || {
         ApiError::new(
@@ -645,6 +667,30 @@ async fn decide(
 
     let (role, request) = api::decode_envelope(&bytes)?;
     seen.role = Some(role);
+    let (granted, proof) = match (static_auth, &state.kubernetes) {
+        (Some(a), _) => a,
+        (None, Some(kube)) => {
+            let who = seen.kubernetes.insert(Who::default());
+            return kube
+                .sign(
+                    &state.ca,
+                    state.max_lifetime.get(role),
+                    conn.peer,
+                    authorization.as_deref(),
+                    role,
+                    request,
+                    who,
+                )
+                .await;
+        }
+        (None, None) => {
+            return Err(ApiError::new(
+                503,
+                "unavailable",
+                "no authenticator configured",
+            ))
+        }
+    };
     if role != granted {
         return Err(ApiError::forbidden(
             "role_not_allowed",
@@ -652,7 +698,7 @@ async fn decide(
                 "this {} is for role {granted}; it cannot ask for a {role} certificate",
                 match proof {
                     Proof::Token => "token",
-                    Proof::ClientCert => "client certificate",
+                    Proof::ClientCert | Proof::ServiceAccountToken => "client certificate",
                 }
             ),
         ));
@@ -694,5 +740,7 @@ async fn decide(
             .unwrap_or_default(),
         sans: sans.iter().map(|s| s.to_string()).collect(),
         role: role.name().to_string(),
+        ca_chain: String::new(),
+        cluster: None,
     })
 }
