@@ -29,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use super::api::{self, ApiError, SignResponse, MAX_BODY};
 use super::audit::{Audit, Entry};
 use super::auth::{self, Proof, Tokens};
-use super::kubernetes::{KubeSigner, Who};
+use super::kubernetes::{KubeRequest, KubeSigner, Who};
 use super::limits::{PeerLimiter, RateLimit};
 use super::metrics::Metrics;
 use super::policy::Policy;
@@ -675,10 +675,12 @@ async fn decide(
                 .sign(
                     &state.ca,
                     state.max_lifetime.get(role),
-                    conn.peer,
-                    authorization.as_deref(),
-                    role,
-                    request,
+                    KubeRequest {
+                        peer: conn.peer,
+                        authorization: authorization.as_deref(),
+                        role,
+                        body: request,
+                    },
                     who,
                 )
                 .await;

@@ -36,6 +36,17 @@ pub use decide::{AccountPattern, KubePolicy, Who};
 /// `examples/kubernetes/`.
 pub const DEFAULT_TOKEN_PATH: &str = "/var/run/secrets/raytls/token";
 
+/// A sign request as the server read it.
+pub struct KubeRequest<'a> {
+    /// The TCP peer address.
+    pub peer: IpAddr,
+    /// The Authorization header, if any.
+    pub authorization: Option<&'a [u8]>,
+    /// The role the body asks for.
+    pub role: Role,
+    pub body: SignRequest,
+}
+
 /// Cluster CAs kept per replica (a CA is cheap to derive again; the cap bounds memory).
 const MAX_CACHED_CAS: usize = 4096;
 
@@ -210,12 +221,15 @@ impl KubeSigner {
         &self,
         signer: &Authority,
         max_lifetime: time::Duration,
-        peer: IpAddr,
-        authorization: Option<&[u8]>,
-        role: Role,
-        request: SignRequest,
+        request: KubeRequest<'_>,
         who: &mut Who,
     ) -> std::result::Result<SignResponse, ApiError> {
+        let KubeRequest {
+            peer,
+            authorization,
+            role,
+            body: request,
+        } = request;
         let token = match authorization {
             None => None,
             Some(h) => Some(
