@@ -56,6 +56,14 @@ EXAMPLES:
   raytls init worker --signer https://raytls-signer.ray.svc:8443 \\
       --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
 
+  # Kubernetes: pods attested through the API server, one CA per RayCluster (derived from
+  # the master key and the RayCluster's UID); see examples/kubernetes/signer.yaml
+  raytls token generate --out cluster.key
+  raytls serve --kubernetes --ca ./root --cluster-key cluster.key \\
+      --namespace-selector raytls.io/enabled=true --san raytls-signer.raytls-system.svc
+  raytls init head --signer https://raytls-signer.raytls-system.svc:8443 \\
+      --signer-ca /etc/raytls/signer-ca/ca.crt --k8s-token
+
 SIGTERM or SIGINT: stop accepting, finish requests in flight (up to --drain-timeout).";
 
 #[derive(Debug, Args)]
