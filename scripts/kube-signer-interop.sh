@@ -65,6 +65,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+set -E   # a failing setup step names its line (then set -e ends the run and cleanup runs)
+trap 'echo "$NAME: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 pass() { echo "PASS: $*"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
 sans_of() { openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ' | tr ',' '\n' | sed 's/^DNS://; s/^IPAddress://' | paste -sd,; }
@@ -115,8 +117,9 @@ EOF
 pod() {
   local ns=$1 name=$2 ip=$3 type=$4 owner=$5 sa=${6:-ray-sa} labels owners=""
   labels="raytls.test/pod: $name"
-  [ "$type" != - ] && labels="$labels, ray.io/node-type: $type, raytls.test/cluster: $owner"
+  [ "$type" != - ] && labels="$labels, ray.io/node-type: $type"
   if [ "$owner" != - ]; then
+    labels="$labels, raytls.test/cluster: $owner"
     owners="ownerReferences: [{apiVersion: ray.io/v1, kind: RayCluster, name: $owner, uid: $(kubectl -n "$ns" get raycluster "$owner" -o jsonpath='{.metadata.uid}'), controller: true}]"
   fi
   kubectl -n "$ns" apply -f - >/dev/null <<EOF
