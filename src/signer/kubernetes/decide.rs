@@ -230,6 +230,45 @@ fn forbidden(code: &str, message: String) -> ApiError {
     ApiError::forbidden(code, message)
 }
 
+/// What the token's own (unverified) claims already refuse: not a JWT, expired, or valid
+/// for more than an hour. Checked before the TokenReview, so such a token costs no API
+/// request; the claims only ever refuse, the API server alone accepts.
+pub fn check_claims(claims: Option<Claims>, now: OffsetDateTime) -> Result<(), ApiError> {
+    let Some(claims) = claims else {
+        return Err(unauthorized(
+            "token_invalid",
+            "the token is not a Kubernetes ServiceAccount token (not a JWT)".into(),
+        ));
+    };
+    if let Claims {
+        issued_at: Some(iat),
+        expires: Some(exp),
+    } = claims
+    {
+        if exp <= now.unix_timestamp() {
+            return Err(unauthorized(
+                "token_expired",
+                "the token has expired".into(),
+            ));
+        }
+        if time::Duration::seconds(exp.saturating_sub(iat)) > MAX_TOKEN_LIFETIME {
+            return Err(unauthorized(
+                "token_too_long_lived",
+                format!(
+                    "the token is valid for {}s; a projected token for {AUDIENCE} may last at most 1h (expirationSeconds: 3600)",
+                    exp.saturating_sub(iat)
+                ),
+            ));
+        }
+    } else {
+        return Err(unauthorized(
+            "token_too_long_lived",
+            "the token carries no iat/exp, so its lifetime is unknown; use a projected token (at most 1h)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The decision. Every refusal has its own code; messages quote what came from the
 /// request or the API escaped, and never hold the token.
 pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
@@ -239,10 +278,11 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
             format!("no token: send the pod's projected ServiceAccount token (audience {AUDIENCE}) as Authorization: Bearer <token> (raytls init --k8s-token FILE)"),
         ));
     }
+    check_claims(facts.claims, facts.now)?;
     let Some(review) = &facts.review else {
         return Err(unauthorized(
             "token_invalid",
-            "the token is not a Kubernetes ServiceAccount token (not a JWT)".into(),
+            "the token was not reviewed by the API server".into(),
         ));
     };
     let (username, extra, audiences) = match review {
@@ -273,32 +313,6 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
         return Err(unauthorized(
             "wrong_audience",
             format!("the token is not for audience {AUDIENCE}"),
-        ));
-    }
-    if let Some(Claims {
-        issued_at: Some(iat),
-        expires: Some(exp),
-    }) = facts.claims
-    {
-        if exp <= facts.now.unix_timestamp() {
-            return Err(unauthorized(
-                "token_expired",
-                "the token has expired".into(),
-            ));
-        }
-        if time::Duration::seconds(exp.saturating_sub(iat)) > MAX_TOKEN_LIFETIME {
-            return Err(unauthorized(
-                "token_too_long_lived",
-                format!(
-                    "the token is valid for {}s; a projected token for {AUDIENCE} may last at most 1h (expirationSeconds: 3600)",
-                    exp.saturating_sub(iat)
-                ),
-            ));
-        }
-    } else {
-        return Err(unauthorized(
-            "token_too_long_lived",
-            "the token carries no iat/exp, so its lifetime is unknown; use a projected token (at most 1h)".into(),
         ));
     }
     let Some((namespace, account)) = service_account(username) else {
@@ -669,6 +683,32 @@ mod tests {
         let mut f = head_facts();
         f.review = None;
         assert_eq!(refused(&f).1, "token_invalid");
+        f.claims = None;
+        let (status, code, msg) = refused(&f);
+        assert_eq!((status, code.as_str()), (401, "token_invalid"));
+        assert!(msg.contains("not a JWT"), "{msg}");
+    }
+
+    /// Expired or too long-lived tokens are refused from their claims alone, before any
+    /// TokenReview (no API request for them).
+    #[test]
+    fn claims_refuse_before_any_review() {
+        let now = OffsetDateTime::from_unix_timestamp(NOW).unwrap();
+        let c = |iat, exp| {
+            Some(Claims {
+                issued_at: iat,
+                expires: exp,
+            })
+        };
+        assert!(check_claims(c(Some(NOW - 60), Some(NOW + 3540)), now).is_ok());
+        for (claims, code) in [
+            (None, "token_invalid"),
+            (c(Some(NOW - 7200), Some(NOW - 1)), "token_expired"),
+            (c(Some(NOW), Some(NOW + 7200)), "token_too_long_lived"),
+            (c(None, Some(NOW + 60)), "token_too_long_lived"),
+        ] {
+            assert_eq!(check_claims(claims, now).unwrap_err().code, code);
+        }
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl KubeSigner {
         let mut requests = 0u32;
         if let Some(token) = token {
             facts.claims = attest::claims(token);
-            if facts.claims.is_some() {
+            if decide::check_claims(facts.claims, facts.now).is_ok() {
                 facts.review = Some(self.attestor.review(token, &mut requests).await?);
             }
         }
