@@ -226,6 +226,14 @@ if out=$(in_ns a-w1 "$RT" renew --dir "$T/a-w1" --signer "$URL" --signer-ca "$CA
     --renew-before 3650d 2>&1) && [ "$(openssl x509 -in "$T/a-w1/tls.crt" -noout -serial)" != "$old" ]; then
   pass "renew with a new projected token re-issued the worker's leaf"
 else fail "renew: $out"; fi
+# A second pass keeps the leaf: it chains to the RayCluster CA in ca.crt, which the signer root
+# vouches for, and ca.crt stays that CA (not the signer root).
+cp "$T/a-w1/ca.crt" "$T/a-w1-ca.before"
+old=$(openssl x509 -in "$T/a-w1/tls.crt" -noout -serial)
+if out=$(in_ns a-w1 "$RT" renew --dir "$T/a-w1" --signer "$URL" --signer-ca "$CA" --k8s-token "$T/a-w1.tok" 2>&1) \
+    && [ "$(openssl x509 -in "$T/a-w1/tls.crt" -noout -serial)" = "$old" ] && cmp -s "$T/a-w1/ca.crt" "$T/a-w1-ca.before"; then
+  pass "renew keeps a good leaf and its cluster ca.crt: $(head -1 <<<"$out" | cut -c1-100)"
+else fail "renew did not keep the leaf or changed ca.crt: $out"; fi
 
 # --- refusals: refused NAME WANT_STATUS WANT_CODE POD ROLE TOKEN_FILE [NETNS]
 refused() {
