@@ -202,6 +202,18 @@ pub struct SignerArgs {
     /// with the certificate already in --out (mutual TLS)
     #[arg(long, value_name = "FILE", env = "RAYTLS_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// For a signer run with --kubernetes: send this pod's projected ServiceAccount token
+    /// (audience raytls), read again on every request (kubelet rotates it); without FILE,
+    /// /var/run/secrets/raytls/token
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RAYTLS_K8S_TOKEN",
+        num_args = 0..=1,
+        default_missing_value = crate::signer::kubernetes::DEFAULT_TOKEN_PATH,
+        conflicts_with = "token_file"
+    )]
+    pub k8s_token: Option<PathBuf>,
     /// How long to keep asking a signer that is not up yet, busy (429) or unavailable (503)
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = crate::text::duration::parse)]
     pub wait: Duration,
@@ -243,9 +255,9 @@ impl SignerArgs {
         use crate::error::Error;
         use crate::signer::client::{read_token, Client, SignerUrl};
         let Some(url) = &self.signer else {
-            if self.signer_ca.is_some() || self.token_file.is_some() {
+            if self.signer_ca.is_some() || self.token_file.is_some() || self.k8s_token.is_some() {
                 return Err(Error::Usage(
-                    "--signer-ca and --token-file need --signer URL (or RAYTLS_SIGNER)".into(),
+                    "--signer-ca, --token-file and --k8s-token need --signer URL (or RAYTLS_SIGNER)".into(),
                 ));
             }
             return Ok(None);
@@ -256,7 +268,7 @@ impl SignerArgs {
                 "--signer needs --signer-ca FILE (or RAYTLS_SIGNER_CA): the CA the signer's certificate must chain to".into(),
             )
         })?;
-        let (token, identity) = match &self.token_file {
+        let (token, identity) = match self.token_file.as_ref().or(self.k8s_token.as_ref()) {
             Some(path) => (Some(read_token(path)?), None),
             None => {
                 let (cert, key) = (

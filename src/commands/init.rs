@@ -33,6 +33,11 @@ EXAMPLES:
       --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
   # (env: RAYTLS_SIGNER, RAYTLS_SIGNER_CA, RAYTLS_TOKEN_FILE; retries up to --wait, 120s)
 
+  # A signer run with --kubernetes: the pod's projected ServiceAccount token (audience
+  # raytls) proves who it is; ca.crt becomes its RayCluster's own CA
+  raytls init worker --signer https://raytls-signer.raytls-system.svc:8443 \\
+      --signer-ca /etc/raytls/signer-ca/ca.crt --k8s-token
+
 Then give the Ray container RAY_USE_TLS=1 and RAY_TLS_SERVER_CERT/RAY_TLS_SERVER_KEY/
 RAY_TLS_CA_CERT pointing at /etc/ray/tls/{tls.crt,tls.key,ca.crt} (see DIR/ray-tls.env,
 or `raytls env --dir /etc/ray/tls --format k8s`).";

@@ -66,6 +66,14 @@ EXAMPLES:
   raytls init worker --signer https://raytls-signer.ray.svc:8443 \\
       --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
 
+  # Kubernetes: pods attested through the API server, one CA per RayCluster (derived from
+  # the master key and the RayCluster's UID); see examples/kubernetes/signer.yaml
+  raytls token generate --out cluster.key
+  raytls serve --kubernetes --ca ./root --cluster-key cluster.key \\
+      --namespace-selector raytls.io/enabled=true --san raytls-signer.raytls-system.svc
+  raytls init head --signer https://raytls-signer.raytls-system.svc:8443 \\
+      --signer-ca /etc/raytls/signer-ca/ca.crt --k8s-token
+
 SIGTERM or SIGINT: stop accepting, finish requests in flight (up to --drain-timeout).";
 
 #[derive(Debug, Args)]
@@ -89,7 +97,8 @@ pub struct ServeArgs {
         value_name = "ROLE=FILE",
         env = "RAYTLS_SIGNER_TOKENS",
         value_delimiter = ',',
-        required = true
+        required_unless_present = "kubernetes",
+        conflicts_with = "kubernetes"
     )]
     pub tokens: Vec<String>,
     /// A DNS name pattern a head may have, '*' within the first label (repeatable), e.g.
@@ -162,6 +171,104 @@ pub struct ServeArgs {
     /// After SIGTERM, time for requests in flight to finish
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = crate::text::duration::parse)]
     pub drain_timeout: Duration,
+    #[command(flatten)]
+    pub kubernetes: KubeArgs,
+}
+
+/// `--kubernetes` and its settings.
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// Attest pods through the Kubernetes API instead of role tokens: a pod sends its
+    /// projected ServiceAccount token (audience raytls); the role comes from its
+    /// ray.io/node-type label, the names from the API, the CA from its RayCluster's UID
+    #[arg(long, env = "RAYTLS_SIGNER_KUBERNETES", conflicts_with = "head_names")]
+    pub kubernetes: bool,
+    /// A kubeconfig to use instead of the in-cluster config (tests, running outside)
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RAYTLS_SIGNER_KUBECONFIG",
+        requires = "kubernetes"
+    )]
+    pub kubeconfig: Option<PathBuf>,
+    /// The master key every replica shares; each RayCluster's CA key is derived from it and
+    /// the RayCluster's UID (first line, at least 32 bytes: `raytls token generate --out FILE`)
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RAYTLS_SIGNER_CLUSTER_KEY",
+        required_if_eq("kubernetes", "true"),
+        requires = "kubernetes"
+    )]
+    pub cluster_key: Option<PathBuf>,
+    /// The cluster's DNS domain, for a head's service names (svc.NS.svc.DOMAIN)
+    #[arg(
+        long,
+        value_name = "DOMAIN",
+        default_value = "cluster.local",
+        env = "RAYTLS_SIGNER_CLUSTER_DOMAIN"
+    )]
+    pub cluster_domain: String,
+    /// Only pods in namespaces whose labels match, e.g. 'raytls.io/enabled=true' (the
+    /// signer then also watches namespaces)
+    #[arg(
+        long,
+        value_name = "SELECTOR",
+        env = "RAYTLS_SIGNER_NAMESPACE_SELECTOR",
+        requires = "kubernetes"
+    )]
+    pub namespace_selector: Option<String>,
+    /// Only pods running as these ServiceAccounts: NAME, NAMESPACE/NAME, NAMESPACE/* or
+    /// */NAME (repeatable; default: any)
+    #[arg(
+        long = "service-account",
+        value_name = "PATTERN",
+        env = "RAYTLS_SIGNER_SERVICE_ACCOUNTS",
+        value_delimiter = ',',
+        requires = "kubernetes"
+    )]
+    pub service_accounts: Vec<String>,
+}
+
+/// What `--kubernetes` needs once the runtime runs (the client is made there).
+struct KubeSettings {
+    kubeconfig: Option<PathBuf>,
+    policy: crate::signer::kubernetes::KubePolicy,
+    master: crate::pki::cluster_ca::MasterKey,
+}
+
+fn kube_settings(k: &KubeArgs) -> Result<Option<KubeSettings>> {
+    use crate::signer::kubernetes::{selector::Selector, AccountPattern, KubePolicy};
+    if !k.kubernetes {
+        return Ok(None);
+    }
+    let Some(path) = &k.cluster_key else {
+        return Err(Error::Usage(
+            "--kubernetes needs --cluster-key FILE (RAYTLS_SIGNER_CLUSTER_KEY): the master key of the per-cluster CAs".into(),
+        ));
+    };
+    let secret = crate::signer::client::read_token(path)?;
+    let master =
+        crate::pki::cluster_ca::MasterKey::new(&path.display().to_string(), secret.as_bytes())?;
+    let domain = k.cluster_domain.trim().trim_end_matches('.');
+    crate::pki::san::DnsName::parse("--cluster-domain", domain)?;
+    Ok(Some(KubeSettings {
+        kubeconfig: k.kubeconfig.clone(),
+        policy: KubePolicy {
+            namespaces: k
+                .namespace_selector
+                .as_deref()
+                .map(|s| Selector::parse("--namespace-selector", s))
+                .transpose()?,
+            accounts: k
+                .service_accounts
+                .iter()
+                .map(|s| AccountPattern::parse("--service-account", s))
+                .collect::<Result<Vec<_>>>()?,
+            cluster_domain: domain.to_ascii_lowercase(),
+        },
+        master,
+    }))
 }
 
 /// `ROLE=VALUE` of a repeatable flag.
@@ -246,6 +353,7 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
             drain: a.drain_timeout,
             ..Limits::default()
         },
+        kubernetes: None,
     })
 }
 
@@ -269,7 +377,8 @@ async fn shutdown_signal() {
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
-    let cfg = config(&a)?;
+    let mut cfg = config(&a)?;
+    let kube = kube_settings(&a.kubernetes)?;
     let roles: Vec<&str> = cfg.tokens.roles().iter().map(|r| r.name()).collect();
     let ca_line = format!(
         "CA \"{}\"{}, expires {}",
@@ -296,7 +405,11 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     } else {
         ca_line
     };
-    let roles = roles.join(", ");
+    let roles = if kube.is_some() {
+        "none: --kubernetes (pods attested through the API server, one CA per RayCluster)".into()
+    } else {
+        roles.join(", ")
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -306,6 +419,12 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             why: e.to_string(),
         })?;
     rt.block_on(async move {
+        if let Some(k) = kube {
+            let client = crate::signer::kubernetes::client(k.kubeconfig.as_deref()).await?;
+            cfg.kubernetes = Some(crate::signer::kubernetes::KubeSigner::start(
+                client, &cfg.ca, k.policy, k.master,
+            )?);
+        }
         let bound = server::bind(cfg, super::now()).await?;
         eprintln!(
             "raytls serve: listening on https://{}; serving certificate for {}; {ca_line}; tokens for {roles}",

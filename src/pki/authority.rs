@@ -331,6 +331,40 @@ impl Authority {
         })
     }
 
+    /// A CA that lives only in memory: a per-RayCluster CA (`pki::cluster_ca`). It is its
+    /// own trust anchor (pods trust it alone, `ca.crt`), and `label` names it in messages.
+    pub fn in_memory(label: &str, cert_der: CertificateDer<'static>, key: KeyPair) -> Result<Self> {
+        let path = PathBuf::from(label);
+        let info = CertInfo::parse(&cert_der).map_err(Error::Signing)?;
+        let mut issuer_params = CertificateParams::default();
+        issuer_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        if let Some(ski) = &info.subject_key_id {
+            issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(ski.clone());
+        }
+        let root = crate::pki::trust::Root {
+            der: cert_der.clone(),
+            info: info.clone(),
+        };
+        Ok(Authority {
+            files: CaFiles {
+                cert: path.clone(),
+                key: path,
+                root: None,
+                trust: None,
+            },
+            ca_bundle_pem: pem::encode("CERTIFICATE", &cert_der),
+            cert_file_holds_key: false,
+            anchor_der: cert_der.clone(),
+            anchor_info: info.clone(),
+            cert_der,
+            info,
+            intermediates: Vec::new(),
+            trust: TrustBundle::checked_elsewhere(vec![root]),
+            key,
+            issuer_params,
+        })
+    }
+
     /// Issue a leaf for `identity` with a new key: CA:FALSE, digitalSignature
     /// (+keyEncipherment for RSA keys), EKU serverAuth+clientAuth (Ray uses one certificate
     /// both ways), key ids, notBefore a few minutes back, never valid beyond the CA.
@@ -440,7 +474,10 @@ impl Authority {
         public_key: &impl rcgen::PublicKeyData,
     ) -> Result<CertificateDer<'static>> {
         params.use_authority_key_identifier_extension = self.info.subject_key_id.is_some();
-        params.serial_number = Some(random_serial()?);
+        // A caller-chosen serial (a derived per-cluster CA's) stays; otherwise a random one.
+        if params.serial_number.is_none() {
+            params.serial_number = Some(random_serial()?);
+        }
         let issuer = Issuer::from_params(&self.issuer_params, UnsignedBy(&self.key));
         let unsigned = params
             .signed_by(public_key, &issuer)

@@ -4,6 +4,7 @@
 pub mod authority;
 pub mod certinfo;
 pub mod chain;
+pub mod cluster_ca;
 pub mod csr;
 pub mod der;
 pub mod inspect;

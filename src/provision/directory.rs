@@ -191,6 +191,22 @@ impl Source<'_> {
         }
     }
 
+    /// `serve --kubernetes`: the pod's `ca.crt` in `out` is its RayCluster's own CA, which
+    /// the signer root (`--signer-ca`) vouches for by having issued it. Then a kept leaf must
+    /// chain to that CA, and ca.crt stays as it is. None otherwise (and for a local CA).
+    fn cluster_ca(&self, out: &Path, now: OffsetDateTime) -> Option<CertFile> {
+        let Source::Signer { anchor, .. } = self else {
+            return None;
+        };
+        let on_disk = CertInfo::read_first(&out.join(CA_FILE)).ok()?;
+        let ca = on_disk.certs.first()?;
+        let is_signer_root = anchor.certs.iter().any(|r| r.as_ref() == ca.as_ref());
+        (on_disk.certs.len() == 1
+            && !is_signer_root
+            && crate::pki::cluster_ca::vouched_by(ca, &[], &anchor.certs, now).is_ok())
+        .then_some(on_disk)
+    }
+
     /// Appended to the reason of a new certificate.
     fn signed_by(&self) -> String {
         match self {
@@ -288,9 +304,19 @@ fn provision_dir(
         layout == Layout::Versioned || std::fs::symlink_metadata(out.join(ENV_FILE)).is_ok();
     let env = RayTlsEnv::for_dir(out)?;
     let env_file = with_env.then(|| OutFile::public(ENV_FILE, env.render(EnvFormat::Dotenv)));
+    // --kubernetes: the leaf chains to the RayCluster's CA in ca.crt, not to --signer-ca.
+    let cluster_ca = source.cluster_ca(out, now);
+    let trust = match &cluster_ca {
+        Some(ca) => TrustBundle::of_parseable(&ca.certs),
+        None => source.trust(),
+    };
     let existing = existing_leaf(
-        &source.trust(),
-        source.current_root(),
+        &trust,
+        if cluster_ca.is_some() {
+            None
+        } else {
+            source.current_root()
+        },
         out,
         &source.required_sans(),
         renewal.when,
@@ -298,7 +324,7 @@ fn provision_dir(
     );
     let why = match existing {
         Existing::Keep(_) if renewal.force => "renewal forced (--force)".to_string(),
-        Existing::Keep(info) => return keep(source, out, layout, &info, env_file, now),
+        Existing::Keep(info) => return keep(source, out, layout, &info, env_file, cluster_ca, now),
         Existing::Reissue(why) => why,
     };
     // Before the signer or the CA is asked: a directory that cannot take the files (a
@@ -332,11 +358,20 @@ fn keep(
     layout: Layout,
     info: &CertInfo,
     env_file: Option<OutFile>,
+    cluster_ca: Option<CertFile>,
     now: OffsetDateTime,
 ) -> Result<Outcome> {
     let with_env = env_file.is_some();
+    let ca_pem = match &cluster_ca {
+        Some(ca) => ca
+            .certs
+            .iter()
+            .map(|c| pem::encode("CERTIFICATE", c))
+            .collect(),
+        None => source.anchor_pem(),
+    };
     let mut support = Vec::new();
-    for f in std::iter::once(OutFile::public(CA_FILE, source.anchor_pem())).chain(env_file) {
+    for f in std::iter::once(OutFile::public(CA_FILE, ca_pem)).chain(env_file) {
         let current = crate::fsio::read_input(&out.join(&f.name), crate::fsio::MAX_PEM_FILE).ok();
         if current.as_deref() != Some(f.contents.as_slice()) {
             support.push(f);
@@ -385,7 +420,7 @@ fn keep(
         action: Action::Kept,
         reason,
         info,
-        ca_info: source.anchor().1,
+        ca_info: cluster_ca.as_ref().map_or(source.anchor().1, |c| &c.info),
         with_env_file: with_env,
         written,
         notes,

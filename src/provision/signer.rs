@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
 use super::directory::Fresh;
@@ -83,13 +84,24 @@ pub fn obtain(
             "a certificate for another key than the one we sent".into()
         ));
     }
-    // The `ca` becomes the pod's ca.crt: every root in it must be one the pod trusted
-    // before it asked (several during a CA rotation), never one the answer brings along.
+    // The `ca` becomes the pod's ca.crt: every certificate in it must be a root the pod
+    // trusted before it asked (several during a CA rotation), or (serve --kubernetes) its
+    // RayCluster's CA, which such a root vouches for by having issued it (through
+    // `ca_chain`); never one the answer brings along on its own say-so.
     let trusted = job.client.answer_roots();
-    if let Some(foreign) = cas
-        .iter()
-        .find(|c| !trusted.iter().any(|t| t.as_ref() == c.as_ref()))
-    {
+    let ca_chain = if answer.ca_chain.is_empty() {
+        Vec::new()
+    } else {
+        pem::certificates(
+            Path::new("the signer's ca_chain"),
+            answer.ca_chain.as_bytes(),
+        )?
+    };
+    let vouched = |c: &CertificateDer<'_>| {
+        trusted.iter().any(|t| t.as_ref() == c.as_ref())
+            || crate::pki::cluster_ca::vouched_by(c, &ca_chain, trusted, now).is_ok()
+    };
+    if let Some(foreign) = cas.iter().find(|c| !vouched(c)) {
         let name = CertInfo::parse(foreign)
             .map(|i| i.display_name().to_string())
             .unwrap_or_else(|_| "an unreadable certificate".into());

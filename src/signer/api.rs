@@ -33,6 +33,14 @@ pub struct SignResponse {
     pub not_after: String,
     pub sans: Vec<String>,
     pub role: String,
+    /// Kubernetes mode: the CAs (PEM) between `ca`, the RayCluster's own CA, and the
+    /// signer's root (`--signer-ca`); empty when the root issued `ca` itself. With them a
+    /// client checks that the signer it trusts vouches for `ca` (`pki::cluster_ca::vouched_by`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ca_chain: String,
+    /// Kubernetes mode: the RayCluster whose CA `ca` is, `NAMESPACE/NAME (uid UID)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// An error answer: `{"error": code, "message": text}` with its HTTP status.

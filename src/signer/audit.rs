@@ -26,6 +26,10 @@ pub struct Entry<'a> {
     /// The refusal code (`name_not_allowed`, `rate_limited`...), absent when issued.
     pub reason: Option<&'a str>,
     pub message: Option<&'a str>,
+    /// `--kubernetes`: namespace, pod, pod UID, ServiceAccount and RayCluster, as far as
+    /// the request got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<&'a crate::signer::kubernetes::Who>,
 }
 
 enum Sink {

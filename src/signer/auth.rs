@@ -12,6 +12,8 @@ use crate::pki::role::Role;
 pub enum Proof {
     Token,
     ClientCert,
+    /// A pod's projected ServiceAccount token, reviewed by the API server (`--kubernetes`).
+    ServiceAccountToken,
 }
 
 impl Proof {
@@ -19,6 +21,7 @@ impl Proof {
         match self {
             Proof::Token => "token",
             Proof::ClientCert => "client_cert",
+            Proof::ServiceAccountToken => "serviceaccount_token",
         }
     }
 }

@@ -10,10 +10,13 @@
 //! - `audit`, `metrics`: one JSON line per decision; Prometheus text.
 //! - `server`: HTTPS (rustls, HTTP/1.1) with the hostile-client limits and graceful shutdown.
 //! - `client`: what `init --signer` and `issue client --signer` use.
+//! - `kubernetes`: `serve --kubernetes`, pods attested through the API server, one CA per
+//!   RayCluster.
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod client;
+pub mod kubernetes;
 pub mod limits;
 pub mod metrics;
 pub mod policy;

@@ -32,6 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use super::api::{self, ApiError, SignResponse, MAX_BODY};
 use super::audit::{Audit, Entry};
 use super::auth::{self, Proof, Tokens};
+use super::kubernetes::{KubeRequest, KubeSigner, Who};
 use super::limits::{PeerLimiter, RateLimit, SourceCap};
 use super::metrics::Metrics;
 use super::policy::Policy;
@@ -185,6 +186,9 @@ pub struct ServeConfig {
     pub max_lifetime: MaxLifetime,
     pub audit: Audit,
     pub limits: Limits,
+    /// `--kubernetes`: pods attested through the API server, one CA per RayCluster (the
+    /// role tokens and names policy above are then unused).
+    pub kubernetes: Option<Arc<KubeSigner>>,
 }
 
 struct State {
@@ -201,6 +205,7 @@ struct State {
     limiter: PeerLimiter,
     limits: Limits,
     draining: AtomicBool,
+    kubernetes: Option<Arc<KubeSigner>>,
 }
 
 /// A bound server, not yet serving.
@@ -316,6 +321,7 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
         limiter: PeerLimiter::new(cfg.limits.rate),
         limits: cfg.limits,
         draining: AtomicBool::new(false),
+        kubernetes: cfg.kubernetes,
         ca: cfg.ca,
         client_verifier,
     });
@@ -641,6 +647,12 @@ async fn handle(
                     "shutting_down",
                     "the signer is shutting down",
                 ))
+            } else if state.kubernetes.as_ref().is_some_and(|k| !k.ready()) {
+                error_response(&ApiError::new(
+                    503,
+                    "cache_not_ready",
+                    "the signer's Kubernetes watch caches have not listed yet",
+                ))
             } else {
                 json_response(200, "{\"status\":\"ok\"}".into())
             }
@@ -735,6 +747,7 @@ fn drain_in_background(mut body: Incoming, limit: Duration) {
 struct Seen {
     role: Option<Role>,
     proof: Option<Proof>,
+    kubernetes: Option<Who>,
 }
 
 async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -760,6 +773,7 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
                 status: 200,
                 reason: None,
                 message: None,
+                kubernetes: seen.kubernetes.as_ref(),
             });
             state
                 .metrics
@@ -779,6 +793,7 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
                 status: e.status,
                 reason: Some(&e.code),
                 message: Some(&e.message),
+                kubernetes: seen.kubernetes.as_ref(),
             });
             state
                 .metrics
@@ -816,14 +831,24 @@ async fn decide(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
-    // A client certificate counts only without a token, and only if it passes the
-    // handshake's check again now.
-    let cert_role = match authorization {
+    let static_auth = match &state.kubernetes {
+        // --kubernetes: the token is reviewed once the request is known to be well formed.
         Some(_) => None,
-        None => conn.cert_role(state.client_verifier.as_ref(), UnixTime::now())?,
+        None => {
+            // A client certificate counts only without a token, and only if it passes the
+            // handshake's check again now.
+            let cert_role = match authorization {
+                Some(_) => None,
+                None => conn.cert_role(state.client_verifier.as_ref(), UnixTime::now())?,
+            };
+            Some(auth::authenticate(
+                &state.tokens,
+                authorization.as_deref(),
+                cert_role,
+            )?)
+        }
     };
-    let (granted, proof) = auth::authenticate(&state.tokens, authorization.as_deref(), cert_role)?;
-    seen.proof = Some(proof);
+    seen.proof = Some(static_auth.map_or(Proof::ServiceAccountToken, |(_, p)| p));
 
     let too_large = || {
         ApiError::new(
@@ -848,6 +873,32 @@ async fn decide(
 
     let (role, request) = api::decode_envelope(&bytes)?;
     seen.role = Some(role);
+    let (granted, proof) = match (static_auth, &state.kubernetes) {
+        (Some(a), _) => a,
+        (None, Some(kube)) => {
+            let who = seen.kubernetes.insert(Who::default());
+            return kube
+                .sign(
+                    &state.ca,
+                    state.max_lifetime.get(role),
+                    KubeRequest {
+                        peer: conn.peer,
+                        authorization: authorization.as_deref(),
+                        role,
+                        body: request,
+                    },
+                    who,
+                )
+                .await;
+        }
+        (None, None) => {
+            return Err(ApiError::new(
+                503,
+                "unavailable",
+                "no authenticator configured",
+            ))
+        }
+    };
     if role != granted {
         return Err(ApiError::forbidden(
             "role_not_allowed",
@@ -855,7 +906,7 @@ async fn decide(
                 "this {} is for role {granted}; it cannot ask for a {role} certificate",
                 match proof {
                     Proof::Token => "token",
-                    Proof::ClientCert => "client certificate",
+                    Proof::ClientCert | Proof::ServiceAccountToken => "client certificate",
                 }
             ),
         ));
@@ -897,5 +948,7 @@ async fn decide(
             .unwrap_or_default(),
         sans: sans.iter().map(|s| s.to_string()).collect(),
         role: role.name().to_string(),
+        ca_chain: String::new(),
+        cluster: None,
     })
 }

@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# kube-signer-interop.sh - `raytls serve --kubernetes` against a REAL API server
+# (scripts/kube.sh: etcd + kube-apiserver + controller-manager + the KubeRay CRDs), with pods
+# that are API objects only: each "pod" is a Pod object whose status.podIPs the test sets
+# through the status subresource, and a network namespace made here holding that address, from
+# which `raytls init` asks the signer. The signer runs in the root namespace on a bridge
+# (10.231.0.1) and sees each request come from its pod's own address.
+#
+#   NS (labelled raytls-test=on), ServiceAccount ray-sa, RayClusters rc-a and rc-b
+#   (spec.suspend: true, so the operator makes no pods of its own), a Service rc-a-gcs
+#   selecting rc-a's head, Pods owned by their RayCluster (controller ownerReference):
+#     a-head 10.231.0.2 (head, rc-a)   a-w1 10.231.0.3 (worker, rc-a)   b-w1 10.231.0.4 (worker, rc-b)
+#   Tokens: `kubectl create token ray-sa --bound-object-kind Pod --bound-object-name P --audience raytls`.
+#
+# Checks (one PASS/FAIL line each): the head's SANs are localhost, the four names of rc-a-gcs,
+# 127.0.0.1 and its pod IP; a worker's are localhost, 127.0.0.1 and its pod IP; tls.crt is the
+# leaf alone and ca.crt its RayCluster's CA ("raytls cluster NS/rc-a UID8"), the same for both
+# pods of rc-a and another for rc-b; a leaf of rc-a does not verify under rc-b's CA; renew with a
+# new token works; every refusal with its status and reason (no token, wrong audience, a token
+# valid 2h, a deleted pod, a pod IP that is not the peer, a pod without ray.io/node-type, Ray
+# labels but no RayCluster owner, a worker asking for head, a namespace outside the selector, a
+# ServiceAccount outside the policy); a RayCluster deleted and created again (new UID) gets a new
+# CA; the audit log names namespace, pod, UID and cluster and never holds a token; API requests
+# per certificate (audit's api_requests) are printed.
+# Prints "kube-signer-interop: N passed, M failed"; exits 1 on a failure, 2 on a setup error.
+# Every exit path deletes the namespaces (Kubernetes and network) and stops the signer.
+#
+# Needs root (ip netns), iproute2, kubectl, curl, jq, openssl, and the control plane up:
+# `scripts/kube.sh up` (KUBE_SH points elsewhere; it is only read with `status` and `env`).
+# Env: RAYTLS_BIN (default target/debug/raytls, built if missing), KUBE_SH, KEEP=1 keeps the
+#      work dir.
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/p;}' "${BASH_SOURCE[0]}"; exit 0;; esac
+set -euo pipefail
+NAME=kube-signer-interop
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KUBE_SH=${KUBE_SH:-$ROOT/scripts/kube.sh}
+[ -f "$KUBE_SH" ] || { echo "$NAME: no $KUBE_SH (set KUBE_SH)" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "$NAME: needs root (network namespaces)" >&2; exit 2; }
+if ! bash "$KUBE_SH" status >/dev/null 2>&1 || ! bash "$KUBE_SH" env >/dev/null 2>&1; then
+  echo "$NAME: the control plane is not up: run 'bash $KUBE_SH up' first" >&2; exit 2
+fi
+eval "$(bash "$KUBE_SH" env)"
+: "${KUBECONFIG:?kube.sh env set no KUBECONFIG}"
+kubectl get crd rayclusters.ray.io >/dev/null 2>&1 \
+  || { echo "$NAME: the RayCluster CRD is not installed (kube.sh up without RAYTLS_KUBE_NO_OPERATOR)" >&2; exit 2; }
+RAYTLS_BIN=${RAYTLS_BIN:-$ROOT/target/debug/raytls}
+[ -x "$RAYTLS_BIN" ] || (cd "$ROOT" && cargo build -q)
+RT=$(cd "$(dirname "$RAYTLS_BIN")" && pwd)/$(basename "$RAYTLS_BIN")
+
+ID=ks$$
+NS=raytls-ks-$$ NS_OFF=raytls-ks-off-$$
+BR=${ID}br SIGNER_IP=10.231.0.1 PORT=$((20000 + $$ % 20000))
+T=$(mktemp -d "/tmp/$NAME.XXXXXX")
+PASSED=0 FAILED=0 SIGNER_PID= NETNS=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ -n "$SIGNER_PID" ] && { kill -TERM "$SIGNER_PID" 2>/dev/null; wait "$SIGNER_PID" 2>/dev/null || true; }
+  for n in "${NETNS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+  ip link del "$BR" 2>/dev/null || true
+  kubectl delete ns "$NS" "$NS_OFF" --wait=false >/dev/null 2>&1 || true
+  if [ "${KEEP:-}" = 1 ]; then echo "$NAME: work dir kept: $T"; else rm -rf "$T"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+set -E   # a failing setup step names its line (then set -e ends the run and cleanup runs)
+trap 'echo "$NAME: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+pass() { echo "PASS: $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
+sans_of() { openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ' | tr ',' '\n' | sed 's/^DNS://; s/^IPAddress://' | paste -sd,; }
+subject_of() { openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | sed 's/^subject=//'; }
+spki_of() { openssl x509 -in "$1" -noout -pubkey | openssl sha256 | awk '{print $2}'; }
+
+# --- network: a bridge in the root namespace (the signer's address) and one namespace per pod
+ip link add "$BR" type bridge
+ip addr add "$SIGNER_IP/24" dev "$BR"
+ip link set "$BR" up
+# netns_for NAME IP: a namespace whose only address is IP, on the bridge
+netns_for() {
+  local n=$ID-$1 v=${ID}v${#NETNS[@]}
+  ip netns add "$n"; NETNS+=("$n")
+  ip link add "$v" type veth peer name eth0 netns "$n"
+  ip link set "$v" master "$BR" up
+  ip -n "$n" addr add "$2/24" dev eth0
+  ip -n "$n" link set eth0 up
+  ip -n "$n" link set lo up
+}
+in_ns() { local n=$ID-$1; shift; ip netns exec "$n" "$@"; }
+
+# --- Kubernetes objects
+kubectl create ns "$NS" >/dev/null
+kubectl label ns "$NS" raytls-test=on >/dev/null
+kubectl create ns "$NS_OFF" >/dev/null
+for ns in "$NS" "$NS_OFF"; do
+  kubectl -n "$ns" create serviceaccount ray-sa >/dev/null
+done
+kubectl -n "$NS" create serviceaccount other-sa >/dev/null
+raycluster() {  # raycluster NS NAME -> prints its UID
+  kubectl -n "$1" apply -f - >/dev/null <<EOF
+apiVersion: ray.io/v1
+kind: RayCluster
+metadata: {name: $2}
+spec:
+  suspend: true
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers: [{name: ray-head, image: rayproject/ray:2.52.0}]
+EOF
+  kubectl -n "$1" get raycluster "$2" -o jsonpath='{.metadata.uid}'
+}
+# pod NS NAME IP NODE_TYPE|- OWNER|- [SA]: a Pod object nobody runs (an unknown scheduler, so it
+# stays unscheduled), then its status.podIPs set through the status subresource.
+pod() {
+  local ns=$1 name=$2 ip=$3 type=$4 owner=$5 sa=${6:-ray-sa} labels owners=""
+  labels="raytls.test/pod: $name"
+  [ "$type" != - ] && labels="$labels, ray.io/node-type: $type"
+  if [ "$owner" != - ]; then
+    labels="$labels, raytls.test/cluster: $owner"
+    owners="ownerReferences: [{apiVersion: ray.io/v1, kind: RayCluster, name: $owner, uid: $(kubectl -n "$ns" get raycluster "$owner" -o jsonpath='{.metadata.uid}'), controller: true}]"
+  fi
+  kubectl -n "$ns" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $name
+  labels: {$labels}
+  $owners
+spec:
+  schedulerName: raytls-test-nobody
+  serviceAccountName: $sa
+  automountServiceAccountToken: false
+  containers: [{name: c, image: none}]
+EOF
+  kubectl -n "$ns" patch pod "$name" --subresource=status --type=merge \
+    -p "{\"status\":{\"phase\":\"Running\",\"podIP\":\"$ip\",\"podIPs\":[{\"ip\":\"$ip\"}]}}" >/dev/null
+}
+token() {  # token NS POD [AUDIENCE] [DURATION] [SA]
+  kubectl -n "$1" create token "${5:-ray-sa}" --bound-object-kind Pod --bound-object-name "$2" \
+    --audience "${3:-raytls}" --duration "${4:-1h}"
+}
+
+UID_A=$(raycluster "$NS" rc-a)
+UID_B=$(raycluster "$NS" rc-b)
+raycluster "$NS_OFF" rc-off >/dev/null
+kubectl -n "$NS" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: rc-a-gcs}
+spec:
+  selector: {raytls.test/cluster: rc-a, ray.io/node-type: head}
+  ports: [{name: gcs, port: 6379}]
+  clusterIP: None
+EOF
+pod "$NS" a-head 10.231.0.2 head rc-a
+pod "$NS" a-w1 10.231.0.3 worker rc-a
+pod "$NS" b-w1 10.231.0.4 worker rc-b
+pod "$NS" a-w2 10.231.0.5 worker rc-a
+pod "$NS" plain 10.231.0.6 - rc-a
+pod "$NS" orphan 10.231.0.7 worker -
+pod "$NS" other 10.231.0.8 worker rc-a other-sa
+pod "$NS_OFF" off-w1 10.231.0.9 worker rc-off
+for p in a-head:10.231.0.2 a-w1:10.231.0.3 b-w1:10.231.0.4 a-w2:10.231.0.5 plain:10.231.0.6 \
+  orphan:10.231.0.7 other:10.231.0.8 off-w1:10.231.0.9; do netns_for "${p%%:*}" "${p#*:}"; done
+
+# --- the signer
+mkdir -p "$T/signer"
+"$RT" ca create --out "$T/signer/root" --name "kube-signer-interop root" >/dev/null
+"$RT" token generate --out "$T/signer/cluster.key" >/dev/null
+"$RT" serve --kubernetes --kubeconfig "$KUBECONFIG" --ca "$T/signer/root" \
+  --cluster-key "$T/signer/cluster.key" --listen "$SIGNER_IP:$PORT" \
+  --namespace-selector raytls-test=on --service-account "*/ray-sa" \
+  --audit-log "$T/audit.log" >"$T/signer.log" 2>&1 &
+SIGNER_PID=$!
+URL=https://$SIGNER_IP:$PORT CA=$T/signer/root/ca.crt
+for _ in $(seq 150); do
+  curl -sf --cacert "$CA" "$URL/healthz" >/dev/null 2>&1 && break
+  kill -0 "$SIGNER_PID" 2>/dev/null || { cat "$T/signer.log" >&2; echo "$NAME: the signer exited" >&2; exit 2; }
+  sleep 0.2
+done
+curl -sf --cacert "$CA" "$URL/healthz" >/dev/null || { cat "$T/signer.log" >&2; exit 2; }
+echo "== signer up on $URL (namespace $NS, rc-a uid $UID_A, rc-b uid $UID_B; work dir $T)"
+
+# init POD ROLE TOKEN_FILE OUT [NETNS]: raytls init from the pod's namespace; prints its stderr
+init() {
+  in_ns "${5:-$1}" "$RT" init "$2" --signer "$URL" --signer-ca "$CA" --k8s-token "$3" \
+    --out "$4" --wait 5s 2>&1 >/dev/null
+}
+
+# --- grants
+token "$NS" a-head >"$T/a-head.tok"; token "$NS" a-w1 >"$T/a-w1.tok"; token "$NS" b-w1 >"$T/b-w1.tok"
+if out=$(init a-head head "$T/a-head.tok" "$T/a-head"); then
+  want="localhost,rc-a-gcs,rc-a-gcs.$NS,rc-a-gcs.$NS.svc,rc-a-gcs.$NS.svc.cluster.local,127.0.0.1,10.231.0.2"
+  got=$(sans_of "$T/a-head/tls.crt")
+  [ "$got" = "$want" ] && pass "head SANs from the API: $got" || fail "head SANs: got $got, want $want"
+else fail "raytls init head: $out"; fi
+if out=$(init a-w1 worker "$T/a-w1.tok" "$T/a-w1"); then
+  got=$(sans_of "$T/a-w1/tls.crt")
+  [ "$got" = "localhost,127.0.0.1,10.231.0.3" ] && pass "worker SANs: $got" || fail "worker SANs: $got"
+else fail "raytls init worker: $out"; fi
+init b-w1 worker "$T/b-w1.tok" "$T/b-w1" >/dev/null || fail "raytls init worker (rc-b)"
+if [ -f "$T/a-head/ca.crt" ] && [ -f "$T/a-w1/ca.crt" ] && [ -f "$T/b-w1/ca.crt" ]; then
+  sa=$(subject_of "$T/a-head/ca.crt") sb=$(subject_of "$T/b-w1/ca.crt")
+  case $sa in *"raytls cluster $NS/rc-a ${UID_A:0:8}"*) pass "rc-a's CA is its own: $sa";; *) fail "rc-a CA subject: $sa";; esac
+  [ "$(spki_of "$T/a-head/ca.crt")" = "$(spki_of "$T/a-w1/ca.crt")" ] && [ "$(subject_of "$T/a-w1/ca.crt")" = "$sa" ] \
+    && pass "head and worker of rc-a got the same CA (subject and key)" || fail "rc-a pods got different CAs"
+  [ "$(spki_of "$T/b-w1/ca.crt")" != "$(spki_of "$T/a-head/ca.crt")" ] && [ "$sb" != "$sa" ] \
+    && pass "rc-b has another CA: $sb" || fail "rc-b shares rc-a's CA"
+  [ "$(grep -c 'BEGIN CERTIFICATE' "$T/a-head/tls.crt")" = 1 ] && pass "tls.crt is the leaf alone" || fail "tls.crt holds more than the leaf"
+  openssl verify -partial_chain -CAfile "$T/a-w1/ca.crt" "$T/a-head/tls.crt" >/dev/null 2>&1 \
+    && pass "rc-a's head leaf verifies under the CA its worker trusts" || fail "rc-a head leaf vs rc-a worker's ca.crt"
+  if openssl verify -partial_chain -CAfile "$T/b-w1/ca.crt" "$T/a-head/tls.crt" >/dev/null 2>&1; then
+    fail "rc-a's head leaf verifies under rc-b's CA"
+  else pass "rc-a's head leaf does not verify under rc-b's CA (one trust domain per RayCluster)"; fi
+  openssl verify -CAfile "$CA" "$T/a-head/ca.crt" >/dev/null 2>&1 \
+    && pass "rc-a's CA is issued by the signer root (--signer-ca)" || fail "rc-a's CA does not chain to the signer root"
+fi
+# renew --watch re-attests with the rotated token: one pass with a fresh token, --renew-before
+# beyond the leaf's life so that it re-issues.
+token "$NS" a-w1 >"$T/a-w1.tok"
+old=$(openssl x509 -in "$T/a-w1/tls.crt" -noout -serial)
+if out=$(in_ns a-w1 "$RT" renew --dir "$T/a-w1" --signer "$URL" --signer-ca "$CA" --k8s-token "$T/a-w1.tok" \
+    --renew-before 3650d 2>&1) && [ "$(openssl x509 -in "$T/a-w1/tls.crt" -noout -serial)" != "$old" ]; then
+  pass "renew with a new projected token re-issued the worker's leaf"
+else fail "renew: $out"; fi
+# A second pass keeps the leaf: it chains to the RayCluster CA in ca.crt, which the signer root
+# vouches for, and ca.crt stays that CA (not the signer root).
+cp "$T/a-w1/ca.crt" "$T/a-w1-ca.before"
+old=$(openssl x509 -in "$T/a-w1/tls.crt" -noout -serial)
+if out=$(in_ns a-w1 "$RT" renew --dir "$T/a-w1" --signer "$URL" --signer-ca "$CA" --k8s-token "$T/a-w1.tok" 2>&1) \
+    && [ "$(openssl x509 -in "$T/a-w1/tls.crt" -noout -serial)" = "$old" ] && cmp -s "$T/a-w1/ca.crt" "$T/a-w1-ca.before"; then
+  pass "renew keeps a good leaf and its cluster ca.crt: $(head -1 <<<"$out" | cut -c1-100)"
+else fail "renew did not keep the leaf or changed ca.crt: $out"; fi
+
+# --- refusals: refused NAME WANT_STATUS WANT_CODE POD ROLE TOKEN_FILE [NETNS]
+refused() {
+  local name=$1 st=$2 code=$3 out
+  if out=$(init "$4" "$5" "$6" "$T/refused-$4" "${7:-}"); then
+    fail "$name: granted"
+  elif grep -Eq "refused: ($st) ($code):" <<<"$out"; then
+    pass "$name -> $(grep -Eo "refused: [0-9]+ [a-z_]+" <<<"$out" | head -1 | cut -d' ' -f2-)"
+  else fail "$name: $out"; fi
+  [ -e "$T/refused-$4/tls.crt" ] && fail "$name: a certificate was written"
+  return 0
+}
+# No token: curl with a CSR and no Authorization header, from a-w1's address.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/x.key" -subj /CN=x -out "$T/x.csr" 2>/dev/null
+body=$(jq -n --rawfile csr "$T/x.csr" '{role:"worker",csr:$csr}')
+resp=$(in_ns a-w1 curl -s -w ' %{http_code}' --cacert "$CA" --data-binary "$body" "$URL/v1/sign")
+case $resp in *'"no_token"'*' 401') pass "no token -> 401 no_token";; *) fail "no token: $resp";; esac
+token "$NS" a-w1 vault >"$T/aud.tok"; refused "wrong audience" 401 wrong_audience a-w1 worker "$T/aud.tok"
+token "$NS" a-w1 raytls 2h >"$T/long.tok"; refused "a token valid for 2h" 401 token_too_long_lived a-w1 worker "$T/long.tok"
+token "$NS" a-w1 >"$T/a-w1.tok"; refused "a-w1's token from b-w1's address" 403 address_mismatch a-w1 worker "$T/a-w1.tok" b-w1
+refused "a worker asking for head" 403 role_not_allowed a-w1 head "$T/a-w1.tok"
+token "$NS" plain >"$T/plain.tok"; refused "a pod without ray.io/node-type" 403 not_a_ray_pod plain worker "$T/plain.tok"
+token "$NS" orphan >"$T/orphan.tok"; refused "Ray labels, no RayCluster owner" 403 no_raycluster_owner orphan worker "$T/orphan.tok"
+token "$NS" other raytls 1h other-sa >"$T/other.tok"; refused "ServiceAccount outside the policy" 403 service_account_not_allowed other worker "$T/other.tok"
+token "$NS_OFF" off-w1 >"$T/off.tok"; refused "namespace outside the selector" 403 namespace_not_allowed off-w1 worker "$T/off.tok"
+token "$NS" a-w2 >"$T/a-w2.tok"
+kubectl -n "$NS" delete pod a-w2 --grace-period=0 --force >/dev/null 2>&1
+refused "a deleted pod" '401|403' 'token_invalid|pod_not_found' a-w2 worker "$T/a-w2.tok"
+
+# --- a RayCluster deleted and created again: new UID, new CA
+kubectl -n "$NS" delete raycluster rc-b --wait=true >/dev/null
+UID_B2=$(raycluster "$NS" rc-b)
+kubectl -n "$NS" delete pod b-w1 --grace-period=0 --force >/dev/null 2>&1 || true
+for _ in $(seq 50); do kubectl -n "$NS" get pod b-w1 >/dev/null 2>&1 || break; sleep 0.2; done
+pod "$NS" b-w1 10.231.0.4 worker rc-b
+token "$NS" b-w1 >"$T/b-w1.tok"
+if out=$(init b-w1 worker "$T/b-w1.tok" "$T/b-w1-new"); then
+  if [ "$UID_B2" != "$UID_B" ] && [ "$(spki_of "$T/b-w1-new/ca.crt")" != "$(spki_of "$T/b-w1/ca.crt")" ]; then
+    pass "recreated rc-b (uid $UID_B2) has a new CA: $(subject_of "$T/b-w1-new/ca.crt")"
+  else fail "recreated rc-b kept its CA"; fi
+else fail "init after recreating rc-b: $out"; fi
+
+# --- the audit log
+issued=$(jq -s '[.[] | select(.result=="issued")] | length' "$T/audit.log")
+requests=$(jq -s '[.[] | select(.result=="issued") | .kubernetes.api_requests] | add' "$T/audit.log")
+jq -e -s "[.[] | select(.result==\"issued\" and .kubernetes.pod==\"a-head\")][0].kubernetes
+  | .namespace==\"$NS\" and .pod_uid!=null and .cluster==\"$NS/rc-a\" and .cluster_uid==\"$UID_A\"" \
+  "$T/audit.log" >/dev/null && pass "audit names namespace, pod, UID and cluster" || fail "audit line lacks the pod or cluster"
+if grep -qF "$(cut -c1-40 "$T/a-head.tok")" "$T/audit.log" "$T/signer.log"; then
+  fail "a token appears in the audit or signer log"
+else pass "no token in the audit or signer log"; fi
+echo "   API requests per certificate: $requests requests / $issued certificates = $(awk -v r="$requests" -v i="$issued" 'BEGIN { printf "%.2f", (i ? r / i : 0) }')"
+echo "$NAME: $PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]

@@ -1,0 +1,486 @@
+//! What the API server says about a request: the TokenReview (one request per certificate),
+//! then the pod, its owner RayCluster, the namespace and its Services from watch caches
+//! (kube-rs reflectors), all gathered into one `Facts`. A pod or RayCluster missing from a
+//! cache (just created, the watch not there yet) is read with one GET.
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PartialObjectMeta, PostParams};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::decide::{
+    Claims, ClusterFacts, OwnerRef, PodFacts, Review, ServiceFacts, AUDIENCE, EXTRA_POD_NAME,
+    NODE_TYPE_LABEL,
+};
+use crate::signer::api::ApiError;
+
+/// Objects as far as the signer reads them. k8s-openapi's `Pod` and `Service` would
+/// deserialize the whole spec: their serde code alone doubled the release binary (5.1 ->
+/// 11.3 MB), and the caches would hold what is never read. serde skips the other fields.
+macro_rules! view {
+    ($ty:ident, $kind:literal, $group:literal, $plural:literal) => {
+        impl Resource for $ty {
+            type DynamicType = ();
+            type Scope = k8s_openapi::NamespaceResourceScope;
+
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                $group.into()
+            }
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                "v1".into()
+            }
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+/// A RayCluster: its metadata (name, UID, creation time).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RayCluster {
+    pub metadata: ObjectMeta,
+}
+view!(RayCluster, "RayCluster", "ray.io", "rayclusters");
+
+/// A Pod: metadata (labels, owners, deletion) and its IPs.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Pod {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub status: Option<PodStatus>,
+}
+view!(Pod, "Pod", "", "pods");
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    #[serde(default)]
+    pub pod_ip: Option<String>,
+    #[serde(default, rename = "podIPs")]
+    pub pod_ips: Option<Vec<PodIp>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct PodIp {
+    pub ip: String,
+}
+
+/// A Service: metadata and its selector.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Service {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<ServiceSpec>,
+}
+view!(Service, "Service", "", "services");
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ServiceSpec {
+    #[serde(default)]
+    pub selector: Option<BTreeMap<String, String>>,
+}
+
+type ClusterMeta = PartialObjectMeta<RayCluster>;
+type NamespaceMeta = PartialObjectMeta<Namespace>;
+
+/// The watch caches and the client they came from.
+pub struct Attestor {
+    client: Client,
+    pods: Store<Pod>,
+    services: Store<Service>,
+    clusters: Store<ClusterMeta>,
+    /// Only with a namespace selector (it needs namespaces get/list/watch).
+    namespaces: Option<Store<NamespaceMeta>>,
+    ready: Arc<AtomicBool>,
+    /// Requests made to the API server for decisions (not the watches).
+    requests: AtomicUsize,
+}
+
+/// Start a reflector for `api` into a store; its errors are reported and retried with
+/// kube-rs's default backoff. `strip` drops what the signer never reads.
+fn reflect<K>(
+    what: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    strip: fn(&mut K),
+) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(strip)
+        .reflect(writer);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            if let Err(e) = event {
+                eprintln!("raytls serve: watching {what}: {e}");
+            }
+        }
+    });
+    reader
+}
+
+fn strip_meta(m: &mut ObjectMeta) {
+    m.managed_fields = None;
+    m.annotations = None;
+}
+
+fn strip_pod(p: &mut Pod) {
+    strip_meta(&mut p.metadata);
+}
+
+fn strip_service(s: &mut Service) {
+    strip_meta(&mut s.metadata);
+}
+
+fn strip_partial<K>(m: &mut PartialObjectMeta<K>) {
+    strip_meta(&mut m.metadata);
+}
+
+impl Attestor {
+    /// Start the watches (Ray pods, Services, RayClusters, and namespaces when
+    /// `watch_namespaces`); `ready()` turns true once each has listed once.
+    pub fn start(client: Client, watch_namespaces: bool) -> Arc<Self> {
+        let pods = reflect(
+            "pods",
+            Api::<Pod>::all(client.clone()),
+            // Only Ray pods; any other pod is read by GET when it asks (and refused).
+            watcher::Config::default().labels(NODE_TYPE_LABEL),
+            strip_pod,
+        );
+        let services = reflect(
+            "services",
+            Api::<Service>::all(client.clone()),
+            watcher::Config::default(),
+            strip_service,
+        );
+        let clusters = reflect(
+            "rayclusters",
+            Api::<ClusterMeta>::all(client.clone()),
+            watcher::Config::default(),
+            strip_partial,
+        );
+        let namespaces = watch_namespaces.then(|| {
+            reflect(
+                "namespaces",
+                Api::<NamespaceMeta>::all(client.clone()),
+                watcher::Config::default(),
+                strip_partial,
+            )
+        });
+        let ready = Arc::new(AtomicBool::new(false));
+        let attestor = Arc::new(Attestor {
+            client,
+            pods,
+            services,
+            clusters,
+            namespaces,
+            ready: ready.clone(),
+            requests: AtomicUsize::new(0),
+        });
+        let a = attestor.clone();
+        tokio::spawn(async move {
+            let _ = a.pods.wait_until_ready().await;
+            let _ = a.services.wait_until_ready().await;
+            let _ = a.clusters.wait_until_ready().await;
+            if let Some(n) = &a.namespaces {
+                let _ = n.wait_until_ready().await;
+            }
+            ready.store(true, Ordering::SeqCst);
+            eprintln!(
+                "raytls serve: Kubernetes caches ready ({} Ray pods, {} services, {} RayClusters)",
+                a.pods.len(),
+                a.services.len(),
+                a.clusters.len()
+            );
+        });
+        attestor
+    }
+
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    fn unavailable(what: &str, e: kube::Error) -> ApiError {
+        ApiError::new(
+            503,
+            "kubernetes_unavailable",
+            format!(
+                "the signer could not {what} through the Kubernetes API: {}",
+                crate::signer::printable(&e.to_string())
+            ),
+        )
+    }
+
+    /// One TokenReview for audience `raytls`.
+    pub async fn review(&self, token: &str, api_requests: &mut u32) -> Result<Review, ApiError> {
+        let tr = TokenReview {
+            spec: TokenReviewSpec {
+                token: Some(token.to_string()),
+                audiences: Some(vec![AUDIENCE.to_string()]),
+            },
+            ..TokenReview::default()
+        };
+        *api_requests += 1;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let answer = Api::<TokenReview>::all(self.client.clone())
+            .create(&PostParams::default(), &tr)
+            .await
+            .map_err(|e| Self::unavailable("review the token", e))?;
+        let status = answer.status.unwrap_or_default();
+        if status.authenticated != Some(true) {
+            return Ok(Review::Rejected(
+                status
+                    .error
+                    .unwrap_or_else(|| "the token is not authenticated".into()),
+            ));
+        }
+        let user = status.user.unwrap_or_default();
+        let extra = user
+            .extra
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| v.into_iter().next().map(|v| (k, v)))
+            .collect();
+        Ok(Review::Authenticated {
+            username: user.username.unwrap_or_default(),
+            extra,
+            audiences: status.audiences.unwrap_or_default(),
+        })
+    }
+
+    /// The pod, from the cache or (`fresh`, or a miss) by GET.
+    pub async fn pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        fresh: bool,
+        api_requests: &mut u32,
+    ) -> Result<Option<PodFacts>, ApiError> {
+        let cached = (!fresh)
+            .then(|| self.pods.get(&ObjectRef::new(name).within(namespace)))
+            .flatten();
+        let pod = match cached {
+            Some(p) => Some((*p).clone()),
+            None => {
+                *api_requests += 1;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                Api::<Pod>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| Self::unavailable("read the pod", e))?
+            }
+        };
+        Ok(pod.map(|p| pod_facts(namespace, &p)))
+    }
+
+    /// The RayCluster `owner` names, if it exists with that UID (cache, then GET).
+    pub async fn cluster(
+        &self,
+        namespace: &str,
+        owner: &OwnerRef,
+        fresh: bool,
+        api_requests: &mut u32,
+    ) -> Result<Option<ClusterFacts>, ApiError> {
+        if owner.kind != "RayCluster" || !owner.api_version.starts_with("ray.io/") {
+            return Ok(None);
+        }
+        let cached = (!fresh)
+            .then(|| {
+                self.clusters
+                    .get(&ObjectRef::new(&owner.name).within(namespace))
+            })
+            .flatten()
+            .filter(|c| c.metadata.uid.as_deref() == Some(owner.uid.as_str()));
+        let meta = match cached {
+            Some(c) => Some(c.metadata.clone()),
+            None => {
+                *api_requests += 1;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                Api::<ClusterMeta>::namespaced(self.client.clone(), namespace)
+                    .get_opt(&owner.name)
+                    .await
+                    .map_err(|e| Self::unavailable("read the RayCluster", e))?
+                    .map(|c| c.metadata)
+            }
+        };
+        Ok(meta.and_then(|m| {
+            Some(ClusterFacts {
+                name: m.name?,
+                uid: m.uid?,
+                created: m
+                    .creation_timestamp
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t.0.as_second()).ok())
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            })
+        }))
+    }
+
+    /// The Services of a namespace (cache only: a head asks after its Service exists).
+    pub fn services(&self, namespace: &str) -> Vec<ServiceFacts> {
+        self.services
+            .state_filter(|s| s.metadata.namespace.as_deref() == Some(namespace))
+            .iter()
+            .filter_map(|s| {
+                Some(ServiceFacts {
+                    name: s.metadata.name.clone()?,
+                    selector: s
+                        .spec
+                        .as_ref()
+                        .and_then(|sp| sp.selector.clone())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// A namespace's labels (None without a namespace watch, or when it is not there).
+    pub fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        let store = self.namespaces.as_ref()?;
+        store
+            .get(&ObjectRef::new(namespace))
+            .map(|n| n.metadata.labels.clone().unwrap_or_default())
+    }
+
+    /// Requests made to the API server for decisions so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+fn pod_facts(namespace: &str, p: &Pod) -> PodFacts {
+    let m = &p.metadata;
+    let status = p.status.as_ref();
+    let mut pod_ips: Vec<IpAddr> = status
+        .and_then(|s| s.pod_ips.as_ref())
+        .map(|ips| ips.iter().filter_map(|i| i.ip.parse().ok()).collect())
+        .unwrap_or_default();
+    if pod_ips.is_empty() {
+        if let Some(ip) = status
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|i| i.parse().ok())
+        {
+            pod_ips.push(ip);
+        }
+    }
+    let controller = m
+        .owner_references
+        .as_ref()
+        .and_then(|o| o.iter().find(|r| r.controller == Some(true)))
+        .map(|r| OwnerRef {
+            api_version: r.api_version.clone(),
+            kind: r.kind.clone(),
+            name: r.name.clone(),
+            uid: r.uid.clone(),
+        });
+    PodFacts {
+        namespace: namespace.to_string(),
+        name: m.name.clone().unwrap_or_default(),
+        uid: m.uid.clone().unwrap_or_default(),
+        terminating: m.deletion_timestamp.is_some(),
+        labels: m.labels.clone().unwrap_or_default(),
+        pod_ips,
+        controller,
+    }
+}
+
+/// The largest token read (projected tokens are ~1 KiB).
+const MAX_TOKEN: usize = 16 * 1024;
+
+/// `iat` and `exp` of a JWT, without checking its signature (the TokenReview does): None
+/// when the token is not a JWT at all, which saves the API server a review.
+pub fn claims(token: &str) -> Option<Claims> {
+    use base64::Engine;
+    if token.len() > MAX_TOKEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (_, payload, _, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else {
+        return None;
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(Claims {
+        issued_at: v.get("iat").and_then(serde_json::Value::as_i64),
+        expires: v.get("exp").and_then(serde_json::Value::as_i64),
+    })
+}
+
+/// The pod name a reviewed token is bound to.
+pub fn pod_name(review: &Review) -> Option<&str> {
+    match review {
+        Review::Authenticated { extra, .. } => extra.get(EXTRA_POD_NAME).map(String::as_str),
+        Review::Rejected(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn claims_of_a_jwt_and_of_garbage() {
+        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = format!(
+            "{}.{}.sig",
+            b(r#"{"alg":"RS256"}"#),
+            b(r#"{"aud":["raytls"],"iat":100,"exp":3700}"#)
+        );
+        assert_eq!(
+            claims(&jwt),
+            Some(Claims {
+                issued_at: Some(100),
+                expires: Some(3700)
+            })
+        );
+        for bad in ["", "a.b", "a.b.c.d", "x.!!!.y", &"a".repeat(20_000)] {
+            assert_eq!(claims(bad), None, "{bad:.20}");
+        }
+    }
+
+    #[test]
+    fn pod_facts_take_the_controller_and_every_ip() {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "h", "uid": "u", "labels": {"ray.io/node-type": "head"},
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"},
+                    {"apiVersion": "ray.io/v1", "kind": "RayCluster", "name": "rc", "uid": "2", "controller": true}
+                ]},
+            "status": {"podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]}
+        }))
+        .unwrap();
+        let f = pod_facts("ray", &p);
+        assert_eq!(f.controller.unwrap().name, "rc");
+        assert_eq!(f.pod_ips.len(), 2);
+        assert!(!f.terminating);
+    }
+}

@@ -1,0 +1,295 @@
+//! `raytls serve --kubernetes`: the signer attests each pod through the API server and gives
+//! every RayCluster its own trust domain, with nothing set up per cluster.
+//!
+//! A pod sends its projected ServiceAccount token (audience `raytls`, at most 1 h, bound to
+//! the pod). The signer reviews it (TokenReview: the one API request per certificate), reads
+//! the pod, its controller RayCluster, its namespace and the namespace's Services from watch
+//! caches (`attest`), and decides (`decide`, a pure function). A granted pod gets a leaf from
+//! its RayCluster's own CA, derived from the signer's master key and the RayCluster's UID
+//! (`pki::cluster_ca`), and that CA as `ca.crt`: pods of one cluster trust each other and no
+//! other cluster.
+//!
+//! - `decide`: `Facts` -> `Grant` or a refusal (status + code + message).
+//! - `attest`: TokenReview, reflectors, GET on a cache miss.
+//! - `selector`: `--namespace-selector`.
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::pki::authority::{Authority, LeafSubject, Lifetime};
+use crate::pki::cluster_ca::{self, ClusterCa, ClusterRef, MasterKey};
+use crate::pki::pem;
+use crate::pki::role::Role;
+use crate::signer::api::{self, ApiError, SignRequest, SignResponse};
+
+pub mod attest;
+pub mod decide;
+pub mod selector;
+
+pub use decide::{AccountPattern, KubePolicy, Who};
+
+/// Where `raytls init --k8s-token` looks without a FILE: the projected token volume of
+/// `examples/kubernetes/`.
+pub const DEFAULT_TOKEN_PATH: &str = "/var/run/secrets/raytls/token";
+
+/// A sign request as the server read it.
+pub struct KubeRequest<'a> {
+    /// The TCP peer address.
+    pub peer: IpAddr,
+    /// The Authorization header, if any.
+    pub authorization: Option<&'a [u8]>,
+    /// The role the body asks for.
+    pub role: Role,
+    pub body: SignRequest,
+}
+
+/// Cluster CAs kept per replica (a CA is cheap to derive again; the cap bounds memory).
+const MAX_CACHED_CAS: usize = 4096;
+
+/// The Kubernetes side of a signer: the API client's caches, the policy, the master key and
+/// the cluster CAs derived so far.
+pub struct KubeSigner {
+    attestor: Arc<attest::Attestor>,
+    policy: KubePolicy,
+    master: MasterKey,
+    cas: Mutex<HashMap<String, Arc<ClusterCa>>>,
+}
+
+/// Build the Kubernetes client: `--kubeconfig` when given, else what kubectl would use
+/// (in-cluster config in a pod, `KUBECONFIG` or `~/.kube/config` elsewhere).
+pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
+    // kube's rustls client takes the process's default provider: ring, as everywhere here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let failed = |why: String| Error::Usage(format!("--kubernetes: {why}"));
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| failed(format!("cannot read --kubeconfig {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| failed(format!("--kubeconfig {}: {e}", path.display())))?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            failed(format!(
+                "no in-cluster config and no kubeconfig ({e}); run in a pod or pass --kubeconfig"
+            ))
+        })?,
+    };
+    kube::Client::try_from(config).map_err(|e| failed(format!("cannot make the client: {e}")))
+}
+
+impl KubeSigner {
+    /// Start the watches. `signer` is the CA that issues the cluster CAs: it must allow a
+    /// CA below it (pathlen absent or at least 1).
+    pub fn start(
+        client: kube::Client,
+        signer: &Authority,
+        policy: KubePolicy,
+        master: MasterKey,
+    ) -> Result<Arc<Self>> {
+        if signer.info.path_len == Some(0) {
+            return Err(Error::Usage(format!(
+                "--kubernetes gives each RayCluster a CA issued by --ca, but {} has pathLenConstraint 0 (an intermediate made by `ca create --intermediate`); give a root made by `raytls ca create`",
+                signer.files.cert.display()
+            )));
+        }
+        let attestor = attest::Attestor::start(client, policy.namespaces.is_some());
+        Ok(Arc::new(KubeSigner {
+            attestor,
+            policy,
+            master,
+            cas: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The caches have listed once: the signer can decide without asking for every pod.
+    pub fn ready(&self) -> bool {
+        self.attestor.ready()
+    }
+
+    /// API requests made for decisions since start.
+    pub fn api_requests(&self) -> usize {
+        self.attestor.requests()
+    }
+
+    /// Gather the facts for a request and decide; on a refusal that a stale cache could
+    /// explain (the pod or its IP not there yet), read the pod and cluster again by GET and
+    /// decide once more.
+    async fn attest(
+        &self,
+        token: Option<&str>,
+        peer: IpAddr,
+        role: Role,
+        asked_names: Vec<String>,
+        who: &mut Who,
+    ) -> std::result::Result<decide::Grant, ApiError> {
+        let mut facts = decide::Facts {
+            peer,
+            asked_role: role,
+            asked_names,
+            token_present: token.is_some(),
+            claims: None,
+            review: None,
+            namespace_labels: None,
+            pod: None,
+            cluster: None,
+            services: Vec::new(),
+            now: OffsetDateTime::now_utc(),
+        };
+        let mut requests = 0u32;
+        if let Some(token) = token {
+            facts.claims = attest::claims(token);
+            if decide::check_claims(facts.claims, facts.now).is_ok() {
+                facts.review = Some(self.attestor.review(token, &mut requests).await?);
+            }
+        }
+        let target = match &facts.review {
+            Some(r @ decide::Review::Authenticated { username, .. }) => {
+                decide::service_account(username)
+                    .zip(attest::pod_name(r))
+                    .map(|((ns, _), pod)| (ns.to_string(), pod.to_string()))
+            }
+            _ => None,
+        };
+        let mut result = decide::decide(&facts, &self.policy);
+        if let Some((ns, pod)) = &target {
+            for fresh in [false, true] {
+                facts.namespace_labels = self.attestor.namespace_labels(ns);
+                facts.pod = self.attestor.pod(ns, pod, fresh, &mut requests).await?;
+                facts.cluster = match facts.pod.as_ref().and_then(|p| p.controller.clone()) {
+                    Some(owner) => {
+                        self.attestor
+                            .cluster(ns, &owner, fresh, &mut requests)
+                            .await?
+                    }
+                    None => None,
+                };
+                facts.services = self.attestor.services(ns);
+                result = decide::decide(&facts, &self.policy);
+                let stale_cache_could_explain = matches!(&result, Err(e) if matches!(
+                    e.code.as_str(),
+                    "pod_not_found" | "address_mismatch" | "no_raycluster_owner" | "not_a_ray_pod"
+                ));
+                // A GET already happened on a miss: no second look.
+                if !stale_cache_could_explain || requests > 1 {
+                    break;
+                }
+            }
+        }
+        *who = Who::of(&facts);
+        who.api_requests = requests;
+        result
+    }
+
+    /// The CA of a granted pod's RayCluster: derived once per replica, then cached.
+    fn cluster_ca(
+        &self,
+        signer: &Authority,
+        namespace: &str,
+        cluster: &decide::ClusterFacts,
+    ) -> std::result::Result<Arc<ClusterCa>, ApiError> {
+        let mut cas = crate::probe::tls::lock(&self.cas);
+        if let Some(ca) = cas.get(&cluster.uid) {
+            return Ok(ca.clone());
+        }
+        let ca = cluster_ca::issue(
+            signer,
+            &self.master,
+            &ClusterRef {
+                namespace,
+                name: &cluster.name,
+                uid: &cluster.uid,
+                created: cluster.created,
+            },
+        )
+        .map_err(|e| ApiError::new(503, "ca_unavailable", e.to_string()))?;
+        if cas.len() >= MAX_CACHED_CAS {
+            cas.clear();
+        }
+        let ca = Arc::new(ca);
+        cas.insert(cluster.uid.clone(), ca.clone());
+        Ok(ca)
+    }
+
+    /// Decide and sign a request: the Kubernetes counterpart of the token/policy path.
+    /// `who` is filled for the audit line as far as the request got.
+    pub async fn sign(
+        &self,
+        signer: &Authority,
+        max_lifetime: time::Duration,
+        request: KubeRequest<'_>,
+        who: &mut Who,
+    ) -> std::result::Result<SignResponse, ApiError> {
+        let KubeRequest {
+            peer,
+            authorization,
+            role,
+            body: request,
+        } = request;
+        let token = match authorization {
+            None => None,
+            Some(h) => Some(
+                h.strip_prefix(b"Bearer ")
+                    .or_else(|| h.strip_prefix(b"bearer "))
+                    .and_then(|t| std::str::from_utf8(t.trim_ascii()).ok())
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            401,
+                            "unauthorized",
+                            "the Authorization header is not \"Bearer <ServiceAccount token>\"",
+                        )
+                    })?,
+            ),
+        };
+        let decoded = api::decode_csr(role, request)?;
+        let mut asked = decoded.fqdn.clone();
+        asked.extend(decoded.csr.requested_names.iter().cloned());
+        let grant = self.attest(token, peer, role, asked, who).await?;
+        let ca = self.cluster_ca(signer, &grant.namespace, &grant.cluster)?;
+        let cn: String = format!("ray {} {}/{}", grant.role, grant.namespace, grant.pod)
+            .chars()
+            .take(64)
+            .collect();
+        let signed = ca
+            .authority
+            .sign_leaf(
+                decoded.csr.public_key(),
+                decoded.csr.key.is_rsa(),
+                &LeafSubject {
+                    holder: crate::pki::role::Holder::Ray(grant.role),
+                    common_name: cn,
+                },
+                &grant.sans,
+                Lifetime::Default(max_lifetime),
+                OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| ApiError::new(503, "ca_unavailable", e.to_string()))?;
+        let ca_chain: String = signer
+            .intermediates
+            .iter()
+            .map(|c| pem::encode("CERTIFICATE", c))
+            .collect();
+        Ok(SignResponse {
+            certificate: signed.chain_pem,
+            ca: pem::encode("CERTIFICATE", &ca.cert_der),
+            serial: signed.info.serial.clone(),
+            not_after: signed
+                .info
+                .not_after
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            sans: grant.sans.iter().map(|s| s.to_string()).collect(),
+            role: grant.role.name().to_string(),
+            ca_chain,
+            cluster: Some(format!(
+                "{}/{} (uid {})",
+                grant.namespace, grant.cluster.name, grant.cluster.uid
+            )),
+        })
+    }
+}
