@@ -81,6 +81,8 @@ stage "alert rules: promtool and a real Prometheus (scripts/monitoring-test.sh)"
 if [ "${RAYTLS_SKIP_KUBE:-0}" != 1 ]; then
   stage "Helm chart: lint, template, validate (scripts/helm-test.sh)" after_go_builds bash scripts/helm-test.sh
   stage "kubernetes: the test platform and every example applied (scripts/kube-smoke.sh)" after_go_builds bash scripts/kube-smoke.sh
+  stage "kubernetes: serve --kubernetes against a real API server (scripts/kube-signer-interop.sh)" \
+    after_go_builds bash -c 'bash scripts/kube.sh up && { bash scripts/kube-signer-interop.sh; rc=$?; bash scripts/kube.sh down; exit $rc; }'
 fi
 stage "fuzz smoke (scripts/fuzz-smoke.sh)" bash scripts/fuzz-smoke.sh
 
