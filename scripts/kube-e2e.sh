@@ -74,6 +74,7 @@ chmod 700 "$T"
 umask 077
 
 # --- up
+T_START=$(now)
 t0=$(now)
 $K up >"$T/up.log" 2>&1 || { UP=1; cat "$T/up.log" >&2; die "kube.sh up failed"; }
 UP=1
@@ -249,6 +250,22 @@ done
 ms=$(pexec "ray-a/$AW" -c raytls-renew -- bash -c 's=$(date +%s%N); "$0" init worker --signer https://raytls-signer.raytls-system.svc:8443 --signer-ca /etc/raytls/signer-ca/ca.crt --k8s-token /var/run/secrets/raytls/token --out /tmp/again >/dev/null 2>&1 && echo $(( ($(date +%s%N) - s) / 1000000 ))' "$RT")
 [ -n "$ms" ] && note "raytls init worker in A's worker pod, again: $ms ms wall" || fail "a second init from A's worker pod failed"
 
+# each signer replica derives the same CA for rc (nothing stored, nothing shared but the cluster
+# key): a CSR with A's worker's token sent to each replica's pod IP under the Service name
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/r.key" -subj /CN=r -out "$T/r.csr" 2>/dev/null
+cas=""
+for p in $SIGNER_PODS; do
+  ip=$(kubectl -n raytls-system get pod "$p" -o jsonpath='{.status.podIP}')
+  ans=$(pexec "ray-a/$AW" -c raytls-renew -- bash -c 'jq -n --rawfile csr "$1" "{role: \"worker\", csr: \$csr}" | curl -s --cacert /etc/raytls/signer-ca/ca.crt \
+      --resolve "raytls-signer.raytls-system.svc:8443:$2" -H "Authorization: Bearer $(cat /var/run/secrets/raytls/token)" \
+      --data-binary @- https://raytls-signer.raytls-system.svc:8443/v1/sign' _ "$T/r.csr" "$ip")
+  jq -r .ca <<<"$ans" 2>/dev/null | sed '/^$/d' >"$T/ca.$ip"
+  cas="$cas $(spki_of "$T/ca.$ip" 2>/dev/null | cut -c1-12)"
+done
+read -r c1 c2 <<<"$cas"
+[ -n "$c1" ] && [ "$c1" = "$c2" ] && [ "$c1" = "$(spki_of "$T/a-worker/ca.crt" | cut -c1-12)" ] \
+  && pass "both signer replicas answer rc's same CA (key $c1) to A's worker" || fail "replicas' CAs for rc: [$cas], A has $(spki_of "$T/a-worker/ca.crt" | cut -c1-12)"
+
 # --- cluster B: the same file in another namespace, nothing new on the signer's side
 signer_side >"$T/side.before"
 ray_ns ray-b || die "namespace ray-b"
@@ -379,7 +396,7 @@ else fail "kubectl apply examples/kubernetes/rayjob.yaml"; fi
 for pid in $(pgrep -f -- "^$RT serve --kubernetes"); do
   note "signer process $pid: RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status"), peak $(awk '/VmHWM/ {print $2, $3}' "/proc/$pid/status")"
 done
-for pid in $(pgrep -f -- "^$RT renew "); do ps -o rss=,args= -p "$pid" | awk '{printf "   renew sidecar: RSS %d kB\n", $1}'; done | sort | uniq -c | head -3
+note "renew sidecars: RSS $(for pid in $(pgrep -f -- "^$RT renew "); do ps -o rss= -p "$pid"; done | awk '{printf "%s%d kB", (NR > 1 ? ", " : ""), $1}')"
 for p in $SIGNER_PODS; do
   ip=$(kubectl -n raytls-system get pod "$p" -o jsonpath='{.status.podIP}')
   m=$(pexec "ray-a/$AH" -c raytls-renew -- curl -s --cacert /etc/raytls/signer-ca/ca.crt \
@@ -393,3 +410,4 @@ refusedn=$(jq -s '[.[] | select(.result!="issued")] | length' "$T/audit.log" 2>/
 note "audit: $issued certificates issued with $requests API requests ($(awk -v r="${requests:-0}" -v i="${issued:-0}" 'BEGIN { printf "%.2f", (i ? r / i : 0) }') per certificate), $refusedn refusals"
 [ "${issued:-0}" -ge 6 ] && pass "the signer's audit (stdout) holds $issued issued certificates" || fail "audit lines: ${issued:-none}"
 $K status 2>/dev/null | sed 's/^/   /'
+note "total: $(since "$T_START") s before down"
