@@ -384,14 +384,21 @@ refused "B's worker's projected token from A's worker pod" address_mismatch "ray
 render "$ROOT/examples/kubernetes/rayjob.yaml" ray-a >"$T/rayjob.yaml"
 if kubectl apply -f "$T/rayjob.yaml" >/dev/null; then
   rj_pod() { kubectl -n ray-a get pods -l ray.io/node-type=worker,ray.io/group=small-group -o json | jq -e '.items[0].spec
-    | ([.initContainers[].name] | index("raytls-init") != null) and ([.containers[].name] | index("raytls-renew") != null)
+    | ([.initContainers[].name] | index("raytls-init") != null) and ([.initContainers[] | select(.restartPolicy == "Always") | .name] | index("raytls-renew") != null)
       and ([.volumes[] | select(.projected.sources[0].serviceAccountToken.audience == "raytls")] | length == 1)'; }
-  poll 120 rj_pod && pass "RayJob: the operator's worker pod has raytls-init, raytls-renew and the raytls token volume" \
+  poll 120 rj_pod && pass "RayJob: the operator's worker pod has raytls-init, the raytls-renew sidecar and the raytls token volume" \
     || fail "RayJob worker pod lacks the additions: $(kubectl -n ray-a get pods -o wide | tail -n +2 | paste -sd'|')"
   kubectl -n ray-a delete rayjob --all --wait=false >/dev/null
 else fail "kubectl apply examples/kubernetes/rayjob.yaml"; fi
 
 # --- figures
+# each Ray pod's init container: its tries (the client waits 5 s for an answer, then backs off)
+# and how long it ran (pod status, whole seconds)
+for f in "$S"/pods/ray-*_*/logs/raytls-init.log; do
+  [ -f "$f" ] || continue
+  d=$(dirname "$(dirname "$f")"); pod=${d##*/}
+  note "init ${pod/_//}: $(grep -c 'failed: ' "$f") failed tries before the answer; $(grep -o 'issued [a-z]* certificate' "$f" || echo 'no certificate')"
+done
 # memory: the signer processes (this run's binary with serve --kubernetes), read from /proc
 for pid in $(pgrep -f -- "^$RT serve --kubernetes"); do
   note "signer process $pid: RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status"), peak $(awk '/VmHWM/ {print $2, $3}' "/proc/$pid/status")"
