@@ -256,9 +256,16 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/
 cas=""
 for p in $SIGNER_PODS; do
   ip=$(kubectl -n raytls-system get pod "$p" -o jsonpath='{.status.podIP}')
-  ans=$(pexec "ray-a/$AW" -c raytls-renew -- bash -c 'jq -n --rawfile csr "$1" "{role: \"worker\", csr: \$csr}" | curl -s --cacert /etc/raytls/signer-ca/ca.crt \
-      --resolve "raytls-signer.raytls-system.svc:8443:$2" -H "Authorization: Bearer $(cat /var/run/secrets/raytls/token)" \
-      --data-binary @- https://raytls-signer.raytls-system.svc:8443/v1/sign' _ "$T/r.csr" "$ip")
+  # up to 3 tries, as raytls init retries: a replica's first TokenReview can fail with 503
+  # kubernetes_unavailable (docs/kube-platform.md, open finding)
+  for try in 1 2 3; do
+    ans=$(pexec "ray-a/$AW" -c raytls-renew -- bash -c 'jq -n --rawfile csr "$1" "{role: \"worker\", csr: \$csr}" | curl -s --cacert /etc/raytls/signer-ca/ca.crt \
+        --resolve "raytls-signer.raytls-system.svc:8443:$2" -H "Authorization: Bearer $(cat /var/run/secrets/raytls/token)" \
+        --data-binary @- https://raytls-signer.raytls-system.svc:8443/v1/sign' _ "$T/r.csr" "$ip")
+    jq -e .ca <<<"$ans" >/dev/null 2>&1 && break
+    note "signer $p, try $try: $(cut -c1-160 <<<"$ans")"
+    sleep 1
+  done
   jq -r .ca <<<"$ans" 2>/dev/null | sed '/^$/d' >"$T/ca.$ip"
   cas="$cas $(spki_of "$T/ca.$ip" 2>/dev/null | cut -c1-12)"
 done
@@ -397,7 +404,7 @@ else fail "kubectl apply examples/kubernetes/rayjob.yaml"; fi
 for f in "$S"/pods/ray-*_*/logs/raytls-init.log; do
   [ -f "$f" ] || continue
   d=$(dirname "$(dirname "$f")"); pod=${d##*/}
-  note "init ${pod/_//}: $(grep -c 'failed: ' "$f") failed tries before the answer; $(grep -o 'issued [a-z]* certificate' "$f" || echo 'no certificate')"
+  note "init ${pod/_//}: $(grep -c 'failed: ' "$f") failed tries before the answer; $(grep -o 'issued [a-z]* certificate' "$f" || echo 'no certificate')$(grep -m1 'failed: ' "$f" | sed 's/^.*failed: /; first failure: /' | cut -c1-160)"
 done
 # memory: the signer processes (this run's binary with serve --kubernetes), read from /proc
 for pid in $(pgrep -f -- "^$RT serve --kubernetes"); do
