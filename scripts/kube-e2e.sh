@@ -102,7 +102,7 @@ out = []
 for doc in yaml.safe_load_all(open(path)):
     if not doc:
         continue
-    if "namespace" in doc["metadata"]:
+    if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding", "Namespace"):
         doc["metadata"]["namespace"] = ns
         if name:
             doc["metadata"]["name"] = name
