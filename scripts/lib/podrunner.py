@@ -637,7 +637,15 @@ class Pod:
         self.icstatus = {c["name"]: self.waiting(c, "PodInitializing") for c in inits}
         self.cstatus = {c["name"]: self.waiting(c, "PodInitializing") for c in mains}
         self.set_status(phase="Pending")
+        sidecars = []
         for c in inits:
+            if c.get("restartPolicy") == "Always":
+                # a native sidecar (Kubernetes >= 1.29): started in order, kept running (restarted
+                # whatever the pod's policy), not waited for; it stops with the pod
+                t = threading.Thread(target=self.keep_running, args=(c, "Always", True), daemon=True)
+                t.start()
+                sidecars.append(t)
+                continue
             restarts = 0
             while True:
                 rc = self.run_one(c, init=True, restarts=restarts)
@@ -665,10 +673,10 @@ class Pod:
     def backoff(self, restarts):
         self.stopped.wait(min(10 * 2 ** (restarts - 1), 60))
 
-    def keep_running(self, c, policy):
+    def keep_running(self, c, policy, init=False):
         restarts = 0
         while not self.stopped.is_set():
-            rc = self.run_one(c, init=False, restarts=restarts)
+            rc = self.run_one(c, init=init, restarts=restarts)
             if self.stopped.is_set() or policy == "Never" or (policy == "OnFailure" and rc == 0):
                 return
             restarts += 1
@@ -720,9 +728,11 @@ class Pod:
         run = {"name": name, "image": c.get("image", ""), "imageID": "", "restartCount": restarts,
                "containerID": f"podrunner://{self.uid}/{name}/{p.pid}",
                "state": {"running": {"startedAt": started}}, "started": True,
-               "ready": not init and not c.get("readinessProbe")}
+               "ready": (not init or c.get("restartPolicy") == "Always") and not c.get("readinessProbe")}
         (self.icstatus if init else self.cstatus)[name] = run
-        self.set_status(phase="Pending" if init else "Running")
+        # a native sidecar restarting once the pod runs does not make the pod Pending again
+        pending = init and not getattr(self, "initialized", False)
+        self.set_status(phase="Pending" if pending else "Running")
         log(f"pod {self.ns}/{self.name}: {'init ' if init else ''}container {name} started (pid {p.pid})")
         if not init and c.get("readinessProbe"):
             threading.Thread(target=self.probe_loop, args=(c, p, run), daemon=True).start()
@@ -737,7 +747,7 @@ class Pod:
         (self.icstatus if init else self.cstatus)[name] = done
         log(f"pod {self.ns}/{self.name}: container {name} exited {rc}")
         if not self.stopped.is_set():
-            self.set_status(phase="Pending" if init else "Running")
+            self.set_status(phase="Pending" if init and not getattr(self, "initialized", False) else "Running")
         return rc
 
     # readiness probes (liveness and startup probes are not run)
@@ -781,6 +791,12 @@ class Pod:
                 sock.connect((spec.get("host") or self.ip, int(port)))
                 if "tcpSocket" in pr:
                     return True
+                if spec.get("scheme", "HTTP").upper() == "HTTPS":
+                    # as the kubelet: TLS without verifying the server's certificate
+                    ctx = ssl.create_default_context()
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                    sock = ctx.wrap_socket(sock)
                 sock.sendall(f"GET {spec.get('path', '/')} HTTP/1.0\r\nHost: {self.ip}\r\n\r\n".encode())
                 code = int(sock.recv(64).split()[1])
                 return 200 <= code < 400
