@@ -83,6 +83,10 @@ if [ "${RAYTLS_SKIP_KUBE:-0}" != 1 ]; then
   stage "kubernetes: the test platform and every example applied (scripts/kube-smoke.sh)" after_go_builds bash scripts/kube-smoke.sh
   stage "kubernetes: serve --kubernetes against a real API server (scripts/kube-signer-interop.sh)" \
     after_go_builds bash -c 'bash scripts/kube.sh up && { bash scripts/kube-signer-interop.sh; rc=$?; bash scripts/kube.sh down; exit $rc; }'
+  if [ "${RAYTLS_SKIP_RAY:-0}" != 1 ]; then
+    stage "kubernetes + real Ray: the KubeRay operator's clusters get certificates from serve --kubernetes (scripts/kube-e2e.sh)" \
+      after_go_builds bash scripts/kube-e2e.sh
+  fi
 fi
 stage "fuzz smoke (scripts/fuzz-smoke.sh)" bash scripts/fuzz-smoke.sh
 

@@ -26,6 +26,10 @@ use super::decide::{
 };
 use crate::signer::api::ApiError;
 
+/// How long one TokenReview may take (they answer in milliseconds), and how many tries.
+const REVIEW_TRY: std::time::Duration = std::time::Duration::from_secs(5);
+const REVIEW_TRIES: u32 = 2;
+
 /// Objects as far as the signer reads them. k8s-openapi's `Pod` and `Service` would
 /// deserialize the whole spec: their serde code alone doubled the release binary (5.1 ->
 /// 11.3 MB), and the caches would hold what is never read. serde skips the other fields.
@@ -238,7 +242,7 @@ impl Attestor {
         )
     }
 
-    /// One TokenReview for audience `raytls`.
+    /// One TokenReview for audience `raytls` (two requests when the first connection failed).
     pub async fn review(&self, token: &str, api_requests: &mut u32) -> Result<Review, ApiError> {
         let tr = TokenReview {
             spec: TokenReviewSpec {
@@ -247,12 +251,34 @@ impl Attestor {
             },
             ..TokenReview::default()
         };
-        *api_requests += 1;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let answer = Api::<TokenReview>::all(self.client.clone())
-            .create(&PostParams::default(), &tr)
-            .await
-            .map_err(|e| Self::unavailable("review the token", e))?;
+        // A pooled connection to the API server that a proxy or load balancer dropped while
+        // it sat idle fails (`SendRequest`) or hangs until the OS gives up (28-46 s seen in
+        // scripts/kube-e2e.sh): each try is bounded, and a transport failure or a timeout
+        // gets one more try, on another connection. An answer from the API server is final.
+        let api = Api::<TokenReview>::all(self.client.clone());
+        let mut tries = 0;
+        let answer = loop {
+            tries += 1;
+            *api_requests += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            match tokio::time::timeout(REVIEW_TRY, api.create(&PostParams::default(), &tr)).await
+            {
+                Ok(Ok(answer)) => break answer,
+                Ok(Err(e)) if tries < REVIEW_TRIES && !matches!(e, kube::Error::Api(_)) => {}
+                Ok(Err(e)) => return Err(Self::unavailable("review the token", e)),
+                Err(_) if tries < REVIEW_TRIES => {}
+                Err(_) => {
+                    return Err(ApiError::new(
+                        503,
+                        "kubernetes_unavailable",
+                        format!(
+                            "the signer could not review the token through the Kubernetes API: no answer in {} s, {REVIEW_TRIES} tries",
+                            REVIEW_TRY.as_secs()
+                        ),
+                    ))
+                }
+            }
+        };
         let status = answer.status.unwrap_or_default();
         if status.authenticated != Some(true) {
             return Ok(Review::Rejected(
