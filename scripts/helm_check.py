@@ -48,8 +48,8 @@ ALLOWED = [
 ]
 # The kubernetes-mode flags as issue 17 names them; `kubernetes FILE VALUES` takes the names
 # from the chart's values (kubernetes.flags) instead, so the check follows a rename there.
-KUBE_FLAGS = {"enable": "--kubernetes", "masterKey": "--master-key", "namespaceSelector": "--namespace-selector",
-              "serviceAccounts": "--service-accounts", "clusterDomain": "--cluster-domain"}
+KUBE_FLAGS = {"enable": "--kubernetes", "masterKey": "--cluster-key", "namespaceSelector": "--namespace-selector",
+              "serviceAccounts": "--service-account", "clusterDomain": "--cluster-domain"}
 SIGNER_KINDS = ("Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy")
 KUBE_RULES = {
     ("authentication.k8s.io", "tokenreviews"): {"create"},
@@ -337,9 +337,13 @@ def cmd_kubernetes(path, values_path=None):
             for g in rule.get("apiGroups") or []:
                 for res in rule.get("resources") or []:
                     got.setdefault((g, res), set()).update(rule.get("verbs") or [])
-    if got != KUBE_RULES:
+    want_rules = dict(KUBE_RULES)
+    if "--namespace-selector" in (serve_argv(docs) or []):
+        # the signer then watches namespaces' labels
+        want_rules[("", "namespaces")] = {"get", "list", "watch"}
+    if got != want_rules:
         problems.append(f"ClusterRole rules {sorted((k, sorted(v)) for k, v in got.items())}, "
-                        f"want exactly {sorted((k, sorted(v)) for k, v in KUBE_RULES.items())}")
+                        f"want exactly {sorted((k, sorted(v)) for k, v in want_rules.items())}")
     if any(res in ("secrets", "*") or g == "*" for g, res in got):
         problems.append("the ClusterRole reaches Secrets (or everything)")
     for kind in ("Role", "RoleBinding"):
@@ -385,9 +389,9 @@ def cmd_kubernetes(path, values_path=None):
     m = cm.mount_for(c.get("volumeMounts") or [], key)
     vol = next((v for v in pod.get("volumes") or [] if m and v.get("name") == m.get("name")), None)
     if not (m and vol and "secret" in vol and m.get("readOnly")):
-        problems.append(f"--master-key {key} is not a file of a Secret mounted read-only")
+        problems.append(f"{want['masterKey']} {key} is not a file of a Secret mounted read-only")
     elif os.path.relpath(key, m["mountPath"]) not in (cm.volume_files(vol) or set()):
-        problems.append(f"--master-key {key}: the Secret volume provides {cm.volume_files(vol)}")
+        problems.append(f"{want['masterKey']} {key}: the Secret volume provides {cm.volume_files(vol)}")
     for np in find(docs, "NetworkPolicy"):
         eg = (np.get("spec") or {}).get("egress")
         ports = sorted(p.get("port") for r in eg or [] for p in r.get("ports") or [])
