@@ -146,6 +146,19 @@ pub struct ServeArgs {
     /// After SIGTERM, time for requests in flight to finish
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = crate::text::duration::parse)]
     pub drain_timeout: Duration,
+    /// Threads that serve connections (TLS, checks and signing) [default: the CPUs this
+    /// process may use: its CPU affinity and cgroup CPU limit]
+    #[arg(long, value_name = "N", env = "RAYTLS_SIGNER_THREADS")]
+    pub threads: Option<usize>,
+}
+
+/// `--threads`, or one per CPU this process may run on.
+fn runtime_threads(flag: Option<usize>) -> Result<usize> {
+    match flag {
+        Some(0) => Err(Error::Usage("--threads must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(2, |n| n.get())),
+    }
 }
 
 /// `ROLE=VALUE` of a repeatable flag.
@@ -247,6 +260,7 @@ async fn shutdown_signal() {
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
+    let threads = runtime_threads(a.threads)?;
     let cfg = config(&a)?;
     let roles: Vec<&str> = cfg.tokens.roles().iter().map(|r| r.name()).collect();
     let ca_line = format!(
@@ -276,7 +290,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     };
     let roles = roles.join(", ");
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
         .map_err(|e| Error::Internal {
@@ -286,9 +300,10 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     rt.block_on(async move {
         let bound = server::bind(cfg, super::now()).await?;
         eprintln!(
-            "raytls serve: listening on https://{}; serving certificate for {}; {ca_line}; tokens for {roles}",
+            "raytls serve: listening on https://{}; serving certificate for {}; {ca_line}; tokens for {roles}; {threads} thread{}",
             bound.local_addr,
             bound.serving.sans.join(", "),
+            if threads == 1 { "" } else { "s" },
         );
         bound.run(shutdown_signal()).await;
         Ok::<_, Error>(())
