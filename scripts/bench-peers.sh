@@ -56,6 +56,12 @@ while IFS='=' read -r k v; do BIN[$k]=$v; done < <(bash "$ROOT/scripts/lib/peers
 # On a shared machine the signers and the pods run ahead of other jobs (nice -10 as root),
 # all at the same priority, so that a parallel build disturbs the comparison less.
 NICE=(nice -n "${PEERS_BENCH_NICE:-$([ "$(id -u)" = 0 ] && echo -10 || echo 0)}")
+# go_version BINARY: "module version, built with goX.Y.Z", read from the binary itself
+go_version() {
+  local go=/usr/local/go/bin/go
+  [ -x "$go" ] || go=$(command -v go) || { basename "$(dirname "$1")"; return; }
+  "$go" version -m "$1" | awk '$1 == "mod" { m = $3 } NR == 1 { g = $2 } END { print m ", built with " g }'
+}
 W=$(mktemp -d /tmp/raytls-bench-peers.XXXXXX)
 declare -A PID=() PORT=() CA=() LOADARGS=() VERSION=() NOTE=()
 cleanup() {
@@ -128,7 +134,7 @@ if [ -n "${BIN[cfssl]:-}" ]; then
  "auth_keys": {"pods": {"type": "standard", "key": "$(cat "$D/auth.key")"}}}
 EOF
   PORT[cfssl]=$(free_port); CA[cfssl]=$D/ca.crt
-  VERSION[cfssl]=$(basename "$(dirname "${BIN[cfssl]}")" | sed 's/^cfssl-//')
+  VERSION[cfssl]=$(go_version "${BIN[cfssl]}")
   "${NICE[@]}" "${BIN[cfssl]}" serve -address 127.0.0.1 -port "${PORT[cfssl]}" -ca "$D/ca.crt" -ca-key "$D/ca.key" \
     -config "$D/config.json" -tls-cert "$D/tls.crt" -tls-key "$D/tls.key" >"$W/cfssl.log" 2>&1 &
   PID[cfssl]=$!
@@ -143,7 +149,7 @@ if [ -n "${BIN[step-ca]:-}" ]; then
   D=$W/step-ca; p256_ca "$D" "step-ca bench CA"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$D/jwk.key" 2>/dev/null
   PORT[step-ca]=$(free_port); CA[step-ca]=$D/ca.crt
-  VERSION[step-ca]=$(basename "$(dirname "${BIN[step-ca]}")" | sed 's/^step-ca-//')
+  VERSION[step-ca]=$(go_version "${BIN[step-ca]}")
   # The provisioner's public key as a JWK, its kid the RFC 7638 thumbprint (as `step` sets).
   KID=$(python3 - "$D" "${PORT[step-ca]}" <<'EOF'
 import base64, hashlib, json, subprocess, sys
