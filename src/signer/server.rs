@@ -741,9 +741,8 @@ async fn decide(
     Ok(SignResponse {
         certificate: signed.chain_pem,
         ca: state.ca_pem.clone(),
-        serial: signed.info.serial.clone(),
+        serial: signed.serial,
         not_after: signed
-            .info
             .not_after
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),

@@ -445,6 +445,23 @@ async fn signer_worker_gets_exactly_its_peer_address_loopback_and_localhost() {
         parsed.public_key().subject_public_key.data.as_ref(),
         rcgen::PublicKeyData::der_bytes(&key)
     );
+    // The answer's serial and notAfter (written without parsing the leaf back) are the
+    // leaf's own, as the audit log records them.
+    let serial: Vec<String> = parsed
+        .raw_serial()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(v["serial"], serial.join(":"));
+    let not_after = time::OffsetDateTime::parse(
+        v["not_after"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        not_after.unix_timestamp(),
+        parsed.validity().not_after.timestamp()
+    );
     let out = openssl(
         ws.path(),
         [
