@@ -28,7 +28,8 @@
 # Writes benches/peers.md and benches/raw/peers-*.json; prints the table. A peer that cannot
 # be built or started is reported as such in the table, and the others are still measured.
 # Env: BENCH_QUICK=1 (1 round, 500 pods in A), PEERS_BENCH_PODS, PEERS_BENCH_RUNS,
-#      PEERS_BENCH_BASELINE=/path/to/an/older/raytls (measured too, as raytls-base),
+#      PEERS_BENCH_BASELINE=/path/to/an/older/raytls (measured too, as raytls-base; its
+#      version column: PEERS_BENCH_BASELINE_NAME),
 #      RAYTLS_BIN / SIGNER_LOAD_BIN (default: cargo build --release of both),
 #      RAYTLS_SIGNER_THREADS (raytls serve's runtime threads; default: the cores),
 #      PEERS_BENCH_NICE (the niceness of signers and pods; default -10 as root, else 0).
@@ -116,7 +117,7 @@ if [ -n "${PEERS_BENCH_BASELINE:-}" ]; then
   D=$W/raytls-base; p256_ca "$D" "raytls baseline bench CA"
   "$RT" token generate --out "$D/worker.token" >/dev/null
   PORT[raytls-base]=$(free_port); CA[raytls-base]=$D/ca.crt
-  VERSION[raytls-base]="baseline: $PEERS_BENCH_BASELINE"
+  VERSION[raytls-base]=${PEERS_BENCH_BASELINE_NAME:-"baseline: $PEERS_BENCH_BASELINE"}
   "${NICE[@]}" "$PEERS_BENCH_BASELINE" serve --ca "$D" --listen "127.0.0.1:${PORT[raytls-base]}" \
     --token "worker=$D/worker.token" --audit-log "$D/audit.jsonl" >"$W/raytls-base.log" 2>&1 &
   PID[raytls-base]=$!
@@ -241,7 +242,7 @@ out = [f"# raytls serve and the signers users would pick instead ({date})", "",
        f"Machine: {cores} cores ({cpu}), {mem} GiB, Linux {kernel}; shared with other jobs (the load",
        "average at each run is in the last table). Client and signers share the machine, all",
        f"at nice {nice}; the client (benches/support/signer_load.rs) runs on one thread.", "",
-       f"Median of {runs} interleaved round(s) (raytls, cfssl, step-ca; A then B for each). A: {pods} pods,",
+       f"Median of {runs} interleaved round(s) ({', '.join(s[0] for s in signers if s[1])}; A then B for each). A: {pods} pods,",
        "64 at a time; B: 1,000 pods all at once. Every pod: its own 127.0.x.y, a new TCP + TLS",
        "connection (full handshake, no resumption), one CSR made before the clock starts, and",
        "the answer's certificate must name the pod's address. CPU per certificate is the signer",
