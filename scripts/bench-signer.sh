@@ -4,8 +4,8 @@
 # A release `raytls serve` on 127.0.0.1 (its CA, a head and a worker token, the audit log to a
 # file as in production) and benches/support/signer_load.rs as the pods: each pod binds its
 # own loopback source address 127.0.x.y (the signer sees it as the pod IP and certifies it),
-# opens a new TCP + TLS connection and POSTs one CSR; a pod counts only if the answer is 200
-# and names its address. Keys and CSRs are made before the clock starts (pods make them on
+# opens a new TCP + TLS connection (a full handshake: no session resumption) and POSTs one
+# CSR; a pod counts only if the answer is 200 and its certificate names its address. Keys and CSRs are made before the clock starts (pods make them on
 # their own nodes). The client runs on one thread of the same 2 cores.
 #   A  64 pods at a time, SIGNER_BENCH_PODS (default 2,000) pods: certificates/s, latency
 #   B  a 1,000-pod bootstrap: all 1,000 pods ask at once; time until the last has its cert
@@ -147,7 +147,7 @@ Signer CPU per certificate (A, median) {med(a, "signer_cpu_ms_per_cert")} ms, of
 without signing (C, median) costs {med(c, "signer_cpu_ms_per_cert")} ms: the rest,
 {med(a, "signer_cpu_ms_per_cert") - med(c, "signer_cpu_ms_per_cert"):.3f} ms, is reading and checking the CSR, signing,
 the JSON answer and the audit line. At that cost one core certifies at most
-{1000 / max(med(a, "signer_cpu_ms_per_cert"), 1e-9):.0f} pods/s (the signer runs 2 runtime threads).
+{1000 / max(med(a, "signer_cpu_ms_per_cert"), 1e-9):.0f} pods/s (the signer runs a runtime thread per core: serve --threads).
 
 Signer RSS: {idle} MB idle after start, {peak} MB peak (VmHWM) over the whole bench;
 {issued} certificates issued in all (audit log lines). The signer's own time per request

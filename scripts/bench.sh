@@ -13,16 +13,24 @@
 #   7 binary size (release, stripped) and cold `cargo build --release` time
 #   8 the signer: `raytls serve` certifying simulated pods, each from its own 127.0.x.y
 #     (scripts/bench-signer.sh: 64 at a time, and a 1,000-pod bootstrap; its own table)
+#   9 the signer against cfssl and step-ca, built from their Go modules (needs Go), measured
+#     the same way in one interleaved run (scripts/bench-peers.sh: benches/peers.md)
+# `bash scripts/bench.sh --peers` runs case 9 alone.
 # Writes benches/results.md (the table) and benches/raw/*.json (hyperfine) next to the
 # criterion benches, prints the table; exits 1 if a case failed (the table has the others).
 #
 # Env: RAYTLS_BENCH_QUICK=1 (few runs: a smoke test), RAYTLS_BENCH_SKIP_RAY=1 (skip cases
 #      4-5), RAYTLS_BENCH_SKIP_COLD=1 (skip the cold build), RAYTLS_HARNESS (default
 #      ../shared/harness/ray_tls_interop.sh), RAYTLS_REFERENCE (default ../shared/reference),
-#      RAYTLS_BENCH_SKIP_SIGNER=1 (skip case 8).
+#      RAYTLS_BENCH_SKIP_SIGNER=1 (skip case 8), RAYTLS_BENCH_SKIP_PEERS=1 (skip case 9).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+case "${1:-}" in
+  --peers) exec bash "$ROOT/scripts/bench-peers.sh" ;;
+  "") ;;
+  *) echo "usage: bash scripts/bench.sh [--peers]" >&2; exit 2 ;;
+esac
 HARNESS=${RAYTLS_HARNESS:-$ROOT/../shared/harness/ray_tls_interop.sh}
 REF=${RAYTLS_REFERENCE:-$ROOT/../shared/reference}
 OUT=$ROOT/benches; RAW=$OUT/raw; mkdir -p "$RAW"; rm -f "$RAW"/*.json "$RAW"/rows.tsv
@@ -173,7 +181,17 @@ if [ "${RAYTLS_BENCH_SKIP_SIGNER:-0}" != 1 ]; then
   else tail -20 "$W/signer.log"; echo "bench: case 8 failed" >&2; fi
 fi
 
+# 9. the signer against cfssl and step-ca (scripts/bench-peers.sh: benches/peers.md)
+PEERS_OK=0
+if [ "${RAYTLS_BENCH_SKIP_PEERS:-0}" != 1 ]; then
+  echo "== 9: raytls serve, cfssl and step-ca side by side (scripts/bench-peers.sh)"
+  if RAYTLS_BIN=$RT SIGNER_LOAD_BIN=$ROOT/target/release/examples/signer_load \
+       BENCH_QUICK=${RAYTLS_BENCH_QUICK:-0} bash "$ROOT/scripts/bench-peers.sh" >"$W/peers.log" 2>&1; then PEERS_OK=1
+  else tail -20 "$W/peers.log"; echo "bench: case 9 failed" >&2; FAILED_CASES+=(9); fi
+fi
+
 python3 "$ROOT/scripts/bench_table.py" "$RAW" "$SIZE" "$COLD" "$((SECONDS-T0))" >"$OUT/results.md"
 [ "$SIGNER_OK" = 1 ] && { echo; cat "$OUT/signer-results.md"; } >>"$OUT/results.md"
+[ "$PEERS_OK" = 1 ] && { echo; sed 's/^# /## /' "$OUT/peers.md"; } >>"$OUT/results.md"
 cat "$OUT/results.md"
 [ ${#FAILED_CASES[@]} -eq 0 ] || { echo "bench: failed cases: ${FAILED_CASES[*]}" >&2; exit 1; }

@@ -173,6 +173,10 @@ pub struct ServeArgs {
     pub drain_timeout: Duration,
     #[command(flatten)]
     pub kubernetes: KubeArgs,
+    /// Threads that serve connections (TLS, checks and signing) [default: the CPUs this
+    /// process may use: its CPU affinity and cgroup CPU limit]
+    #[arg(long, value_name = "N", env = "RAYTLS_SIGNER_THREADS")]
+    pub threads: Option<usize>,
 }
 
 /// `--kubernetes` and its settings.
@@ -269,6 +273,15 @@ fn kube_settings(k: &KubeArgs) -> Result<Option<KubeSettings>> {
         },
         master,
     }))
+}
+
+/// `--threads`, or one per CPU this process may run on.
+fn runtime_threads(flag: Option<usize>) -> Result<usize> {
+    match flag {
+        Some(0) => Err(Error::Usage("--threads must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(2, |n| n.get())),
+    }
 }
 
 /// `ROLE=VALUE` of a repeatable flag.
@@ -377,6 +390,7 @@ async fn shutdown_signal() {
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
+    let threads = runtime_threads(a.threads)?;
     let mut cfg = config(&a)?;
     let kube = kube_settings(&a.kubernetes)?;
     let roles: Vec<&str> = cfg.tokens.roles().iter().map(|r| r.name()).collect();
@@ -411,7 +425,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         roles.join(", ")
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
         .map_err(|e| Error::Internal {
@@ -427,9 +441,10 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         }
         let bound = server::bind(cfg, super::now()).await?;
         eprintln!(
-            "raytls serve: listening on https://{}; serving certificate for {}; {ca_line}; tokens for {roles}",
+            "raytls serve: listening on https://{}; serving certificate for {}; {ca_line}; tokens for {roles}; {threads} thread{}",
             bound.local_addr,
             bound.serving.sans.join(", "),
+            if threads == 1 { "" } else { "s" },
         );
         bound.run(shutdown_signal()).await;
         Ok::<_, Error>(())

@@ -148,6 +148,23 @@ pub fn replace_issuer_and_sign(
     Some(tlv(TAG_SEQUENCE, &out))
 }
 
+/// The serialNumber INTEGER's contents of a DER certificate (what x509-parser's
+/// `raw_serial` gives), read without parsing the rest.
+pub fn certificate_serial(cert: &[u8]) -> Option<&[u8]> {
+    let (tag, body, _) = read_tlv(cert)?;
+    let (tbs_tag, tbs, _) = read_tlv(body)?;
+    if tag != TAG_SEQUENCE || tbs_tag != TAG_SEQUENCE {
+        return None;
+    }
+    let mut cur = split_tlv(tbs)?;
+    if cur.tag == 0xa0 {
+        // [0] version
+        cur = split_tlv(cur.rest)?;
+    }
+    let (tag, serial, _) = read_tlv(cur.whole)?;
+    (tag == TAG_INTEGER).then_some(serial)
+}
+
 /// The privateKey OCTET STRING contents of a PKCS#8 PrivateKeyInfo.
 pub fn pkcs8_private_key(pkcs8: &[u8]) -> Option<&[u8]> {
     let (_, info, _) = read_tlv(pkcs8)?;

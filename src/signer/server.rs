@@ -24,7 +24,7 @@ use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use time::OffsetDateTime;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -237,6 +237,28 @@ fn serving_names(listen: IpAddr, extra: &[San]) -> Vec<San> {
     sans
 }
 
+/// The cipher suites the signer prefers, for TLS 1.3 and 1.2.
+const AES_128_GCM_SHA256: [rustls::CipherSuite; 2] = [
+    rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+];
+
+/// The listening socket, with an accept queue as deep as the kernel allows
+/// (net.core.somaxconn, as Go's net.Listen has): TcpListener::bind's 128 overflows when a
+/// cluster's pods start at once, and each SYN dropped then costs its pod a 1 s retransmit.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As TcpListener::bind: a restarted signer binds again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // The kernel caps this at net.core.somaxconn.
+    socket.listen(u32::from(u16::MAX))
+}
+
 /// Bind the listener and issue the serving certificate from the CA (its key lives only in
 /// this process's memory).
 pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
@@ -257,7 +279,14 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     )?;
     let key_der = PrivateKeyDer::Pkcs8(key.pair.serialize_der().into());
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    // AES-128-GCM with SHA-256 first, whatever order the client lists (as Go's crypto/tls
+    // does): SHA-256 runs on the CPU's SHA instructions where SHA-384 has none, and the
+    // handshake's key schedule hashes a great deal.
+    provider
+        .cipher_suites
+        .sort_by_key(|s| !AES_128_GCM_SHA256.contains(&s.suite()));
+    let provider = Arc::new(provider);
     // Every root pods trust (trust.crt during a CA rotation): in step 2 a pod renews with
     // the certificate the old CA gave it, and gets one from the new CA.
     let mut roots = RootCertStore::empty();
@@ -298,13 +327,12 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     tls.send_tls13_tickets = 0;
     tls.session_storage = Arc::new(NoServerSessionStorage {});
     tls.max_early_data_size = 0;
+    tls.ignore_client_order = true;
 
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| Error::Listen {
-            addr: cfg.listen.to_string(),
-            why: e.to_string(),
-        })?;
+    let listener = listen(cfg.listen).map_err(|e| Error::Listen {
+        addr: cfg.listen.to_string(),
+        why: e.to_string(),
+    })?;
     let local_addr = listener.local_addr().map_err(|e| Error::Listen {
         addr: cfg.listen.to_string(),
         why: e.to_string(),
@@ -925,9 +953,11 @@ async fn decide(
     asked.extend(decoded.csr.requested_names.iter().cloned());
     let identity = state.policy.decide(role, conn.peer, &asked)?;
     let sans = identity.required_sans();
+    // Unchecked: bind() checked a leaf of this CA and profile (the serving certificate),
+    // and the pod verifies its chain before writing it; see sign_leaf_unchecked.
     let signed = state
         .ca
-        .sign_leaf(
+        .sign_leaf_unchecked(
             decoded.csr.public_key(),
             decoded.csr.key.is_rsa(),
             &LeafSubject::for_identity(&identity),
@@ -940,9 +970,8 @@ async fn decide(
     Ok(SignResponse {
         certificate: signed.chain_pem,
         ca: state.ca_pem.clone(),
-        serial: signed.info.serial.clone(),
+        serial: signed.serial,
         not_after: signed
-            .info
             .not_after
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),

@@ -304,6 +304,105 @@ fn cert_sans_of(pem: &str) -> Vec<String> {
     sans(&p)
 }
 
+/// A cluster's pods start at once: the signer's accept queue must hold them. It was
+/// TcpListener::bind's 128: in a 1,000-pod burst the queue overflowed, and each dropped SYN
+/// cost its pod a 1 s retransmit.
+#[test]
+fn regression_signer_listen_backlog_128_overflowed_in_a_pod_burst() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let out = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", signer.addr.port())])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // State Recv-Q Send-Q ...: a listener's Send-Q is its backlog.
+    let backlog: u32 = text
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("ss -ltn: {text:?}"));
+    let somaxconn: u32 = read_string(Path::new("/proc/sys/net/core/somaxconn"))
+        .trim()
+        .parse()
+        .expect("somaxconn");
+    assert_eq!(backlog, somaxconn.min(65535), "{text}");
+}
+
+/// A client that lists AES-256-GCM-SHA384 first (rustls does) still gets AES-128-GCM-SHA256
+/// from the signer, as from Go's servers: a SHA-256 key schedule costs the signer less.
+#[tokio::test]
+async fn signer_picks_aes_128_gcm_sha256_whatever_the_client_lists_first() {
+    use rustls::CipherSuite::*;
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &[]);
+    let provider = rustls::crypto::ring::default_provider();
+    assert_eq!(
+        provider.cipher_suites[0].suite(),
+        TLS13_AES_256_GCM_SHA384,
+        "the client lists another suite first"
+    );
+    for (version, want) in [
+        (&rustls::version::TLS13, TLS13_AES_128_GCM_SHA256),
+        (
+            &rustls::version::TLS12,
+            TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+    ] {
+        let cfg = ClientConfig::builder_with_provider(Arc::new(provider.clone()))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots(&signer.trust))
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(signer.addr).await.unwrap();
+        let tls = tokio::time::timeout(
+            GUARD,
+            TlsConnector::from(Arc::new(cfg))
+                .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp),
+        )
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+        let got = tls.get_ref().1.negotiated_cipher_suite().unwrap().suite();
+        assert_eq!(got, want, "{version:?}");
+    }
+}
+
+/// `--threads N` sets the runtime's threads, said at start, and one thread still serves;
+/// RAYTLS_SIGNER_THREADS is read the same way (0 is refused naming the flag).
+#[tokio::test]
+async fn signer_threads_flag_and_env_set_the_runtime_threads() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Signer::start(&ws, &ca, &["--threads", "1"]);
+    let (pem, _key) = csr(&[]);
+    let a = ask(
+        &signer,
+        "127.0.0.8",
+        Some(signer.token("worker")),
+        body("worker", &pem),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let start = signer.stderr.lock().unwrap().join("\n");
+    assert!(start.contains("; 1 thread"), "{start}");
+    std::fs::write(ws.join("t"), "tok\n").unwrap();
+    ws.raytls([
+        "serve",
+        "--ca",
+        s(&ca),
+        "--listen",
+        "127.0.0.1:0",
+        "--token",
+        "worker=t",
+    ])
+    .env("RAYTLS_SIGNER_THREADS", "0")
+    .run()
+    .fails_naming("--threads must be at least 1");
+}
+
 #[tokio::test]
 async fn signer_worker_gets_exactly_its_peer_address_loopback_and_localhost() {
     let ws = Workspace::new();
@@ -345,6 +444,23 @@ async fn signer_worker_gets_exactly_its_peer_address_loopback_and_localhost() {
     assert_eq!(
         parsed.public_key().subject_public_key.data.as_ref(),
         rcgen::PublicKeyData::der_bytes(&key)
+    );
+    // The answer's serial and notAfter (written without parsing the leaf back) are the
+    // leaf's own, as the audit log records them.
+    let serial: Vec<String> = parsed
+        .raw_serial()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(v["serial"], serial.join(":"));
+    let not_after = time::OffsetDateTime::parse(
+        v["not_after"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        not_after.unix_timestamp(),
+        parsed.validity().not_after.timestamp()
     );
     let out = openssl(
         ws.path(),
@@ -1271,6 +1387,10 @@ fn signer_serve_bad_flags_are_one_line_errors() {
         (
             vec!["--token", "worker=t", "--max-connections-per-source", "0"],
             "--max-connections-per-source",
+        ),
+        (
+            vec!["--token", "worker=t", "--threads", "0"],
+            "--threads must be at least 1",
         ),
     ] {
         let mut all = vec!["serve", "--ca", s(&ca), "--listen", "127.0.0.1:0"];
