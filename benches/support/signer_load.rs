@@ -7,6 +7,10 @@
 //!   cargo run --release --example signer_load -- --signer 127.0.0.1:PORT --ca ca.crt \
 //!       --token worker.token --pods 1000 --concurrency 64 [--first 1] [--role worker]
 //!
+//! With --tokens FILE (one bearer token per line; line i for the i-th pod) each pod sends its own
+//! token instead of --token's shared one (pod-bound Kubernetes tokens: scripts/bench-kube-signer.sh),
+//! and --ip-base A.B puts the pods on A.B.x.y instead of 127.0.x.y (addresses the caller holds).
+//!
 //! With --healthz each pod sends GET /healthz instead (same connection and TLS handshake, no
 //! signing): the difference between the two is what the signing itself costs.
 //!
@@ -30,7 +34,9 @@ use tokio_rustls::TlsConnector;
 struct Args {
     signer: SocketAddr,
     ca: PathBuf,
-    token: PathBuf,
+    token: Option<PathBuf>,
+    tokens: Option<PathBuf>,
+    ip_base: [u8; 2],
     role: Role,
     pods: usize,
     concurrency: usize,
@@ -43,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
     let (mut signer, mut ca, mut token) = (None, None, None);
     let (mut role, mut pods, mut concurrency, mut first) = (Role::Worker, 1000, 64, 1);
     let mut healthz = false;
+    let (mut tokens, mut ip_base) = (None, [127, 0]);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -63,13 +70,28 @@ fn parse_args() -> Result<Args, String> {
             }
             "--first" => first = val()?.parse().map_err(|e| format!("--first: {e}"))?,
             "--healthz" => healthz = true,
+            "--tokens" => tokens = Some(PathBuf::from(val()?)),
+            "--ip-base" => {
+                let v = val()?;
+                let parts: Vec<Result<u8, _>> = v.split('.').map(str::parse).collect();
+                match parts.as_slice() {
+                    [Ok(a), Ok(b)] => ip_base = [*a, *b],
+                    _ => return Err(format!("--ip-base {v}: want A.B, e.g. 10.232")),
+                }
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(Args {
         signer: signer.ok_or("--signer ADDR:PORT")?,
         ca: ca.ok_or("--ca FILE")?,
-        token: token.ok_or("--token FILE")?,
+        token: if token.is_none() && tokens.is_none() {
+            return Err("--token FILE or --tokens FILE".into());
+        } else {
+            token
+        },
+        tokens,
+        ip_base,
         role,
         pods,
         concurrency: concurrency.max(1),
@@ -78,18 +100,24 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// Pod number n (from --first) -> 127.0.x.y with x, y in 1..=250: never .0 or .255.
-fn pod_ip(n: usize) -> Result<Ipv4Addr, String> {
+/// Pod number n (from --first) -> A.B.x.y (--ip-base, default 127.0) with x, y in 1..=250:
+/// never .0 or .255.
+fn pod_ip(base: [u8; 2], n: usize) -> Result<Ipv4Addr, String> {
     let (x, y) = (1 + n / 250, 1 + n % 250);
     if x > 250 {
-        return Err(format!("pod {n}: out of 127.0.x.y addresses"));
+        return Err(format!(
+            "pod {n}: out of {}.{}.x.y addresses",
+            base[0], base[1]
+        ));
     }
-    Ok(Ipv4Addr::new(127, 0, x as u8, y as u8))
+    Ok(Ipv4Addr::new(base[0], base[1], x as u8, y as u8))
 }
 
 struct Pod {
     ip: Ipv4Addr,
     body: String,
+    /// Its own bearer token (--tokens), else the shared one.
+    auth: Option<String>,
 }
 
 /// One pod: connect from its own address, TLS, POST, read to the end (Connection: close).
@@ -158,7 +186,31 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn main() -> Result<(), String> {
     let a = parse_args()?;
-    let auth = raytls::signer::client::read_token(&a.token).map_err(|e| e.to_string())?;
+    let auth = match &a.token {
+        Some(t) => raytls::signer::client::read_token(t).map_err(|e| e.to_string())?,
+        None => String::new(),
+    };
+    let mut per_pod = match &a.tokens {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let v: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            if v.len() < a.pods {
+                return Err(format!(
+                    "{}: {} tokens for {} pods",
+                    f.display(),
+                    v.len(),
+                    a.pods
+                ));
+            }
+            v.into_iter()
+        }
+        None => Vec::new().into_iter(),
+    };
     let ca_pem = std::fs::read(&a.ca).map_err(|e| format!("{}: {e}", a.ca.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(&ca_pem) {
@@ -182,8 +234,9 @@ fn main() -> Result<(), String> {
         let csr = make_csr_pem(&key, a.role).map_err(|e| e.to_string())?;
         let body = serde_json::json!({ "role": a.role.name(), "csr": csr }).to_string();
         pods.push(Pod {
-            ip: pod_ip(n)?,
+            ip: pod_ip(a.ip_base, n)?,
             body,
+            auth: per_pod.next(),
         });
     }
     let pods = Arc::new(pods);
@@ -215,7 +268,13 @@ fn main() -> Result<(), String> {
                     let Some(pod) = pods.get(i) else { break };
                     let r = tokio::time::timeout(
                         Duration::from_secs(30),
-                        one(pod, signer, &tls, &auth, healthz),
+                        one(
+                            pod,
+                            signer,
+                            &tls,
+                            pod.auth.as_deref().unwrap_or(&auth),
+                            healthz,
+                        ),
                     )
                     .await
                     .unwrap_or_else(|_| Err("timed out after 30s".into()));
