@@ -20,6 +20,11 @@
 //! For cfssl and step-ca each pod asks for what raytls would give it: its address,
 //! 127.0.0.1 and localhost.
 //!
+//! With --tokens FILE (one bearer token per line; line i for the i-th pod) each raytls pod
+//! sends its own token instead of --token's shared one (pod-bound Kubernetes tokens:
+//! scripts/bench-kube-signer.sh), and --ip-base A.B puts the pods on A.B.x.y instead of
+//! 127.0.x.y (addresses the caller holds).
+//!
 //! With --healthz each pod sends GET /healthz instead (same connection and TLS handshake, no
 //! signing): the difference between the two is what the signing itself costs.
 //!
@@ -70,6 +75,8 @@ struct Args {
     signer: SocketAddr,
     ca: PathBuf,
     token: Option<PathBuf>,
+    tokens: Option<PathBuf>,
+    ip_base: [u8; 2],
     cfssl_key: Option<PathBuf>,
     jwk_key: Option<PathBuf>,
     jwk_kid: String,
@@ -84,6 +91,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut signer, mut ca, mut token) = (None, None, None);
+    let (mut tokens, mut ip_base) = (None, [127, 0]);
     let (mut cfssl_key, mut jwk_key) = (None, None);
     let (mut jwk_kid, mut provisioner) = (String::new(), "raytls-bench".to_string());
     let (mut role, mut pods, mut concurrency, mut first) = (Role::Worker, 1000, 64, 1);
@@ -102,6 +110,15 @@ fn parse_args() -> Result<Args, String> {
             "--signer" => signer = Some(val()?.parse().map_err(|e| format!("--signer: {e}"))?),
             "--ca" => ca = Some(PathBuf::from(val()?)),
             "--token" => token = Some(PathBuf::from(val()?)),
+            "--tokens" => tokens = Some(PathBuf::from(val()?)),
+            "--ip-base" => {
+                let v = val()?;
+                let parts: Vec<Result<u8, _>> = v.split('.').map(str::parse).collect();
+                match parts.as_slice() {
+                    [Ok(a), Ok(b)] => ip_base = [*a, *b],
+                    _ => return Err(format!("--ip-base {v}: want A.B, e.g. 10.232")),
+                }
+            }
             "--cfssl-key" => cfssl_key = Some(PathBuf::from(val()?)),
             "--jwk-key" => jwk_key = Some(PathBuf::from(val()?)),
             "--jwk-kid" => jwk_kid = val()?,
@@ -125,7 +142,9 @@ fn parse_args() -> Result<Args, String> {
     }
     let need = |what: &str| format!("--api {} needs {what}", api.name());
     match api {
-        Api::Raytls if token.is_none() => return Err(need("--token FILE")),
+        Api::Raytls if token.is_none() && tokens.is_none() => {
+            return Err(need("--token FILE or --tokens FILE"))
+        }
         Api::Cfssl if cfssl_key.is_none() => return Err(need("--cfssl-key FILE")),
         Api::StepCa if jwk_key.is_none() || jwk_kid.is_empty() => {
             return Err(need("--jwk-key FILE and --jwk-kid KID"))
@@ -138,6 +157,8 @@ fn parse_args() -> Result<Args, String> {
         signer: signer.ok_or("--signer ADDR:PORT")?,
         ca: ca.ok_or("--ca FILE")?,
         token,
+        tokens,
+        ip_base,
         cfssl_key,
         jwk_key,
         jwk_kid,
@@ -150,13 +171,40 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// Pod number n (from --first) -> 127.0.x.y with x, y in 1..=250: never .0 or .255.
-fn pod_ip(n: usize) -> Result<Ipv4Addr, String> {
+/// Pod number n (from --first) -> A.B.x.y (--ip-base, default 127.0) with x, y in 1..=250:
+/// never .0 or .255.
+fn pod_ip(base: [u8; 2], n: usize) -> Result<Ipv4Addr, String> {
     let (x, y) = (1 + n / 250, 1 + n % 250);
     if x > 250 {
-        return Err(format!("pod {n}: out of 127.0.x.y addresses"));
+        return Err(format!(
+            "pod {n}: out of {}.{}.x.y addresses",
+            base[0], base[1]
+        ));
     }
-    Ok(Ipv4Addr::new(127, 0, x as u8, y as u8))
+    Ok(Ipv4Addr::new(base[0], base[1], x as u8, y as u8))
+}
+
+/// --tokens: one bearer token per pod, line i for the i-th pod.
+fn per_pod_tokens(a: &Args) -> Result<Vec<String>, String> {
+    let Some(f) = &a.tokens else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+    let v: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if v.len() < a.pods {
+        return Err(format!(
+            "{}: {} tokens for {} pods",
+            f.display(),
+            v.len(),
+            a.pods
+        ));
+    }
+    Ok(v)
 }
 
 struct Pod {
@@ -231,7 +279,13 @@ impl RequestMaker {
         .into_bytes()
     }
 
-    fn request(&self, ip: Ipv4Addr, healthz: bool) -> Result<Vec<u8>, String> {
+    /// `bearer`: this pod's own token (--tokens), else --token's shared one.
+    fn request(
+        &self,
+        ip: Ipv4Addr,
+        bearer: Option<&str>,
+        healthz: bool,
+    ) -> Result<Vec<u8>, String> {
         if healthz {
             return Ok(format!(
                 "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
@@ -246,7 +300,10 @@ impl RequestMaker {
             Api::Raytls => {
                 let csr = make_csr_pem(&key, self.role).map_err(|e| e.to_string())?;
                 let body = json!({ "role": self.role.name(), "csr": csr }).to_string();
-                let auth = format!("Authorization: Bearer {}\r\n", self.bearer);
+                let auth = format!(
+                    "Authorization: Bearer {}\r\n",
+                    bearer.unwrap_or(&self.bearer)
+                );
                 Ok(self.post("/v1/sign", &auth, &body))
             }
             Api::Cfssl => {
@@ -477,12 +534,13 @@ fn main() -> Result<(), String> {
 
     // Keys, CSRs, tokens and requests first, off the clock.
     let maker = RequestMaker::new(&a)?;
+    let tokens = per_pod_tokens(&a)?;
     let mut pods = Vec::with_capacity(a.pods);
-    for n in a.first..a.first + a.pods {
-        let ip = pod_ip(n)?;
+    for (i, n) in (a.first..a.first + a.pods).enumerate() {
+        let ip = pod_ip(a.ip_base, n)?;
         pods.push(Pod {
             ip,
-            request: maker.request(ip, a.healthz)?,
+            request: maker.request(ip, tokens.get(i).map(String::as_str), a.healthz)?,
         });
     }
     let pods = Arc::new(pods);
