@@ -87,6 +87,8 @@ if [ "${RAYTLS_SKIP_KUBE:-0}" != 1 ]; then
     stage "kubernetes + real Ray: the KubeRay operator's clusters get certificates from serve --kubernetes (scripts/kube-e2e.sh)" \
       after_go_builds bash scripts/kube-e2e.sh
   fi
+  stage "kubernetes: helm install of the signer chart, and the signer answers (scripts/helm-live.sh)" \
+    after_go_builds bash scripts/helm-live.sh
 fi
 stage "fuzz smoke (scripts/fuzz-smoke.sh)" bash scripts/fuzz-smoke.sh
 
