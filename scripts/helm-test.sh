@@ -39,18 +39,9 @@ case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/p;}' "${BASH_SOURCE[0]}"; exit 0
 HELM=$(bash "$ROOT/scripts/lib/helm-build.sh") || { echo "helm-test: no helm (scripts/lib/helm-build.sh failed)" >&2; exit 2; }
 
 # Python with PyYAML + kubernetes-validate, in the venv validate-manifests.sh uses.
-PY=python3
-want_mods="import yaml, kubernetes_validate"
-if ! "$PY" -c "$want_mods" 2>/dev/null; then
-  VENV=${RAYTLS_VALIDATE_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/raytls/validate-venv}
-  if ! "$VENV/bin/python" -c "$want_mods" 2>/dev/null; then
-    echo "installing kubernetes-validate and PyYAML into $VENV" >&2
-    python3 -m venv "$VENV" >&2 || { echo "python3 -m venv failed (apt-get install -y python3-venv)" >&2; exit 2; }
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate PyYAML >&2 \
-      || { echo "pip install kubernetes-validate PyYAML failed" >&2; exit 2; }
-  fi
-  PY=$VENV/bin/python
-fi
+# shellcheck source=lib/validate-python.sh
+. "$ROOT/scripts/lib/validate-python.sh"
+validate_python "import yaml, kubernetes_validate"
 
 if [ -z "${RAYTLS_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --quiet) || { echo "cargo build failed" >&2; exit 2; }

@@ -32,15 +32,9 @@ fi
 # The Debian package may start its own server on :9090; this script starts its own on a
 # free loopback port and never talks to another.
 
-PY=python3
-if ! "$PY" -c 'import yaml' 2>/dev/null; then
-  VENV=${RAYTLS_VALIDATE_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/raytls/validate-venv}
-  if ! "$VENV/bin/python" -c 'import yaml' 2>/dev/null; then
-    python3 -m venv "$VENV" >&2 && "$VENV/bin/pip" install --quiet --disable-pip-version-check PyYAML >&2 ||
-      { echo "cannot make a Python with PyYAML" >&2; exit 2; }
-  fi
-  PY=$VENV/bin/python
-fi
+# shellcheck source=lib/validate-python.sh
+. "$ROOT/scripts/lib/validate-python.sh"
+validate_python "import yaml"
 
 if [ -z "${RAYTLS_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --quiet) || { echo "cargo build failed" >&2; exit 2; }

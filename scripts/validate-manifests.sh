@@ -41,18 +41,10 @@ done
 [ ${#FILES[@]} -eq 0 ] && FILES=("$ROOT"/examples/*.yaml)
 
 # Python with PyYAML (+ kubernetes-validate unless --no-schema), in a private venv.
-PY=python3
+# shellcheck source=lib/validate-python.sh
+. "$ROOT/scripts/lib/validate-python.sh"
 want_mods="import yaml"; [ $SCHEMA = 1 ] && want_mods="import yaml, kubernetes_validate"
-if ! "$PY" -c "$want_mods" 2>/dev/null; then
-  VENV=${RAYTLS_VALIDATE_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/raytls/validate-venv}
-  if ! "$VENV/bin/python" -c "$want_mods" 2>/dev/null; then
-    echo "installing kubernetes-validate and PyYAML into $VENV" >&2
-    python3 -m venv "$VENV" >&2 || { echo "python3 -m venv failed (apt-get install -y python3-venv)" >&2; exit 2; }
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate PyYAML >&2 \
-      || { echo "pip install kubernetes-validate PyYAML failed" >&2; exit 2; }
-  fi
-  PY=$VENV/bin/python
-fi
+validate_python "$want_mods"
 
 if [ -z "${RAYTLS_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --quiet) || { echo "cargo build failed" >&2; exit 2; }
