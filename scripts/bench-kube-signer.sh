@@ -33,6 +33,8 @@ NAME=bench-kube-signer
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 KUBE_SH=${KUBE_SH:-$ROOT/scripts/kube.sh}
+# shellcheck source=lib/kube-objects.sh
+. "$ROOT/scripts/lib/kube-objects.sh"
 PODS=${KUBE_BENCH_PODS:-1000} RUNS=${KUBE_BENCH_RUNS:-2}
 OUT=$ROOT/benches RAW=$ROOT/benches/raw; mkdir -p "$RAW"; rm -f "$RAW"/kube-signer-*.json
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -93,19 +95,7 @@ echo "== setup (off the clock): namespace $NS, RayCluster $RC, $PODS pods, their
 kubectl create ns "$NS" >/dev/null
 kubectl label ns "$NS" raytls-bench=on >/dev/null
 kubectl -n "$NS" create serviceaccount ray-sa >/dev/null
-kubectl -n "$NS" apply -f - >/dev/null <<EOF
-apiVersion: ray.io/v1
-kind: RayCluster
-metadata: {name: $RC}
-spec:
-  suspend: true
-  headGroupSpec:
-    rayStartParams: {}
-    template:
-      spec:
-        containers: [{name: ray-head, image: rayproject/ray:2.52.0}]
-EOF
-RC_UID=$(kubectl -n "$NS" get raycluster "$RC" -o jsonpath='{.metadata.uid}')
+RC_UID=$(suspended_raycluster "$NS" "$RC")
 python3 "$ROOT/scripts/lib/kube_bench.py" pods "$KUBECONFIG" "$NS" "$RC" "$RC_UID" "$PODS" 1 127.0 \
   >"$RAW/kube-signer-setup.json"
 echo "   $(cat "$RAW/kube-signer-setup.json")"
@@ -186,8 +176,11 @@ for f in review1:"$a0":"$a1" review64:"$a2":"$a3"; do
   echo "   $n: $(cat "$RAW/kube-signer-$n.json")"
 done
 
+# The notes a person wrote under the marker line of the old file stay; the tables above it are new.
+MARK='<!-- written by hand from here on: bench-kube-signer.sh keeps it -->'
+sed -n "/^$MARK\$/,\$p" "$OUT/kube-signer.md" 2>/dev/null >"$W/notes.md" || true
 python3 - "$RAW" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  "$(kubectl version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)" "$PODS" "$IDLE_API" >"$OUT/kube-signer.md" <<'EOF'
+  "$(kubectl version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)" "$PODS" "$IDLE_API" >"$W/kube-signer.md" <<'EOF'
 import glob, json, os, re, statistics, sys
 raw, cores, load, date, kver, pods, idle_api = sys.argv[1:8]
 runs = {os.path.basename(p)[12:-5]: json.load(open(p)) for p in glob.glob(f"{raw}/kube-signer-*.json")}
@@ -239,4 +232,5 @@ python (one kept-alive connection per thread), the request the signer makes once
 | <= 1.2 API requests per certificate | {req} | {goal(req <= 1.2)} |
 """)
 EOF
-cat "$OUT/kube-signer.md"
+cat "$W/kube-signer.md" "$W/notes.md" >"$OUT/kube-signer.md"
+cat "$W/kube-signer.md"
