@@ -17,9 +17,12 @@
 # leaf alone and ca.crt its RayCluster's CA ("raytls cluster NS/rc-a UID8"), the same for both
 # pods of rc-a and another for rc-b; a leaf of rc-a does not verify under rc-b's CA; renew with a
 # new token works; every refusal with its status and reason (no token, wrong audience, a token
-# valid 2h, a deleted pod, a pod IP that is not the peer, a pod without ray.io/node-type, Ray
+# valid 2h, a pod IP that is not the peer, a pod without ray.io/node-type, Ray
 # labels but no RayCluster owner, a worker asking for head, a namespace outside the selector, a
-# ServiceAccount outside the policy); a RayCluster deleted and created again (new UID) gets a new
+# ServiceAccount outside the policy, an expired token - a real token's claims moved back and signed
+# again with the API server's own key, which the API server itself calls expired -, a terminating
+# pod - held by a finalizer; its token still authenticates -, a deleted pod within the API server's
+# ~10 s token cache and after it); a RayCluster deleted and created again (new UID) gets a new
 # CA; the audit log names namespace, pod, UID and cluster and never holds a token; API requests
 # per certificate (audit's api_requests) are printed.
 # Prints "kube-signer-interop: N passed, M failed"; exits 1 on a failure, 2 on a setup error.
@@ -43,6 +46,8 @@ eval "$(bash "$KUBE_SH" env)"
 : "${KUBECONFIG:?kube.sh env set no KUBECONFIG}"
 kubectl get crd rayclusters.ray.io >/dev/null 2>&1 \
   || { echo "$NAME: the RayCluster CRD is not installed (kube.sh up without RAYTLS_KUBE_NO_OPERATOR)" >&2; exit 2; }
+# shellcheck source=lib/kube-objects.sh
+. "$ROOT/scripts/lib/kube-objects.sh"
 RAYTLS_BIN=${RAYTLS_BIN:-$ROOT/target/debug/raytls}
 [ -x "$RAYTLS_BIN" ] || (cd "$ROOT" && cargo build -q)
 RT=$(cd "$(dirname "$RAYTLS_BIN")" && pwd)/$(basename "$RAYTLS_BIN")
@@ -97,21 +102,6 @@ for ns in "$NS" "$NS_OFF"; do
   kubectl -n "$ns" create serviceaccount ray-sa >/dev/null
 done
 kubectl -n "$NS" create serviceaccount other-sa >/dev/null
-raycluster() {  # raycluster NS NAME -> prints its UID
-  kubectl -n "$1" apply -f - >/dev/null <<EOF
-apiVersion: ray.io/v1
-kind: RayCluster
-metadata: {name: $2}
-spec:
-  suspend: true
-  headGroupSpec:
-    rayStartParams: {}
-    template:
-      spec:
-        containers: [{name: ray-head, image: rayproject/ray:2.52.0}]
-EOF
-  kubectl -n "$1" get raycluster "$2" -o jsonpath='{.metadata.uid}'
-}
 # pod NS NAME IP NODE_TYPE|- OWNER|- [SA]: a Pod object nobody runs (an unknown scheduler, so it
 # stays unscheduled), then its status.podIPs set through the status subresource.
 pod() {
@@ -143,9 +133,9 @@ token() {  # token NS POD [AUDIENCE] [DURATION] [SA]
     --audience "${3:-raytls}" --duration "${4:-1h}"
 }
 
-UID_A=$(raycluster "$NS" rc-a)
-UID_B=$(raycluster "$NS" rc-b)
-raycluster "$NS_OFF" rc-off >/dev/null
+UID_A=$(suspended_raycluster "$NS" rc-a)
+UID_B=$(suspended_raycluster "$NS" rc-b)
+suspended_raycluster "$NS_OFF" rc-off >/dev/null
 kubectl -n "$NS" apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Service
@@ -259,13 +249,66 @@ token "$NS" plain >"$T/plain.tok"; refused "a pod without ray.io/node-type" 403 
 token "$NS" orphan >"$T/orphan.tok"; refused "Ray labels, no RayCluster owner" 403 no_raycluster_owner orphan worker "$T/orphan.tok"
 token "$NS" other raytls 1h other-sa >"$T/other.tok"; refused "ServiceAccount outside the policy" 403 service_account_not_allowed other worker "$T/other.tok"
 token "$NS_OFF" off-w1 >"$T/off.tok"; refused "namespace outside the selector" 403 namespace_not_allowed off-w1 worker "$T/off.tok"
+# An expired token, really issued and really expired: TokenRequest will not issue one for less
+# than 10 minutes, so a real token's claims are moved back in time and signed again with the
+# API server's own service-account key (RS256, as it signs). The API server itself is asked
+# first: the same token re-signed unchanged authenticates (so re-signing is faithful), the
+# moved one is refused as expired. Then the signer refuses it.
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+unb64url() { local s; s=$(tr '_-' '/+'); while [ $((${#s} % 4)) != 0 ]; do s+='='; done; base64 -d <<<"$s"; }
+resign() {  # resign TOKEN SHIFT_SECONDS: iat, nbf and exp moved by SHIFT, signed with sa.key
+  local h p
+  IFS=. read -r h p _ <<<"$1"
+  p=$(unb64url <<<"$p" | jq -c --argjson s "$2" \
+    'with_entries(if .key == "iat" or .key == "nbf" or .key == "exp" then .value += $s else . end)' | b64url)
+  printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" \
+    | openssl dgst -sha256 -sign "$RAYTLS_KUBE_STATE/pki/sa.key" -binary | b64url)"
+}
+review() {  # review TOKEN: the API server's TokenReview status, as JSON
+  jq -n --arg t "$1" '{apiVersion:"authentication.k8s.io/v1",kind:"TokenReview",spec:{token:$t,audiences:["raytls"]}}' \
+    | kubectl create -o json -f - | jq -c '.status | {authenticated, error}'
+}
+real=$(token "$NS" a-w1 raytls 10m)
+same=$(review "$(resign "$real" 0)")
+resign "$real" -720 >"$T/expired.tok"   # 10 min valid, moved back 12 min: expired 2 min ago
+gone=$(review "$(cat "$T/expired.tok")")
+if jq -e '.authenticated == true' <<<"$same" >/dev/null && jq -e '.authenticated != true and (.error | test("expired"))' <<<"$gone" >/dev/null; then
+  pass "the API server authenticates the re-signed token and refuses the moved one: $(jq -r .error <<<"$gone" | cut -c1-90)"
+else fail "the API server on the re-signed tokens: unchanged $same, moved $gone"; fi
+refused "an expired token" 401 token_expired a-w1 worker "$T/expired.tok"
+
+# A terminating pod: a finalizer keeps it, with its deletionTimestamp set. The API server still
+# authenticates its token (for up to 60 s after deletionTimestamp), so the signer's own check is
+# what refuses it.
+pod "$NS" a-w3 10.231.0.10 worker rc-a
+netns_for a-w3 10.231.0.10
+kubectl -n "$NS" patch pod a-w3 --type=merge -p '{"metadata":{"finalizers":["raytls.test/hold"]}}' >/dev/null
+token "$NS" a-w3 >"$T/a-w3.tok"
+kubectl -n "$NS" delete pod a-w3 --wait=false >/dev/null
+for _ in $(seq 50); do
+  [ -n "$(kubectl -n "$NS" get pod a-w3 -o jsonpath='{.metadata.deletionTimestamp}')" ] && break; sleep 0.2
+done
+sleep 1   # the signer's watch sees the update
+jq -e '.authenticated == true' <<<"$(review "$(cat "$T/a-w3.tok")")" >/dev/null \
+  && pass "the API server still authenticates the terminating pod's token" \
+  || fail "the API server refused the terminating pod's token (the signer's check is not what refuses it)"
+refused "a terminating pod" 403 pod_terminating a-w3 worker "$T/a-w3.tok"
+kubectl -n "$NS" patch pod a-w3 --type=json -p '[{"op":"remove","path":"/metadata/finalizers"}]' >/dev/null
+
+# A deleted pod whose token the API server reviewed a moment ago: within the API server's cache
+# of successful reviews (~10 s) the token still authenticates and the signer's pod check refuses
+# it; after the cache the API server refuses it itself.
 token "$NS" a-w2 >"$T/a-w2.tok"
+init a-w2 worker "$T/a-w2.tok" "$T/a-w2" >/dev/null || fail "raytls init a-w2 (before its deletion)"
 kubectl -n "$NS" delete pod a-w2 --grace-period=0 --force >/dev/null 2>&1
-refused "a deleted pod" '401|403' 'token_invalid|pod_not_found' a-w2 worker "$T/a-w2.tok"
+sleep 1   # the signer's watch sees the deletion
+refused "a deleted pod, within the API server's token cache" 403 pod_not_found a-w2 worker "$T/a-w2.tok"
+sleep 11
+refused "a deleted pod, after the API server's token cache" 401 token_invalid a-w2 worker "$T/a-w2.tok"
 
 # --- a RayCluster deleted and created again: new UID, new CA
 kubectl -n "$NS" delete raycluster rc-b --wait=true >/dev/null
-UID_B2=$(raycluster "$NS" rc-b)
+UID_B2=$(suspended_raycluster "$NS" rc-b)
 kubectl -n "$NS" delete pod b-w1 --grace-period=0 --force >/dev/null 2>&1 || true
 for _ in $(seq 50); do kubectl -n "$NS" get pod b-w1 >/dev/null 2>&1 || break; sleep 0.2; done
 pod "$NS" b-w1 10.231.0.4 worker rc-b

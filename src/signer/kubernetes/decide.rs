@@ -736,6 +736,13 @@ mod tests {
                 .into(),
         ));
         assert_eq!(refused(&f).1, "token_expired");
+        // What kube-apiserver v1.36.3 answers for an expired pod-bound token
+        // (scripts/kube-signer-interop.sh asks it).
+        let mut f = head_facts();
+        f.review = Some(Review::Rejected(
+            "[invalid bearer token, service account token has expired]".into(),
+        ));
+        assert_eq!(refused(&f).1, "token_expired");
         let mut f = head_facts();
         f.claims = Some(Claims {
             issued_at: Some(NOW - 3600),
