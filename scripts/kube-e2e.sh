@@ -62,7 +62,7 @@ trap 'exit 143' TERM
 [ "$(id -u)" = 0 ] || die "needs root"
 S=${RAYTLS_KUBE_STATE:-/tmp/raytls-kube}
 [ -d "$S" ] && die "a platform is up ($S): run 'scripts/kube.sh down' first"
-VENV=${RAY_TLS_VENV:-$HOME/.cache/ray-tls-interop/venv-ray-2.60.0}
+VENV=${RAY_TLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/ray-tls-interop/venv-ray-2.60.0}   # the harness's default
 [ -x "$VENV/bin/python" ] || die "no Ray venv at $VENV (RAY_TLS_VENV)"
 for t in kubectl jq openssl; do command -v "$t" >/dev/null || die "needs $t"; done
 RAYTLS_BIN=${RAYTLS_BIN:-$ROOT/target/debug/raytls}

@@ -1117,8 +1117,9 @@ def main():
     ap.add_argument("--server", required=True)
     ap.add_argument("--node", default="raytls-node")
     ap.add_argument("--kubeconfig-dir")
-    ap.add_argument("--venv", default=os.environ.get("RAY_TLS_VENV") or os.path.expanduser(
-        "~/.cache/ray-tls-interop/venv-ray-2.60.0"))
+    ap.add_argument("--venv", default=os.environ.get("RAY_TLS_VENV") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+        "ray-tls-interop/venv-ray-2.60.0"))  # the harness's default
     a = ap.parse_args()
     agent = Agent(a)
 
