@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/kube-smoke.sh - the test platform of scripts/kube.sh, end to end: up (building what is
 # missing), /readyz, a new namespace's default ServiceAccount and kube-root-ca.crt, the KubeRay
-# operator reconciling a RayCluster into pods with IPs, every examples/*.yaml through
+# operator reconciling a RayCluster into pods with IPs, every examples/*.yaml,
+# examples/kubernetes/*.yaml and examples/monitoring/*.yaml (with prometheus-operator's CRD) through
 # `kubectl apply --dry-run=server` and then for real in a fresh namespace, a pod-bound token
 # (TokenRequest, audience raytls) through TokenReview, a pod the runner really runs (init
 # container's env in `kube.sh logs`, volumes, exec, the API through the kubernetes Service), then
@@ -123,21 +124,33 @@ CRD
   }
   poll 30 spc_established
 fi
-for f in "$ROOT"/examples/*.yaml; do
-  b=$(basename "$f" .yaml)
+# examples/monitoring/prometheusrule.yaml is a PrometheusRule: prometheus-operator's own CRD for
+# it, from that Go module (a pinned release, 4 MB), so the API server checks it by the real schema.
+PROM_OP=github.com/prometheus-operator/prometheus-operator@v0.85.0
+if dir=$(cd /tmp && "${GO:-go}" mod download -json "$PROM_OP" 2>/dev/null | jq -r .Dir) && [ -d "$dir" ] \
+  && kubectl apply --server-side -f "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" >/dev/null; then
+  prom_established() {
+    [ "$(kubectl get crd prometheusrules.monitoring.coreos.com \
+      -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ]
+  }
+  poll 30 prom_established && pass "prometheus-operator's PrometheusRule CRD ($PROM_OP) installed"
+else fail "the PrometheusRule CRD from $PROM_OP (go mod download, kubectl apply)"; fi
+for f in "$ROOT"/examples/*.yaml "$ROOT"/examples/kubernetes/*.yaml "$ROOT"/examples/monitoring/*.yaml; do
+  rel=${f#"$ROOT"/} b=$(echo "${rel#examples/}" | tr '/' '-'); b=${b%.yaml}
   ens=ex-$(echo "$b" | tr -c 'a-z0-9\n' '-' | cut -c1-40)-$RANDOM
   kubectl create namespace "$ens" >/dev/null
-  # the manifests name namespace "ray": point them (and .ray.svc names) at the fresh one
-  sed -E "s/^([[:space:]]*namespace:[[:space:]]*)ray[[:space:]]*$/\1$ens/; s/\.ray\.svc/.$ens.svc/g" "$f" >"/tmp/kube-smoke-$b.yaml"
+  # the manifests name namespace "ray" (the signer's: "raytls-system"): point them (and .ray.svc
+  # names) at the fresh one
+  sed -E "s/^([[:space:]]*namespace:[[:space:]]*)(ray|raytls-system)[[:space:]]*$/\1$ens/; s/\.ray\.svc/.$ens.svc/g" "$f" >"/tmp/kube-smoke-$b.yaml"
   if out=$(kubectl -n "$ens" apply --dry-run=server -f "/tmp/kube-smoke-$b.yaml" 2>&1); then
-    pass "examples/$b.yaml: apply --dry-run=server"
+    pass "$rel: apply --dry-run=server"
   else
-    fail "examples/$b.yaml: apply --dry-run=server: $(echo "$out" | grep -i error | head -3 | tr '\n' ' ')"
+    fail "$rel: apply --dry-run=server: $(echo "$out" | grep -i error | head -3 | tr '\n' ' ')"
   fi
   if out=$(kubectl -n "$ens" apply -f "/tmp/kube-smoke-$b.yaml" 2>&1); then
-    pass "examples/$b.yaml: applied in $ens"
+    pass "$rel: applied in $ens"
   else
-    fail "examples/$b.yaml: apply: $(echo "$out" | grep -i error | head -3 | tr '\n' ' ')"
+    fail "$rel: apply: $(echo "$out" | grep -i error | head -3 | tr '\n' ' ')"
   fi
   rm -f "/tmp/kube-smoke-$b.yaml"
 done

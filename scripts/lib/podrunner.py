@@ -708,7 +708,7 @@ class Pod:
                 "mounts": [{"src": f"{self.dir}/volumes/{m['name']}" + (f"/{m['subPath']}" if m.get("subPath") else ""),
                             "dst": m["mountPath"], "ro": bool(m.get("readOnly"))}
                            for m in c.get("volumeMounts", [])],
-                "overlay": f"{self.dir}/overlay/{name}"}
+                "overlay": f"{self.dir}/overlay/{name}", "image": self.agent.venv}
         with open(f"{self.dir}/specs/{name}.json", "w") as f:
             json.dump(spec, f)
         with open(f"{self.dir}/env/{name}.json", "w") as f:
@@ -1035,13 +1035,23 @@ def container_main(pod_dir, name):
     # The pod gets a private /tmp (Ray keeps its sessions and sockets there). The state dir may be
     # under /tmp itself: hold it and the hosts file by fd, and mount from /proc/PID/fd/N paths,
     # which still reach them once /tmp is covered.
+    # The image (the Ray venv) may be under /tmp too: held the same way and bound back at its own
+    # path inside the pod's /tmp (its scripts' #! lines name that path), as it is seen elsewhere.
     pod_fd = os.open(pod_dir, os.O_PATH)
     hosts_fd = os.open(spec["hosts"], os.O_PATH) if os.path.exists(spec["hosts"]) else None
+    image = os.path.realpath(spec.get("image") or "/")
+    image_fd = os.open(image, os.O_PATH) if image.startswith("/tmp/") and os.path.isdir(image) else None
     by_fd = lambda fd: f"/proc/{os.getpid()}/fd/{fd}"
     held = lambda path: by_fd(pod_fd) + path[len(pod_dir):] if path.startswith(pod_dir + "/") else path
     os.makedirs(f"{pod_dir}/tmp", exist_ok=True)
     os.chmod(f"{pod_dir}/tmp", 0o1777)
     subprocess.run(["mount", "--bind", held(f"{pod_dir}/tmp"), "/tmp"], check=True)
+    if image_fd is not None:
+        os.makedirs(image, exist_ok=True)
+        # --no-canonicalize: mount(8) would resolve the fd's link to its path name, which now
+        # names the empty mount point in the pod's /tmp
+        subprocess.run(["mount", "--no-canonicalize", "--bind", by_fd(image_fd), image], check=True)
+        os.close(image_fd)
 
     def ensure_mountpoint(dst, is_dir):
         if os.path.lexists(dst):
@@ -1057,6 +1067,8 @@ def container_main(pod_dir, name):
             i = len(overlaid)
             base = held(f"{spec['overlay']}/{i}")
             up, work, merged = f"{base}/upper", f"{base}/work", f"{base}/merged"
+            # a restarted container starts from a fresh writable layer, as a new container does
+            shutil.rmtree(base, ignore_errors=True)
             for d in (up, work, merged):
                 os.makedirs(d)
             real = os.path.realpath(anc)
