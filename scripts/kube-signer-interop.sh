@@ -80,6 +80,10 @@ spki_of() { openssl x509 -in "$1" -noout -pubkey | openssl sha256 | awk '{print 
 
 # --- network: a bridge in the root namespace (the signer's address) and one namespace per pod
 ip link add "$BR" type bridge
+# A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, so a namespace joining later
+# (a-w3 below) can change it, and the namespaces that already talked to the signer keep the old
+# one in their ARP cache: their next connect hangs until ARP gives up on it (seen: "timed out").
+ip link set "$BR" address 02:00:0a:e7:00:01
 ip addr add "$SIGNER_IP/24" dev "$BR"
 ip link set "$BR" up
 # netns_for NAME IP: a namespace whose only address is IP, on the bridge

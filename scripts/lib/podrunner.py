@@ -236,6 +236,11 @@ class Agent:
             self.record_ns(HUB)
             sh("ip", "-n", HUB, "link", "set", "lo", "up")
             sh("ip", "-n", HUB, "link", "add", "br0", "type", "bridge")
+            # A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, so a pod joining
+            # can change the gateway's MAC under the pods that already cached it in ARP, and
+            # their next connection through the gateway (the Service proxy) hangs until ARP
+            # re-resolves it.
+            sh("ip", "-n", HUB, "link", "set", "br0", "address", "02:00:0a:f4:00:01")
             sh("ip", "-n", HUB, "addr", "add", f"{GATEWAY}/16", "dev", "br0")
             sh("ip", "-n", HUB, "link", "set", "br0", "up")
 
