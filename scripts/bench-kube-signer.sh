@@ -101,36 +101,22 @@ python3 "$ROOT/scripts/lib/kube_bench.py" pods "$KUBECONFIG" "$NS" "$RC" "$RC_UI
 echo "   $(cat "$RAW/kube-signer-setup.json")"
 
 echo "== the signer"
-mkdir -p "$W/signer"
-"$RT" ca create --out "$W/signer/root" --name "bench-kube-signer root" >/dev/null
-"$RT" token generate --out "$W/signer/cluster.key" >/dev/null
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$RT" serve --kubernetes --kubeconfig "$KUBECONFIG" --ca "$W/signer/root" \
-  --cluster-key "$W/signer/cluster.key" --listen "127.0.0.1:$PORT" \
-  --namespace-selector raytls-bench=on --service-account "*/ray-sa" \
-  --audit-log "$W/audit.jsonl" >"$W/signer.log" 2>&1 &
-SIGNER_PID=$!
-URL=https://127.0.0.1:$PORT CA=$W/signer/root/ca.crt
-for _ in $(seq 150); do
-  curl -sf --cacert "$CA" "$URL/healthz" >/dev/null 2>&1 && break
-  kill -0 "$SIGNER_PID" 2>/dev/null || { cat "$W/signer.log" >&2; echo "$NAME: the signer exited" >&2; exit 2; }
-  sleep 0.2
-done
-curl -sf --cacert "$CA" "$URL/healthz" >/dev/null || { cat "$W/signer.log" >&2; exit 2; }
+start_kube_signer "$RT" "$W/signer" "127.0.0.1:$PORT" raytls-bench=on "$NAME"
 
 # load NAME CONCURRENCY: one run of all pods; JSON into benches/raw/kube-signer-NAME.json with
 # the CPU of the signer, kube-apiserver and etcd, and the API requests of its audit lines
 load() {
   local name=$1 conc=$2 s0 a0 e0 s1 a1 e1 l0 l1
-  l0=$(wc -l <"$W/audit.jsonl" 2>/dev/null || echo 0)
+  l0=$(wc -l <"$W/signer/audit.jsonl" 2>/dev/null || echo 0)
   s0=$(cpu_s "$SIGNER_PID") a0=$(cpu_s "$APISERVER_PID") e0=$(cpu_s "$ETCD_PID")
   "$LOAD" --signer "127.0.0.1:$PORT" --ca "$CA" --tokens "$W/tokens" --ip-base 127.0 \
     --pods "$PODS" --concurrency "$conc" --first 1 >"$RAW/kube-signer-$name.json" 2>"$W/load.err" ||
     { cat "$RAW/kube-signer-$name.json" "$W/load.err" >&2; echo "$NAME: run $name had failures" >&2; }
   s1=$(cpu_s "$SIGNER_PID") a1=$(cpu_s "$APISERVER_PID") e1=$(cpu_s "$ETCD_PID")
   sleep 0.3   # the audit writer flushes
-  l1=$(wc -l <"$W/audit.jsonl")
-  tail -n +"$((l0 + 1))" "$W/audit.jsonl" | head -n "$((l1 - l0))" >"$W/audit-$name.jsonl"
+  l1=$(wc -l <"$W/signer/audit.jsonl")
+  tail -n +"$((l0 + 1))" "$W/signer/audit.jsonl" | head -n "$((l1 - l0))" >"$W/audit-$name.jsonl"
   python3 - "$RAW/kube-signer-$name.json" "$W/audit-$name.jsonl" "$s0" "$s1" "$a0" "$a1" "$e0" "$e1" <<'EOF'
 import json, sys
 p, audit = sys.argv[1:3]

@@ -161,21 +161,7 @@ for p in a-head:10.231.0.2 a-w1:10.231.0.3 b-w1:10.231.0.4 a-w2:10.231.0.5 plain
   orphan:10.231.0.7 other:10.231.0.8 off-w1:10.231.0.9; do netns_for "${p%%:*}" "${p#*:}"; done
 
 # --- the signer
-mkdir -p "$T/signer"
-"$RT" ca create --out "$T/signer/root" --name "kube-signer-interop root" >/dev/null
-"$RT" token generate --out "$T/signer/cluster.key" >/dev/null
-"$RT" serve --kubernetes --kubeconfig "$KUBECONFIG" --ca "$T/signer/root" \
-  --cluster-key "$T/signer/cluster.key" --listen "$SIGNER_IP:$PORT" \
-  --namespace-selector raytls-test=on --service-account "*/ray-sa" \
-  --audit-log "$T/audit.log" >"$T/signer.log" 2>&1 &
-SIGNER_PID=$!
-URL=https://$SIGNER_IP:$PORT CA=$T/signer/root/ca.crt
-for _ in $(seq 150); do
-  curl -sf --cacert "$CA" "$URL/healthz" >/dev/null 2>&1 && break
-  kill -0 "$SIGNER_PID" 2>/dev/null || { cat "$T/signer.log" >&2; echo "$NAME: the signer exited" >&2; exit 2; }
-  sleep 0.2
-done
-curl -sf --cacert "$CA" "$URL/healthz" >/dev/null || { cat "$T/signer.log" >&2; exit 2; }
+start_kube_signer "$RT" "$T/signer" "$SIGNER_IP:$PORT" raytls-test=on "$NAME"
 echo "== signer up on $URL (namespace $NS, rc-a uid $UID_A, rc-b uid $UID_B; work dir $T)"
 
 # init POD ROLE TOKEN_FILE OUT [NETNS]: raytls init from the pod's namespace; prints its stderr
@@ -324,12 +310,12 @@ if out=$(init b-w1 worker "$T/b-w1.tok" "$T/b-w1-new"); then
 else fail "init after recreating rc-b: $out"; fi
 
 # --- the audit log
-issued=$(jq -s '[.[] | select(.result=="issued")] | length' "$T/audit.log")
-requests=$(jq -s '[.[] | select(.result=="issued") | .kubernetes.api_requests] | add' "$T/audit.log")
+issued=$(jq -s '[.[] | select(.result=="issued")] | length' "$T/signer/audit.jsonl")
+requests=$(jq -s '[.[] | select(.result=="issued") | .kubernetes.api_requests] | add' "$T/signer/audit.jsonl")
 jq -e -s "[.[] | select(.result==\"issued\" and .kubernetes.pod==\"a-head\")][0].kubernetes
   | .namespace==\"$NS\" and .pod_uid!=null and .cluster==\"$NS/rc-a\" and .cluster_uid==\"$UID_A\"" \
-  "$T/audit.log" >/dev/null && pass "audit names namespace, pod, UID and cluster" || fail "audit line lacks the pod or cluster"
-if grep -qF "$(cut -c1-40 "$T/a-head.tok")" "$T/audit.log" "$T/signer.log"; then
+  "$T/signer/audit.jsonl" >/dev/null && pass "audit names namespace, pod, UID and cluster" || fail "audit line lacks the pod or cluster"
+if grep -qF "$(cut -c1-40 "$T/a-head.tok")" "$T/signer/audit.jsonl" "$T/signer/signer.log"; then
   fail "a token appears in the audit or signer log"
 else pass "no token in the audit or signer log"; fi
 echo "   API requests per certificate: $requests requests / $issued certificates = $(awk -v r="$requests" -v i="$issued" 'BEGIN { printf "%.2f", (i ? r / i : 0) }')"

@@ -1,5 +1,5 @@
-# kube-objects.sh - Kubernetes objects the kube tests and benches make, sourced (needs kubectl
-# with KUBECONFIG set).
+# kube-objects.sh - Kubernetes objects the kube tests and benches make, and the signer they
+# start, sourced (needs kubectl with KUBECONFIG set).
 
 # suspended_raycluster NS NAME: a RayCluster with spec.suspend: true (the KubeRay operator makes
 # no pods for it; the caller makes Pod objects owned by it); prints its UID.
@@ -17,4 +17,29 @@ spec:
         containers: [{name: ray-head, image: rayproject/ray:2.52.0}]
 EOF_RC
   kubectl -n "$1" get raycluster "$2" -o jsonpath='{.metadata.uid}'
+}
+
+# start_kube_signer RT DIR LISTEN NAMESPACE_SELECTOR NAME: a root (DIR/root, "NAME root") and a
+# cluster key (DIR/cluster.key), then `RT serve --kubernetes` (KUBECONFIG) on LISTEN for the
+# namespaces that match NAMESPACE_SELECTOR and ServiceAccounts */ray-sa, auditing to
+# DIR/audit.jsonl and logging to DIR/signer.log, in the background; waits until /healthz answers
+# (its watch caches have listed). Sets SIGNER_PID, URL and CA (DIR/root/ca.crt). Exits 2, the
+# signer's log on stderr, if it exits or does not answer within 30 s.
+start_kube_signer() {
+  local rt=$1 dir=$2 listen=$3 selector=$4 name=$5
+  mkdir -p "$dir"
+  "$rt" ca create --out "$dir/root" --name "$name root" >/dev/null
+  "$rt" token generate --out "$dir/cluster.key" >/dev/null
+  "$rt" serve --kubernetes --kubeconfig "$KUBECONFIG" --ca "$dir/root" --cluster-key "$dir/cluster.key" \
+    --listen "$listen" --namespace-selector "$selector" --service-account "*/ray-sa" \
+    --audit-log "$dir/audit.jsonl" >"$dir/signer.log" 2>&1 &
+  SIGNER_PID=$! URL=https://$listen CA=$dir/root/ca.crt
+  for _ in $(seq 150); do
+    curl -sf --cacert "$CA" "$URL/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$SIGNER_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  cat "$dir/signer.log" >&2
+  echo "$name: the signer did not come up on $URL" >&2
+  exit 2
 }
