@@ -26,7 +26,10 @@
 # Env: RAYTLS_KUBE_STATE (state dir, default /tmp/raytls-kube), RAYTLS_KUBE_CACHE (binaries,
 #      default ${XDG_CACHE_HOME:-$HOME/.cache}/raytls-kube), KUBE_VERSION, KUBERAY_VERSION,
 #      RAYTLS_KUBE_NO_OPERATOR=1 (up without the KubeRay CRDs and operator),
-#      RAY_TLS_VENV (the "image" run pods use; default the harness's Ray venv).
+#      RAY_TLS_VENV (the "image" run pods use; default the harness's Ray venv),
+#      RAYTLS_BIN (the raytls that run pods are given), RAYTLS_KUBE_HOST_PATHS (DIR:DIR...: more
+#      host directories run pods must see). Each run pod has a private /tmp: the venv, this
+#      checkout, RAYTLS_BIN's directory and those DIRs are bound back into it when under /tmp.
 #
 # EXAMPLES
 #   scripts/kube.sh up && eval "$(scripts/kube.sh env)" && kubectl get pods -A
@@ -232,8 +235,16 @@ EOF
 }
 
 start_podrunner() {
+  # Host paths: what run pods must see at the host's path although each pod's /tmp is private
+  # (podrunner binds those under /tmp back into it; the venv is always one). A CI clone lives
+  # under /tmp: pods run the raytls binary of this checkout (RAYTLS_BIN, by default under
+  # target/) and read its files, so without these they would not find them.
+  local hp=(--host-path "$ROOT") extra=() d
+  [ -n "${RAYTLS_BIN:-}" ] && hp+=(--host-path "$(dirname "$(readlink -f "$RAYTLS_BIN")")")
+  IFS=: read -ra extra <<<"${RAYTLS_KUBE_HOST_PATHS:-}"
+  for d in "${extra[@]}"; do [ -n "$d" ] && hp+=(--host-path "$d"); done
   start podrunner python3 "$ROOT/scripts/lib/podrunner.py" --state "$S" --server "$API" \
-    --kubeconfig-dir "$S/kubeconfig" --node "$NODE_NAME"
+    --kubeconfig-dir "$S/kubeconfig" --node "$NODE_NAME" "${hp[@]}"
   wait_for podrunner 30 node_ready
 }
 node_ready() {

@@ -14,7 +14,9 @@ to it:
     containers, each with exactly the command+args of the API, in the pod's network namespace and a
     private mount namespace in which each volume is bind-mounted on its mountPath and the
     namespace's hosts file on /etc/hosts. The "image" is the host's filesystem with the Ray venv
-    first on PATH. Logs: STATE/pods/NS_POD/logs/CONTAINER.log.
+    first on PATH. Logs: STATE/pods/NS_POD/logs/CONTAINER.log. Each pod has a private /tmp; the
+    host paths (--host-path, and the venv) that lie under /tmp are bound back into it, so a pod
+    sees them as the host does (a checkout, a raytls binary or a venv under /tmp).
   * deleted pods: containers TERMed (grace period, at most 10 s), namespace deleted, IP released,
     the Pod object removed (as the kubelet does, with grace 0).
 Services: a userspace proxy (as kube-proxy's old userspace mode) in namespace rk-hub listens on
@@ -163,6 +165,10 @@ class Agent:
         self.state = a.state
         self.node = a.node
         self.venv = a.venv
+        # the host paths pods must see as the host does (see container_main); resolved per
+        # container, when each is started: the venv, say, may be made after the runner starts
+        self.host_paths = [a.venv] + (a.host_path or [])
+        log(f"host paths for run pods (bound back when under /tmp): {' '.join(self.host_paths)}")
         pki = os.path.join(a.state, "pki")
         self.api = Api(a.server, f"{pki}/ca.crt", f"{pki}/admin.crt", f"{pki}/admin.key")
         self.api_port = urllib.parse.urlparse(a.server).port
@@ -713,7 +719,7 @@ class Pod:
                 "mounts": [{"src": f"{self.dir}/volumes/{m['name']}" + (f"/{m['subPath']}" if m.get("subPath") else ""),
                             "dst": m["mountPath"], "ro": bool(m.get("readOnly"))}
                            for m in c.get("volumeMounts", [])],
-                "overlay": f"{self.dir}/overlay/{name}", "image": self.agent.venv}
+                "overlay": f"{self.dir}/overlay/{name}", "host_paths": self.agent.host_paths}
         with open(f"{self.dir}/specs/{name}.json", "w") as f:
             json.dump(spec, f)
         with open(f"{self.dir}/env/{name}.json", "w") as f:
@@ -1030,6 +1036,15 @@ def direct_submounts(top):
     return [p for p in under if not any(p != q and p.startswith(q + "/") for q in under)]
 
 
+def host_paths_under_tmp(paths):
+    """The directories among PATHS (resolved) that a pod's private /tmp would hide: those under
+    /tmp/ that exist, outermost only (one under another is seen through it), sorted. /tmp itself
+    is never one: binding all of it back would undo the private /tmp."""
+    dirs = sorted({os.path.realpath(p) for p in paths if p})
+    dirs = [d for d in dirs if d.startswith("/tmp/") and os.path.isdir(d)]
+    return [d for d in dirs if not any(d.startswith(o + "/") for o in dirs)]
+
+
 def container_main(pod_dir, name):
     """Runs as root in the pod's network namespace and a fresh mount + UTS namespace: mount the
     volumes on their mountPaths and the hosts file on /etc/hosts, then exec the command."""
@@ -1040,23 +1055,28 @@ def container_main(pod_dir, name):
     # The pod gets a private /tmp (Ray keeps its sessions and sockets there). The state dir may be
     # under /tmp itself: hold it and the hosts file by fd, and mount from /proc/PID/fd/N paths,
     # which still reach them once /tmp is covered.
-    # The image (the Ray venv) may be under /tmp too: held the same way and bound back at its own
-    # path inside the pod's /tmp (its scripts' #! lines name that path), as it is seen elsewhere.
+    # The host paths are what the pod must see where the host sees them even when they lie under
+    # /tmp: the image (the Ray venv: its scripts' #! lines name its path), the checkout the
+    # platform runs from and the raytls binary's directory (pods run `raytls` at its host path:
+    # a CI clone under /tmp/... made the signer pods fail with FileNotFoundError). One mechanism
+    # for all: each is held by fd before /tmp is covered, then bound back at its own path inside
+    # the pod's /tmp. The rest of the pod's /tmp stays private.
     pod_fd = os.open(pod_dir, os.O_PATH)
     hosts_fd = os.open(spec["hosts"], os.O_PATH) if os.path.exists(spec["hosts"]) else None
-    image = os.path.realpath(spec.get("image") or "/")
-    image_fd = os.open(image, os.O_PATH) if image.startswith("/tmp/") and os.path.isdir(image) else None
+    host_paths = host_paths_under_tmp(spec.get("host_paths", []))
+    host_fds = [(p, os.open(p, os.O_PATH)) for p in host_paths]
     by_fd = lambda fd: f"/proc/{os.getpid()}/fd/{fd}"
     held = lambda path: by_fd(pod_fd) + path[len(pod_dir):] if path.startswith(pod_dir + "/") else path
     os.makedirs(f"{pod_dir}/tmp", exist_ok=True)
     os.chmod(f"{pod_dir}/tmp", 0o1777)
     subprocess.run(["mount", "--bind", held(f"{pod_dir}/tmp"), "/tmp"], check=True)
-    if image_fd is not None:
-        os.makedirs(image, exist_ok=True)
+    for path, fd in host_fds:
+        os.makedirs(path, exist_ok=True)   # the mount point, in the pod's own /tmp
         # --no-canonicalize: mount(8) would resolve the fd's link to its path name, which now
         # names the empty mount point in the pod's /tmp
-        subprocess.run(["mount", "--no-canonicalize", "--bind", by_fd(image_fd), image], check=True)
-        os.close(image_fd)
+        subprocess.run(["mount", "--no-canonicalize", "--bind", by_fd(fd), path], check=True)
+        os.close(fd)
+    under_host_path = lambda d: any(d == p or d.startswith(p + "/") for p in host_paths)
 
     def ensure_mountpoint(dst, is_dir):
         if os.path.lexists(dst):
@@ -1066,8 +1086,9 @@ def container_main(pod_dir, name):
             anc = os.path.dirname(anc)
         if anc == "/":
             raise SystemExit(f"podrunner: cannot make mount point {dst} (its parent is /)")
-        if anc == "/tmp" or anc.startswith("/tmp/"):
+        if (anc == "/tmp" or anc.startswith("/tmp/")) and not under_host_path(anc):
             pass                  # the pod's own /tmp: make the mount point there
+        # (under a host path bound back, as anywhere else on the host: a private layer over it)
         elif anc not in overlaid:   # a private writable layer over the host's directory
             i = len(overlaid)
             base = held(f"{spec['overlay']}/{i}")
@@ -1137,6 +1158,9 @@ def main():
     ap.add_argument("--venv", default=os.environ.get("RAY_TLS_VENV") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
         "ray-tls-interop/venv-ray-2.60.0"))  # the harness's default
+    ap.add_argument("--host-path", action="append", metavar="DIR",
+                    help="a host directory run pods must see at its own path even under /tmp (each "
+                         "pod's /tmp is private): repeatable; the venv is always one")
     a = ap.parse_args()
     agent = Agent(a)
 
