@@ -5,10 +5,13 @@
 # examples/kubernetes/*.yaml and examples/monitoring/*.yaml (with prometheus-operator's CRD) through
 # `kubectl apply --dry-run=server` and then for real in a fresh namespace, a pod-bound token
 # (TokenRequest, audience raytls) through TokenReview, a pod the runner really runs (init
-# container's env in `kube.sh logs`, volumes, exec, the API through the kubernetes Service), then
-# down and nothing left. Prints "kube-smoke: N passed, M failed"; exit 1 on a failure.
+# container's env in `kube.sh logs`, volumes, exec, the API through the kubernetes Service), a
+# run pod whose command is a raytls inside a checkout under /tmp (a CI clone's case: each pod has
+# a private /tmp), then down and nothing left. Prints "kube-smoke: N passed, M failed"; exit 1 on
+# a failure.
 #
-# Needs root. Refuses to run while a platform is up (it would take it down at the end).
+# Needs root, git, and a built raytls (RAYTLS_BIN, default target/debug/raytls). Refuses to run
+# while a platform is up (it would take it down at the end).
 # Env: KUBE_SMOKE_KEEP=1 (leave the platform up at the end), and what scripts/kube.sh reads.
 #
 # EXAMPLES
@@ -16,7 +19,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 K="bash $ROOT/scripts/kube.sh"
-PASSED=0 FAILED=0 UP=0
+PASSED=0 FAILED=0 UP=0 TMPCO_CLEAN=
 pass() { echo "PASS: $*"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL: $*"; FAILED=$((FAILED + 1)); }
 check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
@@ -26,6 +29,7 @@ finish() {
   local rc=$?
   trap - EXIT
   if [ "$UP" = 1 ] && [ "${KUBE_SMOKE_KEEP:-0}" != 1 ]; then $K down >/dev/null 2>&1 || true; fi
+  [ -n "$TMPCO_CLEAN" ] && [ "${KUBE_SMOKE_KEEP:-0}" != 1 ] && rm -rf "$TMPCO_CLEAN"
   echo "kube-smoke: $PASSED passed, $FAILED failed"
   [ "$FAILED" = 0 ] && [ "$rc" = 0 ] && exit 0
   exit 1
@@ -37,6 +41,27 @@ trap 'exit 143' TERM
 [ "$(id -u)" = 0 ] || { echo "kube-smoke: needs root" >&2; exit 2; }
 S=${RAYTLS_KUBE_STATE:-/tmp/raytls-kube}
 if [ -d "$S" ]; then echo "kube-smoke: a platform is up ($S): run 'scripts/kube.sh down' first" >&2; exit 2; fi
+
+# --- a checkout under /tmp (checked below, with the run pods): CI clones under /tmp, and each
+# run pod has a private /tmp, so the platform must bind such a checkout back into its pods (as
+# it does the Ray venv). This checkout when it is under /tmp (kube.sh names its own ROOT to the
+# runner); else a throwaway `git clone` of it under /tmp, named by RAYTLS_KUBE_HOST_PATHS as a
+# test harness would. A copy of raytls inside it is what the pod runs.
+RT_SRC=${RAYTLS_BIN:-$ROOT/target/debug/raytls}
+TMPCO="" TMPCO_BIN=""
+if [ ! -x "$RT_SRC" ]; then
+  fail "checkout under /tmp: no raytls at $RT_SRC to copy (set RAYTLS_BIN or cargo build)"
+elif [[ $(readlink -f "$ROOT") == /tmp/* ]]; then
+  TMPCO=$(readlink -f "$ROOT")
+  mkdir -p "$TMPCO/target" && TMPCO_CLEAN=$(mktemp -d "$TMPCO/target/kube-smoke.XXXXXX")
+  TMPCO_BIN=$TMPCO_CLEAN/raytls
+elif TMPCO_CLEAN=$(mktemp -d /tmp/kube-smoke-clone.XXXXXX) && git clone -q "$ROOT" "$TMPCO_CLEAN/main"; then
+  TMPCO=$TMPCO_CLEAN/main TMPCO_BIN=$TMPCO_CLEAN/main/target/debug/raytls
+  export RAYTLS_KUBE_HOST_PATHS=${RAYTLS_KUBE_HOST_PATHS:+$RAYTLS_KUBE_HOST_PATHS:}$TMPCO
+else
+  fail "checkout under /tmp: git clone $ROOT into $TMPCO_CLEAN"
+fi
+if [ -n "$TMPCO_BIN" ]; then mkdir -p "$(dirname "$TMPCO_BIN")" && cp "$RT_SRC" "$TMPCO_BIN"; fi
 
 # --- up
 t0=$(date +%s.%N)
@@ -243,6 +268,39 @@ check "run pod: the API through the kubernetes Service, TLS verified, with the S
   "$K exec $NS/runner -- sh -c 'curl -sf --cacert $SA/ca.crt -H \"Authorization: Bearer \$(cat $SA/token)\" https://kubernetes.default.svc/version' | grep -q gitVersion"
 check "run pod: /etc/hosts names kubernetes.default.svc.cluster.local 10.96.0.1" bash -c \
   "$K exec $NS/runner -- getent hosts kubernetes.default.svc.cluster.local | grep -q '^10.96.0.1 '"
+
+# --- a run pod sees a checkout under /tmp (TMPCO, made above) at its host path, and still has
+# its own /tmp: container raytls is exactly a pod running `raytls` from a CI clone (before the
+# fix: podrunner's FileNotFoundError at the execve); container checkout works inside it
+if [ -n "$TMPCO_BIN" ]; then
+  kubectl -n "$NS" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tmp-checkout
+  annotations: {raytls.test/run: "true"}
+spec:
+  restartPolicy: Never
+  containers:
+    - {name: raytls, image: raytls, command: ["$TMPCO_BIN", --version]}
+    - name: checkout
+      image: raytls
+      workingDir: "$TMPCO"
+      command: [sh, -c, "test -f scripts/kube.sh && test -x '$TMPCO_BIN' && echo mine >/tmp/kube-smoke-private.$NS"]
+EOF
+  tmpco_done() { [[ $(kubectl -n "$NS" get pod tmp-checkout -o jsonpath='{.status.phase}') =~ ^(Succeeded|Failed)$ ]]; }
+  poll 60 tmpco_done
+  phase=$(kubectl -n "$NS" get pod tmp-checkout -o jsonpath='{.status.phase}' 2>&1)
+  out=$($K logs "$NS/tmp-checkout" -c raytls 2>&1)
+  if [ "$phase" = Succeeded ] && grep -q '^raytls ' <<<"$out"; then
+    pass "checkout under /tmp ($TMPCO): a run pod ran its raytls ($(head -1 <<<"$out")) and worked in the checkout"
+  else
+    fail "checkout under /tmp ($TMPCO): run pod ${phase:-?}; raytls: $(tail -1 <<<"$out"); checkout: $($K logs "$NS/tmp-checkout" -c checkout 2>&1 | tail -1)"
+  fi
+  check "checkout under /tmp: the pod's /tmp stays its own (its file is in the pod's /tmp, not the host's)" bash -c \
+    "[ ! -e /tmp/kube-smoke-private.$NS ] && [ \"\$(cat $S/pods/${NS}_tmp-checkout/tmp/kube-smoke-private.$NS 2>/dev/null)\" = mine ]"
+  kubectl -n "$NS" delete pod tmp-checkout --wait=false >/dev/null
+fi
 
 # --- a Service in front of a run pod: ClusterIP through the runner's proxy, names from /etc/hosts
 kubectl -n "$NS" apply -f - >/dev/null <<'EOF'
