@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use super::decide::{
     Claims, ClusterFacts, OwnerRef, PodFacts, Review, ServiceFacts, AUDIENCE, EXTRA_POD_NAME,
-    NODE_TYPE_LABEL,
+    HEAD_SERVICES_ANNOTATION, NODE_TYPE_LABEL,
 };
 use crate::signer::api::ApiError;
 
@@ -68,10 +68,12 @@ pub struct RayCluster {
 }
 view!(RayCluster, "RayCluster", "ray.io", "rayclusters");
 
-/// A Pod: metadata (labels, owners, deletion) and its IPs.
+/// A Pod: metadata (labels, owners, deletion), hostNetwork, its phase and IPs.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Pod {
     pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<PodSpec>,
     #[serde(default)]
     pub status: Option<PodStatus>,
 }
@@ -79,7 +81,16 @@ view!(Pod, "Pod", "", "pods");
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default)]
+    pub host_network: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PodStatus {
+    #[serde(default)]
+    pub phase: Option<String>,
     #[serde(default)]
     pub pod_ip: Option<String>,
     #[serde(default, rename = "podIPs")]
@@ -109,9 +120,60 @@ pub struct ServiceSpec {
 type ClusterMeta = PartialObjectMeta<RayCluster>;
 type NamespaceMeta = PartialObjectMeta<Namespace>;
 
+/// A global budget of TokenReviews per second, shared by every request: the per-address limit
+/// alone lets many addresses with forged tokens make the API server review each of them.
+/// A token bucket of one second's worth (`rate`) refilled at `rate` per second; a review past
+/// it waits its turn for up to `MAX_QUEUE`, and beyond that is refused (429) without being
+/// sent.
+pub struct ReviewBudget {
+    rate: f64,
+    burst: f64,
+    /// Tokens left (negative: reviews already promised a later turn), as of the instant.
+    state: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl ReviewBudget {
+    /// The longest a review waits for its turn.
+    pub const MAX_QUEUE: std::time::Duration = std::time::Duration::from_secs(2);
+
+    pub fn new(per_second: u32) -> Self {
+        let rate = f64::from(per_second.max(1));
+        ReviewBudget {
+            rate,
+            burst: rate,
+            state: std::sync::Mutex::new((rate, std::time::Instant::now())),
+        }
+    }
+
+    /// Take one review's turn at `now`: Ok(how long to wait first), or Err(when to retry) when
+    /// the turn is further off than `MAX_QUEUE` (nothing is taken then).
+    pub fn take(
+        &self,
+        now: std::time::Instant,
+    ) -> Result<std::time::Duration, std::time::Duration> {
+        let mut st = crate::probe::tls::lock(&self.state);
+        let (tokens, last) = *st;
+        let tokens = (tokens + now.saturating_duration_since(last).as_secs_f64() * self.rate)
+            .min(self.burst);
+        let wait = if tokens >= 1.0 {
+            0.0
+        } else {
+            (1.0 - tokens) / self.rate
+        };
+        let wait = std::time::Duration::from_secs_f64(wait);
+        if wait > Self::MAX_QUEUE {
+            *st = (tokens, now);
+            return Err(wait);
+        }
+        *st = (tokens - 1.0, now);
+        Ok(wait)
+    }
+}
+
 /// The watch caches and the client they came from.
 pub struct Attestor {
     client: Client,
+    budget: ReviewBudget,
     pods: Store<Pod>,
     services: Store<Service>,
     clusters: Store<ClusterMeta>,
@@ -167,10 +229,21 @@ fn strip_partial<K>(m: &mut PartialObjectMeta<K>) {
     strip_meta(&mut m.metadata);
 }
 
+/// A RayCluster keeps one annotation: the Services its head may also be named by.
+fn strip_cluster(m: &mut ClusterMeta) {
+    let keep = m
+        .metadata
+        .annotations
+        .as_mut()
+        .and_then(|a| a.remove(HEAD_SERVICES_ANNOTATION));
+    strip_meta(&mut m.metadata);
+    m.metadata.annotations = keep.map(|v| BTreeMap::from([(HEAD_SERVICES_ANNOTATION.into(), v)]));
+}
+
 impl Attestor {
     /// Start the watches (Ray pods, Services, RayClusters, and namespaces when
     /// `watch_namespaces`); `ready()` turns true once each has listed once.
-    pub fn start(client: Client, watch_namespaces: bool) -> Arc<Self> {
+    pub fn start(client: Client, watch_namespaces: bool, reviews_per_second: u32) -> Arc<Self> {
         let pods = reflect(
             "pods",
             Api::<Pod>::all(client.clone()),
@@ -188,7 +261,7 @@ impl Attestor {
             "rayclusters",
             Api::<ClusterMeta>::all(client.clone()),
             watcher::Config::default(),
-            strip_partial,
+            strip_cluster,
         );
         let namespaces = watch_namespaces.then(|| {
             reflect(
@@ -201,6 +274,7 @@ impl Attestor {
         let ready = Arc::new(AtomicBool::new(false));
         let attestor = Arc::new(Attestor {
             client,
+            budget: ReviewBudget::new(reviews_per_second),
             pods,
             services,
             clusters,
@@ -259,6 +333,23 @@ impl Attestor {
         let mut tries = 0;
         let answer = loop {
             tries += 1;
+            match self.budget.take(std::time::Instant::now()) {
+                Ok(wait) if wait.is_zero() => {}
+                Ok(wait) => tokio::time::sleep(wait).await,
+                Err(retry) => {
+                    let secs = retry.as_secs_f64().ceil().max(1.0) as u64;
+                    let mut e = ApiError::new(
+                        429,
+                        "review_budget_exceeded",
+                        format!(
+                            "the signer is at its budget of {} TokenReviews per second (serve --token-review-rate); retry in {secs}s",
+                            self.budget.rate
+                        ),
+                    );
+                    e.retry_after = Some(secs);
+                    return Err(e);
+                }
+            }
             *api_requests += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
             match tokio::time::timeout(REVIEW_TRY, api.create(&PostParams::default(), &tr)).await
@@ -357,6 +448,18 @@ impl Attestor {
             }
         };
         Ok(meta.and_then(|m| {
+            let head_services = m
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(HEAD_SERVICES_ANNOTATION))
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
             Some(ClusterFacts {
                 name: m.name?,
                 uid: m.uid?,
@@ -364,8 +467,35 @@ impl Attestor {
                     .creation_timestamp
                     .and_then(|t| OffsetDateTime::from_unix_timestamp(t.0.as_second()).ok())
                     .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                head_services,
             })
         }))
+    }
+
+    /// The live head pods (cache) of the RayCluster with this UID, other than `except`.
+    pub fn other_heads(&self, namespace: &str, cluster_uid: &str, except: &str) -> Vec<String> {
+        let mut heads: Vec<String> = self
+            .pods
+            .state_filter(|p| {
+                let m = &p.metadata;
+                m.namespace.as_deref() == Some(namespace)
+                    && m.name.as_deref() != Some(except)
+                    && m.labels
+                        .as_ref()
+                        .and_then(|l| l.get(NODE_TYPE_LABEL))
+                        .map(String::as_str)
+                        == Some("head")
+                    && pod_facts(namespace, p).is_live()
+                    && m.owner_references.as_ref().is_some_and(|o| {
+                        o.iter()
+                            .any(|r| r.controller == Some(true) && r.uid == cluster_uid)
+                    })
+            })
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        heads.sort_unstable();
+        heads
     }
 
     /// The Services of a namespace (cache only: a head asks after its Service exists).
@@ -381,6 +511,14 @@ impl Attestor {
                         .as_ref()
                         .and_then(|sp| sp.selector.clone())
                         .unwrap_or_default(),
+                    owner_clusters: s
+                        .metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .filter(|r| r.kind == "RayCluster" && r.api_version.starts_with("ray.io/"))
+                        .map(|r| r.uid.clone())
+                        .collect(),
                 })
             })
             .collect()
@@ -430,6 +568,12 @@ fn pod_facts(namespace: &str, p: &Pod) -> PodFacts {
         name: m.name.clone().unwrap_or_default(),
         uid: m.uid.clone().unwrap_or_default(),
         terminating: m.deletion_timestamp.is_some(),
+        phase: status.and_then(|s| s.phase.clone()),
+        host_network: p
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false),
         labels: m.labels.clone().unwrap_or_default(),
         pod_ips,
         controller,
@@ -472,6 +616,26 @@ pub fn pod_name(review: &Review) -> Option<&str> {
 mod tests {
     use super::*;
     use base64::Engine;
+
+    #[test]
+    fn review_budget_queues_a_little_then_refuses() {
+        let b = ReviewBudget::new(10);
+        let t0 = std::time::Instant::now();
+        // One second's worth at once.
+        for _ in 0..10 {
+            assert_eq!(b.take(t0), Ok(std::time::Duration::ZERO));
+        }
+        // The next ones wait their turn: 0.1 s, 0.2 s, ... up to MAX_QUEUE (2 s = 20 more).
+        let waits: Vec<_> = (0..20).map(|_| b.take(t0).unwrap()).collect();
+        assert!(waits.windows(2).all(|w| w[0] < w[1]), "{waits:?}");
+        assert!(waits[19] <= ReviewBudget::MAX_QUEUE, "{waits:?}");
+        // Past that: refused, and nothing taken, so it stays refused at the same instant.
+        assert!(b.take(t0).is_err());
+        assert!(b.take(t0).is_err());
+        // Three seconds later the queue has drained and the bucket refilled to 1 s's worth.
+        let later = t0 + std::time::Duration::from_secs(3);
+        assert_eq!(b.take(later), Ok(std::time::Duration::ZERO));
+    }
 
     #[test]
     fn claims_of_a_jwt_and_of_garbage() {

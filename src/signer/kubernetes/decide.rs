@@ -17,8 +17,19 @@ use crate::signer::escape;
 pub const AUDIENCE: &str = "raytls";
 /// The longest token lifetime accepted (expirationSeconds: 3600), with a minute of slack.
 pub const MAX_TOKEN_LIFETIME: time::Duration = time::Duration::seconds(3600 + 60);
-/// The label KubeRay puts on every pod of a cluster.
+/// The label KubeRay puts on every pod of a cluster: head or worker.
 pub const NODE_TYPE_LABEL: &str = "ray.io/node-type";
+/// The label KubeRay puts on every pod of a cluster: the RayCluster's name.
+pub const CLUSTER_LABEL: &str = "ray.io/cluster";
+/// An annotation on a RayCluster naming, comma-separated, Services of its namespace that its
+/// head may also be named by (beyond the Services the RayCluster owns): the opt-in of whoever
+/// may edit the RayCluster, never of whoever may create Services.
+pub const HEAD_SERVICES_ANNOTATION: &str = "raytls.io/head-services";
+/// The most names a leaf may carry, and the most bytes they may add up to: a head selected by
+/// many Services (each adding four names) is refused rather than signed into a leaf too large
+/// to use.
+pub const MAX_LEAF_NAMES: usize = 64;
+pub const MAX_LEAF_NAME_BYTES: usize = 8 * 1024;
 /// The pod-binding claims a TokenReview reports in `user.extra`.
 pub const EXTRA_POD_NAME: &str = "authentication.kubernetes.io/pod-name";
 pub const EXTRA_POD_UID: &str = "authentication.kubernetes.io/pod-uid";
@@ -53,10 +64,21 @@ pub struct PodFacts {
     pub name: String,
     pub uid: String,
     pub terminating: bool,
+    /// `status.phase` (Pending, Running, Succeeded, Failed, Unknown), if set.
+    pub phase: Option<String>,
+    /// `spec.hostNetwork`: the pod's IP is its node's.
+    pub host_network: bool,
     pub labels: BTreeMap<String, String>,
     pub pod_ips: Vec<IpAddr>,
     /// The controller ownerReference: (apiVersion, kind, name, uid).
     pub controller: Option<OwnerRef>,
+}
+
+impl PodFacts {
+    /// Not terminating and not finished: a pod that may still run.
+    pub fn is_live(&self) -> bool {
+        !self.terminating && !matches!(self.phase.as_deref(), Some("Succeeded" | "Failed"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,13 +95,17 @@ pub struct ClusterFacts {
     pub name: String,
     pub uid: String,
     pub created: OffsetDateTime,
+    /// Services its head may be named by besides those it owns (`HEAD_SERVICES_ANNOTATION`).
+    pub head_services: Vec<String>,
 }
 
-/// A Service in the pod's namespace: its name and selector.
+/// A Service in the pod's namespace: its name, selector and owners.
 #[derive(Debug, Clone)]
 pub struct ServiceFacts {
     pub name: String,
     pub selector: BTreeMap<String, String>,
+    /// UIDs of the RayClusters among its ownerReferences (KubeRay owns the head Service).
+    pub owner_clusters: Vec<String>,
 }
 
 /// Everything the decision needs, gathered before it is made.
@@ -102,6 +128,8 @@ pub struct Facts {
     pub cluster: Option<ClusterFacts>,
     /// The Services of the pod's namespace.
     pub services: Vec<ServiceFacts>,
+    /// Other live head pods (names) of the pod's controller RayCluster: KubeRay makes one.
+    pub other_heads: Vec<String>,
     pub now: OffsetDateTime,
 }
 
@@ -157,6 +185,9 @@ pub struct KubePolicy {
     pub accounts: Vec<AccountPattern>,
     /// The cluster's DNS domain (`cluster.local`).
     pub cluster_domain: String,
+    /// Certify hostNetwork pods (`--allow-host-network`): their IP is the node's, so any
+    /// process on that node can ask from it.
+    pub allow_host_network: bool,
 }
 
 /// What a granted request gets.
@@ -383,6 +414,21 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
             format!("{pod_ref} is terminating"),
         ));
     }
+    // A finished pod keeps its last IP in status while the network may give that address to
+    // another pod (EndpointSlices leave such pods out for the same reason). Pending stays:
+    // init containers run then.
+    if let Some(phase @ ("Succeeded" | "Failed")) = pod.phase.as_deref() {
+        return Err(forbidden(
+            "pod_finished",
+            format!("{pod_ref} has finished (phase {phase}); its address may be another pod's now"),
+        ));
+    }
+    if pod.host_network && !policy.allow_host_network {
+        return Err(forbidden(
+            "host_network",
+            format!("{pod_ref} uses hostNetwork: its IP is its node's, so any process on that node could ask as it (serve --allow-host-network accepts that)"),
+        ));
+    }
     let peer = facts.peer.to_canonical();
     if !pod.pod_ips.contains(&peer) {
         let ips: Vec<String> = pod.pod_ips.iter().map(|i| i.to_string()).collect();
@@ -442,6 +488,22 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
             ))
         }
     };
+    // The pod's creator chose its labels; KubeRay sets ray.io/cluster to the owner's name, so a
+    // pod that says otherwise was not made by KubeRay for this cluster.
+    let label = pod.labels.get(CLUSTER_LABEL);
+    if label != Some(&cluster.name) {
+        return Err(forbidden(
+            "cluster_label_mismatch",
+            format!(
+                "{pod_ref} is controlled by RayCluster {} but labelled {}",
+                escape(&cluster.name),
+                match label {
+                    Some(v) => format!("{CLUSTER_LABEL}={}", escape(v)),
+                    None => format!("with no {CLUSTER_LABEL}"),
+                }
+            ),
+        ));
+    }
     if facts.asked_role != role {
         return Err(forbidden(
             "role_not_allowed",
@@ -451,13 +513,36 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
             ),
         ));
     }
+    // KubeRay makes one head per RayCluster: a second live one is a pod someone else made (or
+    // a forged first one), and certifying either would hand out the head's names.
+    if role == Role::Head && !facts.other_heads.is_empty() {
+        return Err(forbidden(
+            "duplicate_head",
+            format!(
+                "RayCluster {} has another live head pod ({}); KubeRay makes one, so neither is certified as head until the extra one is gone",
+                escape(&cluster.name),
+                facts.other_heads.iter().map(|h| escape(h)).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
     let sans = names(
         role,
         pod,
         namespace,
+        &cluster,
         &facts.services,
         &policy.cluster_domain,
     );
+    let bytes: usize = sans.iter().map(|s| s.to_string().len()).sum();
+    if sans.len() > MAX_LEAF_NAMES || bytes > MAX_LEAF_NAME_BYTES {
+        return Err(forbidden(
+            "too_many_names",
+            format!(
+                "{pod_ref} would get {} names ({bytes} bytes; at most {MAX_LEAF_NAMES} and {MAX_LEAF_NAME_BYTES}): too many Services name its head",
+                sans.len()
+            ),
+        ));
+    }
     for text in &facts.asked_names {
         let granted = match San::parse("name", text) {
             Ok(San::Ip(ip)) => sans.contains(&San::Ip(ip.to_canonical())),
@@ -488,12 +573,15 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
 }
 
 /// The names of a granted pod: `localhost`; for a head, every Service of its namespace whose
-/// selector selects it, as `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.DOMAIN`; then
-/// 127.0.0.1 (and ::1 with an IPv6 pod IP) and the pod's IPs.
+/// selector selects it and that its RayCluster owns (or names in `HEAD_SERVICES_ANNOTATION`),
+/// as `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.DOMAIN`; then 127.0.0.1 (and ::1 with an
+/// IPv6 pod IP) and the pod's IPs. Only those Services: anyone who may create a Service could
+/// otherwise add names to the head's certificate (or, with hundreds, stop it being issued).
 fn names(
     role: Role,
     pod: &PodFacts,
     namespace: &str,
+    cluster: &ClusterFacts,
     services: &[ServiceFacts],
     domain: &str,
 ) -> Vec<San> {
@@ -504,6 +592,8 @@ fn names(
             .filter(|s| {
                 !s.selector.is_empty()
                     && s.selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
+                    && (s.owner_clusters.contains(&cluster.uid)
+                        || cluster.head_services.contains(&s.name))
             })
             .map(|s| s.name.as_str())
             .collect();
@@ -570,6 +660,8 @@ mod tests {
                 name: "rc-head-x".into(),
                 uid: "pod-uid-1".into(),
                 terminating: false,
+                phase: Some("Running".into()),
+                host_network: false,
                 labels: labels(&[
                     (NODE_TYPE_LABEL, "head"),
                     ("ray.io/cluster", "rc"),
@@ -587,22 +679,33 @@ mod tests {
                 name: "rc".into(),
                 uid: "rc-uid-1".into(),
                 created: OffsetDateTime::from_unix_timestamp(NOW - 86400).unwrap(),
+                head_services: Vec::new(),
             }),
             services: vec![
                 ServiceFacts {
                     name: "rc-head-svc".into(),
                     selector: labels(&[("ray.io/cluster", "rc"), (NODE_TYPE_LABEL, "head")]),
+                    owner_clusters: vec!["rc-uid-1".into()],
                 },
                 ServiceFacts {
                     name: "rc-workers".into(),
                     selector: labels(&[(NODE_TYPE_LABEL, "worker")]),
+                    owner_clusters: vec!["rc-uid-1".into()],
                 },
                 // No selector: selects nothing (endpoints by hand).
                 ServiceFacts {
                     name: "manual".into(),
                     selector: BTreeMap::new(),
+                    owner_clusters: vec!["rc-uid-1".into()],
+                },
+                // Selects the head, but the RayCluster does not own it: someone else's.
+                ServiceFacts {
+                    name: "not-ours".into(),
+                    selector: labels(&[(NODE_TYPE_LABEL, "head")]),
+                    owner_clusters: Vec::new(),
                 },
             ],
+            other_heads: Vec::new(),
             now: OffsetDateTime::from_unix_timestamp(NOW).unwrap(),
         }
     }
@@ -621,6 +724,7 @@ mod tests {
             namespaces: Some(Selector::parse("--namespace-selector", "raytls=on").unwrap()),
             accounts: vec![AccountPattern::parse("t", "ray/*").unwrap()],
             cluster_domain: "cluster.local".into(),
+            allow_host_network: false,
         }
     }
 
@@ -923,5 +1027,96 @@ mod tests {
             line,
             r#"{"namespace":"ray","pod":"rc-head-x","pod_uid":"pod-uid-1","service_account":"rc-sa","cluster":"ray/rc","cluster_uid":"rc-uid-1","api_requests":0}"#
         );
+    }
+
+    #[test]
+    fn refusal_finished_pod_but_pending_is_granted() {
+        for phase in ["Succeeded", "Failed"] {
+            let mut f = worker_facts();
+            f.pod.as_mut().unwrap().phase = Some(phase.into());
+            let (status, code, msg) = refused(&f);
+            assert_eq!((status, code.as_str()), (403, "pod_finished"), "{phase}");
+            assert!(msg.contains(phase), "{msg}");
+        }
+        let mut f = worker_facts();
+        f.pod.as_mut().unwrap().phase = Some("Pending".into());
+        assert!(
+            decide(&f, &policy()).is_ok(),
+            "init containers run while Pending"
+        );
+    }
+
+    #[test]
+    fn refusal_host_network_unless_allowed() {
+        let mut f = worker_facts();
+        f.pod.as_mut().unwrap().host_network = true;
+        assert_eq!(refused(&f).1, "host_network");
+        let allowing = KubePolicy {
+            allow_host_network: true,
+            ..policy()
+        };
+        assert!(decide(&f, &allowing).is_ok());
+    }
+
+    /// The forged-pod defences the signer has itself (the pod guard is the API server's):
+    /// a ray.io/cluster label that is not the owner's name, and a second head.
+    #[test]
+    fn refusal_cluster_label_not_the_owner_and_a_second_head() {
+        let mut f = worker_facts();
+        f.pod
+            .as_mut()
+            .unwrap()
+            .labels
+            .insert(CLUSTER_LABEL.into(), "victim".into());
+        let (_, code, msg) = refused(&f);
+        assert_eq!(code, "cluster_label_mismatch");
+        assert!(msg.contains("ray.io/cluster=\"victim\""), "{msg}");
+        f.pod.as_mut().unwrap().labels.remove(CLUSTER_LABEL);
+        assert_eq!(refused(&f).1, "cluster_label_mismatch");
+
+        let mut f = head_facts();
+        f.other_heads = vec!["forged-head".into()];
+        let (status, code, msg) = refused(&f);
+        assert_eq!((status, code.as_str()), (403, "duplicate_head"));
+        assert!(msg.contains("forged-head"), "{msg}");
+        // A worker of that cluster is unaffected.
+        let mut w = worker_facts();
+        w.other_heads = vec!["forged-head".into()];
+        assert!(decide(&w, &policy()).is_ok());
+    }
+
+    /// Names come only from Services the RayCluster owns or its annotation names; a head that
+    /// too many of them select is refused with a code that says so, not signed.
+    #[test]
+    fn head_names_only_from_owned_or_named_services_and_capped() {
+        let g = decide(&head_facts(), &policy()).unwrap();
+        assert!(!texts(&g.sans).iter().any(|s| s.starts_with("not-ours")));
+        let mut f = head_facts();
+        f.cluster.as_mut().unwrap().head_services = vec!["not-ours".into()];
+        let g = decide(&f, &policy()).unwrap();
+        assert!(texts(&g.sans).contains(&"not-ours.ray.svc.cluster.local".to_string()));
+
+        // 215 Services of 63-character names, as the reproduction had: only owned ones count,
+        // so foreign ones add nothing; owned ones past the cap are refused.
+        let many = |owned: bool| -> Vec<ServiceFacts> {
+            (0..215)
+                .map(|i| ServiceFacts {
+                    name: format!("{i:03}{}", "s".repeat(60)),
+                    selector: labels(&[(NODE_TYPE_LABEL, "head")]),
+                    owner_clusters: if owned {
+                        vec!["rc-uid-1".into()]
+                    } else {
+                        vec![]
+                    },
+                })
+                .collect()
+        };
+        let mut f = head_facts();
+        f.services.extend(many(false));
+        assert_eq!(decide(&f, &policy()).unwrap().sans.len(), 7);
+        let mut f = head_facts();
+        f.services.extend(many(true));
+        let (status, code, msg) = refused(&f);
+        assert_eq!((status, code.as_str()), (403, "too_many_names"), "{msg}");
     }
 }
