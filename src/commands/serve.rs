@@ -120,8 +120,9 @@ pub struct ServeArgs {
     )]
     pub sans: Vec<String>,
     /// Longest validity for a role, ROLE=DAYS (repeatable; defaults head=365, worker=365,
-    /// client=30; never beyond the CA). A value with a unit (worker=30m, worker=12h) is a
-    /// duration, for short-lived certificates and renewal drills
+    /// client=30, and with --kubernetes 24h for every role; never beyond the CA). A value
+    /// with a unit (worker=30m, worker=12h) is a duration, for short-lived certificates and
+    /// renewal drills
     #[arg(
         long = "max-days",
         value_name = "ROLE=N",
@@ -232,6 +233,33 @@ pub struct KubeArgs {
         requires = "kubernetes"
     )]
     pub service_accounts: Vec<String>,
+    /// Also certify pods with hostNetwork: true. Their IP is their node's, so any process on
+    /// that node can ask as such a pod: allow it only where every process on the node is
+    /// trusted with the cluster's identity
+    #[arg(
+        long,
+        env = "RAYTLS_SIGNER_ALLOW_HOST_NETWORK",
+        requires = "kubernetes"
+    )]
+    pub allow_host_network: bool,
+    /// Sign nothing (503 pod_guard_missing, /healthz not ready) while the pod guard, the
+    /// ValidatingAdmissionPolicy raytls-ray-pod-guard that lets only the KubeRay operator make
+    /// RayCluster pods, is not in place. Without this flag a missing guard is reported at
+    /// start-up and on /healthz only
+    #[arg(long, env = "RAYTLS_SIGNER_REQUIRE_POD_GUARD", requires = "kubernetes")]
+    pub require_pod_guard: bool,
+    /// TokenReviews per second at most, for all requests together (a burst of one second's
+    /// worth; past it a request waits up to 2 s for its turn, then gets 429
+    /// review_budget_exceeded): forged tokens from many addresses cannot flood the API server
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 500,
+        value_parser = clap::value_parser!(u32).range(1..),
+        env = "RAYTLS_SIGNER_TOKEN_REVIEW_RATE",
+        requires = "kubernetes"
+    )]
+    pub token_review_rate: u32,
 }
 
 /// What `--kubernetes` needs once the runtime runs (the client is made there).
@@ -239,6 +267,7 @@ struct KubeSettings {
     kubeconfig: Option<PathBuf>,
     policy: crate::signer::kubernetes::KubePolicy,
     master: crate::pki::cluster_ca::MasterKey,
+    options: crate::signer::kubernetes::KubeOptions,
 }
 
 fn kube_settings(k: &KubeArgs) -> Result<Option<KubeSettings>> {
@@ -270,8 +299,13 @@ fn kube_settings(k: &KubeArgs) -> Result<Option<KubeSettings>> {
                 .map(|s| AccountPattern::parse("--service-account", s))
                 .collect::<Result<Vec<_>>>()?,
             cluster_domain: domain.to_ascii_lowercase(),
+            allow_host_network: k.allow_host_network,
         },
         master,
+        options: crate::signer::kubernetes::KubeOptions {
+            reviews_per_second: k.token_review_rate,
+            require_pod_guard: k.require_pod_guard,
+        },
     }))
 }
 
@@ -340,7 +374,14 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         .iter()
         .map(|s| San::parse("--san", s))
         .collect::<Result<Vec<_>>>()?;
-    let mut max_lifetime = MaxLifetime::default();
+    // Kubernetes mode: a day, renewed by the sidecar that re-attests the pod each time, so a
+    // certificate outlives its pod by a day at most (a role token proves nothing about a pod,
+    // hence the year there).
+    let mut max_lifetime = if a.kubernetes.kubernetes {
+        MaxLifetime::kubernetes()
+    } else {
+        MaxLifetime::default()
+    };
     for m in &a.max_days {
         let (role, n) = role_pair("--max-days", m)?;
         max_lifetime.set(role, max_lifetime_value(m, n)?);
@@ -436,7 +477,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         if let Some(k) = kube {
             let client = crate::signer::kubernetes::client(k.kubeconfig.as_deref()).await?;
             cfg.kubernetes = Some(crate::signer::kubernetes::KubeSigner::start(
-                client, &cfg.ca, k.policy, k.master,
+                client, &cfg.ca, k.policy, k.master, k.options,
             )?);
         }
         let bound = server::bind(cfg, super::now()).await?;

@@ -32,6 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use super::api::{self, ApiError, SignResponse, MAX_BODY};
 use super::audit::{Audit, Entry};
 use super::auth::{self, Proof, Tokens};
+use super::kubernetes::guard::GuardStatus;
 use super::kubernetes::{KubeRequest, KubeSigner, Who};
 use super::limits::{PeerLimiter, RateLimit, SourceCap};
 use super::metrics::Metrics;
@@ -65,6 +66,17 @@ impl Default for MaxLifetime {
 }
 
 impl MaxLifetime {
+    /// `serve --kubernetes`: a day for every role. The renewal sidecar re-attests the pod at
+    /// each renewal, so access ends within a day of the pod's.
+    pub fn kubernetes() -> Self {
+        let day = time::Duration::hours(24);
+        MaxLifetime {
+            head: day,
+            worker: day,
+            client: day,
+        }
+    }
+
     pub fn get(&self, role: Role) -> time::Duration {
         match role {
             Role::Head => self.head,
@@ -78,41 +90,6 @@ impl MaxLifetime {
             Role::Head => self.head = length,
             Role::Worker => self.worker = length,
             Role::Client => self.client = length,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct MaxDays {
-    pub head: u32,
-    pub worker: u32,
-    pub client: u32,
-}
-
-impl Default for MaxDays {
-    fn default() -> Self {
-        MaxDays {
-            head: 365,
-            worker: 365,
-            client: 30,
-        }
-    }
-}
-
-impl MaxDays {
-    pub fn get(&self, role: Role) -> u32 {
-        match role {
-            Role::Head => self.head,
-            Role::Worker => self.worker,
-            Role::Client => self.client,
-        }
-    }
-
-    pub fn set(&mut self, role: Role, days: u32) {
-        match role {
-            Role::Head => self.head = days,
-            Role::Worker => self.worker = days,
-            Role::Client => self.client = days,
         }
     }
 }
@@ -681,12 +658,26 @@ async fn handle(
                     "cache_not_ready",
                     "the signer's Kubernetes watch caches have not listed yet",
                 ))
+            } else if let Some(k) = &state.kubernetes {
+                // The pod guard is reported, and with --require-pod-guard a signer without it
+                // is not ready (it would refuse every request).
+                let guard = k.guard();
+                let ok = !k.requires_guard() || guard == GuardStatus::InPlace;
+                let body = serde_json::json!({
+                    "status": if ok { "ok" } else { "pod_guard_missing" },
+                    "pod_guard": guard.name(),
+                    "pod_guard_detail": guard.describe(),
+                });
+                json_response(if ok { 200 } else { 503 }, body.to_string())
             } else {
                 json_response(200, "{\"status\":\"ok\"}".into())
             }
         }
         (Method::GET, "/metrics") => {
-            let body = state.metrics.render() + &ca_expiry_metrics(&state.ca);
+            let mut body = state.metrics.render() + &ca_expiry_metrics(&state.ca);
+            if let Some(k) = &state.kubernetes {
+                body.push_str(&k.metrics());
+            }
             let mut r = Response::new(Full::new(Bytes::from(body)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,

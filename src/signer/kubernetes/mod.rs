@@ -28,6 +28,7 @@ use crate::signer::api::{self, ApiError, SignRequest, SignResponse};
 
 pub mod attest;
 pub mod decide;
+pub mod guard;
 pub mod selector;
 
 pub use decide::{AccountPattern, KubePolicy, Who};
@@ -50,10 +51,30 @@ pub struct KubeRequest<'a> {
 /// Cluster CAs kept per replica (a CA is cheap to derive again; the cap bounds memory).
 const MAX_CACHED_CAS: usize = 4096;
 
+/// How the signer treats the API server and the pod guard.
+#[derive(Debug, Clone, Copy)]
+pub struct KubeOptions {
+    /// The global budget of TokenReviews per second (`--token-review-rate`).
+    pub reviews_per_second: u32,
+    /// Sign nothing while the pod guard is not in place (`--require-pod-guard`).
+    pub require_pod_guard: bool,
+}
+
+impl Default for KubeOptions {
+    fn default() -> Self {
+        KubeOptions {
+            reviews_per_second: 500,
+            require_pod_guard: false,
+        }
+    }
+}
+
 /// The Kubernetes side of a signer: the API client's caches, the policy, the master key and
 /// the cluster CAs derived so far.
 pub struct KubeSigner {
     attestor: Arc<attest::Attestor>,
+    guard: Arc<guard::Guard>,
+    options: KubeOptions,
     policy: KubePolicy,
     master: MasterKey,
     cas: Mutex<HashMap<String, Arc<ClusterCa>>>,
@@ -90,6 +111,7 @@ impl KubeSigner {
         signer: &Authority,
         policy: KubePolicy,
         master: MasterKey,
+        options: KubeOptions,
     ) -> Result<Arc<Self>> {
         if signer.info.path_len == Some(0) {
             return Err(Error::Usage(format!(
@@ -97,9 +119,16 @@ impl KubeSigner {
                 signer.files.cert.display()
             )));
         }
-        let attestor = attest::Attestor::start(client, policy.namespaces.is_some());
+        let guard = guard::Guard::start(client.clone());
+        let attestor = attest::Attestor::start(
+            client,
+            policy.namespaces.is_some(),
+            options.reviews_per_second,
+        );
         Ok(Arc::new(KubeSigner {
             attestor,
+            guard,
+            options,
             policy,
             master,
             cas: Mutex::new(HashMap::new()),
@@ -114,6 +143,43 @@ impl KubeSigner {
     /// API requests made for decisions since start.
     pub fn api_requests(&self) -> usize {
         self.attestor.requests()
+    }
+
+    /// The pod guard as last seen.
+    pub fn guard(&self) -> guard::GuardStatus {
+        self.guard.status()
+    }
+
+    /// Whether requests are refused while the guard is not in place.
+    pub fn requires_guard(&self) -> bool {
+        self.options.require_pod_guard
+    }
+
+    /// The Kubernetes side's metrics: API requests made for decisions, and the pod guard.
+    pub fn metrics(&self) -> String {
+        use crate::text::prometheus::{Exposition, Kind};
+        let mut e = Exposition::default();
+        e.family(
+            "raytls_signer_kubernetes_api_requests_total",
+            Kind::Counter,
+            "Requests to the Kubernetes API made for decisions (TokenReviews, GETs on a cache miss).",
+        );
+        e.sample(
+            "raytls_signer_kubernetes_api_requests_total",
+            &[],
+            self.api_requests() as f64,
+        );
+        e.family(
+            "raytls_signer_kubernetes_pod_guard",
+            Kind::Gauge,
+            "1 when the pod guard (ValidatingAdmissionPolicy raytls-ray-pod-guard) is in place.",
+        );
+        e.sample(
+            "raytls_signer_kubernetes_pod_guard",
+            &[],
+            f64::from(u8::from(self.guard() == guard::GuardStatus::InPlace)),
+        );
+        e.finish()
     }
 
     /// Gather the facts for a request and decide; on a refusal that a stale cache could
@@ -138,6 +204,7 @@ impl KubeSigner {
             pod: None,
             cluster: None,
             services: Vec::new(),
+            other_heads: Vec::new(),
             now: OffsetDateTime::now_utc(),
         };
         let mut requests = 0u32;
@@ -169,6 +236,15 @@ impl KubeSigner {
                     None => None,
                 };
                 facts.services = self.attestor.services(ns);
+                facts.other_heads = match (&facts.pod, &facts.cluster) {
+                    (Some(p), Some(c))
+                        if p.labels.get(decide::NODE_TYPE_LABEL).map(String::as_str)
+                            == Some("head") =>
+                    {
+                        self.attestor.other_heads(ns, &c.uid, pod)
+                    }
+                    _ => Vec::new(),
+                };
                 result = decide::decide(&facts, &self.policy);
                 let stale_cache_could_explain = matches!(&result, Err(e) if matches!(
                     e.code.as_str(),
@@ -246,6 +322,19 @@ impl KubeSigner {
                     })?,
             ),
         };
+        if self.options.require_pod_guard {
+            let status = self.guard();
+            if status != guard::GuardStatus::InPlace {
+                return Err(ApiError::new(
+                    503,
+                    "pod_guard_missing",
+                    format!(
+                        "the signer runs with --require-pod-guard and the pod guard is {}",
+                        status.describe()
+                    ),
+                ));
+            }
+        }
         let decoded = api::decode_csr(role, request)?;
         let mut asked = decoded.fqdn.clone();
         asked.extend(decoded.csr.requested_names.iter().cloned());
