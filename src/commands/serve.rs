@@ -26,7 +26,9 @@ What a pod gets (the server decides, not the request):
                --head-name. Anything else asked for is refused (403) naming the name.
   client       no names (the GCS does not check client names).
 Every leaf records its role in the subject (OU=head), so a pod can renew over mutual TLS
-with the certificate it was given, without a token. The signer's own serving certificate is
+with the certificate it was given, without a token; only a leaf that --ca itself (or
+another root of its trust.crt) issued renews so, never one of a CA below it such as a
+--kubernetes cluster CA (403 foreign_issuer): give --kubernetes a root of its own. The signer's own serving certificate is
 made at start from --ca (key in memory only; localhost, 127.0.0.1, the listen address and
 each --san) with OU=signer: pods send a token only to a server whose certificate has it,
 since every pod holds a leaf of the same CA. The signer must see the pod's own
