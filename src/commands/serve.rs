@@ -69,12 +69,19 @@ EXAMPLES:
       --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
 
   # Kubernetes: pods attested through the API server, one CA per RayCluster (derived from
-  # the master key and the RayCluster's UID); see examples/kubernetes/signer.yaml
+  # the master key and the RayCluster's UID); see examples/kubernetes/signer.yaml. The
+  # root is its own: never the --ca of a role-token signer
+  raytls ca create --out ./root
   raytls token generate --out cluster.key
   raytls serve --kubernetes --ca ./root --cluster-key cluster.key \\
       --namespace-selector raytls.io/enabled=true --san raytls-signer.raytls-system.svc
   raytls init head --signer https://raytls-signer.raytls-system.svc:8443 \\
       --signer-ca /etc/raytls/signer-ca/ca.crt --k8s-token
+
+  # Rotating the cluster key (it leaked, or by policy): every RayCluster's CA changes, so
+  # old and new pods of one cluster no longer trust each other. Give every replica the new
+  # key at once, then restart every RayCluster (all of its pods) to get new certificates
+  raytls token generate --out cluster.key --force
 
 SIGTERM or SIGINT: stop accepting, finish requests in flight (up to --drain-timeout).";
 
@@ -198,7 +205,10 @@ pub struct KubeArgs {
     )]
     pub kubeconfig: Option<PathBuf>,
     /// The master key every replica shares; each RayCluster's CA key is derived from it and
-    /// the RayCluster's UID (first line, at least 32 bytes: `raytls token generate --out FILE`)
+    /// the RayCluster's UID. First line of FILE, at least 32 bytes and 128 bits estimated as
+    /// length x log2(distinct characters), so 32 x 'a' is refused: make it with `raytls token
+    /// generate --out FILE`. Rotating it changes every RayCluster's CA: restart every
+    /// RayCluster so that all its pods get certificates of the new CA
     #[arg(
         long,
         value_name = "FILE",
@@ -393,8 +403,10 @@ async fn shutdown_signal() {
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
     let threads = runtime_threads(a.threads)?;
-    let mut cfg = config(&a)?;
+    // The master key first: a bad one is refused before config() creates the audit log and
+    // long before a Kubernetes client is made.
     let kube = kube_settings(&a.kubernetes)?;
+    let mut cfg = config(&a)?;
     let roles: Vec<&str> = cfg.tokens.roles().iter().map(|r| r.name()).collect();
     let ca_line = format!(
         "CA \"{}\"{}, expires {}",
