@@ -26,7 +26,9 @@ What a pod gets (the server decides, not the request):
                --head-name. Anything else asked for is refused (403) naming the name.
   client       no names (the GCS does not check client names).
 Every leaf records its role in the subject (OU=head), so a pod can renew over mutual TLS
-with the certificate it was given, without a token. The signer's own serving certificate is
+with the certificate it was given, without a token; only a leaf that --ca itself (or
+another root of its trust.crt) issued renews so, never one of a CA below it such as a
+--kubernetes cluster CA (403 foreign_issuer): give --kubernetes a root of its own. The signer's own serving certificate is
 made at start from --ca (key in memory only; localhost, 127.0.0.1, the listen address and
 each --san) with OU=signer: pods send a token only to a server whose certificate has it,
 since every pod holds a leaf of the same CA. The signer must see the pod's own
@@ -67,12 +69,19 @@ EXAMPLES:
       --signer-ca /etc/ca/ca.crt --token-file /etc/raytls/token/worker
 
   # Kubernetes: pods attested through the API server, one CA per RayCluster (derived from
-  # the master key and the RayCluster's UID); see examples/kubernetes/signer.yaml
+  # the master key and the RayCluster's UID); see examples/kubernetes/signer.yaml. The
+  # root is its own: never the --ca of a role-token signer
+  raytls ca create --out ./root
   raytls token generate --out cluster.key
   raytls serve --kubernetes --ca ./root --cluster-key cluster.key \\
       --namespace-selector raytls.io/enabled=true --san raytls-signer.raytls-system.svc
   raytls init head --signer https://raytls-signer.raytls-system.svc:8443 \\
       --signer-ca /etc/raytls/signer-ca/ca.crt --k8s-token
+
+  # Rotating the cluster key (it leaked, or by policy): every RayCluster's CA changes, so
+  # old and new pods of one cluster no longer trust each other. Give every replica the new
+  # key at once, then restart every RayCluster (all of its pods) to get new certificates
+  raytls token generate --out cluster.key --force
 
 SIGTERM or SIGINT: stop accepting, finish requests in flight (up to --drain-timeout).";
 
@@ -197,7 +206,10 @@ pub struct KubeArgs {
     )]
     pub kubeconfig: Option<PathBuf>,
     /// The master key every replica shares; each RayCluster's CA key is derived from it and
-    /// the RayCluster's UID (first line, at least 32 bytes: `raytls token generate --out FILE`)
+    /// the RayCluster's UID. First line of FILE, at least 32 bytes and 128 bits estimated as
+    /// length x log2(distinct characters), so 32 x 'a' is refused: make it with `raytls token
+    /// generate --out FILE`. Rotating it changes every RayCluster's CA: restart every
+    /// RayCluster so that all its pods get certificates of the new CA
     #[arg(
         long,
         value_name = "FILE",
@@ -432,8 +444,10 @@ async fn shutdown_signal() {
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
     let threads = runtime_threads(a.threads)?;
-    let mut cfg = config(&a)?;
+    // The master key first: a bad one is refused before config() creates the audit log and
+    // long before a Kubernetes client is made.
     let kube = kube_settings(&a.kubernetes)?;
+    let mut cfg = config(&a)?;
     let roles: Vec<&str> = cfg.tokens.roles().iter().map(|r| r.name()).collect();
     let ca_line = format!(
         "CA \"{}\"{}, expires {}",

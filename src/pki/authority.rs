@@ -365,6 +365,21 @@ impl Authority {
         })
     }
 
+    /// The CAs whose leaves a signer on this CA renews over mutual TLS: this CA, and the
+    /// other roots of its trust bundle (in step 2 of a CA rotation a pod renews with the leaf
+    /// the old root gave it). A leaf counts only if one of these issued it itself: a CA below
+    /// one of them (a `serve --kubernetes` cluster CA, another intermediate) is not a way in,
+    /// whatever chain the client sends.
+    pub fn renewal_issuers(&self) -> Vec<CertificateDer<'static>> {
+        let mut issuers = vec![self.cert_der.clone()];
+        for root in self.trust.roots() {
+            if !issuers.iter().any(|c| c.as_ref() == root.der.as_ref()) {
+                issuers.push(root.der.clone());
+            }
+        }
+        issuers
+    }
+
     /// Issue a leaf for `identity` with a new key: CA:FALSE, digitalSignature
     /// (+keyEncipherment for RSA keys), EKU serverAuth+clientAuth (Ray uses one certificate
     /// both ways), key ids, notBefore a few minutes back, never valid beyond the CA.

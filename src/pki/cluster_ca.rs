@@ -37,6 +37,8 @@ use crate::pki::certinfo::CertInfo;
 const SALT: &[u8] = b"raytls cluster CA v1";
 /// The shortest master key accepted (256 bits of a `raytls token generate` token).
 pub const MIN_MASTER_LEN: usize = 32;
+/// The least estimated entropy a master key must have (`estimated_bits`).
+pub const MIN_MASTER_BITS: f64 = 128.0;
 /// X.509's upper bound on a common name.
 const MAX_CN: usize = 64;
 
@@ -59,13 +61,51 @@ impl ring::hkdf::KeyType for Len {
     }
 }
 
+/// A key's entropy as raytls estimates it: its length times log2 of the number of distinct
+/// bytes in it, i.e. the bits of a key of that length drawn at random from no more symbols
+/// than it uses. `a` × 32 is 0 bits, `ab` × 16 is 32; random keys are far above 128: 44
+/// base64 characters (`raytls token generate`, `openssl rand -base64 32`) need only 8
+/// distinct symbols and 64 hex digits (`openssl rand -hex 32`) only 4. A filter for
+/// placeholders and typed-in keys, not a proof of randomness (`0123456789abcdef` twice
+/// passes): make the key with a generator.
+pub fn estimated_bits(secret: &[u8]) -> f64 {
+    let mut seen = [false; 256];
+    for b in secret {
+        seen[usize::from(*b)] = true;
+    }
+    let distinct = seen.iter().filter(|s| **s).count();
+    if distinct <= 1 {
+        return 0.0;
+    }
+    secret.len() as f64 * (distinct as f64).log2()
+}
+
 impl MasterKey {
-    /// `source` names the input in the error.
+    /// `source` names the input in the error (never the key). At least `MIN_MASTER_LEN`
+    /// bytes and `MIN_MASTER_BITS` by `estimated_bits`.
     pub fn new(source: &str, secret: &[u8]) -> Result<Self> {
+        const MAKE_ONE: &str = "make one with `raytls token generate --out FILE`";
         if secret.len() < MIN_MASTER_LEN {
             return Err(Error::Usage(format!(
-                "{source}: the cluster master key is {} bytes; it must be at least {MIN_MASTER_LEN} (make one with `raytls token generate --out FILE`)",
+                "{source}: the cluster master key is {} bytes; it must be at least {MIN_MASTER_LEN} ({MAKE_ONE})",
                 secret.len()
+            )));
+        }
+        let bits = estimated_bits(secret);
+        if bits < MIN_MASTER_BITS {
+            let distinct = secret
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            let what = if distinct == 1 {
+                "one character repeated".to_string()
+            } else {
+                format!("{distinct} distinct characters")
+            };
+            return Err(Error::Usage(format!(
+                "{source}: the cluster master key is too guessable: {} bytes of {what}, about {} bits by length x log2(distinct characters); it needs {MIN_MASTER_BITS} ({MAKE_ONE})",
+                secret.len(),
+                bits.floor()
             )));
         }
         Ok(MasterKey {
@@ -235,8 +275,12 @@ mod tests {
     use crate::pki::keys::{self, KeyType};
     use crate::pki::san::San;
 
+    /// A distinct master key per `b` that passes the entropy check.
     fn master(b: u8) -> MasterKey {
-        MasterKey::new("test", &[b; 32]).unwrap()
+        let key: Vec<u8> = (0..32u8)
+            .map(|i| b.wrapping_add(i.wrapping_mul(7)))
+            .collect();
+        MasterKey::new("test", &key).unwrap()
     }
 
     fn signer(now: OffsetDateTime) -> (tempfile::TempDir, Authority) {
@@ -384,6 +428,73 @@ mod tests {
         )
         .unwrap();
         assert!(vouched_by(&not_ca[0], &[], std::slice::from_ref(&s1.cert_der), now).is_err());
+    }
+
+    /// Issue 24 item 7: only the length was checked, so 32 × `a` was a master key.
+    #[test]
+    fn regression_master_key_of_low_entropy_is_refused_naming_the_file_not_the_key() {
+        let weak: [(&str, Vec<u8>); 5] = [
+            ("one character", vec![b'a'; 32]),
+            ("one character, long", vec![b'a'; 64]),
+            ("two characters", b"ab".repeat(16)),
+            ("15 symbols over 32 bytes", {
+                let mut v = b"0123456789abcde".repeat(3);
+                v.truncate(32);
+                v
+            }),
+            ("zero bytes", vec![0; 40]),
+        ];
+        for (what, key) in weak {
+            assert!(estimated_bits(&key) < MIN_MASTER_BITS, "{what}");
+            let e = MasterKey::new("/etc/raytls/cluster/cluster.key", &key)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("/etc/raytls/cluster/cluster.key: "),
+                "{what}: {e}"
+            );
+            assert!(
+                e.contains("too guessable") && e.contains("raytls token generate"),
+                "{e}"
+            );
+            assert!(!e.contains('\n'), "one line: {e}");
+            assert!(
+                !e.contains(&String::from_utf8_lossy(&key[..8]).into_owned()),
+                "{e}"
+            );
+        }
+        let e = MasterKey::new("k", &[b'a'; 32]).unwrap_err().to_string();
+        assert!(e.contains("one character repeated, about 0 bits"), "{e}");
+        // Short keys keep their own message.
+        let e = MasterKey::new("k", b"0123456789abcdef")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is 16 bytes; it must be at least 32"), "{e}");
+    }
+
+    #[test]
+    fn generated_master_keys_always_pass() {
+        use ring::rand::{SecureRandom, SystemRandom};
+        // `raytls token generate`: 44 base64 characters.
+        for _ in 0..2000 {
+            let t = crate::kit::auth_token::generate().unwrap();
+            assert_eq!(t.len(), 44);
+            assert!(estimated_bits(t.as_bytes()) >= 200.0, "{t}");
+            MasterKey::new("token", t.as_bytes()).unwrap();
+        }
+        // `openssl rand -hex 32`: 64 hex digits.
+        let rng = SystemRandom::new();
+        for _ in 0..2000 {
+            let mut b = [0u8; 32];
+            rng.fill(&mut b).unwrap();
+            let hex = crate::text::hex::lower(&b);
+            assert_eq!(hex.len(), 64);
+            MasterKey::new("hex", hex.as_bytes()).unwrap();
+        }
+        // The worst a 64-digit hex key can do and still pass: 4 distinct digits.
+        assert_eq!(estimated_bits(&b"0123".repeat(16)), 128.0);
+        MasterKey::new("hex", &b"0123".repeat(16)).unwrap();
+        assert!(MasterKey::new("hex", &b"012".repeat(22)).is_err());
     }
 
     #[test]

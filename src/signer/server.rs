@@ -40,6 +40,7 @@ use super::policy::Policy;
 use crate::error::{Error, Result};
 use crate::pki::authority::{Authority, LeafSubject, Lifetime};
 use crate::pki::certinfo::CertInfo;
+use crate::pki::chain::{self, Usage};
 use crate::pki::csr::role_in_subject;
 use crate::pki::keys::{self, KeyType};
 use crate::pki::role::Role;
@@ -173,6 +174,8 @@ struct State {
     /// The handshake's verifier, asked again at each request that relies on a client
     /// certificate (its validity now, its chain to the roots the signer trusts).
     client_verifier: Arc<dyn ClientCertVerifier>,
+    /// The CAs whose own leaves renew over mutual TLS (`Authority::renewal_issuers`).
+    renewal_issuers: Vec<CertificateDer<'static>>,
     ca_pem: String,
     tokens: Tokens,
     policy: Policy,
@@ -327,6 +330,7 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
         limits: cfg.limits,
         draining: AtomicBool::new(false),
         kubernetes: cfg.kubernetes,
+        renewal_issuers: cfg.ca.renewal_issuers(),
         ca: cfg.ca,
         client_verifier,
     });
@@ -428,17 +432,19 @@ struct ConnInfo {
 
 impl ConnInfo {
     /// None: no client certificate. Some(role): a certificate from this CA, valid now and
-    /// chaining to a root the signer trusts, and the role its subject records (if any).
+    /// chaining to a root the signer trusts, issued by this CA itself (or by another root of
+    /// its trust bundle), and the role its subject records (if any).
     fn cert_role(
         &self,
-        verifier: &dyn ClientCertVerifier,
+        state: &State,
         now: UnixTime,
     ) -> std::result::Result<Option<Option<Role>>, ApiError> {
         let Some((leaf, intermediates)) = self.client_chain.as_ref().and_then(|c| c.split_first())
         else {
             return Ok(None);
         };
-        verifier
+        state
+            .client_verifier
             .verify_client_cert(leaf, intermediates, now)
             .map_err(|e| {
                 ApiError::new(
@@ -450,6 +456,27 @@ impl ConnInfo {
                     ),
                 )
             })?;
+        // The handshake's verifier builds a path through whatever intermediates the client
+        // sends, so a leaf of any CA below a trusted root passes it: a role-token signer on
+        // the root of `serve --kubernetes` renewed a cluster CA's leaf as a head certificate
+        // of the root (issue 24). The leaf alone, against the CAs whose leaves renew.
+        let when = i64::try_from(now.as_secs())
+            .ok()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .unwrap_or_else(OffsetDateTime::now_utc);
+        if chain::verify_leaf(&state.renewal_issuers, &[], leaf, Usage::Client, when).is_err() {
+            let issuer = CertInfo::parse(leaf)
+                .map(|i| i.issuer_display_name().to_string())
+                .unwrap_or_else(|_| "an unreadable issuer".into());
+            return Err(ApiError::forbidden(
+                "foreign_issuer",
+                format!(
+                    "the client certificate was issued by {}, not by this signer's CA {}: only leaves of this signer's CA are renewed (not those of a CA below it, such as a `serve --kubernetes` cluster CA); send a role token",
+                    super::escape(&issuer),
+                    super::escape(state.ca.info.display_name())
+                ),
+            ));
+        }
         Ok(Some(role_in_subject(leaf)))
     }
 }
@@ -858,7 +885,7 @@ async fn decide(
             // handshake's check again now.
             let cert_role = match authorization {
                 Some(_) => None,
-                None => conn.cert_role(state.client_verifier.as_ref(), UnixTime::now())?,
+                None => conn.cert_role(state, UnixTime::now())?,
             };
             Some(auth::authenticate(
                 &state.tokens,

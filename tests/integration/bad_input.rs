@@ -513,3 +513,60 @@ fn rsa_1024_ca_key_is_refused() {
     );
     assert!(o.stderr.contains("2048"), "{o:#?}");
 }
+
+// ---- serve --kubernetes --cluster-key ----
+
+/// Issue 24 item 7: `--cluster-key` was checked for its length only, so 32 × `a` became the
+/// master key of every cluster CA. A key of low estimated entropy is a usage error naming
+/// the file (never the key), before any Kubernetes client is made, and nothing is written
+/// (not even the --audit-log file).
+#[test]
+fn regression_cluster_key_of_one_repeated_character_is_refused() {
+    let ws = Workspace::new();
+    let ca = ws.make_ca("root");
+    let weak = [
+        ("a32.key", "a".repeat(32)),
+        ("a64.key", "a".repeat(64)),
+        ("ab.key", "ab".repeat(16)),
+        ("short.key", "0123456789abcdef".to_string()),
+    ];
+    for (name, key) in &weak {
+        fs::write(ws.join(name), format!("{key}\n")).unwrap();
+    }
+    let missing = ws.join("no-kubeconfig");
+    let serve = |key: &str, audit: bool| {
+        let mut args = vec![
+            "serve".to_string(),
+            "--kubernetes".into(),
+            "--ca".into(),
+            s(&ca).into(),
+            "--cluster-key".into(),
+            key.into(),
+            "--kubeconfig".into(),
+            s(&missing).into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        if audit {
+            args.extend(["--audit-log".into(), "audit.log".into()]);
+        }
+        args
+    };
+    for (name, key) in &weak {
+        let args = serve(name, true);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = assert_rejected(&ws, &args, &[("KUBECONFIG", s(&missing))], 2, name);
+        assert!(o.stderr.contains("cluster master key"), "{o:#?}");
+        assert!(!o.stderr.contains(key.as_str()), "the key itself: {o:#?}");
+        assert!(
+            !o.stderr.contains("kubeconfig"),
+            "checked before the client: {o:#?}"
+        );
+    }
+    // A key from `raytls token generate` passes the check: the next error is the client's.
+    ws.run(["token", "generate", "--out", "good.key"]).ok();
+    let args = serve("good.key", false);
+    let o = ws.raytls(&args).env("KUBECONFIG", s(&missing)).run();
+    o.expect_code(2).fails_naming("--kubeconfig");
+    assert!(!o.stderr.contains("master key"), "{o:#?}");
+}

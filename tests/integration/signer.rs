@@ -1010,6 +1010,64 @@ async fn signer_mtls_renewal_keeps_the_role_of_the_certificate() {
     );
 }
 
+/// Issue 24 item 5: a role-token signer on the root that `serve --kubernetes` issues its
+/// cluster CAs from trusted every leaf of those CAs in the handshake (the client sends the
+/// intermediate, and the path to the root is built through it), and renewed one as a head
+/// certificate of the root itself. Only leaves its own CA issued directly are renewed now.
+#[tokio::test]
+async fn regression_signer_renews_a_leaf_of_a_cluster_ca_under_its_root() {
+    let ws = Workspace::new();
+    let root = ws.make_ca("root");
+    // Stands in for a `serve --kubernetes` cluster CA: a CA issued by the root.
+    let cluster = ws.make_ca_with("cluster", &["--intermediate", "--ca", s(&root)]);
+    let foreign = ws.issue("head", &cluster, "foreign", &["--pod-ip", "10.0.0.31"]);
+    assert_eq!(
+        read_string(&foreign.join("tls.crt"))
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        2,
+        "leaf + the cluster CA, as a pod sends them"
+    );
+    let own = ws.issue("head", &root, "own", &["--pod-ip", "10.0.0.31"]);
+    let signer = Signer::start(&ws, &root, &[]);
+    let (pem, _) = csr(&[]);
+    for role in ["head", "worker"] {
+        let mut conn = Conn::open(&signer, "127.0.0.31", Some(&foreign)).await;
+        conn.send("POST", "/v1/sign", None, body(role, &pem))
+            .await
+            .refused(403, "foreign_issuer", "only leaves of this signer's CA");
+    }
+    let mut conn = Conn::open(&signer, "127.0.0.31", Some(&foreign)).await;
+    let a = conn
+        .send("POST", "/v1/sign", None, body("head", &pem))
+        .await;
+    let message = a.json()["message"].as_str().unwrap().to_string();
+    let der = crate::util::cert_der(&cluster.join("ca.crt"));
+    let info = raytls::pki::certinfo::CertInfo::parse(&der.into()).unwrap();
+    assert!(
+        message.contains(info.display_name()),
+        "names the issuer {:?}: {message}",
+        info.display_name()
+    );
+    let last = signer.audit_lines().last().cloned().unwrap();
+    assert_eq!(last["reason"], "foreign_issuer", "{last}");
+    // A leaf the root issued itself still renews over mutual TLS.
+    let mut conn = Conn::open(&signer, "127.0.0.31", Some(&own)).await;
+    let a = conn
+        .send("POST", "/v1/sign", None, body("head", &pem))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["role"], "head");
+    // A signer on the intermediate itself renews its own leaves (leaf + intermediate sent).
+    drop(signer);
+    let signer = Signer::start(&ws, &cluster, &[]);
+    let mut conn = Conn::open(&signer, "127.0.0.31", Some(&foreign)).await;
+    let a = conn
+        .send("POST", "/v1/sign", None, body("head", &pem))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
 #[test]
 fn signer_intermediate_layout_chain_verifies_with_openssl() {
     let ws = Workspace::new();
