@@ -41,10 +41,14 @@ API: POST /v1/sign {\"role\":\"worker\",\"csr\":\"-----BEGIN CERTIFICATE REQUEST
 
 Limits a hostile client meets: --read-timeout for each of the TLS handshake, the headers
 and the body; 4 KiB of request headers (431), a 16 KiB body (413); --max-connections in
-all and --max-connections-per-source from one address (more are closed at once; counted in
-/metrics as raytls_signer_connections_total{outcome=\"refused_cap\"} and
-{outcome=\"refused_source_cap\"}); --rate/--burst requests per address (429). No TLS
-session is resumed, and a client certificate is checked again at each request.
+all and --max-connections-per-source from one address. Past the per-source cap a new
+connection is closed at once; at the cap in all, one connection with no authenticated
+request in flight (the oldest of the address that holds the most) is closed to make room,
+and the newcomer is closed only when every connection is in the middle of an authenticated
+request. Counted in /metrics as raytls_signer_connections_total{outcome=\"evicted\"},
+{outcome=\"refused_cap\"} and {outcome=\"refused_source_cap\"}. --rate/--burst requests per
+address (429). No TLS session is resumed, and a client certificate is checked again at
+each request.
 
 EXAMPLES:
   # Tokens, one per role (each in its own Secret), and the signer

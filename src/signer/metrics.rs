@@ -52,7 +52,8 @@ impl Metrics {
         m.latency_sum += s;
     }
 
-    /// A connection-level event: `refused_cap`, `tls_failed`, `accepted`.
+    /// A connection-level event: `accepted`, `tls_failed`, `evicted` (closed to make room at
+    /// the cap in all), `refused_cap` (at the cap with none to evict), `refused_source_cap`.
     pub fn connection(&self, what: &'static str) {
         *lock(&self.inner).connections.entry(what).or_default() += 1;
     }

@@ -1,8 +1,9 @@
 //! The HTTPS server of `raytls serve`: rustls (TLS 1.3 and 1.2, optional client
 //! certificates from this CA), HTTP/1.1 (hyper), and the limits a hostile client meets:
 //! a TLS handshake timeout, a header read timeout, a body read timeout, a 16 KiB body,
-//! 4 KiB of request headers, a cap on connections (in all and per source address) and on
-//! each connection's lifetime, and a per-peer rate limit. No TLS session is ever resumed,
+//! 4 KiB of request headers, a cap on connections (in all and per source address; at the
+//! cap in all an idle connection is closed for a newcomer) and on each connection's
+//! lifetime, and a per-peer rate limit. No TLS session is ever resumed,
 //! and a client certificate is checked again at every request that relies on it.
 //! On shutdown it stops accepting and lets requests in flight finish.
 use std::convert::Infallible;
@@ -25,7 +26,7 @@ use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -34,7 +35,7 @@ use super::audit::{Audit, Entry};
 use super::auth::{self, Proof, Tokens};
 use super::kubernetes::guard::GuardStatus;
 use super::kubernetes::{KubeRequest, KubeSigner, Who};
-use super::limits::{PeerLimiter, RateLimit, SourceCap};
+use super::limits::{Connections, InFlight, PeerLimiter, RateLimit, Registered, SourceCap};
 use super::metrics::Metrics;
 use super::policy::Policy;
 use crate::error::{Error, Result};
@@ -356,6 +357,7 @@ impl Bound {
         let (stop_tx, stop_rx) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(state.limits.max_connections));
         let per_source = SourceCap::new(state.limits.max_connections_per_source);
+        let conns = Connections::new();
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -364,27 +366,38 @@ impl Bound {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
-                        // Both caps close a connection at once rather than queue it: a
-                        // queued one would hold its socket and wait for the peer that holds
-                        // the slots. This source first, so that one peer at its cap cannot
-                        // count against the global cap.
-                        let Some(source_slot) = per_source.try_acquire(peer.ip().to_canonical()) else {
+                        // Neither cap queues a connection: a queued one would hold its socket
+                        // and wait for the peer that holds the slots. This source first, so
+                        // that one peer at its cap cannot count against the global cap.
+                        let source = peer.ip().to_canonical();
+                        let Some(source_slot) = per_source.try_acquire(source) else {
                             state.metrics.connection("refused_source_cap");
                             drop(tcp);
                             continue;
                         };
-                        let Ok(slot) = slots.clone().try_acquire_owned() else {
-                            // Over the cap: close at once rather than queue without bound.
-                            state.metrics.connection("refused_cap");
-                            drop(tcp);
-                            continue;
+                        let slot = match slots.clone().try_acquire_owned() {
+                            Ok(slot) => slot,
+                            Err(_) => match make_room(&slots, &conns, &state).await {
+                                Some(slot) => slot,
+                                None => {
+                                    state.metrics.connection("refused_cap");
+                                    drop(tcp);
+                                    continue;
+                                }
+                            },
                         };
                         state.metrics.connection("accepted");
                         let _ = tcp.set_nodelay(true);
+                        let registered = Arc::new(conns.register(source, Instant::now()));
                         let (state, acceptor, stop) = (state.clone(), acceptor.clone(), stop_rx.clone());
                         tasks.spawn(async move {
-                            serve_connection(state, acceptor, tcp, peer, stop).await;
-                            drop((slot, source_slot));
+                            // Evicted: dropping the connection closes its socket, whatever
+                            // phase it is in (handshake, idle, an unauthenticated request).
+                            tokio::select! {
+                                _ = serve_connection(state, acceptor, tcp, peer, stop, registered.clone()) => {}
+                                _ = registered.evicted() => {}
+                            }
+                            drop((registered, slot, source_slot));
                         });
                     }
                     Err(e) => {
@@ -420,9 +433,33 @@ impl Bound {
     }
 }
 
+/// How long the accept loop waits for the slot of a connection it evicted. Its task closes
+/// it at once (a wake-up and a close), so this is only a bound, and the newcomer is closed
+/// if it passes; while it waits, new connections wait in the kernel's accept queue.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// Every `--max-connections` slot is taken: close one connection without an authenticated
+/// request in flight (`Connections::evict_one` says which, and why) and wait for a slot.
+/// None when there is none to close, or no slot came free in time.
+async fn make_room(
+    slots: &Arc<Semaphore>,
+    conns: &Connections,
+    state: &State,
+) -> Option<OwnedSemaphorePermit> {
+    conns.evict_one()?;
+    state.metrics.connection("evicted");
+    tokio::time::timeout(EVICTION_WAIT, slots.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
+}
+
 /// What a request's connection tells about it.
 struct ConnInfo {
     peer: IpAddr,
+    /// Its entry among the open connections: a request marks it authenticated, so that it is
+    /// not evicted while that request is answered.
+    registered: Arc<Registered>,
     /// The client certificate chain the handshake verified (leaf first), if any. Its role is
     /// read, and the chain verified again, at each request that relies on it: the handshake
     /// is no proof for later requests on a keep-alive connection (the certificate may have
@@ -487,6 +524,7 @@ async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
+    registered: Arc<Registered>,
 ) {
     let limits = state.limits;
     let budgeted = HandshakeBudget {
@@ -508,6 +546,7 @@ async fn serve_connection(
         .map(|c| c.iter().map(|d| d.clone().into_owned()).collect());
     let info = Arc::new(ConnInfo {
         peer: peer.ip().to_canonical(),
+        registered,
         client_chain,
     });
     let svc_state = state.clone();
@@ -799,7 +838,9 @@ struct Seen {
 async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let mut seen = Seen::default();
-    let result = decide(state, conn, req, &mut seen).await;
+    // Held until the answer is made, so an authenticated request keeps its connection.
+    let in_flight = conn.registered.request();
+    let result = decide(state, conn, &in_flight, req, &mut seen).await;
     let role = seen.role.map(role::Role::name);
     let time = OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -852,6 +893,7 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
 async fn decide(
     state: &State,
     conn: &ConnInfo,
+    in_flight: &InFlight<'_>,
     req: Request<Incoming>,
     seen: &mut Seen,
 ) -> std::result::Result<SignResponse, ApiError> {
@@ -887,11 +929,10 @@ async fn decide(
                 Some(_) => None,
                 None => conn.cert_role(state, UnixTime::now())?,
             };
-            Some(auth::authenticate(
-                &state.tokens,
-                authorization.as_deref(),
-                cert_role,
-            )?)
+            let authenticated =
+                auth::authenticate(&state.tokens, authorization.as_deref(), cert_role)?;
+            in_flight.authenticated();
+            Some(authenticated)
         }
     };
     seen.proof = Some(static_auth.map_or(Proof::ServiceAccountToken, |(_, p)| p));
@@ -932,6 +973,7 @@ async fn decide(
                         authorization: authorization.as_deref(),
                         role,
                         body: request,
+                        in_flight,
                     },
                     who,
                 )

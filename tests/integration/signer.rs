@@ -1622,14 +1622,77 @@ async fn signer_ipv6_peer_gets_its_address_and_v6_loopback() {
     let _ = child.wait();
 }
 
+/// `raytls_signer_connections_total{outcome="..."}` in a /metrics body (0 when absent).
+fn connections_total(metrics: &str, outcome: &str) -> u64 {
+    let prefix = format!("raytls_signer_connections_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A sign request sent up to its body, on a connection of its own from `source`: the signer
+/// has authenticated it and waits for the body (up to --read-timeout). `Expect:
+/// 100-continue` is answered once the signer begins to read the body, that is, past
+/// authentication. `finish` sends the body and returns the status line.
+struct WaitingForBody {
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    body: Vec<u8>,
+}
+
+impl WaitingForBody {
+    async fn start(signer: &Signer, source: &str) -> WaitingForBody {
+        use tokio::io::AsyncWriteExt;
+        let (pem, _) = csr(&[]);
+        let body = body("worker", &pem);
+        let mut tls = tls_stream(signer, source).await.expect("TLS handshake");
+        let head = format!(
+            "POST /v1/sign HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+            signer.token("worker"),
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        let interim = tokio::time::timeout(GUARD, response_head(&mut tls))
+            .await
+            .expect("100 Continue in time");
+        assert!(interim.starts_with("HTTP/1.1 100"), "{interim:?}");
+        WaitingForBody { tls, body }
+    }
+
+    async fn finish(mut self) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.tls.write_all(&self.body).await.unwrap();
+        tokio::time::timeout(GUARD, response_head(&mut self.tls))
+            .await
+            .expect("answered in time")
+    }
+}
+
+/// An HTTP/1.1 response head read byte by byte, up to its blank line (at most 4 KiB; what
+/// was read when the connection closed).
+async fn response_head(tls: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+        match tls.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 #[tokio::test]
-async fn signer_connection_cap_closes_extra_connections_at_once() {
+async fn signer_connection_cap_closes_a_newcomer_at_once_when_no_connection_is_idle() {
     use tokio::io::AsyncReadExt;
     let ws = Workspace::new();
     let ca = ws.make_ca("ca");
     let signer = Signer::start(&ws, &ca, &["--max-connections", "2"]);
-    let _a = Conn::open(&signer, "127.0.0.50", None).await;
-    let _b = Conn::open(&signer, "127.0.0.51", None).await;
+    // Both slots hold a request past authentication: neither may be evicted.
+    let a = WaitingForBody::start(&signer, "127.0.0.50").await;
+    let b = WaitingForBody::start(&signer, "127.0.0.51").await;
     // The third is accepted by the kernel and closed by the signer before any TLS.
     let mut third = tokio::net::TcpStream::connect(signer.addr).await.unwrap();
     let mut buf = [0u8; 16];
@@ -1637,14 +1700,18 @@ async fn signer_connection_cap_closes_extra_connections_at_once() {
         .await
         .expect("closed at once");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
-    drop((_a, _b));
-    // With the two gone, a new connection is served (once the signer has seen them close:
-    // until then a try may still be refused by the cap).
+    // The two requests were not cut: each gets its certificate.
+    for waiting in [a, b] {
+        let answer = waiting.finish().await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    }
+    // With the two answered (and idle, or closed), a new connection is served: at once by
+    // evicting an idle one, or once the signer has seen them close.
     let started = Instant::now();
-    loop {
+    let metrics = loop {
         if let Ok(mut c) = Conn::try_open(&signer, "127.0.0.52", None).await {
             if c.send("GET", "/healthz", None, Vec::new()).await.status == 200 {
-                break;
+                break c.send("GET", "/metrics", None, Vec::new()).await.body;
             }
         }
         assert!(
@@ -1652,18 +1719,8 @@ async fn signer_connection_cap_closes_extra_connections_at_once() {
             "no connection served after the cap freed"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let m = Conn::open(&signer, "127.0.0.53", None)
-        .await
-        .send("GET", "/metrics", None, Vec::new())
-        .await;
-    let refused: u64 = m
-        .body
-        .lines()
-        .find_map(|l| l.strip_prefix("raytls_signer_connections_total{outcome=\"refused_cap\"} "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0);
-    assert!(refused >= 1, "{}", m.body);
+    };
+    assert!(connections_total(&metrics, "refused_cap") >= 1, "{metrics}");
 }
 
 #[test]
@@ -2398,20 +2455,102 @@ async fn regression_one_source_at_its_connection_cap_does_not_lock_out_another()
         200
     );
     let m = other.send("GET", "/metrics", None, Vec::new()).await;
-    let count = |outcome: &str| -> u64 {
-        m.body
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!(
-                    "raytls_signer_connections_total{{outcome=\"{outcome}\"}} "
-                ))
-            })
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0)
-    };
+    let count = |outcome: &str| connections_total(&m.body, outcome);
     assert!(count("refused_source_cap") >= 100 - 32, "{}", m.body);
     assert_eq!(count("refused_cap"), 0, "{}", m.body);
     drop(idle);
+}
+
+#[tokio::test]
+async fn regression_idle_connections_from_many_sources_do_not_lock_out_a_pod() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncReadExt;
+    // Issue 24: 32 idle TLS connections from each of 32 addresses (the default caps: 1,024
+    // in all, 32 per source), each reopened as soon as the signer closed it, held every
+    // slot: a pod from a 33rd address was refused 3 of 3. The same with small caps: 4 from
+    // each of 16 addresses fill 64 slots.
+    let ws = Workspace::new();
+    let ca = ws.make_ca("ca");
+    let signer = Arc::new(Signer::start(
+        &ws,
+        &ca,
+        &[
+            "--max-connections",
+            "64",
+            "--max-connections-per-source",
+            "4",
+        ],
+    ));
+    // The attacker, for the test's duration at most: each of its 64 connections does a full
+    // handshake, sends nothing, and is reopened once the signer closes it.
+    let until = tokio::time::Instant::now() + GUARD;
+    let held = Arc::new(AtomicUsize::new(0));
+    let mut attacker = tokio::task::JoinSet::new();
+    for source in 2..=17 {
+        for _ in 0..4 {
+            let (signer, held) = (signer.clone(), held.clone());
+            attacker.spawn(async move {
+                let source = format!("127.0.0.{source}");
+                for _ in 0..1000 {
+                    let opened = tokio::time::timeout_at(until, tls_stream(&signer, &source)).await;
+                    match opened {
+                        Ok(Ok(mut tls)) => {
+                            held.fetch_add(1, Ordering::SeqCst);
+                            let mut byte = [0u8; 1];
+                            let _ = tokio::time::timeout_at(until, tls.read(&mut byte)).await;
+                            held.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        Err(_) => return,
+                        // Refused (its source's slot not given back yet): again, shortly.
+                        Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+            });
+        }
+    }
+    let started = Instant::now();
+    while held.load(Ordering::SeqCst) < 64 {
+        assert!(
+            started.elapsed() < GUARD,
+            "the attacker never held every slot"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A pod from another address, ten times, each on a new connection: a certificate for
+    // its own address within the 3 s the issue names.
+    let mut failed = Vec::new();
+    for _ in 0..10 {
+        let (pem, _) = csr(&[]);
+        let attempt = tokio::time::timeout(Duration::from_secs(3), async {
+            let mut c = Conn::try_open(&signer, "127.0.0.50", None).await?;
+            let token = Some(signer.token("worker"));
+            std::io::Result::Ok(
+                c.send("POST", "/v1/sign", token, body("worker", &pem))
+                    .await,
+            )
+        })
+        .await;
+        match attempt {
+            Ok(Ok(a)) if a.status == 200 => {
+                assert!(cert_sans_of(a.json()["certificate"].as_str().unwrap())
+                    .contains(&"127.0.0.50".to_string()));
+            }
+            Ok(Ok(a)) => failed.push(format!("{}: {}", a.status, a.body)),
+            Ok(Err(e)) => failed.push(format!("TLS handshake: {e}")),
+            Err(_) => failed.push("no answer within 3 s".into()),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of 10 sign requests failed while 64 idle connections held the slots: {failed:?}",
+        failed.len()
+    );
+    let m = Conn::open(&signer, "127.0.0.51", None)
+        .await
+        .send("GET", "/metrics", None, Vec::new())
+        .await;
+    assert!(connections_total(&m.body, "evicted") >= 1, "{}", m.body);
+    attacker.abort_all();
 }
 
 /// A leaf from the CA in `ca_dir` for `role` (OU=role, as the signer records roles), valid

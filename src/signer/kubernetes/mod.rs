@@ -25,6 +25,7 @@ use crate::pki::cluster_ca::{self, ClusterCa, ClusterRef, MasterKey};
 use crate::pki::pem;
 use crate::pki::role::Role;
 use crate::signer::api::{self, ApiError, SignRequest, SignResponse};
+use crate::signer::limits::InFlight;
 
 pub mod attest;
 pub mod decide;
@@ -46,6 +47,9 @@ pub struct KubeRequest<'a> {
     /// The role the body asks for.
     pub role: Role,
     pub body: SignRequest,
+    /// Marked once the API server authenticated the token, so that the connection is not
+    /// evicted while the pod and its cluster are read and the certificate is signed.
+    pub in_flight: &'a InFlight<'a>,
 }
 
 /// Cluster CAs kept per replica (a CA is cheap to derive again; the cap bounds memory).
@@ -192,6 +196,7 @@ impl KubeSigner {
         role: Role,
         asked_names: Vec<String>,
         who: &mut Who,
+        in_flight: &InFlight<'_>,
     ) -> std::result::Result<decide::Grant, ApiError> {
         let mut facts = decide::Facts {
             peer,
@@ -213,6 +218,9 @@ impl KubeSigner {
             if decide::check_claims(facts.claims, facts.now).is_ok() {
                 facts.review = Some(self.attestor.review(token, &mut requests).await?);
             }
+        }
+        if matches!(facts.review, Some(decide::Review::Authenticated { .. })) {
+            in_flight.authenticated();
         }
         let target = match &facts.review {
             Some(r @ decide::Review::Authenticated { username, .. }) => {
@@ -305,6 +313,7 @@ impl KubeSigner {
             authorization,
             role,
             body: request,
+            in_flight,
         } = request;
         let token = match authorization {
             None => None,
@@ -338,7 +347,9 @@ impl KubeSigner {
         let decoded = api::decode_csr(role, request)?;
         let mut asked = decoded.fqdn.clone();
         asked.extend(decoded.csr.requested_names.iter().cloned());
-        let grant = self.attest(token, peer, role, asked, who).await?;
+        let grant = self
+            .attest(token, peer, role, asked, who, in_flight)
+            .await?;
         let ca = self.cluster_ca(signer, &grant.namespace, &grant.cluster)?;
         let cn: String = format!("ray {} {}/{}", grant.role, grant.namespace, grant.pod)
             .chars()
