@@ -24,18 +24,20 @@ EOF_RC
 # namespaces that match NAMESPACE_SELECTOR and ServiceAccounts */ray-sa, auditing to
 # DIR/audit.jsonl and logging to DIR/signer.log, in the background; waits until /healthz answers
 # (its watch caches have listed). Sets SIGNER_PID, URL and CA (DIR/root/ca.crt). Exits 2, the
-# signer's log on stderr, if it exits or does not answer within 30 s.
+# signer's log on stderr, if it exits or does not answer within 30 s. More arguments go to
+# `serve` as they are. READY_STATUS (default 200) is the /healthz status that counts as up.
 start_kube_signer() {
   local rt=$1 dir=$2 listen=$3 selector=$4 name=$5
+  shift 5
   mkdir -p "$dir"
   "$rt" ca create --out "$dir/root" --name "$name root" >/dev/null
   "$rt" token generate --out "$dir/cluster.key" >/dev/null
   "$rt" serve --kubernetes --kubeconfig "$KUBECONFIG" --ca "$dir/root" --cluster-key "$dir/cluster.key" \
     --listen "$listen" --namespace-selector "$selector" --service-account "*/ray-sa" \
-    --audit-log "$dir/audit.jsonl" >"$dir/signer.log" 2>&1 &
+    --audit-log "$dir/audit.jsonl" "$@" >"$dir/signer.log" 2>&1 &
   SIGNER_PID=$! URL=https://$listen CA=$dir/root/ca.crt
   for _ in $(seq 150); do
-    curl -sf --cacert "$CA" "$URL/healthz" >/dev/null 2>&1 && return 0
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" "$URL/healthz" 2>/dev/null)" = "${READY_STATUS:-200}" ] && return 0
     kill -0 "$SIGNER_PID" 2>/dev/null || break
     sleep 0.2
   done
