@@ -57,7 +57,10 @@ else
 fi
 pod=$(kubectl -n "$NS" get pods -l app.kubernetes.io/instance=rs -o jsonpath='{.items[0].metadata.name}')
 h=$(bash scripts/kube.sh exec "$NS/$pod" -- curl -sk --max-time 5 https://127.0.0.1:8443/healthz 2>&1)
-[ "$h" = '{"status":"ok"}' ] && pass "the signer in $pod answers /healthz: $h" || fail "/healthz in $pod: $h"
+# the chart installs the pod guard in kubernetes mode, and the signer sees it
+jq -e '.status == "ok" and .pod_guard == "in_place"' <<<"$h" >/dev/null \
+  && pass "the signer in $pod answers /healthz, the chart's pod guard in place: $(jq -c '{status, pod_guard}' <<<"$h")" \
+  || fail "/healthz in $pod: $h"
 logs=$(bash scripts/kube.sh logs "$NS/$pod" 2>&1)
 if grep -q "Kubernetes caches ready" <<<"$logs" && grep -q -- "--kubernetes" <<<"$logs"; then
   pass "it serves in Kubernetes mode as the chart's ServiceAccount: $(grep -m1 'caches ready' <<<"$logs")"

@@ -56,6 +56,8 @@ KUBE_RULES = {
     ("", "pods"): {"get", "list", "watch"},
     ("", "services"): {"get", "list", "watch"},
     ("ray.io", "rayclusters"): {"get", "list", "watch"},
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"): {"get", "list"},
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): {"get", "list"},
 }
 # Fields of a prometheus-operator ServiceMonitor endpoint (monitoring.coreos.com/v1) we use
 # or allow; an unknown one is a typo the CRD's schema would reject.
@@ -361,7 +363,17 @@ def cmd_kubernetes(path, values_path=None):
         want = {"kind": "ServiceAccount", "name": cm.meta_name(s), "namespace": s["metadata"].get("namespace")}
         if subj != [want]:
             problems.append(f"the binding's subjects {subj}, want [{want}]")
-    result(f"{path}: kubernetes mode: RBAC is exactly tokenreviews create + pods/services/rayclusters get/list/watch", problems)
+    # The pod guard: the chart's copy of examples/kubernetes/pod-guard.yaml (same specs; with
+    # other podGuard.operatorServiceAccounts only the operators list differs).
+    example = load(os.path.join(os.path.dirname(__file__), "..", "examples", "kubernetes", "pod-guard.yaml"))
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        got_g, want_g = find(docs, kind), find(example, kind)
+        if len(got_g) != 1:
+            problems.append(f"{len(got_g)} {kind}(s) rendered, want the pod guard's 1")
+        elif got_g[0].get("spec") != want_g[0].get("spec") or cm.meta_name(got_g[0]) != cm.meta_name(want_g[0]):
+            problems.append(f"the rendered {kind} differs from examples/kubernetes/pod-guard.yaml's")
+    result(f"{path}: kubernetes mode: RBAC is exactly tokenreviews create + pods/services/rayclusters get/list/watch"
+           " + the pod guard's policies get/list; the pod guard is examples/kubernetes/pod-guard.yaml's", problems)
 
     problems = []
     dep = find(docs, "Deployment")[0]

@@ -434,10 +434,10 @@ kubectl delete validatingadmissionpolicybinding raytls-ray-pod-guard >/dev/null
 READY_STATUS=503 start_kube_signer "$RT" "$T/signer3" "$SIGNER_IP:$((PORT + 2))" raytls-test=on "$NAME" --require-pod-guard
 SIGNER3=$SIGNER_PID
 for _ in $(seq 50); do   # 503 counted as up: the caches may still be listing (cache_not_ready)
-  h=$(curl -s --cacert "$CA" "$URL/healthz"); jq -e '.pod_guard' <<<"$h" >/dev/null && break; sleep 0.2
+  h=$(curl -s --cacert "$CA" "$URL/healthz"); jq -e '.error == "pod_guard_missing"' <<<"$h" >/dev/null && break; sleep 0.2
 done
-jq -e '.status == "pod_guard_missing" and .pod_guard == "missing"' <<<"$h" >/dev/null \
-  && pass "--require-pod-guard without the guard: /healthz 503 $(jq -r .pod_guard_detail <<<"$h" | cut -c1-80)" || fail "/healthz without the guard: $h"
+jq -e '.error == "pod_guard_missing" and (.message | test("MISSING"))' <<<"$h" >/dev/null \
+  && pass "--require-pod-guard without the guard: /healthz 503 $(jq -r .message <<<"$h" | cut -c1-90)" || fail "/healthz without the guard: $h"
 resp=$(in_ns a-w1 curl -s -w ' %{http_code}' --cacert "$CA" -H "Authorization: Bearer $(cat "$T/a-w1.tok")" --data-binary "$body" "$URL/v1/sign")
 case $resp in *'"pod_guard_missing"'*' 503') pass "--require-pod-guard without the guard: 503 pod_guard_missing";; *) fail "sign without the guard: $resp";; esac
 grep -q 'pod guard MISSING' "$T/signer3/signer.log" && pass "the signer's start-up line says the pod guard is MISSING" || fail "no MISSING line in the log"

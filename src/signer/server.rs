@@ -728,13 +728,20 @@ async fn handle(
                 // The pod guard is reported, and with --require-pod-guard a signer without it
                 // is not ready (it would refuse every request).
                 let guard = k.guard();
-                let ok = !k.requires_guard() || guard == GuardStatus::InPlace;
-                let body = serde_json::json!({
-                    "status": if ok { "ok" } else { "pod_guard_missing" },
-                    "pod_guard": guard.name(),
-                    "pod_guard_detail": guard.describe(),
-                });
-                json_response(if ok { 200 } else { 503 }, body.to_string())
+                if k.requires_guard() && guard != GuardStatus::InPlace {
+                    error_response(&ApiError::new(
+                        503,
+                        "pod_guard_missing",
+                        format!("--require-pod-guard: the pod guard is {}", guard.describe()),
+                    ))
+                } else {
+                    let body = serde_json::json!({
+                        "status": "ok",
+                        "pod_guard": guard.name(),
+                        "pod_guard_detail": guard.describe(),
+                    });
+                    json_response(200, body.to_string())
+                }
             } else {
                 json_response(200, "{\"status\":\"ok\"}".into())
             }
