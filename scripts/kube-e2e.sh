@@ -150,6 +150,9 @@ kubectl -n raytls-system create secret generic raytls-signer-ca --from-file="$T/
   && kubectl -n raytls-system create secret generic raytls-cluster-key --from-file=cluster.key="$T/cluster.key" >/dev/null \
   || die "signer secrets"
 render "$ROOT/examples/kubernetes/signer.yaml" raytls-system >"$T/signer.yaml" || die "render signer.yaml"
+# The pod guard (issue 24): only the operator makes pods a RayCluster controls; every RayCluster
+# below is the real operator's, so they must all still work with it in place.
+kubectl apply -f "$ROOT/examples/kubernetes/pod-guard.yaml" >/dev/null || die "apply pod-guard.yaml"
 t0=$(now)
 kubectl apply -f "$T/signer.yaml" >/dev/null || die "apply signer.yaml"
 signer_ready() { [ "$(kubectl -n raytls-system get deploy raytls-signer -o jsonpath='{.status.readyReplicas}')" = 2 ]; }
@@ -161,6 +164,9 @@ else
   exit 1
 fi
 SIGNER_PODS=$(kubectl -n raytls-system get pods -l app.kubernetes.io/name=raytls-signer -o jsonpath='{.items[*].metadata.name}')
+h=$($K exec "raytls-system/${SIGNER_PODS%% *}" -- curl -sk --max-time 5 https://127.0.0.1:8443/healthz 2>&1)
+jq -e '.status == "ok" and .pod_guard == "in_place"' <<<"$h" >/dev/null \
+  && pass "the signer sees the pod guard in place (/healthz pod_guard: in_place)" || fail "signer /healthz: $h"
 [ "$(kubectl -n raytls-system get pods -l app.kubernetes.io/name=raytls-signer -o jsonpath='{.items[*].spec.serviceAccountName}')" = "raytls-signer raytls-signer" ] \
   && pass "the signer pods run as ServiceAccount raytls-signer (in-cluster config, no --kubeconfig)" \
   || fail "signer pods' ServiceAccount"
@@ -169,13 +175,22 @@ poll 30 bash -c "[ \"\$(kubectl -n raytls-system get pdb raytls-signer -o jsonpa
 
 # --- RBAC: nothing beyond the ClusterRole (and what every authenticated user has)
 SA=system:serviceaccount:raytls-system:raytls-signer
-canlist() { kubectl auth can-i --list --as "$1" 2>/dev/null | tail -n +2 | sort; }
+canlist() {  # a few tries: one empty answer was seen once, for a ServiceAccount just made
+  local out i
+  for i in 1 2 3 4 5; do
+    out=$(kubectl auth can-i --list --as "$1" 2>/dev/null | tail -n +2 | sort) && [ -n "$out" ] && break
+    sleep 1
+  done
+  printf '%s\n' "$out"
+}
 kubectl -n raytls-system create serviceaccount kube-e2e-nobody >/dev/null
 canlist "$SA" >"$T/can.signer"
 canlist system:serviceaccount:raytls-system:kube-e2e-nobody >"$T/can.base"
 extra=$(comm -23 "$T/can.signer" "$T/can.base" | sed -E 's/ +\[\] +\[\] +/ /; s/ +/ /g' | sort)
 want=$(printf '%s\n' "namespaces [get list watch]" "pods [get list watch]" "rayclusters.ray.io [get list watch]" \
-  "services [get list watch]" "tokenreviews.authentication.k8s.io [create]" | sort)
+  "services [get list watch]" "tokenreviews.authentication.k8s.io [create]" \
+  "validatingadmissionpolicies.admissionregistration.k8s.io [get list]" \
+  "validatingadmissionpolicybindings.admissionregistration.k8s.io [get list]" | sort)
 if [ "$extra" = "$want" ]; then pass "RBAC: the signer may only: $(paste -sd';' <<<"$extra")"
 else fail "RBAC beyond what every ServiceAccount has: got [$(paste -sd';' <<<"$extra")], want [$(paste -sd';' <<<"$want")]"; fi
 for v in "get secrets" "list secrets -A" "create pods" "update rayclusters.ray.io" "create certificatesigningrequests"; do
