@@ -472,7 +472,8 @@ impl Attestor {
         }))
     }
 
-    /// The live head pods (cache) of the RayCluster with this UID, other than `except`.
+    /// The live head pods (cache) of the RayCluster with this UID, other than `except`: not
+    /// terminating, not finished (read off the cached pod, without making its `PodFacts`).
     pub fn other_heads(&self, namespace: &str, cluster_uid: &str, except: &str) -> Vec<String> {
         let mut heads: Vec<String> = self
             .pods
@@ -485,7 +486,11 @@ impl Attestor {
                         .and_then(|l| l.get(NODE_TYPE_LABEL))
                         .map(String::as_str)
                         == Some("head")
-                    && pod_facts(namespace, p).is_live()
+                    && m.deletion_timestamp.is_none()
+                    && !matches!(
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                        Some("Succeeded" | "Failed")
+                    )
                     && m.owner_references.as_ref().is_some_and(|o| {
                         o.iter()
                             .any(|r| r.controller == Some(true) && r.uid == cluster_uid)

@@ -74,13 +74,6 @@ pub struct PodFacts {
     pub controller: Option<OwnerRef>,
 }
 
-impl PodFacts {
-    /// Not terminating and not finished: a pod that may still run.
-    pub fn is_live(&self) -> bool {
-        !self.terminating && !matches!(self.phase.as_deref(), Some("Succeeded" | "Failed"))
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerRef {
     pub api_version: String,
