@@ -332,10 +332,16 @@ if out=$(init b-w1 worker "$T/b-w1.tok" "$T/b-w1-new"); then
 else fail "init after recreating rc-b: $out"; fi
 
 # --- issue 24: the pod guard and the signer's own checks against forged or unusable pods
-# Leaf lifetime in Kubernetes mode: a day (renewed by the sidecar, which re-attests the pod).
-left=$(( $(date -d "$(openssl x509 -in "$T/a-head/tls.crt" -noout -enddate | cut -d= -f2)" +%s) - $(date +%s) ))
+# Leaf lifetimes in Kubernetes mode: a day for a worker (renewed by the sidecar, which
+# re-attests the pod, and restarted by the example's liveness probe), 30 days for the head
+# (whose restart restarts a cluster without GCS fault tolerance).
+left_of() { echo $(( $(date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s) - $(date +%s) )); }
+left=$(left_of "$T/a-w1/tls.crt")
 [ "$left" -gt $((23 * 3600)) ] && [ "$left" -le $((24 * 3600)) ] \
-  && pass "a Kubernetes-mode leaf lives a day by default ($((left / 60)) min left)" || fail "leaf lifetime: $left s left"
+  && pass "a Kubernetes-mode worker leaf lives a day by default ($((left / 60)) min left)" || fail "worker leaf lifetime: $left s left"
+left=$(left_of "$T/a-head/tls.crt")
+[ "$left" -gt $((30 * 86400 - 3600)) ] && [ "$left" -le $((30 * 86400)) ] \
+  && pass "a Kubernetes-mode head leaf lives 30 days by default ($((left / 3600)) h left)" || fail "head leaf lifetime: $left s left"
 h=$(curl -s --cacert "$CA" "$URL/healthz")
 jq -e '.pod_guard == "in_place"' <<<"$h" >/dev/null && pass "/healthz: pod guard in_place" || fail "/healthz: $h"
 curl -s --cacert "$CA" "$URL/metrics" | grep -q '^raytls_signer_kubernetes_pod_guard 1$' \

@@ -133,9 +133,9 @@ pub struct ServeArgs {
     )]
     pub sans: Vec<String>,
     /// Longest validity for a role, ROLE=DAYS (repeatable; defaults head=365, worker=365,
-    /// client=30, and with --kubernetes 24h for every role; never beyond the CA). A value
-    /// with a unit (worker=30m, worker=12h) is a duration, for short-lived certificates and
-    /// renewal drills
+    /// client=30, and with --kubernetes head=30, worker=24h, client=24h; never beyond the
+    /// CA). A value with a unit (worker=30m, head=24h) is a duration: head=24h for a
+    /// cluster with GCS fault tolerance, where a head restart keeps the cluster
     #[arg(
         long = "max-days",
         value_name = "ROLE=N",
@@ -390,9 +390,10 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         .iter()
         .map(|s| San::parse("--san", s))
         .collect::<Result<Vec<_>>>()?;
-    // Kubernetes mode: a day, renewed by the sidecar that re-attests the pod each time, so a
-    // certificate outlives its pod by a day at most (a role token proves nothing about a pod,
-    // hence the year there).
+    // Kubernetes mode: a day for workers, renewed by the sidecar that re-attests the pod each
+    // time, so a certificate outlives its pod by a day at most; a month for the head, whose
+    // restart (Ray reads its certificate at start only) restarts a cluster without GCS fault
+    // tolerance. A role token proves nothing about a pod, hence the year there.
     let mut max_lifetime = if a.kubernetes.kubernetes {
         MaxLifetime::kubernetes()
     } else {

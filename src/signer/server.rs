@@ -68,12 +68,16 @@ impl Default for MaxLifetime {
 }
 
 impl MaxLifetime {
-    /// `serve --kubernetes`: a day for every role. The renewal sidecar re-attests the pod at
-    /// each renewal, so access ends within a day of the pod's.
+    /// `serve --kubernetes`: a day for workers and clients, 30 days for the head. The renewal
+    /// sidecar re-attests the pod at each renewal, so a worker's access ends within a day of
+    /// its pod's. Ray reads its certificate only at start, so each renewal costs a restart of
+    /// that node's Ray (the liveness probe of examples/kubernetes/raycluster.yaml): cheap for a
+    /// worker, a restart of the whole cluster for a head without GCS fault tolerance, hence
+    /// the month (`--max-days head=24h` for a cluster with GCS fault tolerance).
     pub fn kubernetes() -> Self {
         let day = time::Duration::hours(24);
         MaxLifetime {
-            head: day,
+            head: time::Duration::days(30),
             worker: day,
             client: day,
         }
