@@ -17,6 +17,11 @@ to it:
     first on PATH. Logs: STATE/pods/NS_POD/logs/CONTAINER.log. Each pod has a private /tmp; the
     host paths (--host-path, and the venv) that lie under /tmp are bound back into it, so a pod
     sees them as the host does (a checkout, a raytls binary or a venv under /tmp).
+  * probes of a run pod's containers as the kubelet runs them (exec, httpGet, tcpSocket; grpc is
+    taken as passing): startupProbe first, then readinessProbe (the Ready condition) and
+    livenessProbe; failureThreshold failures of a startup or liveness probe restart the
+    container (every process in its mount namespace TERMed, then KILLed; started again after the
+    backoff, restartCount + 1, lastState.terminated kept). Sidecars are not probed.
   * deleted pods: containers TERMed (grace period, at most 10 s), namespace deleted, IP released,
     the Pod object removed (as the kubelet does, with grace 0).
 Services: a userspace proxy (as kube-proxy's old userspace mode) in namespace rk-hub listens on
@@ -58,6 +63,7 @@ GATEWAY = "10.244.0.1"
 SERVICE_CIDR = "10.96.0.0/16"
 CLONE_NEWNET = 0x40000000
 MAX_GRACE_S = 10
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 
 
 def log(msg):
@@ -736,17 +742,22 @@ class Pod:
         self.procs[name] = p
         with open(f"{self.dir}/{name}.pid", "w") as f:
             f.write(f"{p.pid} {proc_starttime(p.pid)}\n")
+        probed = not init and any(c.get(k) for k in PROBES)
         run = {"name": name, "image": c.get("image", ""), "imageID": "", "restartCount": restarts,
                "containerID": f"podrunner://{self.uid}/{name}/{p.pid}",
-               "state": {"running": {"startedAt": started}}, "started": True,
-               "ready": (not init or c.get("restartPolicy") == "Always") and not c.get("readinessProbe")}
+               "state": {"running": {"startedAt": started}},
+               "started": not (probed and c.get("startupProbe")),
+               "ready": (not init or c.get("restartPolicy") == "Always") and not probed}
+        last = (self.icstatus if init else self.cstatus).get(name, {}).get("state", {}).get("terminated")
+        if last:
+            run["lastState"] = {"terminated": last}
         (self.icstatus if init else self.cstatus)[name] = run
         # a native sidecar restarting once the pod runs does not make the pod Pending again
         pending = init and not getattr(self, "initialized", False)
         self.set_status(phase="Pending" if pending else "Running")
         log(f"pod {self.ns}/{self.name}: {'init ' if init else ''}container {name} started (pid {p.pid})")
-        if not init and c.get("readinessProbe"):
-            threading.Thread(target=self.probe_loop, args=(c, p, run), daemon=True).start()
+        if probed:
+            threading.Thread(target=self.probes, args=(c, p, run), daemon=True).start()
         rc = p.wait()
         self.procs.pop(name, None)
         done = dict(run, ready=False, started=False,
@@ -761,16 +772,113 @@ class Pod:
             self.set_status(phase="Pending" if init and not getattr(self, "initialized", False) else "Running")
         return rc
 
-    # readiness probes (liveness and startup probes are not run)
-    def probe_loop(self, c, proc, run):
-        pr = c["readinessProbe"]
-        period, timeout = pr.get("periodSeconds", 10), pr.get("timeoutSeconds", 1)
-        need_ok, need_fail = pr.get("successThreshold", 1), pr.get("failureThreshold", 3)
-        oks = fails = 0
+    # probes of a (non-init) container, as the kubelet runs them: the startup probe first (the
+    # others wait until it passes; failureThreshold failures restart the container), then the
+    # readiness probe (Ready or not) and the liveness probe (failureThreshold failures in a row
+    # restart the container: its processes are TERMed, KILLed after the grace period, and
+    # keep_running starts it again after the backoff with restartCount + 1)
+    def probes(self, c, proc, run):
+        sp = c.get("startupProbe")
+        if sp and not self.until_started(c, proc, sp):
+            return
+        if sp:
+            run["started"] = True
+            if not c.get("readinessProbe"):
+                run["ready"] = True
+            log(f"pod {self.ns}/{self.name}: container {c['name']} started (startup probe passed)")
+            self.set_status(phase="Running")
+        elif not c.get("readinessProbe"):
+            run["ready"] = True
+            self.set_status(phase="Running")
+        if c.get("readinessProbe"):
+            threading.Thread(target=self.probe_loop, args=(c, proc, run), daemon=True).start()
+        if c.get("livenessProbe"):
+            self.liveness_loop(c, proc, c["livenessProbe"])
+
+    def probe_runs(self, c, proc, pr):
+        """Yields (ok, output) of probe PR every periodSeconds while PROC runs."""
         if self.stopped.wait(pr.get("initialDelaySeconds", 0)):
             return
         while proc.poll() is None and not self.stopped.is_set():
-            ok = self.probe(c, pr, timeout)
+            ok, out = self.probe(c, pr, pr.get("timeoutSeconds", 1))
+            if proc.poll() is not None or self.stopped.is_set():
+                return
+            yield ok, out
+            if self.stopped.wait(pr.get("periodSeconds", 10)):
+                return
+
+    def until_started(self, c, proc, pr):
+        fails, need = 0, pr.get("failureThreshold", 3)
+        for ok, out in self.probe_runs(c, proc, pr):
+            if ok:
+                return True
+            fails += 1
+            if fails >= need:
+                self.kill_container(c, proc, pr, f"startup probe failed {fails} times: {out}")
+                return False
+        return False
+
+    def liveness_loop(self, c, proc, pr):
+        fails, need = 0, pr.get("failureThreshold", 3)
+        for ok, out in self.probe_runs(c, proc, pr):
+            fails = 0 if ok else fails + 1
+            if not ok:
+                log(f"pod {self.ns}/{self.name}: container {c['name']} liveness probe failed ({fails}/{need}): {out}")
+            if fails >= need:
+                self.kill_container(c, proc, pr, f"liveness probe failed {fails} times")
+                return
+
+    def kill_container(self, c, proc, pr, why):
+        """As the kubelet restarts a container: TERM every process of the container (those in its
+        mount namespace: Ray's daemons are not all in one process group), KILL what is left after
+        the grace period (the probe's terminationGracePeriodSeconds, else the pod's, at most
+        MAX_GRACE_S)."""
+        log(f"pod {self.ns}/{self.name}: container {c['name']} {why}; will be restarted")
+        grace = pr.get("terminationGracePeriodSeconds") or self.obj["spec"].get("terminationGracePeriodSeconds", 30)
+        grace = min(grace, MAX_GRACE_S)
+        try:
+            mnt = os.readlink(f"/proc/{proc.pid}/ns/mnt")
+        except OSError:
+            return
+        if mnt == os.readlink("/proc/self/ns/mnt"):
+            mnt = None            # not in its own namespace yet: its process group only
+
+        def members():
+            if mnt is None:
+                return [proc.pid] if proc.poll() is None else []
+            pids = []
+            for d in os.listdir("/proc"):
+                if d.isdigit():
+                    try:
+                        if os.readlink(f"/proc/{d}/ns/mnt") == mnt:
+                            pids.append(int(d))
+                    except OSError:
+                        pass
+            return pids
+
+        def signal_all(sig):
+            for pid in members():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        signal_all(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+        for _ in range(10):
+            if not members():
+                break
+            signal_all(signal.SIGKILL)
+            time.sleep(0.2)
+
+    # readiness probes
+    def probe_loop(self, c, proc, run):
+        pr = c["readinessProbe"]
+        need_ok, need_fail = pr.get("successThreshold", 1), pr.get("failureThreshold", 3)
+        oks = fails = 0
+        for ok, _ in self.probe_runs(c, proc, pr):
             oks, fails = (oks + 1, 0) if ok else (0, fails + 1)
             ready = run["ready"]
             if not ready and oks >= need_ok:
@@ -781,18 +889,18 @@ class Pod:
                 run["ready"] = ready
                 log(f"pod {self.ns}/{self.name}: container {c['name']} {'ready' if ready else 'not ready'}")
                 self.set_status(phase="Running")
-            if self.stopped.wait(period):
-                return
 
     def probe(self, c, pr, timeout):
+        """(passed, what it printed or why it failed, one line)"""
         try:
             if "exec" in pr:
                 r = subprocess.run([sys.executable, os.path.abspath(__file__), "exec", self.dir, c["name"],
                                     "--"] + pr["exec"]["command"], capture_output=True, timeout=timeout)
-                return r.returncode == 0
+                out = (r.stdout + r.stderr).decode(errors="replace").strip().splitlines()
+                return r.returncode == 0, (out[0] if out else f"exit {r.returncode}")[:300]
             spec = pr.get("httpGet") or pr.get("tcpSocket")
             if spec is None:
-                return True       # grpc probes: not run, taken as passing
+                return True, "grpc probes are not run, taken as passing"
             port = spec["port"]
             if not str(port).isdigit():
                 port = next(p["containerPort"] for p in c.get("ports", []) if p.get("name") == port)
@@ -801,7 +909,7 @@ class Pod:
             try:
                 sock.connect((spec.get("host") or self.ip, int(port)))
                 if "tcpSocket" in pr:
-                    return True
+                    return True, "connected"
                 if spec.get("scheme", "HTTP").upper() == "HTTPS":
                     # as the kubelet: TLS without verifying the server's certificate
                     ctx = ssl.create_default_context()
@@ -810,11 +918,11 @@ class Pod:
                     sock = ctx.wrap_socket(sock)
                 sock.sendall(f"GET {spec.get('path', '/')} HTTP/1.0\r\nHost: {self.ip}\r\n\r\n".encode())
                 code = int(sock.recv(64).split()[1])
-                return 200 <= code < 400
+                return 200 <= code < 400, f"HTTP {code}"
             finally:
                 sock.close()
-        except (OSError, ValueError, IndexError, StopIteration, subprocess.TimeoutExpired):
-            return False
+        except (OSError, ValueError, IndexError, StopIteration, subprocess.TimeoutExpired) as e:
+            return False, f"{type(e).__name__}: {e}"[:300]
 
     def set_status(self, phase, reason=None, message=None):
         with self.status_lock:
