@@ -113,6 +113,8 @@ for doc in yaml.safe_load_all(open(path)):
         for c in t["spec"].get("initContainers", []) + t["spec"]["containers"]:
             if c.get("command", [None])[0] == "raytls":
                 c["command"][0] = rt
+            # raytls-install copies the image's binary for the probes: here, this run's
+            c["command"] = [rt if a == "/usr/local/bin/raytls" else a for a in c.get("command", [])]
             if c["name"].startswith("ray-") and doc["kind"] != "Deployment":
                 c["resources"] = {"limits": {"cpu": 1, "memory": "1G"}, "requests": {"cpu": "100m", "memory": "64Mi"}}
     out.append(doc)
@@ -150,6 +152,20 @@ kubectl -n raytls-system create secret generic raytls-signer-ca --from-file="$T/
   && kubectl -n raytls-system create secret generic raytls-cluster-key --from-file=cluster.key="$T/cluster.key" >/dev/null \
   || die "signer secrets"
 render "$ROOT/examples/kubernetes/signer.yaml" raytls-system >"$T/signer.yaml" || die "render signer.yaml"
+# The renewal drill (below): workers' leaves live DRILL_L instead of the default 24 h, so that
+# A's worker renews and restarts within this run; the head keeps the default (30 days).
+DRILL_L=9m DRILL_L_S=540
+"$VENV/bin/python" - "$T/signer.yaml" "$DRILL_L" <<'EOF' || die "signer.yaml: --max-days"
+import sys, yaml
+path, life = sys.argv[1:3]
+docs = list(yaml.safe_load_all(open(path)))
+for d in docs:
+    if d and d["kind"] == "Deployment":
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            if c["name"] == "signer":
+                c["command"] += ["--max-days", f"worker={life}"]
+yaml.safe_dump_all(docs, open(path, "w"), sort_keys=False)
+EOF
 # The pod guard (issue 24): only the operator makes pods a RayCluster controls; every RayCluster
 # below is the real operator's, so they must all still work with it in place.
 kubectl apply -f "$ROOT/examples/kubernetes/pod-guard.yaml" >/dev/null || die "apply pod-guard.yaml"
@@ -407,6 +423,61 @@ if kubectl apply -f "$T/rayjob.yaml" >/dev/null; then
     || fail "RayJob worker pod lacks the additions: $(kubectl -n ray-a get pods -o wide | tail -n +2 | paste -sd'|')"
   kubectl -n ray-a delete rayjob --all --wait=false >/dev/null
 else fail "kubectl apply examples/kubernetes/rayjob.yaml"; fi
+
+# --- renewal on real Ray (issue 24 item 8): A's worker's first leaf lives DRILL_L (the signer
+# runs with --max-days worker=$DRILL_L here). Its sidecar renews at 2/3 of the lifetime (the
+# default renewal point; jittered up to 10% earlier), the example's liveness probe sees the
+# raylet serving the old certificate, the runner restarts the Ray container as a kubelet does,
+# and Ray loads the renewed files: all before the first certificate expires. Then a task pinned
+# to the worker still runs. The same schedule at the default 24 h: renewal at about 16 h.
+ts() { date -d "$1" +%s; }
+w_na=$(ts "$(openssl x509 -in "$T/a-worker/tls.crt" -noout -enddate | cut -d= -f2)")
+w_issued=$((w_na - DRILL_L_S))   # notBefore is 5 min earlier (clock skew), the lifetime is not
+h_life=$(( $(ts "$(openssl x509 -in "$T/a-head/tls.crt" -noout -enddate | cut -d= -f2)") - $(date +%s) ))
+[ "$h_life" -gt $((29 * 86400)) ] && [ "$h_life" -le $((30 * 86400)) ] \
+  && pass "A's head: the default head lifetime in Kubernetes mode, 30 days ($((h_life / 3600)) h left)" \
+  || fail "A's head certificate: $h_life s left, want 30 days"
+wstat() { kubectl -n ray-a get pod "$AW" -o json | jq -r --arg c "$1" '.status.containerStatuses[] | select(.name == $c) | '"$2"; }
+serves_file() {   # the raylet serves the tls.crt on disk now (the example's own probe command)
+  pexec "ray-a/$AW" -c ray-worker -- /opt/raytls/bin/raytls health-check --address 127.0.0.1:6380 \
+    --expect-cert /etc/ray/tls/tls.crt --ca /etc/ray/tls/ca.crt --cert /etc/ray/tls/tls.crt \
+    --key /etc/ray/tls/tls.key --timeout 5s
+}
+note "renewal drill: A's worker leaf expires at $(date -u -d "@$w_na" +%T) ($((w_na - $(date +%s))) s from now); waiting for renewal, restart and the renewed certificate served"
+t_ok=""
+while [ "$(date +%s)" -le $((w_na + 30)) ]; do
+  if [ "$(wstat ray-worker .restartCount)" -ge 1 ] 2>/dev/null \
+     && grep -q "renewed worker certificate" "$S/pods/ray-a_$AW/logs/raytls-renew.log" && serves_file >/dev/null 2>&1; then
+    t_ok=$(date +%s); break
+  fi
+  sleep 3
+done
+rl=$(grep -m1 "renewed worker certificate" "$S/pods/ray-a_$AW/logs/raytls-renew.log")
+t_ren=$(ts "${rl%% *}" 2>/dev/null || echo 0)
+t_dead=$(ts "$(wstat ray-worker '.lastState.terminated.finishedAt // empty')" 2>/dev/null || echo 0)
+t_up=$(ts "$(wstat ray-worker '.state.running.startedAt // empty')" 2>/dev/null || echo 0)
+$K logs podrunner 2>/dev/null | grep "ray-a/$AW: container ray-worker liveness probe failed" | tail -1 | cut -c1-300 >"$T/liveness.last"
+note "worker $AW: issued +0 s, renewed +$((t_ren - w_issued)) s, liveness restart +$((t_dead - w_issued)) s, Ray up again +$((t_up - w_issued)) s, renewed certificate served +$((${t_ok:-0} - w_issued)) s, first expired +$DRILL_L_S s"
+note "last liveness failure: $(cat "$T/liveness.last")"
+if [ -n "$t_ok" ] && [ "$t_ok" -lt "$w_na" ] && [ "$t_ren" -ge $((w_issued + DRILL_L_S / 2)) ]; then
+  pass "renewal on real Ray: A's worker renewed at $((100 * (t_ren - w_issued) / DRILL_L_S))% of its $DRILL_L lifetime, restarted by the example's liveness probe, and served the renewed certificate $((w_na - t_ok)) s before the first expired"
+else fail "renewal drill: renewed '${rl:0:100}', restartCount $(wstat ray-worker .restartCount), serves the file at '${t_ok:-never}' (first expires $w_na)"; fi
+grep -q "stale_certificate" "$T/liveness.last" && pass "the liveness probe failed for the reason it exists: $(grep -o 'stale_certificate' "$T/liveness.last" | head -1)" \
+  || fail "the restart's liveness failure: $(cat "$T/liveness.last")"
+# a task pinned to the worker after its first certificate expired
+while [ "$(date +%s)" -le $((w_na + 2)) ]; do sleep 1; done
+out=$(pexec "ray-a/$AH" -c ray-head -- python "$ROOT/scripts/lib/two_nodes_driver.py" "$AH_IP" "$AW_IP" 120 90 2>&1)
+res=$(grep '^RESULT ' <<<"$out" | tail -1 | cut -d' ' -f2-)
+note "driver in A's head, $(( $(date +%s) - w_na )) s after the first worker certificate expired: ${res:-$(tail -3 <<<"$out")}"
+if [ -n "$res" ] && jq -e --arg w "$AW_IP" '.task_ip == $w and .task_on_worker_node == true' <<<"$res" >/dev/null; then
+  pass "after the first certificate expired, a task pinned to A's restarted worker ran there ($AW_IP)"
+else fail "the task on A's worker after expiry: $res"; fi
+rc_w=$(wstat ray-worker .restartCount) rc_h=$(kubectl -n ray-a get pod "$AH" -o jsonpath='{.status.containerStatuses[?(@.name=="ray-head")].restartCount}')
+[ "$rc_w" = 1 ] && [ "$rc_h" = 0 ] && pass "one restart per renewal: worker Ray restarted $rc_w time, the head's $rc_h times" \
+  || fail "restarts: worker $rc_w (want 1), head $rc_h (want 0)"
+hl=$(tail -1 "$S/pods/ray-a_$AH/logs/raytls-renew.log")
+case $hl in *"kept head certificate"*"Ray at 127.0.0.1:6379 serves it"*) pass "the head's sidecar (--check-served): ${hl:0:60}...${hl: -70}";;
+  *) fail "head sidecar's last line: ${hl:0:300}";; esac
 
 # --- figures
 # each Ray pod's init container: its tries (the client waits 5 s for an answer, then backs off)
