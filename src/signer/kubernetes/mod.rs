@@ -30,6 +30,7 @@ use crate::signer::limits::InFlight;
 pub mod attest;
 pub mod decide;
 pub mod guard;
+pub mod jwt;
 pub mod selector;
 
 pub use decide::{AccountPattern, KubePolicy, Who};
