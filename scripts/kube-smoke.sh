@@ -302,6 +302,36 @@ EOF
   kubectl -n "$NS" delete pod tmp-checkout --wait=false >/dev/null
 fi
 
+# --- liveness: failureThreshold failures restart the container, as the kubelet does (the renewal
+# drill of kube-e2e relies on it). First start: no /opt/liveness/ok, so the probe fails twice and the
+# runner kills every process of the container, also one in a session of its own (Ray's daemons
+# are not one process group); the second start makes /opt/liveness/ok and stays.
+kubectl -n "$NS" apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: liveness
+  annotations: {raytls.test/run: "true"}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: app
+      image: sh
+      command: [sh, -c, 'n=$(cat /opt/liveness/starts 2>/dev/null || echo 0); echo $((n + 1)) >/opt/liveness/starts; [ "$n" -ge 1 ] && touch /opt/liveness/ok; setsid sleep 777$n & exec sleep 1000']
+      volumeMounts: [{name: state, mountPath: /opt/liveness}]
+      startupProbe: {exec: {command: [test, -e, /opt/liveness/starts]}, periodSeconds: 1}
+      livenessProbe: {exec: {command: [test, -e, /opt/liveness/ok]}, periodSeconds: 1, failureThreshold: 2}
+  volumes: [{name: state, emptyDir: {}}]
+EOF
+restarted() { [ "$(kubectl -n "$NS" get pod liveness -o jsonpath='{.status.containerStatuses[0].restartCount}')" = 1 ] \
+  && [ "$(kubectl -n "$NS" get pod liveness -o jsonpath='{.status.containerStatuses[0].started}')" = true ]; }
+check "liveness probe: two failures restart the container (restartCount 1, started again)" poll 60 restarted
+sleep 4
+check "liveness probe: the restarted container passes and stays (restartCount still 1, lastState.terminated kept)" bash -c \
+  "[ \"\$(kubectl -n $NS get pod liveness -o jsonpath='{.status.containerStatuses[0].restartCount}/{.status.containerStatuses[0].lastState.terminated.reason}')\" = 1/Error ]"
+check "liveness probe: the restart killed the first start's process in a session of its own" bash -c "! pgrep -f '^sleep 7770$' >/dev/null"
+kubectl -n "$NS" delete pod liveness --wait=false >/dev/null
+
 # --- a Service in front of a run pod: ClusterIP through the runner's proxy, names from /etc/hosts
 kubectl -n "$NS" apply -f - >/dev/null <<'EOF'
 apiVersion: v1
