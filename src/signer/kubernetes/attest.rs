@@ -186,7 +186,7 @@ pub struct Attestor {
 
 /// Start a reflector for `api` into a store; its errors are reported and retried with
 /// kube-rs's default backoff. `strip` drops what the signer never reads.
-fn reflect<K>(
+pub(super) fn reflect<K>(
     what: &'static str,
     api: Api<K>,
     config: watcher::Config,
@@ -225,7 +225,7 @@ fn strip_service(s: &mut Service) {
     strip_meta(&mut s.metadata);
 }
 
-fn strip_partial<K>(m: &mut PartialObjectMeta<K>) {
+pub(super) fn strip_partial<K>(m: &mut PartialObjectMeta<K>) {
     strip_meta(&mut m.metadata);
 }
 

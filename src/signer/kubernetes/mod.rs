@@ -30,6 +30,7 @@ use crate::signer::limits::InFlight;
 pub mod attest;
 pub mod decide;
 pub mod guard;
+pub mod issuer;
 pub mod jwt;
 pub mod selector;
 

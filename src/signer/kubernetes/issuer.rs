@@ -1,0 +1,262 @@
+//! The ServiceAccount issuer, so that tokens are verified here (`jwt`) rather than by a
+//! TokenReview per certificate: its discovery document and key set, read through the API
+//! server (`/.well-known/openid-configuration`, `/openid/v1/jwks`; every ServiceAccount may
+//! read them through the default ClusterRoleBinding `system:service-account-issuer-discovery`),
+//! and a watch of ServiceAccounts, metadata only, for the check a TokenReview makes that
+//! local verification would otherwise skip: the token's ServiceAccount still exists, with
+//! that UID.
+//!
+//! The key set is fetched at start, again every `REFRESH` (a key the issuer dropped stops
+//! verifying), and when a token names a key not in the set, at most once per `REFETCH_EVERY`
+//! (a key added by a restarted API server is picked up at once, and a flood of tokens with
+//! made-up key IDs costs at most one request per `REFETCH_EVERY`).
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::Client;
+
+use super::jwt::{self, Expect, Jwks, TokenError, Verified};
+
+/// The key set is read again after this long in any case.
+pub const REFRESH: Duration = Duration::from_secs(300);
+/// At most one fetch for unknown key IDs per this long.
+pub const REFETCH_EVERY: Duration = Duration::from_secs(10);
+
+type ServiceAccountMeta = PartialObjectMeta<ServiceAccount>;
+
+// A panic elsewhere while a guard was held leaves a value that is still whole here.
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why a token was not verified here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalError {
+    /// The token itself is refused (a forged signature, another issuer, expired, ...).
+    Token(TokenError),
+    /// The token's ServiceAccount is gone, or was made again under its name (another UID).
+    ServiceAccountGone { namespace: String, name: String },
+    /// No key set yet (the discovery endpoints could not be read): the caller may review.
+    NoKeys(String),
+}
+
+impl std::fmt::Display for LocalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocalError::Token(e) => e.fmt(f),
+            LocalError::ServiceAccountGone { namespace, name } => write!(
+                f,
+                "the token's ServiceAccount {namespace}/{name} no longer exists with the UID it was issued for"
+            ),
+            LocalError::NoKeys(why) => write!(
+                f,
+                "the ServiceAccount issuer's keys could not be read: {}",
+                crate::text::escape::escape(why)
+            ),
+        }
+    }
+}
+
+/// The issuer's name and keys as last read.
+#[derive(Debug, Clone)]
+struct Keys {
+    issuer: String,
+    jwks: Arc<Jwks>,
+}
+
+/// What `/healthz` and the start-up line say about local verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerStatus {
+    pub issuer: Option<String>,
+    pub keys: usize,
+    pub last_error: Option<String>,
+}
+
+pub struct Issuer {
+    client: Client,
+    keys: RwLock<Option<Keys>>,
+    last_error: RwLock<Option<String>>,
+    /// One fetch at a time; the instant of the last one.
+    fetch: tokio::sync::Mutex<Option<Instant>>,
+    service_accounts: Store<ServiceAccountMeta>,
+    service_accounts_listed: Arc<AtomicBool>,
+    /// Requests made for the key set (discovery + JWKS count as one fetch each).
+    fetches: AtomicUsize,
+}
+
+impl Issuer {
+    /// Start the ServiceAccount watch and the key fetches (the first at once).
+    pub fn start(client: Client) -> Arc<Self> {
+        let service_accounts = super::attest::reflect(
+            "serviceaccounts",
+            Api::<ServiceAccountMeta>::all(client.clone()),
+            watcher::Config::default(),
+            super::attest::strip_partial,
+        );
+        let issuer = Arc::new(Issuer {
+            client,
+            keys: RwLock::new(None),
+            last_error: RwLock::new(None),
+            fetch: tokio::sync::Mutex::new(None),
+            service_accounts,
+            service_accounts_listed: Arc::new(AtomicBool::new(false)),
+            fetches: AtomicUsize::new(0),
+        });
+        let i = issuer.clone();
+        tokio::spawn(async move {
+            let _ = i.service_accounts.wait_until_ready().await;
+            i.service_accounts_listed.store(true, Ordering::SeqCst);
+        });
+        let i = issuer.clone();
+        tokio::spawn(async move {
+            loop {
+                match i.refetch(Duration::ZERO).await {
+                    Ok(()) => {
+                        let s = i.status();
+                        eprintln!(
+                            "raytls serve: ServiceAccount issuer {}: {} key(s); tokens are verified locally",
+                            crate::text::escape::escape(s.issuer.as_deref().unwrap_or("?")),
+                            s.keys
+                        );
+                    }
+                    Err(e) => eprintln!(
+                        "raytls serve: the ServiceAccount issuer's keys: {}",
+                        crate::text::escape::escape(&e)
+                    ),
+                }
+                // Quicker retries until a first success.
+                let wait = if i.status().keys == 0 {
+                    REFETCH_EVERY
+                } else {
+                    REFRESH
+                };
+                tokio::time::sleep(wait).await;
+            }
+        });
+        issuer
+    }
+
+    pub fn status(&self) -> IssuerStatus {
+        let keys = read(&self.keys);
+        IssuerStatus {
+            issuer: keys.as_ref().map(|k| k.issuer.clone()),
+            keys: keys.as_ref().map_or(0, |k| k.jwks.len()),
+            last_error: read(&self.last_error).clone(),
+        }
+    }
+
+    /// Fetches of the key set since start.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// The ServiceAccount watch has listed once and the keys have been read.
+    pub fn ready(&self) -> bool {
+        self.service_accounts_listed.load(Ordering::SeqCst) && self.status().keys > 0
+    }
+
+    /// Fetch the discovery document and the key set, unless one was fetched less than
+    /// `min_age` ago. Concurrent callers wait for one fetch.
+    async fn refetch(&self, min_age: Duration) -> Result<(), String> {
+        let mut last = self.fetch.lock().await;
+        if last.is_some_and(|t| t.elapsed() < min_age) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let result = self.read_keys().await;
+        match &result {
+            Ok(keys) => {
+                *write(&self.keys) = Some(keys.clone());
+                *write(&self.last_error) = None;
+            }
+            Err(e) => *write(&self.last_error) = Some(e.clone()),
+        }
+        result.map(|_| ())
+    }
+
+    async fn read_keys(&self) -> Result<Keys, String> {
+        let get = |path: &'static str| async move {
+            let request = http::Request::get(path)
+                .body(Vec::new())
+                .map_err(|e| e.to_string())?;
+            self.client
+                .request_text(request)
+                .await
+                .map_err(|e| format!("GET {path}: {e}"))
+        };
+        let discovery = get("/.well-known/openid-configuration").await?;
+        let issuer = serde_json::from_str::<serde_json::Value>(&discovery)
+            .ok()
+            .and_then(|v| v.get("issuer")?.as_str().map(str::to_string))
+            .ok_or("the discovery document names no issuer")?;
+        let jwks = get("/openid/v1/jwks").await?;
+        let jwks = Jwks::parse(jwks.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(Keys {
+            issuer,
+            jwks: Arc::new(jwks),
+        })
+    }
+
+    /// Verify a token for `audience` at `now` (Unix seconds): its signature against the
+    /// issuer's keys (fetched again once for an unknown key ID), its claims, and that its
+    /// ServiceAccount exists with the UID the token names.
+    pub async fn verify(
+        &self,
+        token: &str,
+        audience: &str,
+        now: i64,
+    ) -> Result<Verified, LocalError> {
+        let check = |keys: &Keys| {
+            jwt::verify(
+                token,
+                &keys.jwks,
+                &Expect {
+                    issuer: &keys.issuer,
+                    audience,
+                    now,
+                },
+            )
+        };
+        let current = read(&self.keys).clone();
+        let mut result = match &current {
+            Some(keys) => check(keys),
+            None => Err(TokenError::UnknownKey(String::new())),
+        };
+        if matches!(result, Err(TokenError::UnknownKey(_))) {
+            let _ = self.refetch(REFETCH_EVERY).await;
+            let again = read(&self.keys).clone();
+            match &again {
+                Some(keys) => result = check(keys),
+                None => {
+                    return Err(LocalError::NoKeys(
+                        self.status()
+                            .last_error
+                            .unwrap_or_else(|| "not fetched yet".into()),
+                    ))
+                }
+            }
+        }
+        let verified = result.map_err(LocalError::Token)?;
+        let sa = self
+            .service_accounts
+            .get(&ObjectRef::new(&verified.service_account).within(&verified.namespace));
+        let uid = sa.as_ref().and_then(|s| s.metadata.uid.as_deref());
+        if uid != Some(verified.service_account_uid.as_str()) {
+            return Err(LocalError::ServiceAccountGone {
+                namespace: verified.namespace.clone(),
+                name: verified.service_account.clone(),
+            });
+        }
+        Ok(verified)
+    }
+}
