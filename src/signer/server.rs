@@ -843,7 +843,7 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
             });
             state
                 .metrics
-                .record(role.unwrap_or("unknown"), Some(&e.code), started.elapsed());
+                .record(role.unwrap_or("unknown"), Some(&refusal), started.elapsed());
             error_response(&refusal)
         }
     }
