@@ -1,5 +1,5 @@
 //! Fuzz the signer's request decoding: JSON, the role, then the CSR (PEM, DER, key type,
-//! signature). Any input must give Ok or a 400 ApiError with a one-line message; a panic,
+//! signature). Any input must give Ok or a 400 Refusal with a one-line message; a panic,
 //! an abort or a 5xx status is a bug.
 //!
 //!   cargo fuzz run signer_request
@@ -15,8 +15,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = decoded.csr.key;
         }
         Err(e) => {
-            assert_eq!(e.status, 400, "{e}");
-            assert!(!e.message.contains('\n'), "multi-line message: {e}");
+            assert_eq!(e.status(), 400, "{e}");
+            assert!(!e.to_string().contains('\n'), "multi-line message: {e}");
         }
     }
     // The CSR decoder alone, on raw bytes as DER and as text.

@@ -345,7 +345,7 @@ fn role_pair<'a>(flag: &str, input: &'a str) -> Result<(Role, &'a str)> {
     let (role, value) = input
         .split_once('=')
         .ok_or_else(|| bad("it has no '=' (e.g. worker=./worker.token)".into()))?;
-    let role = parse_role(role.trim()).map_err(|e| bad(e.message))?;
+    let role = parse_role(role.trim()).map_err(|e| bad(e.to_string()))?;
     if value.trim().is_empty() {
         return Err(bad("the value after '=' is empty".into()));
     }

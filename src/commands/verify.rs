@@ -1,7 +1,7 @@
 //! `raytls verify`: offline checks of a CA, certificate and key, one line per check.
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
-use crate::pki::leafcheck::Status;
+use crate::pki::leafcheck::{CheckCode, Status};
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::{self, San};
 use crate::pki::verify::{self, Inputs, Verification};
@@ -186,13 +186,13 @@ fn expected_sans(a: &VerifyArgs) -> Result<(Vec<San>, Vec<crate::pki::leafcheck:
     let role = a.role.unwrap_or(Role::Client);
     if role.needs_pod_ip() && pod_ip.is_none() {
         notes.push(note(
-            "pod_ip_unchecked",
+            CheckCode::PodIpUnchecked,
             "no --pod-ip or POD_IP: the pod IP SAN, which Ray dials between pods, was not checked",
         ));
     }
     if role == Role::Head && fqdn.is_none() {
         notes.push(note(
-            "fqdn_unchecked",
+            CheckCode::FqdnUnchecked,
             "no --fqdn or FQ_RAY_IP: the head service name, which workers dial, was not checked",
         ));
     }
@@ -216,7 +216,7 @@ fn expected_sans(a: &VerifyArgs) -> Result<(Vec<San>, Vec<crate::pki::leafcheck:
     Ok((sans, notes))
 }
 
-fn note(code: &'static str, message: &str) -> crate::pki::leafcheck::Check {
+fn note(code: CheckCode, message: &str) -> crate::pki::leafcheck::Check {
     crate::pki::leafcheck::Check {
         code,
         status: Status::Warn,

@@ -48,17 +48,6 @@ pub enum CsrError {
     UnsupportedKey(String),
 }
 
-impl CsrError {
-    /// A stable code for the API and the audit log.
-    pub fn code(&self) -> &'static str {
-        match self {
-            CsrError::NotPem(_) | CsrError::Malformed(_) => "bad_csr",
-            CsrError::BadSignature => "bad_csr_signature",
-            CsrError::UnsupportedKey(_) => "unsupported_key",
-        }
-    }
-}
-
 impl fmt::Display for CsrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -272,7 +261,10 @@ mod tests {
             "-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n",
         ] {
             let e = parse_pem(input).err().expect("refused");
-            assert_eq!(e.code(), "bad_csr", "{input:?}: {e}");
+            assert!(
+                matches!(e, CsrError::NotPem(_) | CsrError::Malformed(_)),
+                "{input:?}: {e}"
+            );
         }
         let key = keys::generate(KeyType::EcdsaP256).unwrap();
         let pem = make_csr_pem(&key, Role::Worker).unwrap();

@@ -19,16 +19,82 @@ pub enum Status {
     Renew,
 }
 
+/// What a check looks at: its stable code for scripts (`verify --json`, the `verify` lines)
+/// is `as_str()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckCode {
+    /// The leaf verifies against the CA as a TLS server certificate.
+    ChainServer,
+    /// ... and as a TLS client certificate.
+    ChainClient,
+    KeyMatch,
+    LeafNotCa,
+    Sans,
+    Eku,
+    RayCompat,
+    OutlivesCa,
+    Validity,
+    /// `verify`: the CA itself.
+    Ca,
+    /// `verify`: two roots with one subject.
+    CaSubjects,
+    /// `verify`: the CA-rotation step.
+    Rotation,
+    /// `verify`: notes for what was not checked.
+    PodIpUnchecked,
+    FqdnUnchecked,
+}
+
+impl CheckCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckCode::ChainServer => "chain_server",
+            CheckCode::ChainClient => "chain_client",
+            CheckCode::KeyMatch => "key_match",
+            CheckCode::LeafNotCa => "leaf_not_ca",
+            CheckCode::Sans => "sans",
+            CheckCode::Eku => "eku",
+            CheckCode::RayCompat => "ray_compat",
+            CheckCode::OutlivesCa => "outlives_ca",
+            CheckCode::Validity => "validity",
+            CheckCode::Ca => "ca",
+            CheckCode::CaSubjects => "ca_subjects",
+            CheckCode::Rotation => "rotation",
+            CheckCode::PodIpUnchecked => "pod_ip_unchecked",
+            CheckCode::FqdnUnchecked => "fqdn_unchecked",
+        }
+    }
+
+    /// One of the chain checks.
+    pub fn is_chain(self) -> bool {
+        matches!(self, CheckCode::ChainServer | CheckCode::ChainClient)
+    }
+}
+
+/// Padded as a string (`verify` prints `{:<16}`).
+impl std::fmt::Display for CheckCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl serde::Serialize for CheckCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One check: a stable code for scripts, and a message for people.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
-    pub code: &'static str,
+    pub code: CheckCode,
     pub status: Status,
     pub message: String,
 }
 
 impl Check {
-    fn new(code: &'static str, status: Status, message: impl Into<String>) -> Self {
+    fn new(code: CheckCode, status: Status, message: impl Into<String>) -> Self {
         Check {
             code,
             status,
@@ -94,8 +160,8 @@ fn chain(roots: &[CertificateDer<'_>], leaf: &Leaf<'_>, now: OffsetDateTime) -> 
     let window =
         (info.not_before <= info.not_after).then(|| now.clamp(info.not_before, info.not_after));
     [
-        (Usage::Server, "chain_server", "TLS server"),
-        (Usage::Client, "chain_client", "TLS client"),
+        (Usage::Server, CheckCode::ChainServer, "TLS server"),
+        (Usage::Client, CheckCode::ChainClient, "TLS client"),
     ]
     .into_iter()
     .map(|(usage, code, what)| {
@@ -128,13 +194,13 @@ fn chain(roots: &[CertificateDer<'_>], leaf: &Leaf<'_>, now: OffsetDateTime) -> 
 fn key_match(key: &Key, info: &CertInfo) -> Check {
     if key.matches_public_key(&info.spki_bits) {
         Check::new(
-            "key_match",
+            CheckCode::KeyMatch,
             Status::Pass,
             "the private key matches the certificate",
         )
     } else {
         Check::new(
-            "key_match",
+            CheckCode::KeyMatch,
             Status::Fail,
             "the private key does not belong to this certificate",
         )
@@ -144,13 +210,13 @@ fn key_match(key: &Key, info: &CertInfo) -> Check {
 fn leaf_not_ca(info: &CertInfo) -> Check {
     if info.is_ca {
         Check::new(
-            "leaf_not_ca",
+            CheckCode::LeafNotCa,
             Status::Fail,
             "the certificate is a CA (CA:TRUE); Ray needs a leaf certificate",
         )
     } else {
         Check::new(
-            "leaf_not_ca",
+            CheckCode::LeafNotCa,
             Status::Pass,
             "the certificate is a leaf (not a CA)",
         )
@@ -166,10 +232,10 @@ fn sans(leaf: &Leaf<'_>, expected: &[San]) -> Check {
         .map(|s| s.to_string())
         .collect();
     if missing.is_empty() {
-        Check::new("sans", Status::Pass, format!("covers {covered}"))
+        Check::new(CheckCode::Sans, Status::Pass, format!("covers {covered}"))
     } else {
         Check::new(
-            "sans",
+            CheckCode::Sans,
             Status::Fail,
             format!("does not cover {}; it covers {covered}", missing.join(", ")),
         )
@@ -180,13 +246,15 @@ fn sans(leaf: &Leaf<'_>, expected: &[San]) -> Check {
 fn eku(info: &CertInfo) -> Check {
     match &info.eku {
         None => Check::new(
-            "eku",
+            CheckCode::Eku,
             Status::Pass,
             "no EKU extension: usable as server and client",
         ),
-        Some(_) if info.eku_fits_ray() => {
-            Check::new("eku", Status::Pass, "EKU has serverAuth and clientAuth")
-        }
+        Some(_) if info.eku_fits_ray() => Check::new(
+            CheckCode::Eku,
+            Status::Pass,
+            "EKU has serverAuth and clientAuth",
+        ),
         Some(e) => {
             let missing = match (e.server_auth, e.client_auth) {
                 (false, false) => "serverAuth and clientAuth",
@@ -194,7 +262,7 @@ fn eku(info: &CertInfo) -> Check {
                 _ => "clientAuth (Ray's clients will be refused)",
             };
             Check::new(
-                "eku",
+                CheckCode::Eku,
                 Status::Fail,
                 format!("EKU lacks {missing}; Ray uses one certificate both ways"),
             )
@@ -206,7 +274,7 @@ fn eku(info: &CertInfo) -> Check {
 fn outlives_ca(info: &CertInfo, ca_info: &CertInfo) -> Option<Check> {
     (info.not_after > ca_info.not_after).then(|| {
         Check::new(
-            "outlives_ca",
+            CheckCode::OutlivesCa,
             Status::Warn,
             format!(
                 "valid until {} but the CA expires on {}",
@@ -222,27 +290,27 @@ pub fn ray_compatibility(info: &CertInfo) -> Check {
     let sig = info.signature_algorithm.to_ascii_lowercase();
     match &info.public_key {
         PublicKeyKind::Ed25519 | PublicKeyKind::Ed448 => Check::new(
-            "ray_compat",
+            CheckCode::RayCompat,
             Status::Fail,
             format!("{} key: Ray cannot use it (NO_COMMON_SIGNATURE_ALGORITHMS); use RSA or ECDSA P-256/P-384", info.public_key),
         ),
         PublicKeyKind::Rsa { bits } if *bits < 2048 => Check::new(
-            "ray_compat",
+            CheckCode::RayCompat,
             Status::Fail,
             format!("RSA {bits} key: Ray (gRPC/BoringSSL) and rustls need at least 2048 bits"),
         ),
         PublicKeyKind::Other { .. } => Check::new(
-            "ray_compat",
+            CheckCode::RayCompat,
             Status::Fail,
             format!("{}: Ray supports RSA and ECDSA P-256/P-384 keys", info.public_key),
         ),
         _ if sig.contains("sha1") || sig.contains("md5") => Check::new(
-            "ray_compat",
+            CheckCode::RayCompat,
             Status::Fail,
             format!("signed with {}: Ray's TLS rejects SHA-1/MD5 signatures; re-issue with SHA-256", info.signature_algorithm),
         ),
         _ => Check::new(
-            "ray_compat",
+            CheckCode::RayCompat,
             Status::Pass,
             format!("{} key, {} signature: usable by Ray", info.public_key, info.signature_algorithm),
         ),
@@ -253,7 +321,7 @@ pub fn ray_compatibility(info: &CertInfo) -> Check {
 pub fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check {
     if info.not_before > info.not_after {
         return Check::new(
-            "validity",
+            CheckCode::Validity,
             Status::Fail,
             format!(
                 "never valid: notBefore {} is after notAfter {}",
@@ -264,7 +332,7 @@ pub fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check
     }
     if now < info.not_before {
         return Check::new(
-            "validity",
+            CheckCode::Validity,
             Status::Fail,
             format!(
                 "not valid until {} (check the clocks)",
@@ -274,7 +342,7 @@ pub fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check
     }
     if now > info.not_after {
         return Check::new(
-            "validity",
+            CheckCode::Validity,
             Status::Fail,
             format!(
                 "expired on {}",
@@ -292,9 +360,13 @@ pub fn validity(info: &CertInfo, renew: RenewWhen, now: OffsetDateTime) -> Check
     };
     let msg = crate::pki::certinfo::valid_until(info.not_after, now);
     if due {
-        Check::new("validity", Status::Renew, format!("{msg}: due for renewal"))
+        Check::new(
+            CheckCode::Validity,
+            Status::Renew,
+            format!("{msg}: due for renewal"),
+        )
     } else {
-        Check::new("validity", Status::Pass, msg)
+        Check::new(CheckCode::Validity, Status::Pass, msg)
     }
 }
 
@@ -312,4 +384,21 @@ pub fn first_problem(checks: &[Check]) -> Option<&Check> {
         .iter()
         .find(|c| c.status == Status::Fail)
         .or_else(|| checks.iter().find(|c| c.status == Status::Renew))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `verify --json` and the `verify` lines show the code as the string it always was.
+    #[test]
+    fn check_codes_print_and_serialize_as_their_strings() {
+        let c = Check::new(CheckCode::ChainServer, Status::Pass, "ok");
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"code":"chain_server","status":"pass","message":"ok"}"#
+        );
+        assert_eq!(format!("[{:<8}]", CheckCode::Eku), "[eku     ]");
+        assert!(CheckCode::ChainClient.is_chain() && !CheckCode::Sans.is_chain());
+    }
 }

@@ -9,7 +9,7 @@ use crate::exit_code::ExitCode;
 use crate::pki::authority::check_is_usable_ca;
 use crate::pki::certinfo::{date, CertInfo};
 use crate::pki::keys::{self, Key};
-use crate::pki::leafcheck::{self, Check, Expectations, Leaf, RenewWhen, Status};
+use crate::pki::leafcheck::{self, Check, CheckCode, Expectations, Leaf, RenewWhen, Status};
 use crate::pki::pem;
 use crate::pki::san::San;
 use crate::pki::trust::{rotation_step, Root, Rotation, RotationStep, TrustBundle};
@@ -93,7 +93,7 @@ pub fn check_files(
     };
     if let Some(why) = key_problem {
         checks.push(Check {
-            code: "key_match",
+            code: CheckCode::KeyMatch,
             status: Status::Fail,
             message: format!("the private key cannot be used: {why}"),
         });
@@ -182,7 +182,7 @@ fn same_subjects(trust: &TrustBundle) -> Option<Check> {
             .map(|_| a)
     })?;
     Some(Check {
-        code: "ca_subjects",
+        code: CheckCode::CaSubjects,
         status: Status::Fail,
         message: format!(
             "two roots in the CA file have the subject \"{}\": Ray's TLS then reports a bad signature instead of an unknown CA; make each CA's subject unique",
@@ -202,7 +202,7 @@ fn rotation_check(r: &Rotation) -> Check {
         RotationStep::CurrentNotTrusted => Status::Warn,
     };
     Check {
-        code: "rotation",
+        code: CheckCode::Rotation,
         status,
         message: r.next.clone(),
     }
@@ -211,7 +211,7 @@ fn rotation_check(r: &Rotation) -> Check {
 fn ca_check(inputs: &Inputs, ca: &CertInfo, now: OffsetDateTime) -> Check {
     match check_is_usable_ca(&inputs.ca, ca, now) {
         Ok(()) => Check {
-            code: "ca",
+            code: CheckCode::Ca,
             status: Status::Pass,
             message: format!(
                 "CA \"{}\" ({}) is a CA, valid until {}",
@@ -221,7 +221,7 @@ fn ca_check(inputs: &Inputs, ca: &CertInfo, now: OffsetDateTime) -> Check {
             ),
         },
         Err(e) => Check {
-            code: "ca",
+            code: CheckCode::Ca,
             status: Status::Fail,
             message: e.to_string(),
         },

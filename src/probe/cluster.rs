@@ -27,7 +27,7 @@ use super::pool::{self, Outcome};
 use super::target::{self, Host, Target};
 use super::tls::{self, lock, Verify};
 use crate::pki::certinfo::{date, CertInfo};
-use crate::pki::leafcheck::{self, Check, Expectations, Leaf, RenewWhen, Status};
+use crate::pki::leafcheck::{self, Check, CheckCode, Expectations, Leaf, RenewWhen, Status};
 use crate::pki::san::San;
 use crate::text::escape::clip;
 use crate::text::hex;
@@ -750,7 +750,7 @@ fn judge(
                 info: ca_info,
             }]);
         let c = leafcheck::check_leaf(&one, &leaf, &expect, now);
-        if status(&c, "chain_server") == Some(Status::Pass) {
+        if status(&c, CheckCode::ChainServer) == Some(Status::Pass) {
             r.chains_to = Some(subject);
             r.chains_to_index = Some(i + 1);
             checks = Some(c);
@@ -759,7 +759,7 @@ fn judge(
         checks.get_or_insert(c);
     }
     let checks = checks.unwrap_or_default();
-    r.covers_address = Some(status(&checks, "sans") == Some(Status::Pass));
+    r.covers_address = Some(status(&checks, CheckCode::Sans) == Some(Status::Pass));
 
     let problems = problems(
         &checks,
@@ -793,11 +793,11 @@ fn judge(
     ))
 }
 
-fn status(checks: &[Check], code: &str) -> Option<Status> {
+fn status(checks: &[Check], code: CheckCode) -> Option<Status> {
     checks.iter().find(|c| c.code == code).map(|c| c.status)
 }
 
-fn message<'a>(checks: &'a [Check], code: &str) -> &'a str {
+fn message(checks: &[Check], code: CheckCode) -> &str {
     checks
         .iter()
         .find(|c| c.code == code)
@@ -818,7 +818,7 @@ fn problems(
 ) -> Vec<(Cause, String)> {
     let mut out = Vec::new();
     let host = target.host_text();
-    if status(checks, "sans") == Some(Status::Fail) {
+    if status(checks, CheckCode::Sans) == Some(Status::Fail) {
         let covers = info.labeled_sans().join(", ");
         out.push((
             Cause::NameMismatch,
@@ -840,18 +840,24 @@ fn problems(
                 info.issuer,
                 creds.ca_path.display(),
                 creds.ca_subjects.join("; "),
-                message(checks, "chain_server")
+                message(checks, CheckCode::ChainServer)
             ),
         ));
     }
-    match status(checks, "validity") {
+    match status(checks, CheckCode::Validity) {
         Some(Status::Fail) if now < info.not_before => out.push((
             Cause::NotYetValid,
-            format!("its certificate is {}", message(checks, "validity")),
+            format!(
+                "its certificate is {}",
+                message(checks, CheckCode::Validity)
+            ),
         )),
         Some(Status::Fail) => out.push((
             Cause::Expired,
-            format!("its certificate is {}", message(checks, "validity")),
+            format!(
+                "its certificate is {}",
+                message(checks, CheckCode::Validity)
+            ),
         )),
         Some(Status::Renew) if opts.min_days_left > 0 => out.push((
             Cause::ExpiresSoon,
@@ -864,7 +870,7 @@ fn problems(
         )),
         _ => {}
     }
-    if status(checks, "eku") == Some(Status::Fail) {
+    if status(checks, CheckCode::Eku) == Some(Status::Fail) {
         let cause = if info.eku.as_ref().is_some_and(|e| !e.server_auth && !e.any) {
             Cause::NoServerAuthEku
         } else {
@@ -872,10 +878,10 @@ fn problems(
         };
         out.push((
             cause,
-            format!("its certificate's {}", message(checks, "eku")),
+            format!("its certificate's {}", message(checks, CheckCode::Eku)),
         ));
     }
-    for code in ["leaf_not_ca", "ray_compat"] {
+    for code in [CheckCode::LeafNotCa, CheckCode::RayCompat] {
         if status(checks, code) == Some(Status::Fail) {
             out.push((
                 Cause::BadServerCert,
@@ -883,12 +889,12 @@ fn problems(
             ));
         }
     }
-    if chains && status(checks, "chain_client") == Some(Status::Fail) {
+    if chains && status(checks, CheckCode::ChainClient) == Some(Status::Fail) {
         out.push((
             Cause::BadServerCert,
             format!(
                 "its certificate {} (the raylet is also a client of the GCS)",
-                message(checks, "chain_client")
+                message(checks, CheckCode::ChainClient)
             ),
         ));
     }

@@ -494,7 +494,7 @@ fn existing_leaf(
     );
     if let Some(c) = leafcheck::first_problem(&checks) {
         // After a rotation's step 3 a leaf of the dropped CA lands here: name its issuer.
-        let issuer = if c.code.starts_with("chain_") {
+        let issuer = if c.code.is_chain() {
             format!(" (it was issued by \"{}\")", info.issuer_display_name())
         } else {
             String::new()

@@ -1,9 +1,50 @@
-//! The signer's HTTP API: `POST /v1/sign` request and answer, and the error vocabulary.
+//! The signer's HTTP API: its endpoints, `POST /v1/sign` request and answer, and the error
+//! answer (whose codes and messages come from `refusal::Refusal`).
 //! `docs/signer-openapi.yaml` describes the same shapes.
 use serde::{Deserialize, Serialize};
 
-use crate::pki::csr::{self, Csr, CsrError};
+use super::refusal::Refusal;
+use crate::pki::csr::{self, Csr};
 use crate::pki::role::Role;
+
+/// What the signer serves, each at one path with one method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/sign`
+    Sign,
+    /// `GET /healthz`
+    Healthz,
+    /// `GET /metrics`
+    Metrics,
+}
+
+impl Endpoint {
+    /// The endpoint at `path`, whatever the method.
+    pub fn at(path: &str) -> Option<Self> {
+        match path {
+            "/v1/sign" => Some(Endpoint::Sign),
+            "/healthz" => Some(Endpoint::Healthz),
+            "/metrics" => Some(Endpoint::Metrics),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Sign => "/v1/sign",
+            Endpoint::Healthz => "/healthz",
+            Endpoint::Metrics => "/metrics",
+        }
+    }
+
+    /// The one method it answers (and the `Allow` of its 405).
+    pub fn method(self) -> &'static str {
+        match self {
+            Endpoint::Sign => "POST",
+            Endpoint::Healthz | Endpoint::Metrics => "GET",
+        }
+    }
+}
 
 /// The largest request body the signer reads (a P-384 or RSA-4096 CSR in PEM is ~2 KiB).
 pub const MAX_BODY: usize = 16 * 1024;
@@ -43,7 +84,8 @@ pub struct SignResponse {
     pub cluster: Option<String>,
 }
 
-/// An error answer: `{"error": code, "message": text}` with its HTTP status.
+/// An error answer on the wire: `{"error": code, "message": text}` with its HTTP status.
+/// The server makes it from a `Refusal` (`From<&Refusal>`); a client reads it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     #[serde(skip)]
@@ -51,9 +93,6 @@ pub struct ApiError {
     #[serde(rename = "error")]
     pub code: String,
     pub message: String,
-    /// Seconds, for a 429's `Retry-After`.
-    #[serde(skip)]
-    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -62,16 +101,7 @@ impl ApiError {
             status,
             code: code.to_string(),
             message: message.into(),
-            retry_after: None,
         }
-    }
-
-    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
-    }
-
-    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
-        Self::new(403, code, message)
     }
 
     pub fn body_json(&self) -> String {
@@ -94,30 +124,21 @@ pub struct Decoded {
 
 /// Decode a request body: JSON, then the role, then the CSR (key type, then signature).
 /// Every failure is a 400 whose message names the field; nothing here panics.
-pub fn decode_sign_request(body: &[u8]) -> Result<Decoded, ApiError> {
+pub fn decode_sign_request(body: &[u8]) -> Result<Decoded, Refusal> {
     let (role, req) = decode_envelope(body)?;
     decode_csr(role, req)
 }
 
 /// The JSON and the role, before the (costlier) CSR checks.
-pub fn decode_envelope(body: &[u8]) -> Result<(Role, SignRequest), ApiError> {
-    let req: SignRequest = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            "bad_json",
-            // serde_json quotes an unknown field's name, which is the peer's text: escaped,
-            // so the message stays one line without control characters.
-            format!(
-                "the body is not the JSON of a sign request: {}",
-                super::printable(&e.to_string())
-            ),
-        )
-    })?;
+pub fn decode_envelope(body: &[u8]) -> Result<(Role, SignRequest), Refusal> {
+    let req: SignRequest =
+        serde_json::from_slice(body).map_err(|e| Refusal::BadJson { why: e.to_string() })?;
     Ok((parse_role(&req.role)?, req))
 }
 
 /// The CSR of a decoded envelope: key type, then signature.
-pub fn decode_csr(role: Role, req: SignRequest) -> Result<Decoded, ApiError> {
-    let csr = csr::parse_pem(&req.csr).map_err(csr_error)?;
+pub fn decode_csr(role: Role, req: SignRequest) -> Result<Decoded, Refusal> {
+    let csr = csr::parse_pem(&req.csr)?;
     Ok(Decoded {
         role,
         csr,
@@ -126,23 +147,15 @@ pub fn decode_csr(role: Role, req: SignRequest) -> Result<Decoded, ApiError> {
 }
 
 /// `head`, `worker` or `client`.
-pub fn parse_role(s: &str) -> Result<Role, ApiError> {
+pub fn parse_role(s: &str) -> Result<Role, Refusal> {
     match s {
         "head" => Ok(Role::Head),
         "worker" => Ok(Role::Worker),
         "client" => Ok(Role::Client),
-        other => Err(ApiError::bad_request(
-            "bad_role",
-            format!(
-                "role {} is not one of head, worker, client",
-                super::escape(other)
-            ),
-        )),
+        other => Err(Refusal::BadRole {
+            asked: other.to_string(),
+        }),
     }
-}
-
-fn csr_error(e: CsrError) -> ApiError {
-    ApiError::bad_request(e.code(), e.to_string())
 }
 
 #[cfg(test)]
@@ -151,22 +164,36 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_400_naming_what() {
-        for (body, code) in [
-            (&b""[..], "bad_json"),
-            (b"{", "bad_json"),
-            (b"[]", "bad_json"),
-            (b"{\"role\":\"worker\"}", "bad_json"),
-            (
-                b"{\"role\":\"worker\",\"csr\":\"x\",\"extra\":1}",
-                "bad_json",
-            ),
-            (b"{\"role\":\"king\",\"csr\":\"x\"}", "bad_role"),
-            (b"{\"role\":\"worker\",\"csr\":\"x\"}", "bad_csr"),
-            (b"\xff\xfe", "bad_json"),
+        for body in [
+            &b""[..],
+            b"{",
+            b"[]",
+            b"{\"role\":\"worker\"}",
+            b"{\"role\":\"worker\",\"csr\":\"x\",\"extra\":1}",
+            b"\xff\xfe",
         ] {
             let e = decode_sign_request(body).err().expect("refused");
-            assert_eq!((e.status, e.code.as_str()), (400, code), "{body:?}: {e}");
+            assert!(matches!(e, Refusal::BadJson { .. }), "{body:?}: {e:?}");
+            assert_eq!(e.status(), 400);
         }
+        let e = decode_sign_request(b"{\"role\":\"king\",\"csr\":\"x\"}").err();
+        assert!(
+            matches!(&e, Some(Refusal::BadRole { asked }) if asked == "king"),
+            "{e:?}"
+        );
+        let e = decode_sign_request(b"{\"role\":\"worker\",\"csr\":\"x\"}").err();
+        assert!(
+            matches!(e, Some(Refusal::Csr(csr::CsrError::NotPem(_)))),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn endpoints_are_their_paths() {
+        for e in [Endpoint::Sign, Endpoint::Healthz, Endpoint::Metrics] {
+            assert_eq!(Endpoint::at(e.path()), Some(e));
+        }
+        assert_eq!(Endpoint::at("/v1/sign/"), None);
     }
 
     /// Found by the fuzz target: an unknown field's name went into the message as it was.
@@ -175,12 +202,12 @@ mod tests {
         let e = decode_sign_request(b"{\"rol\\n\\u001b[31mx\":1}")
             .err()
             .expect("refused");
-        assert_eq!((e.status, e.code.as_str()), (400, "bad_json"));
-        assert!(e.message.contains("unknown field"), "{}", e.message);
+        assert!(matches!(e, Refusal::BadJson { .. }), "{e:?}");
+        let message = e.to_string();
+        assert!(message.contains("unknown field"), "{message}");
         assert!(
-            !e.message.contains('\n') && !e.message.contains('\u{1b}'),
-            "{}",
-            e.message
+            !message.contains('\n') && !message.contains('\u{1b}'),
+            "{message}"
         );
     }
 
@@ -224,8 +251,8 @@ mod tests {
                 }
             }
             if let Err(e) = decode_sign_request(&m) {
-                assert_eq!(e.status, 400, "{e}");
-                assert!(!e.message.contains('\n'), "{e}");
+                assert_eq!(e.status(), 400, "{e}");
+                assert!(!e.to_string().contains('\n'), "{e}");
             }
         }
     }

@@ -3,7 +3,7 @@
 //! certificate from this CA whose subject records its role (renewal over mutual TLS).
 use std::path::Path;
 
-use super::api::ApiError;
+use super::refusal::{Refusal, Unauthorized};
 use crate::error::{Error, Result};
 use crate::pki::role::Role;
 
@@ -90,32 +90,23 @@ pub fn authenticate(
     tokens: &Tokens,
     authorization: Option<&[u8]>,
     cert: Option<Option<Role>>,
-) -> Result<(Role, Proof), ApiError> {
+) -> Result<(Role, Proof), Refusal> {
     match authorization {
         Some(h) => {
             let token = h
                 .strip_prefix(b"Bearer ")
                 .or_else(|| h.strip_prefix(b"bearer "))
-                .ok_or_else(|| {
-                    ApiError::new(401, "unauthorized", "the Authorization header is not \"Bearer <token>\"")
-                })?;
+                .ok_or(Refusal::Unauthorized(Unauthorized::NotBearer))?;
             let token = token.trim_ascii();
             tokens
                 .role_of(token)
                 .map(|r| (r, Proof::Token))
-                .ok_or_else(|| ApiError::new(401, "unauthorized", "the token is not one of this signer's role tokens"))
+                .ok_or(Refusal::Unauthorized(Unauthorized::UnknownToken))
         }
         None => match cert {
             Some(Some(role)) => Ok((role, Proof::ClientCert)),
-            Some(None) => Err(ApiError::forbidden(
-                "no_role_in_certificate",
-                "the client certificate is from this CA but records no role (OU=head/worker/client); send a role token",
-            )),
-            None => Err(ApiError::new(
-                401,
-                "unauthorized",
-                "no token: send Authorization: Bearer <role token>, or renew with a client certificate from this CA",
-            )),
+            Some(None) => Err(Refusal::NoRoleInCertificate),
+            None => Err(Refusal::Unauthorized(Unauthorized::NoCredentials)),
         },
     }
 }
@@ -142,11 +133,22 @@ mod tests {
                 .0,
             Role::Worker
         );
-        assert_eq!(
-            authenticate(&t, Some(b"Basic x"), None).unwrap_err().status,
-            401
-        );
-        assert_eq!(authenticate(&t, None, None).unwrap_err().status, 401);
+        assert!(matches!(
+            authenticate(&t, Some(b"Basic x"), None),
+            Err(Refusal::Unauthorized(Unauthorized::NotBearer))
+        ));
+        assert!(matches!(
+            authenticate(&t, Some(b"Bearer nope"), None),
+            Err(Refusal::Unauthorized(Unauthorized::UnknownToken))
+        ));
+        assert!(matches!(
+            authenticate(&t, None, None),
+            Err(Refusal::Unauthorized(Unauthorized::NoCredentials))
+        ));
+        assert!(matches!(
+            authenticate(&t, None, Some(None)),
+            Err(Refusal::NoRoleInCertificate)
+        ));
         assert_eq!(
             authenticate(&t, None, Some(Some(Role::Head))).unwrap(),
             (Role::Head, Proof::ClientCert)

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::refusal::Refusal;
 use crate::probe::tls::lock;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -15,7 +16,7 @@ const BUCKETS: [f64; 11] = [
 #[derive(Default)]
 struct Inner {
     requests: BTreeMap<(String, String), u64>,
-    refusals: BTreeMap<String, u64>,
+    refusals: BTreeMap<&'static str, u64>,
     /// Cumulative counts per bucket, then +Inf.
     latency: [u64; BUCKETS.len() + 1],
     latency_sum: f64,
@@ -29,7 +30,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// One `/v1/sign` decision: `result` is `issued` or `refused` (with its reason).
-    pub fn record(&self, role: &str, refusal: Option<&str>, elapsed: Duration) {
+    pub fn record(&self, role: &str, refusal: Option<&Refusal>, elapsed: Duration) {
         let mut m = lock(&self.inner);
         let result = if refusal.is_some() {
             "refused"
@@ -40,7 +41,7 @@ impl Metrics {
             .entry((role.to_string(), result.to_string()))
             .or_default() += 1;
         if let Some(r) = refusal {
-            *m.refusals.entry(r.to_string()).or_default() += 1;
+            *m.refusals.entry(r.code()).or_default() += 1;
         }
         let s = elapsed.as_secs_f64();
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -128,7 +129,9 @@ mod tests {
         m.record("worker", None, Duration::from_millis(3));
         m.record(
             "worker",
-            Some("name_not_allowed"),
+            Some(&Refusal::NameNotAllowed(
+                crate::signer::refusal::NameNotAllowed::FqdnNotHead { name: "x".into() },
+            )),
             Duration::from_millis(30),
         );
         let t = m.render();

@@ -3,7 +3,8 @@
 //! (or, to renew, with a certificate from this CA), and **the server, not the request,
 //! decides the names**: the IP SAN is the TCP peer address the request came from.
 //!
-//! - `api`: the JSON of `POST /v1/sign` and the error vocabulary (status + code + message).
+//! - `api`: the endpoints, the JSON of `POST /v1/sign` and of an error answer.
+//! - `refusal`: every reason to say no, as data; its code, status and message.
 //! - `policy`: who gets which names.
 //! - `auth`: role tokens (constant-time) and the role of a client certificate.
 //! - `limits`: per-peer rate limit.
@@ -20,6 +21,7 @@ pub mod kubernetes;
 pub mod limits;
 pub mod metrics;
 pub mod policy;
+pub mod refusal;
 pub mod server;
 
 /// Peer-supplied text as it may appear in a message for a person: quoted, cut at 200

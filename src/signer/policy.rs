@@ -5,8 +5,7 @@
 //! Anything else a request or its CSR asks for is refused, naming the name.
 use std::net::IpAddr;
 
-use super::api::ApiError;
-use super::escape;
+use super::refusal::{NameNotAllowed, PolicyWhy, Refusal};
 use crate::error::{Error, Result};
 use crate::pki::role::{LeafIdentity, Role};
 use crate::pki::san::{DnsName, San};
@@ -79,7 +78,7 @@ impl Policy {
         role: Role,
         peer: IpAddr,
         asked: &[String],
-    ) -> Result<LeafIdentity, ApiError> {
+    ) -> Result<LeafIdentity, Refusal> {
         // ::ffff:10.0.0.5 on a dual-stack socket is the pod's IPv4 address.
         let peer = peer.to_canonical();
         let pod_ip = role.needs_pod_ip().then_some(peer);
@@ -93,19 +92,17 @@ impl Policy {
         .required_sans();
         let mut extra: Vec<San> = Vec::new();
         for text in asked {
-            let refuse = |why: String| {
-                ApiError::forbidden(
-                    "name_not_allowed",
-                    format!(
-                        "{} is not allowed in a {role} certificate: {why}",
-                        escape(text)
-                    ),
-                )
+            let refuse = |why: PolicyWhy| {
+                Refusal::NameNotAllowed(NameNotAllowed::Policy {
+                    name: text.clone(),
+                    role,
+                    why,
+                })
             };
             let san = match San::parse("name", text) {
                 Ok(San::Ip(ip)) => San::Ip(ip.to_canonical()),
                 Ok(s) => s,
-                Err(_) => return Err(refuse("it is not a DNS name or IP address".into())),
+                Err(_) => return Err(refuse(PolicyWhy::NotAName)),
             };
             if base.contains(&san) || extra.contains(&san) {
                 continue;
@@ -116,28 +113,19 @@ impl Policy {
                 }
                 (San::Dns(_), Role::Head) => {
                     return Err(refuse(if self.head_patterns.is_empty() {
-                        "this signer allows no head names (no --head-name)".into()
+                        PolicyWhy::NoHeadNames
                     } else {
-                        format!(
-                            "it matches no --head-name pattern ({})",
-                            self.patterns_text()
-                        )
+                        PolicyWhy::NoPatternMatches {
+                            patterns: self.patterns_text(),
+                        }
                     }))
                 }
                 (San::Dns(d), _) if self.head_patterns.iter().any(|p| p.matches(d)) => {
-                    return Err(refuse("head names are only for role head".into()))
+                    return Err(refuse(PolicyWhy::HeadNamesOnlyForHead))
                 }
-                (_, Role::Client) => {
-                    return Err(refuse("a client certificate holds no names".into()))
-                }
-                (San::Ip(_), _) => {
-                    return Err(refuse(format!(
-                        "the only addresses are the one the request came from ({peer}) and loopback"
-                    )))
-                }
-                (San::Dns(_), _) => {
-                    return Err(refuse("the only DNS name of a worker is localhost".into()))
-                }
+                (_, Role::Client) => return Err(refuse(PolicyWhy::ClientHoldsNoNames)),
+                (San::Ip(_), _) => return Err(refuse(PolicyWhy::NotThePeer { peer })),
+                (San::Dns(_), _) => return Err(refuse(PolicyWhy::WorkerDnsIsLocalhost)),
             }
         }
         Ok(LeafIdentity {
@@ -198,28 +186,74 @@ mod tests {
     fn refusals_name_the_name() {
         let p = policy();
         let peer: IpAddr = "10.1.2.3".parse().unwrap();
-        for (role, asked, why) in [
-            (Role::Worker, "10.9.9.9", "came from (10.1.2.3)"),
+        let no_match = || PolicyWhy::NoPatternMatches {
+            patterns: "*-head-svc.ray.svc.cluster.local".into(),
+        };
+        for (role, asked, why, says) in [
+            (
+                Role::Worker,
+                "10.9.9.9",
+                PolicyWhy::NotThePeer { peer },
+                "came from (10.1.2.3)",
+            ),
             (
                 Role::Worker,
                 "rc-head-svc.ray.svc.cluster.local",
+                PolicyWhy::HeadNamesOnlyForHead,
                 "only for role head",
             ),
-            (Role::Worker, "::1", "came from"),
-            (Role::Head, "evil.example.com", "matches no --head-name"),
+            (
+                Role::Worker,
+                "::1",
+                PolicyWhy::NotThePeer { peer },
+                "came from",
+            ),
+            (
+                Role::Head,
+                "evil.example.com",
+                no_match(),
+                "matches no --head-name",
+            ),
             (
                 Role::Head,
                 "a.b-head-svc.ray.svc.cluster.local",
+                no_match(),
                 "matches no --head-name",
             ),
-            (Role::Client, "localhost", "holds no names"),
-            (Role::Worker, "bad name\u{1b}", "not a DNS name"),
+            (
+                Role::Client,
+                "localhost",
+                PolicyWhy::ClientHoldsNoNames,
+                "holds no names",
+            ),
+            (
+                Role::Worker,
+                "bad name\u{1b}",
+                PolicyWhy::NotAName,
+                "not a DNS name",
+            ),
         ] {
             let e = p.decide(role, peer, &[asked.to_string()]).unwrap_err();
-            assert_eq!(e.status, 403);
-            assert!(e.message.contains(why), "{asked}: {}", e.message);
-            assert!(!e.message.contains('\u{1b}'), "escaped: {}", e.message);
+            assert!(
+                matches!(&e, Refusal::NameNotAllowed(NameNotAllowed::Policy { name, why: w, .. })
+                    if name == asked && *w == why),
+                "{asked}: {e:?}"
+            );
+            assert_eq!(e.status(), 403);
+            let message = e.to_string();
+            assert!(message.contains(says), "{asked}: {message}");
+            assert!(!message.contains('\u{1b}'), "escaped: {message}");
         }
+        let none = Policy::default()
+            .decide(Role::Head, peer, &["rc-head-svc.ray".into()])
+            .unwrap_err();
+        assert!(matches!(
+            none,
+            Refusal::NameNotAllowed(NameNotAllowed::Policy {
+                why: PolicyWhy::NoHeadNames,
+                ..
+            })
+        ));
     }
 
     #[test]

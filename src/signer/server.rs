@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{header, Method, Request, Response, StatusCode};
+use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -30,7 +30,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use super::api::{self, ApiError, SignResponse, MAX_BODY};
+use super::api::{self, ApiError, Endpoint, SignResponse, MAX_BODY};
 use super::audit::{Audit, Entry};
 use super::auth::{self, Proof, Tokens};
 use super::kubernetes::guard::GuardStatus;
@@ -38,6 +38,7 @@ use super::kubernetes::{KubeRequest, KubeSigner, Who};
 use super::limits::{Connections, InFlight, PeerLimiter, RateLimit, Registered, SourceCap};
 use super::metrics::Metrics;
 use super::policy::Policy;
+use super::refusal::{NameNotAllowed, Refusal, RoleNotAllowed, Unauthorized};
 use crate::error::{Error, Result};
 use crate::pki::authority::{Authority, LeafSubject, Lifetime};
 use crate::pki::certinfo::CertInfo;
@@ -479,7 +480,7 @@ impl ConnInfo {
         &self,
         state: &State,
         now: UnixTime,
-    ) -> std::result::Result<Option<Option<Role>>, ApiError> {
+    ) -> std::result::Result<Option<Option<Role>>, Refusal> {
         let Some((leaf, intermediates)) = self.client_chain.as_ref().and_then(|c| c.split_first())
         else {
             return Ok(None);
@@ -488,14 +489,7 @@ impl ConnInfo {
             .client_verifier
             .verify_client_cert(leaf, intermediates, now)
             .map_err(|e| {
-                ApiError::new(
-                    401,
-                    "unauthorized",
-                    format!(
-                        "the client certificate is no longer accepted ({}); send a role token",
-                        super::printable(&e.to_string())
-                    ),
-                )
+                Refusal::Unauthorized(Unauthorized::CertNotAccepted { why: e.to_string() })
             })?;
         // The handshake's verifier builds a path through whatever intermediates the client
         // sends, so a leaf of any CA below a trusted root passes it: a role-token signer on
@@ -509,14 +503,10 @@ impl ConnInfo {
             let issuer = CertInfo::parse(leaf)
                 .map(|i| i.issuer_display_name().to_string())
                 .unwrap_or_else(|_| "an unreadable issuer".into());
-            return Err(ApiError::forbidden(
-                "foreign_issuer",
-                format!(
-                    "the client certificate was issued by {}, not by this signer's CA {}: only leaves of this signer's CA are renewed (not those of a CA below it, such as a `serve --kubernetes` cluster CA); send a role token",
-                    super::escape(&issuer),
-                    super::escape(state.ca.info.display_name())
-                ),
-            ));
+            return Err(Refusal::ForeignIssuer {
+                issuer,
+                ca: state.ca.info.display_name().to_string(),
+            });
         }
         Ok(Some(role_in_subject(leaf)))
     }
@@ -690,18 +680,15 @@ fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
     r
 }
 
-fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
+/// The answer to a refusal: its wire error, `Retry-After` for a 429, `Allow` for a 405.
+fn error_response(refusal: &Refusal) -> Response<Full<Bytes>> {
+    let e = ApiError::from(refusal);
     let mut r = json_response(e.status, e.body_json());
-    if let Some(secs) = e.retry_after {
+    if let Some(secs) = refusal.retry_after() {
         r.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
     }
-    if e.status == 405 {
-        let allow = if e.message.contains("POST") {
-            "POST"
-        } else {
-            "GET"
-        };
+    if let Some(allow) = refusal.allow() {
         r.headers_mut()
             .insert(header::ALLOW, header::HeaderValue::from_static(allow));
     }
@@ -713,31 +700,24 @@ async fn handle(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_string();
-    Ok(match (req.method().clone(), path.as_str()) {
-        (Method::GET, "/healthz") => {
+    let Some(endpoint) = Endpoint::at(req.uri().path()) else {
+        return Ok(error_response(&Refusal::NotFound));
+    };
+    if req.method().as_str() != endpoint.method() {
+        return Ok(error_response(&Refusal::MethodNotAllowed { endpoint }));
+    }
+    Ok(match endpoint {
+        Endpoint::Healthz => {
             if state.draining.load(Ordering::SeqCst) {
-                error_response(&ApiError::new(
-                    503,
-                    "shutting_down",
-                    "the signer is shutting down",
-                ))
+                error_response(&Refusal::ShuttingDown { endpoint })
             } else if state.kubernetes.as_ref().is_some_and(|k| !k.ready()) {
-                error_response(&ApiError::new(
-                    503,
-                    "cache_not_ready",
-                    "the signer's Kubernetes watch caches have not listed yet",
-                ))
+                error_response(&Refusal::CacheNotReady)
             } else if let Some(k) = &state.kubernetes {
                 // The pod guard is reported, and with --require-pod-guard a signer without it
                 // is not ready (it would refuse every request).
                 let guard = k.guard();
                 if k.requires_guard() && guard != GuardStatus::InPlace {
-                    error_response(&ApiError::new(
-                        503,
-                        "pod_guard_missing",
-                        format!("--require-pod-guard: the pod guard is {}", guard.describe()),
-                    ))
+                    error_response(&Refusal::PodGuardMissing { guard, endpoint })
                 } else {
                     let body = serde_json::json!({
                         "status": "ok",
@@ -750,7 +730,7 @@ async fn handle(
                 json_response(200, "{\"status\":\"ok\"}".into())
             }
         }
-        (Method::GET, "/metrics") => {
+        Endpoint::Metrics => {
             let mut body = state.metrics.render() + &ca_expiry_metrics(&state.ca);
             if let Some(k) = &state.kubernetes {
                 body.push_str(&k.metrics());
@@ -762,54 +742,25 @@ async fn handle(
             );
             r
         }
-        (Method::POST, "/v1/sign") => sign(&state, &conn, req).await,
-        (_, "/v1/sign") => error_response(&ApiError::new(
-            405,
-            "method_not_allowed",
-            "use POST /v1/sign",
-        )),
-        (_, "/healthz" | "/metrics") => error_response(&ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("use GET {path}"),
-        )),
-        _ => error_response(&ApiError::new(
-            404,
-            "not_found",
-            "no such endpoint: the signer serves POST /v1/sign, GET /healthz, GET /metrics",
-        )),
+        Endpoint::Sign => sign(&state, &conn, req).await,
     })
 }
 
 /// Read at most `MAX_BODY` bytes of a body within `limit`: 408 when it is slow, 413 (and
 /// the rest discarded in the background) when it is longer.
-async fn read_body(mut body: Incoming, limit: Duration) -> std::result::Result<Bytes, ApiError> {
+async fn read_body(mut body: Incoming, limit: Duration) -> std::result::Result<Bytes, Refusal> {
     let deadline = tokio::time::Instant::now() + limit;
     let mut buf: Vec<u8> = Vec::new();
     loop {
         match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => {
-                return Err(ApiError::new(
-                    408,
-                    "timeout",
-                    format!(
-                        "the body did not arrive within {}",
-                        crate::text::duration::format(limit)
-                    ),
-                ))
-            }
+            Err(_) => return Err(Refusal::Timeout { limit }),
             Ok(None) => return Ok(Bytes::from(buf)),
-            Ok(Some(Err(e))) => {
-                return Err(ApiError::bad_request(
-                    "bad_body",
-                    format!("cannot read the body: {e}"),
-                ))
-            }
+            Ok(Some(Err(e))) => return Err(Refusal::BadBody { why: e.to_string() }),
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     if buf.len() + data.len() > MAX_BODY {
                         drain_in_background(body, limit);
-                        return Err(ApiError::new(413, "too_large", ""));
+                        return Err(Refusal::TooLarge);
                     }
                     buf.extend_from_slice(&data);
                 }
@@ -878,7 +829,8 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
                 .record(role.unwrap_or("unknown"), None, started.elapsed());
             json_response(200, serde_json::to_string(&answer).unwrap_or_default())
         }
-        Err(e) => {
+        Err(refusal) => {
+            let e = ApiError::from(&refusal);
             state.audit.log(&Entry {
                 time,
                 peer,
@@ -895,8 +847,8 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
             });
             state
                 .metrics
-                .record(role.unwrap_or("unknown"), Some(&e.code), started.elapsed());
-            error_response(&e)
+                .record(role.unwrap_or("unknown"), Some(&refusal), started.elapsed());
+            error_response(&refusal)
         }
     }
 }
@@ -907,23 +859,17 @@ async fn decide(
     in_flight: &InFlight<'_>,
     req: Request<Incoming>,
     seen: &mut Seen,
-) -> std::result::Result<SignResponse, ApiError> {
+) -> std::result::Result<SignResponse, Refusal> {
     if state.draining.load(Ordering::SeqCst) {
-        return Err(ApiError::new(
-            503,
-            "shutting_down",
-            "the signer is shutting down; try another replica or again shortly",
-        ));
+        return Err(Refusal::ShuttingDown {
+            endpoint: Endpoint::Sign,
+        });
     }
     if let Err(wait) = state.limiter.check(conn.peer, Instant::now()) {
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let mut e = ApiError::new(
-            429,
-            "rate_limited",
-            format!("too many requests from {}; retry in {secs}s", conn.peer),
-        );
-        e.retry_after = Some(secs);
-        return Err(e);
+        return Err(Refusal::RateLimited {
+            peer: conn.peer,
+            retry_in: wait.as_secs_f64().ceil().max(1.0) as u64,
+        });
     }
     // Who is asking, before reading a body.
     let authorization = req
@@ -948,13 +894,6 @@ async fn decide(
     };
     seen.proof = Some(static_auth.map_or(Proof::ServiceAccountToken, |(_, p)| p));
 
-    let too_large = || {
-        ApiError::new(
-            413,
-            "too_large",
-            format!("the body is larger than {MAX_BODY} bytes; a CSR in PEM is about 1 KiB"),
-        )
-    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -963,11 +902,9 @@ async fn decide(
     let body = req.into_body();
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         drain_in_background(body, state.limits.read_timeout);
-        return Err(too_large());
+        return Err(Refusal::TooLarge);
     }
-    let bytes = read_body(body, state.limits.read_timeout)
-        .await
-        .map_err(|e| if e.status == 413 { too_large() } else { e })?;
+    let bytes = read_body(body, state.limits.read_timeout).await?;
 
     let (role, request) = api::decode_envelope(&bytes)?;
     seen.role = Some(role);
@@ -990,35 +927,20 @@ async fn decide(
                 )
                 .await;
         }
-        (None, None) => {
-            return Err(ApiError::new(
-                503,
-                "unavailable",
-                "no authenticator configured",
-            ))
-        }
+        (None, None) => return Err(Refusal::Unavailable),
     };
     if role != granted {
-        return Err(ApiError::forbidden(
-            "role_not_allowed",
-            format!(
-                "this {} is for role {granted}; it cannot ask for a {role} certificate",
-                match proof {
-                    Proof::Token => "token",
-                    Proof::ClientCert | Proof::ServiceAccountToken => "client certificate",
-                }
-            ),
-        ));
+        return Err(Refusal::RoleNotAllowed(RoleNotAllowed::Proof {
+            proof,
+            granted,
+            asked: role,
+        }));
     }
     let decoded = api::decode_csr(role, request)?;
     if role != Role::Head && !decoded.fqdn.is_empty() {
-        return Err(ApiError::forbidden(
-            "name_not_allowed",
-            format!(
-                "fqdn {} is only for role head",
-                super::escape(&decoded.fqdn[0])
-            ),
-        ));
+        return Err(Refusal::NameNotAllowed(NameNotAllowed::FqdnNotHead {
+            name: decoded.fqdn[0].clone(),
+        }));
     }
     let mut asked = decoded.fqdn.clone();
     asked.extend(decoded.csr.requested_names.iter().cloned());
@@ -1037,7 +959,7 @@ async fn decide(
             OffsetDateTime::now_utc(),
         )
         // The CA cannot sign now (e.g. it expired while we ran): not the client's fault.
-        .map_err(|e| ApiError::new(503, "ca_unavailable", e.to_string()))?;
+        .map_err(|e| Refusal::CaUnavailable { why: e.to_string() })?;
     Ok(SignResponse {
         certificate: signed.chain_pem,
         ca: state.ca_pem.clone(),

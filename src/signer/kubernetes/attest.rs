@@ -24,7 +24,7 @@ use super::decide::{
     Claims, ClusterFacts, OwnerRef, PodFacts, Review, ServiceFacts, AUDIENCE, EXTRA_POD_NAME,
     HEAD_SERVICES_ANNOTATION, NODE_TYPE_LABEL,
 };
-use crate::signer::api::ApiError;
+use crate::signer::refusal::{KubeFailure, Refusal};
 
 /// How long one TokenReview may take (they answer in milliseconds), and how many tries.
 const REVIEW_TRY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -305,19 +305,15 @@ impl Attestor {
         self.ready.load(Ordering::SeqCst)
     }
 
-    fn unavailable(what: &str, e: kube::Error) -> ApiError {
-        ApiError::new(
-            503,
-            "kubernetes_unavailable",
-            format!(
-                "the signer could not {what} through the Kubernetes API: {}",
-                crate::signer::printable(&e.to_string())
-            ),
-        )
+    fn unavailable(doing: &'static str, e: kube::Error) -> Refusal {
+        Refusal::KubernetesUnavailable {
+            doing,
+            why: KubeFailure::Error(e.to_string()),
+        }
     }
 
     /// One TokenReview for audience `raytls` (two requests when the first connection failed).
-    pub async fn review(&self, token: &str, api_requests: &mut u32) -> Result<Review, ApiError> {
+    pub async fn review(&self, token: &str, api_requests: &mut u32) -> Result<Review, Refusal> {
         let tr = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_string()),
@@ -337,36 +333,27 @@ impl Attestor {
                 Ok(wait) if wait.is_zero() => {}
                 Ok(wait) => tokio::time::sleep(wait).await,
                 Err(retry) => {
-                    let secs = retry.as_secs_f64().ceil().max(1.0) as u64;
-                    let mut e = ApiError::new(
-                        429,
-                        "review_budget_exceeded",
-                        format!(
-                            "the signer is at its budget of {} TokenReviews per second (serve --token-review-rate); retry in {secs}s",
-                            self.budget.rate
-                        ),
-                    );
-                    e.retry_after = Some(secs);
-                    return Err(e);
+                    return Err(Refusal::ReviewBudgetExceeded {
+                        per_second: self.budget.rate,
+                        retry_in: retry.as_secs_f64().ceil().max(1.0) as u64,
+                    });
                 }
             }
             *api_requests += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
-            match tokio::time::timeout(REVIEW_TRY, api.create(&PostParams::default(), &tr)).await
-            {
+            match tokio::time::timeout(REVIEW_TRY, api.create(&PostParams::default(), &tr)).await {
                 Ok(Ok(answer)) => break answer,
                 Ok(Err(e)) if tries < REVIEW_TRIES && !matches!(e, kube::Error::Api(_)) => {}
                 Ok(Err(e)) => return Err(Self::unavailable("review the token", e)),
                 Err(_) if tries < REVIEW_TRIES => {}
                 Err(_) => {
-                    return Err(ApiError::new(
-                        503,
-                        "kubernetes_unavailable",
-                        format!(
-                            "the signer could not review the token through the Kubernetes API: no answer in {} s, {REVIEW_TRIES} tries",
-                            REVIEW_TRY.as_secs()
-                        ),
-                    ))
+                    return Err(Refusal::KubernetesUnavailable {
+                        doing: "review the token",
+                        why: KubeFailure::NoAnswer {
+                            seconds: REVIEW_TRY.as_secs(),
+                            tries: REVIEW_TRIES,
+                        },
+                    })
                 }
             }
         };
@@ -399,7 +386,7 @@ impl Attestor {
         name: &str,
         fresh: bool,
         api_requests: &mut u32,
-    ) -> Result<Option<PodFacts>, ApiError> {
+    ) -> Result<Option<PodFacts>, Refusal> {
         let cached = (!fresh)
             .then(|| self.pods.get(&ObjectRef::new(name).within(namespace)))
             .flatten();
@@ -424,7 +411,7 @@ impl Attestor {
         owner: &OwnerRef,
         fresh: bool,
         api_requests: &mut u32,
-    ) -> Result<Option<ClusterFacts>, ApiError> {
+    ) -> Result<Option<ClusterFacts>, Refusal> {
         if owner.kind != "RayCluster" || !owner.api_version.starts_with("ray.io/") {
             return Ok(None);
         }

@@ -10,8 +10,10 @@ use time::OffsetDateTime;
 use super::selector::Selector;
 use crate::pki::role::Role;
 use crate::pki::san::{push_unique, DnsName, San};
-use crate::signer::api::ApiError;
-use crate::signer::escape;
+use crate::signer::refusal::{
+    NameNotAllowed, NoRayClusterOwner, PodNotFound, PodRef, Refusal, Rejection, RoleNotAllowed,
+    TokenExpired, TokenInvalid, WrongAudience,
+};
 
 /// The audience a pod's projected ServiceAccount token must be for.
 pub const AUDIENCE: &str = "raytls";
@@ -246,23 +248,12 @@ pub fn service_account(username: &str) -> Option<(&str, &str)> {
     (!ns.is_empty() && !name.is_empty() && !name.contains(':')).then_some((ns, name))
 }
 
-fn unauthorized(code: &str, message: String) -> ApiError {
-    ApiError::new(401, code, message)
-}
-
-fn forbidden(code: &str, message: String) -> ApiError {
-    ApiError::forbidden(code, message)
-}
-
 /// What the token's own (unverified) claims already refuse: not a JWT, expired, or valid
 /// for more than an hour. Checked before the TokenReview, so such a token costs no API
 /// request; the claims only ever refuse, the API server alone accepts.
-pub fn check_claims(claims: Option<Claims>, now: OffsetDateTime) -> Result<(), ApiError> {
+pub fn check_claims(claims: Option<Claims>, now: OffsetDateTime) -> Result<(), Refusal> {
     let Some(claims) = claims else {
-        return Err(unauthorized(
-            "token_invalid",
-            "the token is not a Kubernetes ServiceAccount token (not a JWT)".into(),
-        ));
+        return Err(Refusal::TokenInvalid(TokenInvalid::NotJwt));
     };
     if let Claims {
         issued_at: Some(iat),
@@ -270,63 +261,46 @@ pub fn check_claims(claims: Option<Claims>, now: OffsetDateTime) -> Result<(), A
     } = claims
     {
         if exp <= now.unix_timestamp() {
-            return Err(unauthorized(
-                "token_expired",
-                "the token has expired".into(),
-            ));
+            return Err(Refusal::TokenExpired(TokenExpired::Claims));
         }
         if time::Duration::seconds(exp.saturating_sub(iat)) > MAX_TOKEN_LIFETIME {
-            return Err(unauthorized(
-                "token_too_long_lived",
-                format!(
-                    "the token is valid for {}s; a projected token for {AUDIENCE} may last at most 1h (expirationSeconds: 3600)",
-                    exp.saturating_sub(iat)
-                ),
-            ));
+            return Err(Refusal::TokenTooLongLived {
+                seconds: Some(exp.saturating_sub(iat)),
+            });
         }
     } else {
-        return Err(unauthorized(
-            "token_too_long_lived",
-            "the token carries no iat/exp, so its lifetime is unknown; use a projected token (at most 1h)".into(),
-        ));
+        return Err(Refusal::TokenTooLongLived { seconds: None });
     }
     Ok(())
 }
 
-/// The decision. Every refusal has its own code; messages quote what came from the
-/// request or the API escaped, and never hold the token.
-pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
+/// What the API server's error text for a token it did not accept says was wrong.
+fn rejected(why: &str) -> Refusal {
+    let lower = why.to_ascii_lowercase();
+    let r = Rejection {
+        why: why.to_string(),
+    };
+    if lower.contains("audience") {
+        Refusal::WrongAudience(WrongAudience::Rejected(r))
+    } else if lower.contains("expired") {
+        Refusal::TokenExpired(TokenExpired::Rejected(r))
+    } else {
+        Refusal::TokenInvalid(TokenInvalid::Rejected(r))
+    }
+}
+
+/// The decision. Every refusal is its own `Refusal`; its message quotes what came from the
+/// request or the API escaped, and never holds the token.
+pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, Refusal> {
     if !facts.token_present {
-        return Err(unauthorized(
-            "no_token",
-            format!("no token: send the pod's projected ServiceAccount token (audience {AUDIENCE}) as Authorization: Bearer <token> (raytls init --k8s-token FILE)"),
-        ));
+        return Err(Refusal::NoToken);
     }
     check_claims(facts.claims, facts.now)?;
     let Some(review) = &facts.review else {
-        return Err(unauthorized(
-            "token_invalid",
-            "the token was not reviewed by the API server".into(),
-        ));
+        return Err(Refusal::TokenInvalid(TokenInvalid::NotReviewed));
     };
     let (username, extra, audiences) = match review {
-        Review::Rejected(why) => {
-            let lower = why.to_ascii_lowercase();
-            let code = if lower.contains("audience") {
-                "wrong_audience"
-            } else if lower.contains("expired") {
-                "token_expired"
-            } else {
-                "token_invalid"
-            };
-            return Err(unauthorized(
-                code,
-                format!(
-                    "the API server did not accept the token (audience {AUDIENCE}): {}",
-                    escape(why)
-                ),
-            ));
-        }
+        Review::Rejected(why) => return Err(rejected(why)),
         Review::Authenticated {
             username,
             extra,
@@ -334,23 +308,16 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
         } => (username, extra, audiences),
     };
     if !audiences.iter().any(|a| a == AUDIENCE) {
-        return Err(unauthorized(
-            "wrong_audience",
-            format!("the token is not for audience {AUDIENCE}"),
-        ));
+        return Err(Refusal::WrongAudience(WrongAudience::NotInReview));
     }
     let Some((namespace, account)) = service_account(username) else {
-        return Err(unauthorized(
-            "not_service_account",
-            format!("{} is not a ServiceAccount", escape(username)),
-        ));
+        return Err(Refusal::NotServiceAccount {
+            username: username.clone(),
+        });
     };
     let (Some(pod_name), Some(pod_uid)) = (extra.get(EXTRA_POD_NAME), extra.get(EXTRA_POD_UID))
     else {
-        return Err(unauthorized(
-            "not_pod_bound",
-            "the token is not bound to a pod (a projected serviceAccountToken volume is; `kubectl create token` needs --bound-object-kind Pod)".into(),
-        ));
+        return Err(Refusal::NotPodBound);
     };
     if let Some(selector) = &policy.namespaces {
         let allowed = facts
@@ -358,13 +325,10 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
             .as_ref()
             .is_some_and(|labels| selector.matches(labels));
         if !allowed {
-            return Err(forbidden(
-                "namespace_not_allowed",
-                format!(
-                    "namespace {} does not match the signer's namespace selector ({selector})",
-                    escape(namespace)
-                ),
-            ));
+            return Err(Refusal::NamespaceNotAllowed {
+                namespace: namespace.to_string(),
+                selector: selector.clone(),
+            });
         }
     }
     if !policy.accounts.is_empty()
@@ -373,80 +337,61 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
             .iter()
             .any(|p| p.matches(namespace, account))
     {
-        return Err(forbidden(
-            "service_account_not_allowed",
-            format!(
-                "ServiceAccount {} is not one the signer allows (--service-account)",
-                escape(&format!("{namespace}/{account}"))
-            ),
-        ));
+        return Err(Refusal::ServiceAccountNotAllowed {
+            namespace: namespace.to_string(),
+            account: account.to_string(),
+        });
     }
-    let pod_ref = format!("pod {}", escape(&format!("{namespace}/{pod_name}")));
+    let pod_ref = || PodRef {
+        namespace: namespace.to_string(),
+        name: pod_name.clone(),
+    };
     let pod = match &facts.pod {
         None => {
-            return Err(forbidden(
-                "pod_not_found",
-                format!("{pod_ref} does not exist (deleted?)"),
-            ))
+            return Err(Refusal::PodNotFound(PodNotFound::Deleted {
+                pod: pod_ref(),
+            }))
         }
         Some(p) if p.uid != *pod_uid => {
-            return Err(forbidden(
-                "pod_not_found",
-                format!(
-                    "{pod_ref} is another pod now (uid {}, the token is for {}): the token's pod was deleted",
-                    escape(&p.uid),
-                    escape(pod_uid)
-                ),
-            ))
+            return Err(Refusal::PodNotFound(PodNotFound::Replaced {
+                pod: pod_ref(),
+                uid: p.uid.clone(),
+                token_uid: pod_uid.clone(),
+            }))
         }
         Some(p) => p,
     };
     if pod.terminating {
-        return Err(forbidden(
-            "pod_terminating",
-            format!("{pod_ref} is terminating"),
-        ));
+        return Err(Refusal::PodTerminating { pod: pod_ref() });
     }
     // A finished pod keeps its last IP in status while the network may give that address to
     // another pod (EndpointSlices leave such pods out for the same reason). Pending stays:
     // init containers run then.
     if let Some(phase @ ("Succeeded" | "Failed")) = pod.phase.as_deref() {
-        return Err(forbidden(
-            "pod_finished",
-            format!("{pod_ref} has finished (phase {phase}); its address may be another pod's now"),
-        ));
+        return Err(Refusal::PodFinished {
+            pod: pod_ref(),
+            phase: phase.to_string(),
+        });
     }
     if pod.host_network && !policy.allow_host_network {
-        return Err(forbidden(
-            "host_network",
-            format!("{pod_ref} uses hostNetwork: its IP is its node's, so any process on that node could ask as it (serve --allow-host-network accepts that)"),
-        ));
+        return Err(Refusal::HostNetwork { pod: pod_ref() });
     }
     let peer = facts.peer.to_canonical();
     if !pod.pod_ips.contains(&peer) {
-        let ips: Vec<String> = pod.pod_ips.iter().map(|i| i.to_string()).collect();
-        return Err(forbidden(
-            "address_mismatch",
-            format!(
-                "the request came from {peer}, which is not an IP of {pod_ref} ({}): the signer must see the pod's own address (no proxy or NAT in between)",
-                if ips.is_empty() { "it has none yet".to_string() } else { ips.join(", ") }
-            ),
-        ));
+        return Err(Refusal::AddressMismatch {
+            pod: pod_ref(),
+            peer,
+            ips: pod.pod_ips.clone(),
+        });
     }
     let role = match pod.labels.get(NODE_TYPE_LABEL).map(String::as_str) {
         Some("head") => Role::Head,
         Some("worker") => Role::Worker,
         other => {
-            return Err(forbidden(
-                "not_a_ray_pod",
-                format!(
-                    "{pod_ref} has {}; a Ray pod is labelled {NODE_TYPE_LABEL}=head or worker",
-                    match other {
-                        Some(v) => format!("{NODE_TYPE_LABEL}={}", escape(v)),
-                        None => format!("no {NODE_TYPE_LABEL} label"),
-                    }
-                ),
-            ))
+            return Err(Refusal::NotARayPod {
+                pod: pod_ref(),
+                node_type: other.map(String::from),
+            })
         }
     };
     let cluster = match (&pod.controller, &facts.cluster) {
@@ -459,25 +404,18 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
             c.clone()
         }
         (Some(o), _) if o.kind == "RayCluster" && o.api_version.starts_with("ray.io/") => {
-            return Err(forbidden(
-                "no_raycluster_owner",
-                format!(
-                    "{pod_ref} is owned by RayCluster {} (uid {}), which no longer exists",
-                    escape(&o.name),
-                    escape(&o.uid)
-                ),
-            ))
+            return Err(Refusal::NoRayClusterOwner(NoRayClusterOwner::ClusterGone {
+                pod: pod_ref(),
+                name: o.name.clone(),
+                uid: o.uid.clone(),
+            }))
         }
         (owner, _) => {
-            return Err(forbidden(
-                "no_raycluster_owner",
-                format!(
-                    "{pod_ref} has Ray labels but its controller is {}, not a RayCluster",
-                    match owner {
-                        Some(o) => format!("{} {}", escape(&o.kind), escape(&o.name)),
-                        None => "nothing".into(),
-                    }
-                ),
+            return Err(Refusal::NoRayClusterOwner(
+                NoRayClusterOwner::NotARayCluster {
+                    pod: pod_ref(),
+                    controller: owner.as_ref().map(|o| (o.kind.clone(), o.name.clone())),
+                },
             ))
         }
     };
@@ -485,38 +423,26 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
     // pod that says otherwise was not made by KubeRay for this cluster.
     let label = pod.labels.get(CLUSTER_LABEL);
     if label != Some(&cluster.name) {
-        return Err(forbidden(
-            "cluster_label_mismatch",
-            format!(
-                "{pod_ref} is controlled by RayCluster {} but labelled {}",
-                escape(&cluster.name),
-                match label {
-                    Some(v) => format!("{CLUSTER_LABEL}={}", escape(v)),
-                    None => format!("with no {CLUSTER_LABEL}"),
-                }
-            ),
-        ));
+        return Err(Refusal::ClusterLabelMismatch {
+            pod: pod_ref(),
+            cluster: cluster.name.clone(),
+            label: label.cloned(),
+        });
     }
     if facts.asked_role != role {
-        return Err(forbidden(
-            "role_not_allowed",
-            format!(
-                "{pod_ref} is a Ray {role} ({NODE_TYPE_LABEL}={role}); it cannot ask for a {} certificate",
-                facts.asked_role
-            ),
-        ));
+        return Err(Refusal::RoleNotAllowed(RoleNotAllowed::Pod {
+            pod: pod_ref(),
+            is: role,
+            asked: facts.asked_role,
+        }));
     }
     // KubeRay makes one head per RayCluster: a second live one is a pod someone else made (or
     // a forged first one), and certifying either would hand out the head's names.
     if role == Role::Head && !facts.other_heads.is_empty() {
-        return Err(forbidden(
-            "duplicate_head",
-            format!(
-                "RayCluster {} has another live head pod ({}); KubeRay makes one, so neither is certified as head until the extra one is gone",
-                escape(&cluster.name),
-                facts.other_heads.iter().map(|h| escape(h)).collect::<Vec<_>>().join(", ")
-            ),
-        ));
+        return Err(Refusal::DuplicateHead {
+            cluster: cluster.name.clone(),
+            others: facts.other_heads.clone(),
+        });
     }
     let sans = names(
         role,
@@ -528,13 +454,11 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
     );
     let bytes: usize = sans.iter().map(|s| s.to_string().len()).sum();
     if sans.len() > MAX_LEAF_NAMES || bytes > MAX_LEAF_NAME_BYTES {
-        return Err(forbidden(
-            "too_many_names",
-            format!(
-                "{pod_ref} would get {} names ({bytes} bytes; at most {MAX_LEAF_NAMES} and {MAX_LEAF_NAME_BYTES}): too many Services name its head",
-                sans.len()
-            ),
-        ));
+        return Err(Refusal::TooManyNames {
+            pod: pod_ref(),
+            names: sans.len(),
+            bytes,
+        });
     }
     for text in &facts.asked_names {
         let granted = match San::parse("name", text) {
@@ -543,15 +467,11 @@ pub fn decide(facts: &Facts, policy: &KubePolicy) -> Result<Grant, ApiError> {
             Err(_) => false,
         };
         if !granted {
-            let list: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-            return Err(forbidden(
-                "name_not_allowed",
-                format!(
-                    "{} is not a name of {pod_ref}; it may have {}",
-                    escape(text),
-                    list.join(", ")
-                ),
-            ));
+            return Err(Refusal::NameNotAllowed(NameNotAllowed::NotOfPod {
+                name: text.clone(),
+                pod: pod_ref(),
+                granted: sans,
+            }));
         }
     }
     Ok(Grant {
@@ -721,10 +641,17 @@ mod tests {
         }
     }
 
-    fn refused(f: &Facts) -> (u16, String, String) {
+    fn refused(f: &Facts) -> Refusal {
         let e = decide(f, &policy()).expect_err("refused");
-        assert!(!e.message.contains('\n'), "{}", e.message);
-        (e.status, e.code, e.message)
+        assert!(!e.to_string().contains('\n'), "{e}");
+        e
+    }
+
+    /// A refusal of these facts, and its message.
+    fn refused_saying(f: &Facts) -> (Refusal, String) {
+        let e = refused(f);
+        let message = e.to_string();
+        (e, message)
     }
 
     fn texts(s: &[San]) -> Vec<String> {
@@ -771,18 +698,22 @@ mod tests {
         let mut f = head_facts();
         f.token_present = false;
         f.review = None;
-        assert_eq!(refused(&f).0, 401);
-        assert_eq!(refused(&f).1, "no_token");
+        assert!(matches!(refused(&f), Refusal::NoToken));
+        assert_eq!(refused(&f).status(), 401);
     }
 
     #[test]
     fn refusal_not_a_jwt() {
         let mut f = head_facts();
         f.review = None;
-        assert_eq!(refused(&f).1, "token_invalid");
+        assert!(matches!(
+            refused(&f),
+            Refusal::TokenInvalid(TokenInvalid::NotReviewed)
+        ));
         f.claims = None;
-        let (status, code, msg) = refused(&f);
-        assert_eq!((status, code.as_str()), (401, "token_invalid"));
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(e, Refusal::TokenInvalid(TokenInvalid::NotJwt)));
+        assert_eq!(e.status(), 401);
         assert!(msg.contains("not a JWT"), "{msg}");
     }
 
@@ -798,14 +729,24 @@ mod tests {
             })
         };
         assert!(check_claims(c(Some(NOW - 60), Some(NOW + 3540)), now).is_ok());
-        for (claims, code) in [
-            (None, "token_invalid"),
-            (c(Some(NOW - 7200), Some(NOW - 1)), "token_expired"),
-            (c(Some(NOW), Some(NOW + 7200)), "token_too_long_lived"),
-            (c(None, Some(NOW + 60)), "token_too_long_lived"),
-        ] {
-            assert_eq!(check_claims(claims, now).unwrap_err().code, code);
-        }
+        assert!(matches!(
+            check_claims(None, now),
+            Err(Refusal::TokenInvalid(TokenInvalid::NotJwt))
+        ));
+        assert!(matches!(
+            check_claims(c(Some(NOW - 7200), Some(NOW - 1)), now),
+            Err(Refusal::TokenExpired(TokenExpired::Claims))
+        ));
+        assert!(matches!(
+            check_claims(c(Some(NOW), Some(NOW + 7200)), now),
+            Err(Refusal::TokenTooLongLived {
+                seconds: Some(7200)
+            })
+        ));
+        assert!(matches!(
+            check_claims(c(None, Some(NOW + 60)), now),
+            Err(Refusal::TokenTooLongLived { seconds: None })
+        ));
     }
 
     #[test]
@@ -814,15 +755,22 @@ mod tests {
         f.review = Some(Review::Rejected(
             "[invalid bearer token, token audiences [\"vault\"] is invalid for the target audiences [\"raytls\"]]".into(),
         ));
-        let (status, code, msg) = refused(&f);
-        assert_eq!((status, code.as_str()), (401, "wrong_audience"));
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(
+            e,
+            Refusal::WrongAudience(WrongAudience::Rejected(_))
+        ));
+        assert_eq!(e.status(), 401);
         assert!(msg.contains("vault"), "{msg}");
         // An authenticated review for other audiences (a misconfigured review) too.
         let mut f = head_facts();
         if let Some(Review::Authenticated { audiences, .. }) = &mut f.review {
             *audiences = vec!["https://kubernetes.default.svc".into()];
         }
-        assert_eq!(refused(&f).1, "wrong_audience");
+        assert!(matches!(
+            refused(&f),
+            Refusal::WrongAudience(WrongAudience::NotInReview)
+        ));
     }
 
     #[test]
@@ -832,20 +780,29 @@ mod tests {
             "[invalid bearer token, square/go-jose/jwt: validation failed, token is expired (exp)]"
                 .into(),
         ));
-        assert_eq!(refused(&f).1, "token_expired");
+        assert!(matches!(
+            refused(&f),
+            Refusal::TokenExpired(TokenExpired::Rejected(_))
+        ));
         // What kube-apiserver v1.36.3 answers for an expired pod-bound token
         // (scripts/kube-signer-interop.sh asks it).
         let mut f = head_facts();
         f.review = Some(Review::Rejected(
             "[invalid bearer token, service account token has expired]".into(),
         ));
-        assert_eq!(refused(&f).1, "token_expired");
+        assert!(matches!(
+            refused(&f),
+            Refusal::TokenExpired(TokenExpired::Rejected(_))
+        ));
         let mut f = head_facts();
         f.claims = Some(Claims {
             issued_at: Some(NOW - 3600),
             expires: Some(NOW),
         });
-        assert_eq!(refused(&f).1, "token_expired");
+        assert!(matches!(
+            refused(&f),
+            Refusal::TokenExpired(TokenExpired::Claims)
+        ));
     }
 
     #[test]
@@ -855,12 +812,20 @@ mod tests {
             issued_at: Some(NOW - 60),
             expires: Some(NOW + 86400),
         });
-        assert_eq!(refused(&f).1, "token_too_long_lived");
+        assert!(matches!(
+            refused(&f),
+            Refusal::TokenTooLongLived {
+                seconds: Some(86460)
+            }
+        ));
         f.claims = Some(Claims {
             issued_at: None,
             expires: None,
         });
-        assert_eq!(refused(&f).1, "token_too_long_lived");
+        assert!(matches!(
+            refused(&f),
+            Refusal::TokenTooLongLived { seconds: None }
+        ));
     }
 
     #[test]
@@ -869,66 +834,98 @@ mod tests {
         if let Some(Review::Authenticated { extra, .. }) = &mut f.review {
             extra.clear();
         }
-        assert_eq!(refused(&f).1, "not_pod_bound");
+        assert!(matches!(refused(&f), Refusal::NotPodBound));
         let mut f = head_facts();
         if let Some(Review::Authenticated { username, .. }) = &mut f.review {
             *username = "alice".into();
         }
-        assert_eq!(refused(&f).1, "not_service_account");
+        assert!(
+            matches!(refused(&f), Refusal::NotServiceAccount { username } if username == "alice")
+        );
     }
 
     #[test]
     fn refusal_deleted_pod() {
         let mut f = head_facts();
         f.pod = None;
-        let (status, code, msg) = refused(&f);
-        assert_eq!((status, code.as_str()), (403, "pod_not_found"));
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(
+            e,
+            Refusal::PodNotFound(PodNotFound::Deleted { .. })
+        ));
+        assert_eq!(e.status(), 403);
         assert!(msg.contains("ray/") && msg.contains("rc-head-x"), "{msg}");
+        assert!(e.may_be_stale_cache());
         // Deleted and recreated under the same name: another UID.
         let mut f = head_facts();
         f.pod.as_mut().unwrap().uid = "pod-uid-2".into();
-        assert_eq!(refused(&f).1, "pod_not_found");
+        assert!(matches!(
+            refused(&f),
+            Refusal::PodNotFound(PodNotFound::Replaced { uid, token_uid, .. })
+                if uid == "pod-uid-2" && token_uid == "pod-uid-1"
+        ));
         // The API server itself invalidates the token of a deleted pod.
         let mut f = head_facts();
         f.review = Some(Review::Rejected(
             "[invalid bearer token, service account token has been invalidated]".into(),
         ));
-        assert_eq!(refused(&f).1, "token_invalid");
+        assert!(matches!(
+            refused(&f),
+            Refusal::TokenInvalid(TokenInvalid::Rejected(_))
+        ));
     }
 
     #[test]
     fn refusal_terminating_pod() {
         let mut f = head_facts();
         f.pod.as_mut().unwrap().terminating = true;
-        assert_eq!(refused(&f).1, "pod_terminating");
+        assert!(matches!(refused(&f), Refusal::PodTerminating { .. }));
     }
 
     #[test]
     fn refusal_pod_ip_not_the_peer() {
         let mut f = head_facts();
         f.peer = "10.0.0.99".parse().unwrap();
-        let (status, code, msg) = refused(&f);
-        assert_eq!((status, code.as_str()), (403, "address_mismatch"));
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(
+            &e,
+            Refusal::AddressMismatch { peer, ips, .. }
+                if peer.to_string() == "10.0.0.99" && ips.len() == 1
+        ));
+        assert_eq!(e.status(), 403);
+        assert!(e.may_be_stale_cache());
         assert!(
             msg.contains("10.0.0.99") && msg.contains("10.0.0.5"),
             "{msg}"
         );
         f.pod.as_mut().unwrap().pod_ips.clear();
-        assert!(refused(&f).2.contains("none yet"));
+        assert!(refused(&f).to_string().contains("none yet"));
     }
 
     #[test]
     fn refusal_pod_without_node_type() {
         let mut f = head_facts();
         f.pod.as_mut().unwrap().labels.remove(NODE_TYPE_LABEL);
-        assert_eq!(refused(&f).1, "not_a_ray_pod");
+        assert!(matches!(
+            refused(&f),
+            Refusal::NotARayPod {
+                node_type: None,
+                ..
+            }
+        ));
         f.pod
             .as_mut()
             .unwrap()
             .labels
             .insert(NODE_TYPE_LABEL.into(), "redis\u{1b}".into());
-        let (_, code, msg) = refused(&f);
-        assert_eq!(code, "not_a_ray_pod");
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(
+            e,
+            Refusal::NotARayPod {
+                node_type: Some(_),
+                ..
+            }
+        ));
         assert!(!msg.contains('\u{1b}'), "{msg}");
     }
 
@@ -936,44 +933,75 @@ mod tests {
     fn refusal_ray_labels_but_no_raycluster_owner() {
         let mut f = head_facts();
         f.pod.as_mut().unwrap().controller = None;
-        assert_eq!(refused(&f).1, "no_raycluster_owner");
+        assert!(matches!(
+            refused(&f),
+            Refusal::NoRayClusterOwner(NoRayClusterOwner::NotARayCluster {
+                controller: None,
+                ..
+            })
+        ));
         f.pod.as_mut().unwrap().controller = Some(OwnerRef {
             api_version: "apps/v1".into(),
             kind: "ReplicaSet".into(),
             name: "fake".into(),
             uid: "x".into(),
         });
-        assert!(refused(&f).2.contains("ReplicaSet"));
+        assert!(refused(&f).to_string().contains("ReplicaSet"));
         // Owned by a RayCluster that was deleted (or recreated with another UID).
         let mut f = head_facts();
         f.cluster = None;
-        assert_eq!(refused(&f).1, "no_raycluster_owner");
+        assert!(matches!(
+            refused(&f),
+            Refusal::NoRayClusterOwner(NoRayClusterOwner::ClusterGone { .. })
+        ));
         let mut f = head_facts();
         f.cluster.as_mut().unwrap().uid = "rc-uid-2".into();
-        assert_eq!(refused(&f).1, "no_raycluster_owner");
+        let e = refused(&f);
+        assert!(matches!(
+            e,
+            Refusal::NoRayClusterOwner(NoRayClusterOwner::ClusterGone { .. })
+        ));
+        assert!(e.may_be_stale_cache());
     }
 
     #[test]
     fn refusal_worker_asking_for_head() {
         let mut f = worker_facts();
         f.asked_role = Role::Head;
-        let (status, code, msg) = refused(&f);
-        assert_eq!((status, code.as_str()), (403, "role_not_allowed"));
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(
+            e,
+            Refusal::RoleNotAllowed(RoleNotAllowed::Pod {
+                is: Role::Worker,
+                asked: Role::Head,
+                ..
+            })
+        ));
+        assert_eq!(e.status(), 403);
+        assert!(!e.may_be_stale_cache());
         assert!(msg.contains("is a Ray worker"), "{msg}");
         let mut f = head_facts();
         f.asked_role = Role::Client;
-        assert_eq!(refused(&f).1, "role_not_allowed");
+        assert!(matches!(
+            refused(&f),
+            Refusal::RoleNotAllowed(RoleNotAllowed::Pod {
+                is: Role::Head,
+                asked: Role::Client,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn refusal_namespace_outside_selector() {
         let mut f = head_facts();
         f.namespace_labels = Some(labels(&[("raytls", "off")]));
-        let (status, code, msg) = refused(&f);
-        assert_eq!((status, code.as_str()), (403, "namespace_not_allowed"));
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(&e, Refusal::NamespaceNotAllowed { namespace, .. } if namespace == "ray"));
+        assert_eq!(e.status(), 403);
         assert!(msg.contains("raytls=on"), "{msg}");
         f.namespace_labels = None;
-        assert_eq!(refused(&f).1, "namespace_not_allowed");
+        assert!(matches!(refused(&f), Refusal::NamespaceNotAllowed { .. }));
         // Without a selector every namespace is allowed.
         let open = KubePolicy {
             namespaces: None,
@@ -989,7 +1017,11 @@ mod tests {
             *username = "system:serviceaccount:other:rc-sa".into();
         }
         f.namespace_labels = Some(labels(&[("raytls", "on")]));
-        assert_eq!(refused(&f).1, "service_account_not_allowed");
+        assert!(matches!(
+            refused(&f),
+            Refusal::ServiceAccountNotAllowed { namespace, account }
+                if namespace == "other" && account == "rc-sa"
+        ));
         let p = AccountPattern::parse("t", "ray/rc-sa").unwrap();
         assert!(p.matches("ray", "rc-sa") && !p.matches("ray", "default"));
         let any_ns = AccountPattern::parse("t", "rc-sa").unwrap();
@@ -1002,12 +1034,19 @@ mod tests {
     fn refusal_name_outside_the_grant() {
         let mut f = head_facts();
         f.asked_names = vec!["evil.example.com".into()];
-        let (_, code, msg) = refused(&f);
-        assert_eq!(code, "name_not_allowed");
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(
+            &e,
+            Refusal::NameNotAllowed(NameNotAllowed::NotOfPod { name, .. })
+                if name == "evil.example.com"
+        ));
         assert!(msg.contains("rc-head-svc.ray.svc.cluster.local"), "{msg}");
         let mut f = worker_facts();
         f.asked_names = vec!["rc-head-svc".into()];
-        assert_eq!(refused(&f).1, "name_not_allowed");
+        assert!(matches!(
+            refused(&f),
+            Refusal::NameNotAllowed(NameNotAllowed::NotOfPod { .. })
+        ));
         f.asked_names = vec!["localhost".into(), "10.0.0.5".into()];
         assert!(decide(&f, &policy()).is_ok());
     }
@@ -1027,8 +1066,12 @@ mod tests {
         for phase in ["Succeeded", "Failed"] {
             let mut f = worker_facts();
             f.pod.as_mut().unwrap().phase = Some(phase.into());
-            let (status, code, msg) = refused(&f);
-            assert_eq!((status, code.as_str()), (403, "pod_finished"), "{phase}");
+            let (e, msg) = refused_saying(&f);
+            assert!(
+                matches!(&e, Refusal::PodFinished { phase: p, .. } if p == phase),
+                "{phase}"
+            );
+            assert_eq!(e.status(), 403);
             assert!(msg.contains(phase), "{msg}");
         }
         let mut f = worker_facts();
@@ -1043,7 +1086,7 @@ mod tests {
     fn refusal_host_network_unless_allowed() {
         let mut f = worker_facts();
         f.pod.as_mut().unwrap().host_network = true;
-        assert_eq!(refused(&f).1, "host_network");
+        assert!(matches!(refused(&f), Refusal::HostNetwork { .. }));
         let allowing = KubePolicy {
             allow_host_network: true,
             ..policy()
@@ -1061,16 +1104,27 @@ mod tests {
             .unwrap()
             .labels
             .insert(CLUSTER_LABEL.into(), "victim".into());
-        let (_, code, msg) = refused(&f);
-        assert_eq!(code, "cluster_label_mismatch");
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(
+            &e,
+            Refusal::ClusterLabelMismatch { cluster, label: Some(l), .. }
+                if cluster == "rc" && l == "victim"
+        ));
         assert!(msg.contains("ray.io/cluster=\"victim\""), "{msg}");
         f.pod.as_mut().unwrap().labels.remove(CLUSTER_LABEL);
-        assert_eq!(refused(&f).1, "cluster_label_mismatch");
+        assert!(matches!(
+            refused(&f),
+            Refusal::ClusterLabelMismatch { label: None, .. }
+        ));
 
         let mut f = head_facts();
         f.other_heads = vec!["forged-head".into()];
-        let (status, code, msg) = refused(&f);
-        assert_eq!((status, code.as_str()), (403, "duplicate_head"));
+        let (e, msg) = refused_saying(&f);
+        assert!(matches!(
+            &e,
+            Refusal::DuplicateHead { others, .. } if others == &["forged-head"]
+        ));
+        assert_eq!(e.status(), 403);
         assert!(msg.contains("forged-head"), "{msg}");
         // A worker of that cluster is unaffected.
         let mut w = worker_facts();
@@ -1109,7 +1163,10 @@ mod tests {
         assert_eq!(decide(&f, &policy()).unwrap().sans.len(), 7);
         let mut f = head_facts();
         f.services.extend(many(true));
-        let (status, code, msg) = refused(&f);
-        assert_eq!((status, code.as_str()), (403, "too_many_names"), "{msg}");
+        let (e, msg) = refused_saying(&f);
+        assert!(
+            matches!(e, Refusal::TooManyNames { names, .. } if names > MAX_LEAF_NAMES),
+            "{msg}"
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! (`pki::cluster_ca`), and that CA as `ca.crt`: pods of one cluster trust each other and no
 //! other cluster.
 //!
-//! - `decide`: `Facts` -> `Grant` or a refusal (status + code + message).
+//! - `decide`: `Facts` -> `Grant` or a `Refusal`.
 //! - `attest`: TokenReview, reflectors, GET on a cache miss.
 //! - `selector`: `--namespace-selector`.
 use std::collections::HashMap;
@@ -24,8 +24,9 @@ use crate::pki::authority::{Authority, LeafSubject, Lifetime};
 use crate::pki::cluster_ca::{self, ClusterCa, ClusterRef, MasterKey};
 use crate::pki::pem;
 use crate::pki::role::Role;
-use crate::signer::api::{self, ApiError, SignRequest, SignResponse};
+use crate::signer::api::{self, Endpoint, SignRequest, SignResponse};
 use crate::signer::limits::InFlight;
+use crate::signer::refusal::{Refusal, Unauthorized};
 
 pub mod attest;
 pub mod decide;
@@ -199,7 +200,7 @@ impl KubeSigner {
         asked_names: Vec<String>,
         who: &mut Who,
         in_flight: &InFlight<'_>,
-    ) -> std::result::Result<decide::Grant, ApiError> {
+    ) -> std::result::Result<decide::Grant, Refusal> {
         let mut facts = decide::Facts {
             peer,
             asked_role: role,
@@ -256,10 +257,7 @@ impl KubeSigner {
                     _ => Vec::new(),
                 };
                 result = decide::decide(&facts, &self.policy);
-                let stale_cache_could_explain = matches!(&result, Err(e) if matches!(
-                    e.code.as_str(),
-                    "pod_not_found" | "address_mismatch" | "no_raycluster_owner" | "not_a_ray_pod"
-                ));
+                let stale_cache_could_explain = matches!(&result, Err(e) if e.may_be_stale_cache());
                 // A GET already happened on a miss: no second look.
                 if !stale_cache_could_explain || requests > 1 {
                     break;
@@ -277,7 +275,7 @@ impl KubeSigner {
         signer: &Authority,
         namespace: &str,
         cluster: &decide::ClusterFacts,
-    ) -> std::result::Result<Arc<ClusterCa>, ApiError> {
+    ) -> std::result::Result<Arc<ClusterCa>, Refusal> {
         let mut cas = crate::probe::tls::lock(&self.cas);
         if let Some(ca) = cas.get(&cluster.uid) {
             return Ok(ca.clone());
@@ -292,7 +290,7 @@ impl KubeSigner {
                 created: cluster.created,
             },
         )
-        .map_err(|e| ApiError::new(503, "ca_unavailable", e.to_string()))?;
+        .map_err(|e| Refusal::CaUnavailable { why: e.to_string() })?;
         if cas.len() >= MAX_CACHED_CAS {
             cas.clear();
         }
@@ -309,7 +307,7 @@ impl KubeSigner {
         max_lifetime: time::Duration,
         request: KubeRequest<'_>,
         who: &mut Who,
-    ) -> std::result::Result<SignResponse, ApiError> {
+    ) -> std::result::Result<SignResponse, Refusal> {
         let KubeRequest {
             peer,
             authorization,
@@ -324,26 +322,16 @@ impl KubeSigner {
                     .or_else(|| h.strip_prefix(b"bearer "))
                     .and_then(|t| std::str::from_utf8(t.trim_ascii()).ok())
                     .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            401,
-                            "unauthorized",
-                            "the Authorization header is not \"Bearer <ServiceAccount token>\"",
-                        )
-                    })?,
+                    .ok_or(Refusal::Unauthorized(Unauthorized::NotBearerServiceAccount))?,
             ),
         };
         if self.options.require_pod_guard {
             let status = self.guard();
             if status != guard::GuardStatus::InPlace {
-                return Err(ApiError::new(
-                    503,
-                    "pod_guard_missing",
-                    format!(
-                        "the signer runs with --require-pod-guard and the pod guard is {}",
-                        status.describe()
-                    ),
-                ));
+                return Err(Refusal::PodGuardMissing {
+                    guard: status,
+                    endpoint: Endpoint::Sign,
+                });
             }
         }
         let decoded = api::decode_csr(role, request)?;
@@ -370,7 +358,7 @@ impl KubeSigner {
                 Lifetime::Default(max_lifetime),
                 OffsetDateTime::now_utc(),
             )
-            .map_err(|e| ApiError::new(503, "ca_unavailable", e.to_string()))?;
+            .map_err(|e| Refusal::CaUnavailable { why: e.to_string() })?;
         let ca_chain: String = signer
             .intermediates
             .iter()
