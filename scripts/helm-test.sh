@@ -14,7 +14,7 @@
 #      aside), and they pass scripts/check_manifests.py together with that file's RayCluster;
 #      ci/replicas-values.yaml (per-role lifetimes) likewise with raycluster-renewal.yaml's;
 #    - ci/kubernetes-values.yaml: the ClusterRole is exactly tokenreviews create and
-#      pods/services/rayclusters get/list/watch; `raytls serve` gets the kubernetes flags;
+#      pods/services/serviceaccounts/rayclusters get/list/watch; `raytls serve` gets the kubernetes flags;
 #    - examples/kuberay-ray-cluster-values.yaml: the RayCluster KubeRay's ray-cluster chart
 #      makes of it (emulated) passes check_manifests.py with the default token-mode signer.
 # 3. Each ci/invalid/*.yaml must make `helm template` fail, with the message its first line

@@ -20,7 +20,7 @@
                        VALUES (an emulation of its template, see ray_cluster_from_values).
   kubernetes FILE [VALUES]
                        mode kubernetes (flag names: VALUES' kubernetes.flags): the ClusterRole grants exactly tokenreviews create and
-                       pods/services/rayclusters get/list/watch, the binding names the signer's
+                       pods/services/serviceaccounts/rayclusters get/list/watch, the binding names the signer's
                        ServiceAccount, `raytls serve` has the kubernetes flags and no --token.
 
 Prints PASS/FAIL lines; exits 1 if anything failed.
@@ -55,6 +55,7 @@ KUBE_RULES = {
     ("authentication.k8s.io", "tokenreviews"): {"create"},
     ("", "pods"): {"get", "list", "watch"},
     ("", "services"): {"get", "list", "watch"},
+    ("", "serviceaccounts"): {"get", "list", "watch"},
     ("ray.io", "rayclusters"): {"get", "list", "watch"},
     ("admissionregistration.k8s.io", "validatingadmissionpolicies"): {"get", "list"},
     ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): {"get", "list"},
@@ -372,7 +373,7 @@ def cmd_kubernetes(path, values_path=None):
             problems.append(f"{len(got_g)} {kind}(s) rendered, want the pod guard's 1")
         elif got_g[0].get("spec") != want_g[0].get("spec") or cm.meta_name(got_g[0]) != cm.meta_name(want_g[0]):
             problems.append(f"the rendered {kind} differs from examples/kubernetes/pod-guard.yaml's")
-    result(f"{path}: kubernetes mode: RBAC is exactly tokenreviews create + pods/services/rayclusters get/list/watch"
+    result(f"{path}: kubernetes mode: RBAC is exactly tokenreviews create + pods/services/serviceaccounts/rayclusters get/list/watch"
            " + the pod guard's policies get/list; the pod guard is examples/kubernetes/pod-guard.yaml's", problems)
 
     problems = []

@@ -199,7 +199,7 @@ canlist "$SA" >"$T/can.signer"
 canlist system:serviceaccount:raytls-system:kube-e2e-nobody >"$T/can.base"
 extra=$(comm -23 "$T/can.signer" "$T/can.base" | sed -E 's/ \[\] \[\] / /' | sort)
 want=$(printf '%s\n' "namespaces [get list watch]" "pods [get list watch]" "rayclusters.ray.io [get list watch]" \
-  "services [get list watch]" "tokenreviews.authentication.k8s.io [create]" \
+  "serviceaccounts [get list watch]" "services [get list watch]" "tokenreviews.authentication.k8s.io [create]" \
   "validatingadmissionpolicies.admissionregistration.k8s.io [get list]" \
   "validatingadmissionpolicybindings.admissionregistration.k8s.io [get list]" | sort)
 if [ "$extra" = "$want" ]; then pass "RBAC: the signer may only: $(paste -sd';' <<<"$extra")"

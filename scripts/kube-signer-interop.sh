@@ -39,7 +39,15 @@
 # Needs root (ip netns), iproute2, kubectl, curl, jq, openssl, and the control plane up:
 # `scripts/kube.sh up` (KUBE_SH points elsewhere; it is only read with `status` and `env`).
 # Env: RAYTLS_BIN (default target/debug/raytls, built if missing), KUBE_SH, KEEP=1 keeps the
-#      work dir.
+#      work dir, KSI_TOKEN_REVIEW (the signers' --token-review: on-miss, the default, never or
+#      always; test.sh runs on-miss and always). Where the two ways of checking a token differ,
+#      the check says how: a token of a deleted pod, after the API server's ~10 s cache, is
+#      token_invalid by review and pod_not_found when verified here (its signature is good; the
+#      signer's own pod check refuses it). With local checks (on-miss, never) also: /healthz
+#      reports the mode and the issuer's keys; a grant costs no API request; a token signed by a
+#      key the issuer does not publish, under the issuer's key ID, is refused with no request;
+#      under a key ID of its own it is reviewed once (on-miss) or not at all (never); a token of a
+#      deleted ServiceAccount, and of one made again under its name, is refused.
 case ${1:-} in -h|--help) sed -n '2,/^[^#]/{/^#/p;}' "${BASH_SOURCE[0]}"; exit 0;; esac
 set -euo pipefail
 NAME=kube-signer-interop
@@ -183,8 +191,10 @@ for p in a-head:10.231.0.2 a-w1:10.231.0.3 b-w1:10.231.0.4 a-w2:10.231.0.5 plain
   orphan:10.231.0.7 other:10.231.0.8 off-w1:10.231.0.9; do netns_for "${p%%:*}" "${p#*:}"; done
 
 # --- the signer
-start_kube_signer "$RT" "$T/signer" "$SIGNER_IP:$PORT" raytls-test=on "$NAME"
-echo "== signer up on $URL (namespace $NS, rc-a uid $UID_A, rc-b uid $UID_B; work dir $T)"
+TR=${KSI_TOKEN_REVIEW:-on-miss}
+case $TR in never|on-miss|always) ;; *) echo "$NAME: KSI_TOKEN_REVIEW=$TR: not never, on-miss or always" >&2; exit 2;; esac
+start_kube_signer "$RT" "$T/signer" "$SIGNER_IP:$PORT" raytls-test=on "$NAME" --token-review "$TR"
+echo "== signer up on $URL, --token-review $TR (namespace $NS, rc-a uid $UID_A, rc-b uid $UID_B; work dir $T)"
 
 # init POD ROLE TOKEN_FILE OUT [NETNS]: raytls init from the pod's namespace; prints its stderr
 init() {
@@ -316,7 +326,55 @@ kubectl -n "$NS" delete pod a-w2 --grace-period=0 --force >/dev/null 2>&1
 sleep 1   # the signer's watch sees the deletion
 refused "a deleted pod, within the API server's token cache" 403 pod_not_found a-w2 worker "$T/a-w2.tok"
 sleep 11
-refused "a deleted pod, after the API server's token cache" 401 token_invalid a-w2 worker "$T/a-w2.tok"
+if [ "$TR" = always ]; then
+  refused "a deleted pod, after the API server's token cache (reviewed)" 401 token_invalid a-w2 worker "$T/a-w2.tok"
+else
+  refused "a deleted pod, after the API server's token cache (verified here: the signature is good, the pod is gone)" 403 pod_not_found a-w2 worker "$T/a-w2.tok"
+fi
+
+# --- tokens checked here, against the issuer's keys (--token-review on-miss or never)
+if [ "$TR" != always ]; then
+  api_requests() { curl -s --cacert "$CA" "$URL/metrics" | awk '$1 == "raytls_signer_kubernetes_api_requests_total" { print $2 }'; }
+  h=$(curl -s --cacert "$CA" "$URL/healthz")
+  jq -e --arg m "$TR" '.token_review == $m and .issuer_keys >= 1' <<<"$h" >/dev/null \
+    && pass "/healthz: token_review $TR, $(jq -r .issuer_keys <<<"$h") issuer key(s)" || fail "/healthz: $h"
+  first=$(jq -s '[.[] | select(.result=="issued")][0].kubernetes.api_requests' "$T/signer/audit.jsonl")
+  [ "$first" = 0 ] && pass "the first certificate cost no API request (its token verified against the issuer's keys)" \
+    || fail "the first certificate cost $first API requests"
+  # Signed by a key the issuer does not publish: the API server refuses it, so does the signer.
+  openssl genrsa -out "$T/rogue.key" 2048 2>/dev/null
+  real=$(token "$NS" a-w1)
+  forge() {  # forge TOKEN KID: the claims as they are, the header's kid set, signed with rogue.key
+    local h p
+    IFS=. read -r h p _ <<<"$1"
+    h=$(unb64url <<<"$h" | jq -c --arg k "$2" '.kid = $k' | b64url)
+    printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -sign "$T/rogue.key" -binary | b64url)"
+  }
+  kid=$(IFS=. read -r h _ <<<"$real"; unb64url <<<"$h" | jq -r .kid)
+  forge "$real" "$kid" >"$T/rogue-kid.tok"
+  forge "$real" raytls-test-unknown >"$T/rogue-new.tok"
+  jq -e '.authenticated != true' <<<"$(review "$(cat "$T/rogue-kid.tok")")" >/dev/null \
+    && pass "the API server refuses a token signed by an unpublished key" || fail "the API server authenticated the rogue token"
+  n0=$(api_requests)
+  refused "a token signed by an unpublished key, under the issuer's key ID" 401 token_invalid a-w1 worker "$T/rogue-kid.tok"
+  n1=$(api_requests)
+  [ "$n1" = "$n0" ] && pass "... refused with no API request ($n0 -> $n1)" || fail "the rogue token cost $((n1 - n0)) API requests"
+  refused "a token signed by an unpublished key, under a key ID of its own" 401 token_invalid a-w1 worker "$T/rogue-new.tok"
+  n2=$(api_requests)
+  want=$([ "$TR" = on-miss ] && echo 1 || echo 0)
+  [ $((n2 - n1)) = "$want" ] && pass "... $TR: $want TokenReview(s) for the unknown key ID" || fail "unknown key ID: $((n2 - n1)) API requests, want $want"
+  # A deleted ServiceAccount, then one made again under its name (another UID). Before: the
+  # token verifies (refused later, by the ServiceAccount policy).
+  kubectl -n "$NS" create serviceaccount gone-sa >/dev/null
+  pod "$NS" a-sa 10.231.0.30 worker rc-a gone-sa
+  netns_for a-sa 10.231.0.30
+  token "$NS" a-sa raytls 1h gone-sa >"$T/gone.tok"
+  refused "gone-sa's token while gone-sa exists (verified; outside the policy)" 403 service_account_not_allowed a-sa worker "$T/gone.tok"
+  kubectl -n "$NS" delete serviceaccount gone-sa >/dev/null; sleep 1
+  refused "a token of a deleted ServiceAccount" 401 token_invalid a-sa worker "$T/gone.tok"
+  kubectl -n "$NS" create serviceaccount gone-sa >/dev/null; sleep 1
+  refused "a token of a ServiceAccount deleted and made again under its name" 401 token_invalid a-sa worker "$T/gone.tok"
+fi
 
 # --- a RayCluster deleted and created again: new UID, new CA
 kubectl -n "$NS" delete raycluster rc-b --wait=true >/dev/null
@@ -410,7 +468,7 @@ else fail "head with an opted-in Service: $out"; fi
 # per-address limit): at most a burst of 2 and 2 a second are reviewed, the rest get 429
 # review_budget_exceeded without reaching the API server.
 SIGNER1=$SIGNER_PID URL1=$URL CA1=$CA
-start_kube_signer "$RT" "$T/signer2" "$SIGNER_IP:$((PORT + 1))" raytls-test=on "$NAME" --token-review-rate 2
+start_kube_signer "$RT" "$T/signer2" "$SIGNER_IP:$((PORT + 1))" raytls-test=on "$NAME" --token-review-rate 2 --token-review "$TR"
 SIGNER2=$SIGNER_PID URL2=$URL CA2=$CA
 now=$(date +%s)
 forged="$(printf '{"alg":"RS256","kid":"x"}' | b64url).$(jq -nc --argjson n "$now" '{aud:["raytls"],iat:$n,nbf:$n,exp:($n+600),iss:"https://kubernetes.default.svc",sub:"system:serviceaccount:x:y"}' | b64url).$(head -c 256 /dev/urandom | b64url)"
@@ -427,11 +485,15 @@ elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", b - a + 1 }
 reviews=$(curl -s --cacert "$CA2" "$URL2/metrics" | awk '$1 == "raytls_signer_kubernetes_api_requests_total" { print $2 }')
 n429=$(grep -c '^429$' "$T/forged.codes" || true) n401=$(grep -c '^401$' "$T/forged.codes" || true)
 budget=$((2 + 2 * elapsed))
-if [ "${reviews:-99}" -le "$budget" ] && [ "$n429" -gt 0 ] && [ $((n429 + n401)) = 32 ]; then
-  pass "32 forged tokens from 8 addresses: $reviews TokenReviews in ${elapsed}s (budget $budget), $n401 x 401, $n429 x 429"
+if [ "$TR" = never ] && [ "${reviews:-99}" = 0 ] && [ "$n401" = 32 ]; then
+  pass "32 forged tokens from 8 addresses, --token-review never: no TokenReview, 32 x 401"
+elif [ "$TR" != never ] && [ "${reviews:-99}" -le "$budget" ] && [ "$n429" -gt 0 ] && [ $((n429 + n401)) = 32 ]; then
+  pass "32 forged tokens (a key ID the issuer does not publish) from 8 addresses: $reviews TokenReviews in ${elapsed}s (budget $budget), $n401 x 401, $n429 x 429"
 else fail "review budget: $reviews reviews in ${elapsed}s (budget $budget), codes $(sort "$T/forged.codes" | uniq -c | tr '\n' ' ')"; fi
-jq -e -s 'any(.[]; .reason == "review_budget_exceeded" and .status == 429)' "$T/signer2/audit.jsonl" >/dev/null \
-  && pass "the audit names review_budget_exceeded" || fail "no review_budget_exceeded in the second signer's audit"
+if [ "$TR" != never ]; then
+  jq -e -s 'any(.[]; .reason == "review_budget_exceeded" and .status == 429)' "$T/signer2/audit.jsonl" >/dev/null \
+    && pass "the audit names review_budget_exceeded" || fail "no review_budget_exceeded in the second signer's audit"
+fi
 kill -TERM "$SIGNER2"; wait "$SIGNER2" 2>/dev/null || true
 
 # Without the guard: a signer with --require-pod-guard is not ready and signs nothing, and (what

@@ -276,6 +276,22 @@ pub struct KubeArgs {
         requires = "kubernetes"
     )]
     pub token_review_rate: u32,
+    /// How pods' tokens are checked. on-miss (the default): against the ServiceAccount
+    /// issuer's published keys, here, with no API request; a TokenReview only for a token
+    /// this cannot settle (a key newer than the key set, a ServiceAccount newer than the
+    /// watch). never: only here (the issuer's keys must be readable). always: a TokenReview
+    /// for every request, as before. Local checks give up only the API server's own view of
+    /// a token at that instant, which it caches for about 10 s anyway; a deleted pod or
+    /// ServiceAccount is refused either way
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value_t = crate::signer::kubernetes::TokenReview::OnMiss,
+        env = "RAYTLS_SIGNER_TOKEN_REVIEW",
+        requires = "kubernetes"
+    )]
+    pub token_review: crate::signer::kubernetes::TokenReview,
 }
 
 /// What `--kubernetes` needs once the runtime runs (the client is made there).
@@ -321,6 +337,7 @@ fn kube_settings(k: &KubeArgs) -> Result<Option<KubeSettings>> {
         options: crate::signer::kubernetes::KubeOptions {
             reviews_per_second: k.token_review_rate,
             require_pod_guard: k.require_pod_guard,
+            token_review: k.token_review,
         },
     }))
 }

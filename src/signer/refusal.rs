@@ -375,6 +375,11 @@ pub enum TokenInvalid {
     NotJwt,
     NotReviewed,
     Rejected(Rejection),
+    /// Verified here against the issuer's keys (`--token-review never|on-miss`), and found
+    /// wanting: `why` is the verifier's (already escaped) account.
+    NotVerified {
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -553,6 +558,7 @@ impl fmt::Display for Refusal {
                     f.write_str("the token was not reviewed by the API server")
                 }
                 TokenInvalid::Rejected(r) => r.fmt(f),
+                TokenInvalid::NotVerified { why } => f.write_str(why),
             },
             Refusal::TokenExpired(t) => match t {
                 TokenExpired::Claims => f.write_str("the token has expired"),

@@ -719,10 +719,13 @@ async fn handle(
                 if k.requires_guard() && guard != GuardStatus::InPlace {
                     error_response(&Refusal::PodGuardMissing { guard, endpoint })
                 } else {
+                    let (mode, issuer) = k.token_check();
                     let body = serde_json::json!({
                         "status": "ok",
                         "pod_guard": guard.name(),
                         "pod_guard_detail": guard.describe(),
+                        "token_review": mode.name(),
+                        "issuer_keys": issuer.as_ref().map_or(0, |i| i.keys),
                     });
                     json_response(200, body.to_string())
                 }

@@ -21,6 +21,7 @@ use kube::runtime::watcher;
 use kube::Client;
 
 use super::jwt::{self, Expect, Jwks, TokenError, Verified};
+use crate::signer::refusal::{KubeFailure, Refusal, TokenExpired, TokenInvalid, WrongAudience};
 
 /// The key set is read again after this long in any case.
 pub const REFRESH: Duration = Duration::from_secs(300);
@@ -62,6 +63,37 @@ impl std::fmt::Display for LocalError {
                 "the ServiceAccount issuer's keys could not be read: {}",
                 crate::text::escape::escape(why)
             ),
+        }
+    }
+}
+
+impl LocalError {
+    /// A review could still accept the token: the key may be newer than the set, the
+    /// ServiceAccount newer than the watch (`--token-review on-miss` asks the API server).
+    pub fn review_could_differ(&self) -> bool {
+        matches!(
+            self,
+            LocalError::Token(TokenError::UnknownKey(_))
+                | LocalError::ServiceAccountGone { .. }
+                | LocalError::NoKeys(_)
+        )
+    }
+}
+
+/// Refused here: the same codes a review's answer gives (an expired token `token_expired`,
+/// another audience `wrong_audience`, the rest `token_invalid`).
+impl From<LocalError> for Refusal {
+    fn from(e: LocalError) -> Refusal {
+        match e {
+            LocalError::Token(TokenError::Expired) => Refusal::TokenExpired(TokenExpired::Claims),
+            LocalError::Token(TokenError::Audience) => {
+                Refusal::WrongAudience(WrongAudience::NotInReview)
+            }
+            LocalError::NoKeys(why) => Refusal::KubernetesUnavailable {
+                doing: "read the ServiceAccount issuer's keys",
+                why: KubeFailure::Error(why),
+            },
+            e => Refusal::TokenInvalid(TokenInvalid::NotVerified { why: e.to_string() }),
         }
     }
 }

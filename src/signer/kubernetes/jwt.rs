@@ -195,8 +195,9 @@ pub enum TokenError {
     Expired,
     /// `nbf` or `iat` lies ahead (beyond the leeway).
     NotYetValid,
-    /// Signed by the issuer but not a pod-bound ServiceAccount token.
-    NotPodBound,
+    /// Signed by the issuer but no ServiceAccount token (no `kubernetes.io` namespace and
+    /// ServiceAccount claims).
+    NotServiceAccount,
 }
 
 impl std::fmt::Display for TokenError {
@@ -222,8 +223,8 @@ impl std::fmt::Display for TokenError {
             TokenError::Audience => f.write_str("the token is not for audience raytls"),
             TokenError::Expired => f.write_str("the token has expired"),
             TokenError::NotYetValid => f.write_str("the token is not valid yet (clock skew?)"),
-            TokenError::NotPodBound => {
-                f.write_str("the token is not bound to a pod (use a projected token)")
+            TokenError::NotServiceAccount => {
+                f.write_str("the token is not a Kubernetes ServiceAccount token")
             }
         }
     }
@@ -237,8 +238,9 @@ pub struct Verified {
     pub namespace: String,
     pub service_account: String,
     pub service_account_uid: String,
-    pub pod: String,
-    pub pod_uid: String,
+    /// The pod it is bound to (name, UID); None for a token not bound to a pod, which
+    /// `decide` refuses as it refuses such a reviewed token.
+    pub pod: Option<(String, String)>,
     pub audiences: Vec<String>,
     pub issued_at: i64,
     pub expires: i64,
@@ -249,8 +251,10 @@ impl Verified {
     /// both the same way.
     pub fn review(&self) -> Review {
         let mut extra = BTreeMap::new();
-        extra.insert(EXTRA_POD_NAME.to_string(), self.pod.clone());
-        extra.insert(EXTRA_POD_UID.to_string(), self.pod_uid.clone());
+        if let Some((name, uid)) = &self.pod {
+            extra.insert(EXTRA_POD_NAME.to_string(), name.clone());
+            extra.insert(EXTRA_POD_UID.to_string(), uid.clone());
+        }
         extra.insert(EXTRA_SA_UID.to_string(), self.service_account_uid.clone());
         Review::Authenticated {
             username: self.subject.clone(),
@@ -341,16 +345,17 @@ pub fn verify(token: &str, keys: &Jwks, expect: &Expect) -> Result<Verified, Tok
     if iat - LEEWAY_S > expect.now || int("nbf").is_some_and(|nbf| nbf - LEEWAY_S > expect.now) {
         return Err(TokenError::NotYetValid);
     }
-    let k8s = claims.get("kubernetes.io").ok_or(TokenError::NotPodBound)?;
-    let namespace = str_claim(k8s, "namespace").ok_or(TokenError::NotPodBound)?;
+    let k8s = claims
+        .get("kubernetes.io")
+        .ok_or(TokenError::NotServiceAccount)?;
+    let namespace = str_claim(k8s, "namespace").ok_or(TokenError::NotServiceAccount)?;
     let (sa, sa_uid) = k8s
         .get("serviceaccount")
         .and_then(|v| Some((str_claim(v, "name")?, str_claim(v, "uid")?)))
-        .ok_or(TokenError::NotPodBound)?;
-    let (pod, pod_uid) = k8s
+        .ok_or(TokenError::NotServiceAccount)?;
+    let pod = k8s
         .get("pod")
-        .and_then(|v| Some((str_claim(v, "name")?, str_claim(v, "uid")?)))
-        .ok_or(TokenError::NotPodBound)?;
+        .and_then(|v| Some((str_claim(v, "name")?, str_claim(v, "uid")?)));
     let subject = format!("system:serviceaccount:{namespace}:{sa}");
     if str_claim(&claims, "sub").as_deref() != Some(subject.as_str()) {
         return Err(TokenError::Malformed("sub is not the ServiceAccount's"));
@@ -361,7 +366,6 @@ pub fn verify(token: &str, keys: &Jwks, expect: &Expect) -> Result<Verified, Tok
         service_account: sa,
         service_account_uid: sa_uid,
         pod,
-        pod_uid,
         audiences,
         issued_at: iat,
         expires: exp,
@@ -473,10 +477,7 @@ mod tests {
         let token = ec.sign(json!({"alg": "ES256", "kid": "k1"}), &claims());
         let v = verify(&token, &keys, &EXPECT).unwrap();
         assert_eq!(v.subject, "system:serviceaccount:ray:default");
-        assert_eq!(
-            (v.pod.as_str(), v.pod_uid.as_str()),
-            ("rc-head-x", "pod-uid-1")
-        );
+        assert_eq!(v.pod, Some(("rc-head-x".into(), "pod-uid-1".into())));
         assert_eq!(v.service_account_uid, "sa-uid-1");
         let Review::Authenticated {
             username,
@@ -587,9 +588,23 @@ mod tests {
             check(with("sub", json!("system:serviceaccount:ray:admin"))),
             Err(TokenError::Malformed("sub is not the ServiceAccount's"))
         );
+        // Not bound to a pod: verified, without the pod (decide refuses it as not_pod_bound).
         let mut c = claims();
         c["kubernetes.io"].as_object_mut().unwrap().remove("pod");
-        assert_eq!(check(ec.sign(h.clone(), &c)), Err(TokenError::NotPodBound));
+        let v = check(ec.sign(h.clone(), &c)).unwrap();
+        assert_eq!(v.pod, None);
+        let Review::Authenticated { extra, .. } = v.review() else {
+            panic!("not authenticated")
+        };
+        assert!(!extra.contains_key(EXTRA_POD_NAME));
+        c["kubernetes.io"]
+            .as_object_mut()
+            .unwrap()
+            .remove("serviceaccount");
+        assert_eq!(
+            check(ec.sign(h.clone(), &c)),
+            Err(TokenError::NotServiceAccount)
+        );
     }
 
     #[test]

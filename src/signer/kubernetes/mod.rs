@@ -58,6 +58,27 @@ pub struct KubeRequest<'a> {
 /// Cluster CAs kept per replica (a CA is cheap to derive again; the cap bounds memory).
 const MAX_CACHED_CAS: usize = 4096;
 
+/// How pods' tokens are checked (`--token-review`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenReview {
+    /// Against the issuer's keys only.
+    Never,
+    /// Against the issuer's keys; a TokenReview when they cannot settle it.
+    OnMiss,
+    /// A TokenReview for every request.
+    Always,
+}
+
+impl TokenReview {
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenReview::Never => "never",
+            TokenReview::OnMiss => "on-miss",
+            TokenReview::Always => "always",
+        }
+    }
+}
+
 /// How the signer treats the API server and the pod guard.
 #[derive(Debug, Clone, Copy)]
 pub struct KubeOptions {
@@ -65,6 +86,8 @@ pub struct KubeOptions {
     pub reviews_per_second: u32,
     /// Sign nothing while the pod guard is not in place (`--require-pod-guard`).
     pub require_pod_guard: bool,
+    /// `--token-review`.
+    pub token_review: TokenReview,
 }
 
 impl Default for KubeOptions {
@@ -72,14 +95,25 @@ impl Default for KubeOptions {
         KubeOptions {
             reviews_per_second: 500,
             require_pod_guard: false,
+            token_review: TokenReview::OnMiss,
         }
     }
+}
+
+/// How many tokens were settled where, for `/metrics`.
+#[derive(Debug, Default)]
+struct TokenCounts {
+    local: std::sync::atomic::AtomicUsize,
+    reviewed: std::sync::atomic::AtomicUsize,
 }
 
 /// The Kubernetes side of a signer: the API client's caches, the policy, the master key and
 /// the cluster CAs derived so far.
 pub struct KubeSigner {
     attestor: Arc<attest::Attestor>,
+    /// The issuer's keys, unless every token is reviewed.
+    issuer: Option<Arc<issuer::Issuer>>,
+    tokens: TokenCounts,
     guard: Arc<guard::Guard>,
     options: KubeOptions,
     policy: KubePolicy,
@@ -127,6 +161,8 @@ impl KubeSigner {
             )));
         }
         let guard = guard::Guard::start(client.clone());
+        let issuer = (options.token_review != TokenReview::Always)
+            .then(|| issuer::Issuer::start(client.clone()));
         let attestor = attest::Attestor::start(
             client,
             policy.namespaces.is_some(),
@@ -134,6 +170,8 @@ impl KubeSigner {
         );
         Ok(Arc::new(KubeSigner {
             attestor,
+            issuer,
+            tokens: TokenCounts::default(),
             guard,
             options,
             policy,
@@ -143,8 +181,51 @@ impl KubeSigner {
     }
 
     /// The caches have listed once: the signer can decide without asking for every pod.
+    /// With `--token-review never` the issuer's keys must have been read too.
     pub fn ready(&self) -> bool {
         self.attestor.ready()
+            && (self.options.token_review != TokenReview::Never
+                || self.issuer.as_ref().is_some_and(|i| i.ready()))
+    }
+
+    /// `--token-review`, and the issuer's keys as last read (None when every token is
+    /// reviewed).
+    pub fn token_check(&self) -> (TokenReview, Option<issuer::IssuerStatus>) {
+        (
+            self.options.token_review,
+            self.issuer.as_ref().map(|i| i.status()),
+        )
+    }
+
+    /// Check a token: here against the issuer's keys, or by a TokenReview (`--token-review`).
+    async fn check_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+        requests: &mut u32,
+    ) -> std::result::Result<decide::Review, Refusal> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(issuer) = &self.issuer {
+            match issuer
+                .verify(token, decide::AUDIENCE, now.unix_timestamp())
+                .await
+            {
+                Ok(verified) => {
+                    self.tokens.local.fetch_add(1, Relaxed);
+                    return Ok(verified.review());
+                }
+                Err(e)
+                    if self.options.token_review == TokenReview::OnMiss
+                        && e.review_could_differ() => {}
+                Err(e) => {
+                    self.tokens.local.fetch_add(1, Relaxed);
+                    return Err(e.into());
+                }
+            }
+        }
+        let review = self.attestor.review(token, requests).await?;
+        self.tokens.reviewed.fetch_add(1, Relaxed);
+        Ok(review)
     }
 
     /// API requests made for decisions since start.
@@ -186,6 +267,31 @@ impl KubeSigner {
             &[],
             f64::from(u8::from(self.guard() == guard::GuardStatus::InPlace)),
         );
+        e.family(
+            "raytls_signer_kubernetes_tokens_total",
+            Kind::Counter,
+            "Pod tokens settled, by how: against the issuer's keys here (local) or by a TokenReview (review).",
+        );
+        for (how, n) in [
+            ("local", &self.tokens.local),
+            ("review", &self.tokens.reviewed),
+        ] {
+            e.sample(
+                "raytls_signer_kubernetes_tokens_total",
+                &[("how", how)],
+                n.load(std::sync::atomic::Ordering::Relaxed) as f64,
+            );
+        }
+        e.family(
+            "raytls_signer_kubernetes_issuer_keys",
+            Kind::Gauge,
+            "Keys in the ServiceAccount issuer's key set as last read (0: not read; tokens are reviewed).",
+        );
+        e.sample(
+            "raytls_signer_kubernetes_issuer_keys",
+            &[],
+            self.issuer.as_ref().map_or(0, |i| i.status().keys) as f64,
+        );
         e.finish()
     }
 
@@ -219,7 +325,7 @@ impl KubeSigner {
         if let Some(token) = token {
             facts.claims = attest::claims(token);
             if decide::check_claims(facts.claims, facts.now).is_ok() {
-                facts.review = Some(self.attestor.review(token, &mut requests).await?);
+                facts.review = Some(self.check_token(token, facts.now, &mut requests).await?);
             }
         }
         if matches!(facts.review, Some(decide::Review::Authenticated { .. })) {
@@ -234,6 +340,8 @@ impl KubeSigner {
             _ => None,
         };
         let mut result = decide::decide(&facts, &self.policy);
+        // The token's check may have cost a request (a TokenReview) or none (local).
+        let for_token = requests;
         if let Some((ns, pod)) = &target {
             for fresh in [false, true] {
                 facts.namespace_labels = self.attestor.namespace_labels(ns);
@@ -259,7 +367,7 @@ impl KubeSigner {
                 result = decide::decide(&facts, &self.policy);
                 let stale_cache_could_explain = matches!(&result, Err(e) if e.may_be_stale_cache());
                 // A GET already happened on a miss: no second look.
-                if !stale_cache_could_explain || requests > 1 {
+                if !stale_cache_could_explain || requests > for_token {
                     break;
                 }
             }
