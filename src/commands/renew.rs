@@ -3,8 +3,8 @@
 //! Ray reads its certificate only when a process starts, and an init container runs only
 //! when the pod starts: `renew --watch` in a native sidecar keeps the files fresh, and
 //! `health-check --expect-cert` tells the kubelet when Ray still serves the old one.
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,17 +14,17 @@ use time::OffsetDateTime;
 use crate::cli::args::SignerArgs;
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
-use crate::pki::authority::{Authority, CaFiles, Lifetime, CLOCK_SKEW};
-use crate::pki::certinfo::{CertFile, CertInfo};
+use crate::pki::authority::{Authority, CaFiles, Lifetime};
 use crate::pki::csr::role_in_subject;
 use crate::pki::keys::KeyType;
 use crate::pki::leafcheck::RenewWhen;
 use crate::pki::role::{LeafIdentity, Role};
-use crate::pki::san::San;
-use crate::pki::trust::TrustBundle;
 use crate::provision::ray_env::{CA_FILE, CERT_FILE};
+use crate::provision::renewal::{
+    chosen_lifetime, current_certificate, dir_config, Names, Pass, Renewer, Served, ServedCheck,
+};
 use crate::provision::signer::SignerJob;
-use crate::provision::watch_metrics::{self, CertState, WatchMetrics};
+use crate::provision::watch_metrics::{self, WatchMetrics};
 use crate::provision::{self, Action, Outcome, Renewal, Source};
 
 const RENEW_EXAMPLES: &str = "\
@@ -146,7 +146,10 @@ pub fn run(a: RenewArgs) -> Result<ExitCode> {
     }
     if !a.watch {
         let outcome = pass(&a, renewal)?;
-        let served = a.check_served.as_deref().map(|addr| served(&a.dir, addr));
+        let served = a
+            .check_served
+            .as_deref()
+            .map(|addr| ServedCheck::new(addr).check(&a.dir));
         if a.json {
             super::outcome::print_notes(&outcome);
             crate::outln!("{}", outcome_json(&outcome, served.as_ref(), None));
@@ -158,7 +161,23 @@ pub fn run(a: RenewArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Ok);
     }
-    watch(&a, renewal)
+    let metrics = match a.metrics_listen {
+        Some(addr) => {
+            let m = Arc::new(WatchMetrics::new(
+                &a.dir.join(CERT_FILE),
+                &a.dir.join(CA_FILE),
+            ));
+            let local = watch_metrics::serve(addr, m.clone())?;
+            eprintln!("raytls: renew: serving metrics on http://{local}/metrics");
+            Some(m)
+        }
+        None => None,
+    };
+    let Err(e) = Renewer::new(&a.dir, renewal)
+        .check_served(a.check_served.as_deref())
+        .metrics(metrics)
+        .run(|| pass(&a, renewal), |p| log_pass(p, a.json));
+    Err(e)
 }
 
 /// One pass: what the directory holds decides what to ask for.
@@ -174,17 +193,13 @@ fn pass(a: &RenewArgs, renewal: Renewal) -> Result<Outcome> {
             )))
         }
     };
-    let names = Names::of(&current.info, role)?;
+    let names = Names::of(&current.info, crate::cli::args::pod_ip(&None, Some(role))?);
     if let Some(client) = a.signer.client(&a.dir)? {
         a.validity.refuse_with_signer()?;
         let job = SignerJob {
             client: &client,
             role,
-            names: if role == Role::Head {
-                names.dns
-            } else {
-                Vec::new()
-            },
+            names: names.signer_dns(role),
             pod_ip: names.pod_ip,
             key_type: KeyType::default(),
             wait: a.signer.wait,
@@ -211,148 +226,24 @@ fn pass(a: &RenewArgs, renewal: Renewal) -> Result<Outcome> {
     provision::renew_dir(&source, &a.dir, renewal, now).map_err(dir_config)
 }
 
-/// A `--dir` that does not take the files (a read-only volume, no permission, a `..data`
-/// raytls did not make) is the sidecar's configuration, not a passing fault: exit 2, and
-/// `--watch` stops instead of retrying it. Found before anything was asked of the signer
-/// or the CA (`provision::files::stage`). Other write errors (a full disk) stay failures.
-fn dir_config(e: Error) -> Error {
-    use std::io::ErrorKind;
-    let config = match &e {
-        Error::NotWritable { source, .. } => matches!(
-            source.kind(),
-            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+/// A sidecar's log: one line per pass, on stdout when it kept or renewed, on stderr with
+/// the next try when it failed.
+fn log_pass(p: Pass<'_>, json: bool) {
+    match p {
+        Pass::Done {
+            outcome,
+            served,
+            next,
+        } => watch_line(outcome, served, next, json),
+        Pass::Failed { error, next } => eprintln!(
+            "raytls: renew failed: {}; next try in {}",
+            crate::text::escape::escape(&error.to_string()),
+            crate::text::duration::format(next)
         ),
-        Error::ForeignDataLink { .. } => true,
-        _ => false,
-    };
-    if config {
-        Error::LocalConfig(Box::new(e))
-    } else {
-        e
     }
 }
 
-/// The lifetime a certificate was asked for: raytls dates `notBefore` back by the allowed
-/// clock skew, which is not part of it (else every renewal would add five minutes).
-fn chosen_lifetime(info: &CertInfo) -> time::Duration {
-    let span = info.not_after - info.not_before;
-    if span > CLOCK_SKEW + Lifetime::SHORTEST {
-        span - CLOCK_SKEW
-    } else {
-        span.max(Lifetime::SHORTEST)
-    }
-}
-
-fn current_certificate(dir: &Path) -> Result<CertFile> {
-    let path = dir.join(CERT_FILE);
-    if std::fs::metadata(&path).is_err() {
-        // A sidecar pointed at the wrong directory: configuration, not a passing fault.
-        return Err(Error::LocalConfig(Box::new(Error::Missing {
-            path,
-            hint: "there is nothing to renew: run `raytls init` first".into(),
-        })));
-    }
-    CertInfo::read_first(&path)
-}
-
-/// The names a renewed certificate keeps.
-struct Names {
-    /// POD_IP when the pod says so, else the certificate's own non-loopback address.
-    pod_ip: Option<IpAddr>,
-    /// DNS names other than localhost (the head's service names).
-    dns: Vec<San>,
-    /// Every name besides localhost, loopback and the pod IP (for a local CA).
-    other: Vec<San>,
-}
-
-impl Names {
-    fn of(info: &CertInfo, role: Role) -> Result<Names> {
-        // The certificate's own pod IP is its first address that is not loopback.
-        let cert_pod_ip = info
-            .ip_addresses
-            .iter()
-            .copied()
-            .find(|ip| !ip.is_loopback());
-        let pod_ip = crate::cli::args::pod_ip(&None, Some(role))?.or(cert_pod_ip);
-        let dns: Vec<San> = info
-            .dns_names
-            .iter()
-            .filter(|n| n.as_str() != "localhost")
-            .filter_map(|n| San::parse("tls.crt", n).ok())
-            .collect();
-        let mut other = dns.clone();
-        other.extend(
-            info.ip_addresses
-                .iter()
-                .filter(|ip| !ip.is_loopback() && Some(**ip) != pod_ip && Some(**ip) != cert_pod_ip)
-                .map(|ip| San::Ip(*ip)),
-        );
-        Ok(Names { pod_ip, dns, other })
-    }
-}
-
-/// `--watch`: one pass, then sleep until the next check; a failure is logged and retried
-/// with backoff; only a configuration error (exit code 2) ends it.
-fn watch(a: &RenewArgs, renewal: Renewal) -> Result<ExitCode> {
-    const MIN_CHECK: Duration = Duration::from_secs(10);
-    const MAX_CHECK: Duration = Duration::from_secs(3600);
-    const MAX_BACKOFF: Duration = Duration::from_secs(300);
-    let mut backoff = Duration::from_secs(2);
-    let metrics = match a.metrics_listen {
-        Some(addr) => {
-            let m = Arc::new(WatchMetrics::new(
-                &a.dir.join(CERT_FILE),
-                &a.dir.join(CA_FILE),
-            ));
-            let local = watch_metrics::serve(addr, m.clone())?;
-            eprintln!("raytls: renew: serving metrics on http://{local}/metrics");
-            Some(m)
-        }
-        None => None,
-    };
-    loop {
-        let next = match pass(a, renewal) {
-            Ok(outcome) => {
-                backoff = Duration::from_secs(2);
-                let next = jitter(
-                    until_renewal(&a.dir, renewal, super::now()).clamp(MIN_CHECK, MAX_CHECK),
-                );
-                let served = a.check_served.as_deref().map(|addr| served(&a.dir, addr));
-                if let Some(m) = &metrics {
-                    let renewed = matches!(outcome.action, Action::Issued);
-                    m.pass_ok(
-                        &outcome.role,
-                        renewed,
-                        cert_state(&a.dir, renewal),
-                        super::now(),
-                    );
-                    if let Some(s) = &served {
-                        m.served(s.restart_due());
-                    }
-                }
-                watch_line(&outcome, served.as_ref(), next, a.json);
-                next
-            }
-            Err(e) if e.exit_code() == ExitCode::Usage => return Err(e),
-            Err(e) => {
-                if let Some(m) = &metrics {
-                    m.pass_failed(e.reason(), cert_state(&a.dir, renewal));
-                }
-                let wait = backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                eprintln!(
-                    "raytls: renew failed: {}; next try in {}",
-                    crate::text::escape::escape(&e.to_string()),
-                    crate::text::duration::format(wait)
-                );
-                wait
-            }
-        };
-        std::thread::sleep(next);
-    }
-}
-
-/// A sidecar's log: one line per pass, with the time, what was done and when it looks next.
+/// A pass that kept or renewed: the time, what was done and when it looks next.
 fn watch_line(o: &Outcome, served: Option<&Served>, next: Duration, json: bool) {
     super::outcome::print_notes(o);
     if json {
@@ -401,136 +292,4 @@ fn outcome_json(o: &Outcome, served: Option<&Served>, next: Option<Duration>) ->
         }
     }
     v.to_string()
-}
-
-/// What the Ray process at an address serves, compared with the certificate on disk.
-struct Served {
-    address: String,
-    /// It serves DIR/tls.crt.
-    current: bool,
-    /// `ok`, `stale_certificate`, or why it could not be asked (`connection_refused`...).
-    cause: String,
-    message: String,
-}
-
-impl Served {
-    /// Some(true): Ray serves an older certificate; Some(false): the one on disk; None: Ray
-    /// could not be asked.
-    fn restart_due(&self) -> Option<bool> {
-        if self.current {
-            Some(false)
-        } else if self.cause == "stale_certificate" {
-            Some(true)
-        } else {
-            None
-        }
-    }
-
-    fn line(&self) -> String {
-        let message = crate::text::escape::escape(&self.message);
-        if self.current {
-            format!("Ray at {} serves it", self.address)
-        } else if self.cause == "stale_certificate" {
-            format!("RESTART DUE: {message}")
-        } else {
-            format!(
-                "could not ask Ray at {} which certificate it serves ({}): {message}",
-                self.address, self.cause
-            )
-        }
-    }
-}
-
-/// Ask the Ray process at `address` which certificate it serves, with this pod's own
-/// identity (DIR's tls.crt, tls.key, ca.crt), as `health-check --expect-cert` does.
-fn served(dir: &Path, address: &str) -> Served {
-    use crate::probe::{credentials, health, target};
-    let fail = |cause: &str, message: String| Served {
-        address: address.to_string(),
-        current: false,
-        cause: cause.to_string(),
-        message,
-    };
-    let cert_path = dir.join(CERT_FILE);
-    let (target, creds, want) = match (
-        target::parse(address),
-        credentials::load(
-            &dir.join(crate::provision::ray_env::CA_FILE),
-            &cert_path,
-            &dir.join(crate::provision::ray_env::KEY_FILE),
-        ),
-        current_certificate(dir),
-    ) {
-        (Ok(t), Ok(c), Ok(w)) => (t, c, w),
-        (Err(e), _, _) => return fail("local_config", e),
-        (_, Err(e), _) | (_, _, Err(e)) => return fail("local_config", e.to_string()),
-    };
-    let opts = health::Options {
-        timeout: Duration::from_secs(5),
-        expect_ray_version: None,
-        expect_cert: Some((cert_path, want.certs[0].clone())),
-        and_gcs: false,
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
-                "local_config",
-                format!("cannot start the async runtime: {e}"),
-            )
-        }
-    };
-    let report = runtime.block_on(health::check(&target, &creds, None, &opts));
-    runtime.shutdown_background();
-    Served {
-        address: address.to_string(),
-        current: report.healthy,
-        cause: report.cause.code().to_string(),
-        message: report.message,
-    }
-}
-
-/// How long until the certificate in `dir` enters its renewal window.
-fn until_renewal(dir: &Path, renewal: Renewal, now: OffsetDateTime) -> Duration {
-    let Ok(current) = current_certificate(dir) else {
-        return Duration::ZERO;
-    };
-    Duration::try_from(renewal_point(&current.info, renewal) - now).unwrap_or(Duration::ZERO)
-}
-
-/// When a certificate enters its renewal window.
-fn renewal_point(info: &CertInfo, renewal: Renewal) -> OffsetDateTime {
-    let window = match renewal.when {
-        RenewWhen::Within(d) => d,
-        RenewWhen::FractionLeft(f) => (info.not_after - info.not_before) * f,
-    };
-    info.not_after - window
-}
-
-/// What the metrics say about the directory: the certificate's expiry and renewal point,
-/// and the expiry of the root in ca.crt it chains to. None when tls.crt is unreadable.
-fn cert_state(dir: &Path, renewal: Renewal) -> Option<CertState> {
-    let current = current_certificate(dir).ok()?;
-    let ca_not_after = TrustBundle::read(&dir.join(CA_FILE))
-        .ok()
-        .and_then(|bundle| {
-            bundle
-                .issuer_of(&current.certs[0], &current.certs[1..], super::now())
-                .map(|root| root.info.not_after)
-        });
-    Some(CertState {
-        not_after: current.info.not_after,
-        renew_at: renewal_point(&current.info, renewal),
-        ca_not_after,
-    })
-}
-
-/// Up to 10% less, so that a fleet started together does not renew together.
-fn jitter(d: Duration) -> Duration {
-    let mut b = [0u8; 1];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
-    d.mul_f64(1.0 - f64::from(b[0]) / 255.0 * 0.1)
 }
