@@ -682,7 +682,11 @@ fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
 
 /// The answer to a refusal: its wire error, `Retry-After` for a 429, `Allow` for a 405.
 fn error_response(refusal: &Refusal) -> Response<Full<Bytes>> {
-    let e = ApiError::from(refusal);
+    refused(refusal, &ApiError::from(refusal))
+}
+
+/// `error_response` with the wire error already made (for the audit line).
+fn refused(refusal: &Refusal, e: &ApiError) -> Response<Full<Bytes>> {
     let mut r = json_response(e.status, e.body_json());
     if let Some(secs) = refusal.retry_after() {
         r.headers_mut()
@@ -851,7 +855,7 @@ async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Respons
             state
                 .metrics
                 .record(role.unwrap_or("unknown"), Some(&refusal), started.elapsed());
-            error_response(&refusal)
+            refused(&refusal, &e)
         }
     }
 }
