@@ -284,7 +284,7 @@ resign() {  # resign TOKEN SHIFT_SECONDS: iat, nbf and exp moved by SHIFT, signe
   p=$(unb64url <<<"$p" | jq -c --argjson s "$2" \
     'with_entries(if .key == "iat" or .key == "nbf" or .key == "exp" then .value += $s else . end)' | b64url)
   printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" \
-    | openssl dgst -sha256 -sign "$RAYTLS_KUBE_STATE/pki/sa.key" -binary | b64url)"
+    | openssl dgst -sha256 -sign "$RAYTLS_KUBE_STATE/pki/sa-signing.key" -binary | b64url)"
 }
 review() {  # review TOKEN: the API server's TokenReview status, as JSON
   jq -n --arg t "$1" '{apiVersion:"authentication.k8s.io/v1",kind:"TokenReview",spec:{token:$t,audiences:["raytls"]}}' \
@@ -520,6 +520,26 @@ if [ "$made" = 1 ]; then
     && pass "without the guard a pod creator's forged worker is made and certified (the hole the guard closes)" \
     || fail "without the guard the forged worker was not certified (so the guard checks above prove nothing)"
 else fail "without the guard, mallory could not create the forged pod"; fi
+
+# --- the issuer's signing key rotated (kube.sh rotate-sa-key: kube-apiserver restarted signing
+# with a new key, publishing both): a token signed with the new key names a key ID the signer's
+# key set lacks; it reads the set again and verifies the token here, with no TokenReview.
+if [ "$TR" != always ]; then
+  keys0=$(curl -s --cacert "$CA" "$URL/healthz" | jq -r .issuer_keys)
+  bash "$KUBE_SH" rotate-sa-key >/dev/null 2>&1 || fail "kube.sh rotate-sa-key"
+  for _ in $(seq 50); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 0.2; done
+  token "$NS" a-w1 >"$T/rotated.tok"
+  rkid=$(IFS=. read -r h _ <<<"$(cat "$T/rotated.tok")"; unb64url <<<"$h" | jq -r .kid)
+  [ "$rkid" != "$kid" ] && pass "after the rotation the API server signs with another key ID" || fail "the key ID did not change ($rkid)"
+  n0=$(api_requests) ok=
+  for _ in 1 2 3 4 5; do   # the signer's watches reconnect to the restarted API server
+    init a-w1 worker "$T/rotated.tok" "$T/a-w1-rotated" >/dev/null && { ok=1; break; }; sleep 1
+  done
+  n1=$(api_requests) keys=$(curl -s --cacert "$CA" "$URL/healthz" | jq -r .issuer_keys)
+  if [ -n "$ok" ] && [ "$keys" = $((keys0 + 1)) ]; then
+    pass "a token signed with the rotated key is verified here once the key set is read again ($keys0 -> $keys keys, $((n1 - n0)) API requests)"
+  else fail "rotated key: granted ${ok:-no}, issuer_keys $keys, $((n1 - n0)) API requests"; fi
+fi
 
 # --- the audit log
 issued=$(jq -s '[.[] | select(.result=="issued")] | length' "$T/signer/audit.jsonl")

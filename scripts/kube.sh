@@ -17,6 +17,10 @@
 #             a control-plane log (etcd kube-apiserver kube-controller-manager kube-scheduler
 #             kuberay-operator podrunner), or a run pod's container logs (all, init ones first).
 #   build     build the binaries into the cache (what `up` does when one is missing).
+#   rotate-sa-key
+#             a new ServiceAccount signing key: kube-apiserver restarted signing with it and
+#             publishing it beside the old ones (/openid/v1/jwks), as a key rotation does; tokens
+#             signed before stay valid. pki/sa-signing.key names the key that signs now.
 #
 # Everything listens on 127.0.0.1 only (ports below) or in network namespaces made here
 # (pods: 10.244.0.0/16 on a bridge in namespace rk-hub; Services: 10.96.0.0/16, virtual).
@@ -136,6 +140,7 @@ start_etcd() {
 
 start_apiserver() {
   local p=$S/pki
+  [ -e "$p/sa-signing.key" ] || ln -sfn sa.key "$p/sa-signing.key"   # until rotate-sa-key
   start kube-apiserver "$(bin_path kube-apiserver)" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -146,11 +151,25 @@ start_apiserver() {
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --proxy-client-cert-file="$p/front-proxy-client.crt" --proxy-client-key-file="$p/front-proxy-client.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
+    $(for k in "$p"/sa.pub "$p"/sa-rotated-*.pub; do [ -f "$k" ] && printf -- '--service-account-key-file=%s ' "$k"; done) \
+    --service-account-signing-key-file="$(readlink -f "$p/sa-signing.key")" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
     --service-cluster-ip-range="$SERVICE_CIDR" --endpoint-reconciler-type=none \
     --allow-privileged=true --profiling=false --cert-dir="$S/apiserver-certs"
   wait_for kube-apiserver 60 readyz
+}
+
+cmd_rotate_sa_key() {
+  is_up || die "not up"
+  local p=$S/pki n
+  n=1
+  while [ -e "$p/sa-rotated-$n.key" ]; do n=$((n + 1)); done
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$p/sa-rotated-$n.key" 2>/dev/null
+  openssl pkey -in "$p/sa-rotated-$n.key" -pubout -out "$p/sa-rotated-$n.pub" 2>/dev/null
+  ln -sfn "sa-rotated-$n.key" "$p/sa-signing.key"
+  stop kube-apiserver
+  start_apiserver
+  say "kube-apiserver signs ServiceAccount tokens with sa-rotated-$n.key now ($((n + 1)) keys published)"
 }
 
 start_controllers() {
@@ -415,6 +434,7 @@ case $VERB in
   env) cmd_env "$@" ;;
   logs) cmd_logs "$@" ;;
   exec) cmd_exec "$@" ;;
+  rotate-sa-key) cmd_rotate_sa_key "$@" ;;
   build) main "$@" ;;
   -h | --help | help) sed -n '2,/^set -e/{/^#/p;}' "$0" | sed 's/^# \{0,1\}//' ;;
   "") sed -n '2,/^set -e/{/^#/p;}' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;

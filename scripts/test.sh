@@ -81,10 +81,11 @@ stage "alert rules: promtool and a real Prometheus (scripts/monitoring-test.sh)"
 if [ "${RAYTLS_SKIP_KUBE:-0}" != 1 ]; then
   stage "Helm chart: lint, template, validate (scripts/helm-test.sh)" after_go_builds bash scripts/helm-test.sh
   stage "kubernetes: the test platform and every example applied (scripts/kube-smoke.sh)" after_go_builds bash scripts/kube-smoke.sh
-  # Twice: tokens checked against the issuer's keys (--token-review on-miss, the default) and
-  # by a TokenReview each (always); every refusal holds both ways. One platform for both.
+  # Twice: tokens checked by a TokenReview each (--token-review always), then against the
+  # issuer's keys (on-miss, the default); every refusal holds both ways. One platform for both,
+  # on-miss last: it ends by rotating the API server's signing key (a restart).
   stage "kubernetes: serve --kubernetes against a real API server, both token checks (scripts/kube-signer-interop.sh)" \
-    after_go_builds bash -c 'bash scripts/kube.sh up && { bash scripts/kube-signer-interop.sh && KSI_TOKEN_REVIEW=always bash scripts/kube-signer-interop.sh; rc=$?; bash scripts/kube.sh down; exit $rc; }'
+    after_go_builds bash -c 'bash scripts/kube.sh up && { KSI_TOKEN_REVIEW=always bash scripts/kube-signer-interop.sh && bash scripts/kube-signer-interop.sh; rc=$?; bash scripts/kube.sh down; exit $rc; }'
   if [ "${RAYTLS_SKIP_RAY:-0}" != 1 ]; then
     stage "kubernetes + real Ray: the KubeRay operator's clusters get certificates from serve --kubernetes (scripts/kube-e2e.sh)" \
       after_go_builds bash scripts/kube-e2e.sh
