@@ -730,6 +730,7 @@ async fn handle(
                         "pod_guard_detail": guard.describe(),
                         "token_review": mode.name(),
                         "issuer_keys": issuer.as_ref().map_or(0, |i| i.keys),
+                        "issuer_ready": issuer.as_ref().is_some_and(|i| i.ready),
                     });
                     json_response(200, body.to_string())
                 }

@@ -48,6 +48,8 @@ pub enum LocalError {
     ServiceAccountGone { namespace: String, name: String },
     /// No key set yet (the discovery endpoints could not be read): the caller may review.
     NoKeys(String),
+    /// The ServiceAccount watch has not listed yet (or cannot: no RBAC for it).
+    NotListed,
 }
 
 impl std::fmt::Display for LocalError {
@@ -63,6 +65,9 @@ impl std::fmt::Display for LocalError {
                 "the ServiceAccount issuer's keys could not be read: {}",
                 crate::text::escape::escape(why)
             ),
+            LocalError::NotListed => {
+                f.write_str("the signer's ServiceAccount watch has not listed yet")
+            }
         }
     }
 }
@@ -76,6 +81,7 @@ impl LocalError {
             LocalError::Token(TokenError::UnknownKey(_))
                 | LocalError::ServiceAccountGone { .. }
                 | LocalError::NoKeys(_)
+                | LocalError::NotListed
         )
     }
 }
@@ -92,6 +98,10 @@ impl From<LocalError> for Refusal {
             LocalError::NoKeys(why) => Refusal::KubernetesUnavailable {
                 doing: "read the ServiceAccount issuer's keys",
                 why: KubeFailure::Error(why),
+            },
+            LocalError::NotListed => Refusal::KubernetesUnavailable {
+                doing: "list ServiceAccounts",
+                why: KubeFailure::Error("the watch has not listed yet".into()),
             },
             e => Refusal::TokenInvalid(TokenInvalid::NotVerified { why: e.to_string() }),
         }
@@ -111,6 +121,8 @@ pub struct IssuerStatus {
     pub issuer: Option<String>,
     pub keys: usize,
     pub last_error: Option<String>,
+    /// Keys read and the ServiceAccount watch listed: tokens can be settled here.
+    pub ready: bool,
 }
 
 pub struct Issuer {
@@ -179,10 +191,12 @@ impl Issuer {
 
     pub fn status(&self) -> IssuerStatus {
         let keys = read(&self.keys);
+        let n = keys.as_ref().map_or(0, |k| k.jwks.len());
         IssuerStatus {
             issuer: keys.as_ref().map(|k| k.issuer.clone()),
-            keys: keys.as_ref().map_or(0, |k| k.jwks.len()),
+            keys: n,
             last_error: read(&self.last_error).clone(),
+            ready: n > 0 && self.service_accounts_listed.load(Ordering::SeqCst),
         }
     }
 
@@ -193,7 +207,7 @@ impl Issuer {
 
     /// The ServiceAccount watch has listed once and the keys have been read.
     pub fn ready(&self) -> bool {
-        self.service_accounts_listed.load(Ordering::SeqCst) && self.status().keys > 0
+        self.status().ready
     }
 
     /// Fetch the discovery document and the key set, unless one was fetched less than
@@ -248,6 +262,9 @@ impl Issuer {
         audience: &str,
         now: i64,
     ) -> Result<Verified, LocalError> {
+        if !self.service_accounts_listed.load(Ordering::SeqCst) {
+            return Err(LocalError::NotListed);
+        }
         let check = |keys: &Keys| {
             jwt::verify(
                 token,
