@@ -216,6 +216,9 @@ pub struct Who {
     pub cluster_uid: Option<String>,
     /// Requests this decision made to the API server (TokenReview, GETs on a cache miss).
     pub api_requests: u32,
+    /// How the token was settled: `local` (the issuer's keys) or `review` (a TokenReview).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_check: Option<&'static str>,
 }
 
 impl Who {

@@ -203,7 +203,7 @@ impl KubeSigner {
         token: &str,
         now: OffsetDateTime,
         requests: &mut u32,
-    ) -> std::result::Result<decide::Review, Refusal> {
+    ) -> std::result::Result<(decide::Review, &'static str), Refusal> {
         use std::sync::atomic::Ordering::Relaxed;
         if let Some(issuer) = &self.issuer {
             match issuer
@@ -212,7 +212,7 @@ impl KubeSigner {
             {
                 Ok(verified) => {
                     self.tokens.local.fetch_add(1, Relaxed);
-                    return Ok(verified.review());
+                    return Ok((verified.review(), "local"));
                 }
                 Err(e)
                     if self.options.token_review == TokenReview::OnMiss
@@ -225,7 +225,7 @@ impl KubeSigner {
         }
         let review = self.attestor.review(token, requests).await?;
         self.tokens.reviewed.fetch_add(1, Relaxed);
-        Ok(review)
+        Ok((review, "review"))
     }
 
     /// API requests made for decisions since start.
@@ -322,10 +322,13 @@ impl KubeSigner {
             now: OffsetDateTime::now_utc(),
         };
         let mut requests = 0u32;
+        let mut token_check = None;
         if let Some(token) = token {
             facts.claims = attest::claims(token);
             if decide::check_claims(facts.claims, facts.now).is_ok() {
-                facts.review = Some(self.check_token(token, facts.now, &mut requests).await?);
+                let (review, how) = self.check_token(token, facts.now, &mut requests).await?;
+                facts.review = Some(review);
+                token_check = Some(how);
             }
         }
         if matches!(facts.review, Some(decide::Review::Authenticated { .. })) {
@@ -374,6 +377,7 @@ impl KubeSigner {
         }
         *who = Who::of(&facts);
         who.api_requests = requests;
+        who.token_check = token_check;
         result
     }
 
