@@ -166,13 +166,15 @@ token() {  # token NS POD [AUDIENCE] [DURATION] [SA]
 UID_A=$(suspended_raycluster "$NS" rc-a)
 UID_B=$(suspended_raycluster "$NS" rc-b)
 suspended_raycluster "$NS_OFF" rc-off >/dev/null
-# rc-a-gcs is owned by rc-a, as KubeRay owns the head Service it makes: a head is named only by
-# Services its RayCluster owns (or names in raytls.io/head-services).
+# rc-a-gcs is owned by rc-a and labelled ray.io/cluster, as KubeRay owns and labels the head
+# Service it makes: a head is named only by Services its RayCluster owns (the signer watches the
+# ray.io/cluster-labelled ones) or names in raytls.io/head-services (read by GET).
 kubectl -n "$NS" apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Service
 metadata:
   name: rc-a-gcs
+  labels: {ray.io/cluster: rc-a}
   ownerReferences: [{apiVersion: ray.io/v1, kind: RayCluster, name: rc-a, uid: $UID_A}]
 spec:
   selector: {raytls.test/cluster: rc-a, ray.io/node-type: head}
@@ -447,11 +449,12 @@ token "$NS" a-pend >"$T/a-pend.tok"
 init a-pend worker "$T/a-pend.tok" "$T/a-pend" >/dev/null && pass "a Pending pod with its IP is certified (init containers run then)" || fail "Pending pod refused"
 HOST_NETWORK=true pod "$NS" a-host 10.231.0.28 worker rc-a; netns_for a-host 10.231.0.28
 token "$NS" a-host >"$T/a-host.tok"; refused "a hostNetwork pod" 403 host_network a-host worker "$T/a-host.tok"
-# 215 headless Services of 63-character names selecting every head (anyone who may create
-# Services can): the head's certificate is unchanged, since rc-a owns none of them. Then rc-a
-# names one in raytls.io/head-services, and the head gets its names too.
+# 215 headless Services of 63-character names selecting every head, labelled ray.io/cluster: rc-a
+# (anyone who may create Services can; so the signer's watch holds them): the head's certificate
+# is unchanged, since rc-a owns none of them. Then rc-a names one in raytls.io/head-services,
+# and the head gets its names too.
 for i in $(seq -w 1 215); do
-  printf 'apiVersion: v1\nkind: Service\nmetadata: {name: s%s%s}\nspec: {clusterIP: None, selector: {ray.io/node-type: head}, ports: [{port: 1}]}\n---\n' "$i" "$(printf 'x%.0s' $(seq 59))"
+  printf 'apiVersion: v1\nkind: Service\nmetadata: {name: s%s%s, labels: {ray.io/cluster: rc-a}}\nspec: {clusterIP: None, selector: {ray.io/node-type: head}, ports: [{port: 1}]}\n---\n' "$i" "$(printf 'x%.0s' $(seq 59))"
 done | kubectl -n "$NS" apply -f - >/dev/null
 sleep 1
 want="localhost,rc-a-gcs,rc-a-gcs.$NS,rc-a-gcs.$NS.svc,rc-a-gcs.$NS.svc.cluster.local,127.0.0.1,10.231.0.2"
@@ -465,6 +468,17 @@ if out=$(init a-head head "$T/a-head.tok" "$T/a-head-opt"); then
   sans_of "$T/a-head-opt/tls.crt" | tr ',' '\n' | grep -qx "s001x*\.$NS\.svc\.cluster\.local" \
     && pass "a Service rc-a names in raytls.io/head-services is among the head's names" || fail "opt-in Service not in $(sans_of "$T/a-head-opt/tls.crt")"
 else fail "head with an opted-in Service: $out"; fi
+# A Service without the ray.io/cluster label (outside the signer's watch) that rc-a names: read
+# by GET, and its names are the head's too.
+printf 'apiVersion: v1\nkind: Service\nmetadata: {name: rc-a-extra}\nspec: {clusterIP: None, selector: {ray.io/node-type: head}, ports: [{port: 1}]}\n' \
+  | kubectl -n "$NS" apply -f - >/dev/null
+kubectl -n "$NS" annotate --overwrite raycluster rc-a "raytls.io/head-services=rc-a-extra" >/dev/null
+sleep 1
+if out=$(init a-head head "$T/a-head.tok" "$T/a-head-extra"); then
+  sans_of "$T/a-head-extra/tls.crt" | tr ',' '\n' | grep -qx "rc-a-extra\.$NS\.svc\.cluster\.local" \
+    && pass "an unlabelled Service rc-a names (outside the watch, read by GET) is among the head's names" \
+    || fail "unlabelled opt-in Service not in $(sans_of "$T/a-head-extra/tls.crt")"
+else fail "head with an unlabelled opted-in Service: $out"; fi
 
 # A global budget of TokenReviews: a second signer with --token-review-rate 2. Forged tokens
 # (well-formed claims, a signature nobody made) from 8 addresses at once, 4 each (under the

@@ -18,6 +18,12 @@
       its own kept-alive connection: the API server's own latency for what the signer asks once
       per certificate. Prints JSON: wall_s, reviews_per_s, p50_ms, p99_ms.
 
+  kube_bench.py objects KUBECONFIG NS KIND N
+      N API objects nobody runs, for the memory bench: KIND plain-pods (no Ray label: the
+      signer's pod watch skips them), ray-pods (ray.io/node-type=worker, owned by nothing: the
+      signer caches them) or services (ClusterIP None, a selector; the signer caches every
+      Service). Prints timings as JSON.
+
 Each thread keeps one connection; any answer other than 2xx ends the run with the status and body.
 """
 import base64
@@ -171,8 +177,37 @@ def reviews(kubeconfig, tokens_file, count, conc):
                       "reviews_per_s": round(count / wall), "p50_ms": pct(0.5), "p99_ms": pct(0.99)}))
 
 
+def objects(kubeconfig, ns, kind, n):
+    api = Api(kubeconfig)
+    n = int(n)
+
+    def pod(k, labels):
+        return ("pods", {"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": f"p-{k:05d}", "labels": labels},
+                         "spec": {"schedulerName": "raytls-bench-nobody", "automountServiceAccountToken": False,
+                                  "containers": [{"name": "c", "image": "none"}]}})
+
+    make = {
+        "plain-pods": lambda k: pod(k, {"app": "web", "tier": f"t{k % 10}"}),
+        "ray-pods": lambda k: pod(k, {"ray.io/node-type": "worker", "ray.io/cluster": f"rc-{k // 100}"}),
+        "services": lambda k: ("services", {"apiVersion": "v1", "kind": "Service",
+                                            "metadata": {"name": f"s-{k:05d}", "labels": {"app": "web"}},
+                                            "spec": {"clusterIP": "None", "selector": {"app": f"web-{k}"},
+                                                     "ports": [{"name": "http", "port": 80}]}}),
+    }[kind]
+
+    def create(k):
+        plural, body = make(k)
+        api.call("POST", f"/api/v1/namespaces/{ns}/{plural}", body)
+
+    t = time.monotonic()
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(create, range(n)))
+    print(json.dumps({"kind": kind, "n": n, "create_s": round(time.monotonic() - t, 2)}))
+
+
 if __name__ == "__main__":
-    cmds = {"pods": (pods, 7), "tokens": (tokens, 5), "reviews": (reviews, 4)}
+    cmds = {"pods": (pods, 7), "tokens": (tokens, 5), "reviews": (reviews, 4), "objects": (objects, 4)}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds or len(sys.argv) - 2 != cmds[sys.argv[1]][1]:
         sys.exit(__doc__)
     cmds[sys.argv[1]][0](*sys.argv[2:])

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::decide::{
-    Claims, ClusterFacts, OwnerRef, PodFacts, Review, ServiceFacts, AUDIENCE, EXTRA_POD_NAME,
-    HEAD_SERVICES_ANNOTATION, NODE_TYPE_LABEL,
+    Claims, ClusterFacts, OwnerRef, PodFacts, Review, ServiceFacts, AUDIENCE, CLUSTER_LABEL,
+    EXTRA_POD_NAME, HEAD_SERVICES_ANNOTATION, NODE_TYPE_LABEL,
 };
 use crate::signer::refusal::{KubeFailure, Refusal};
 
@@ -254,7 +254,10 @@ impl Attestor {
         let services = reflect(
             "services",
             Api::<Service>::all(client.clone()),
-            watcher::Config::default(),
+            // Only Services of a RayCluster (KubeRay labels every Service it makes with
+            // ray.io/cluster): the rest of the cluster's Services cost no memory here. One a
+            // RayCluster opts in by name (raytls.io/head-services) is read by GET (`service`).
+            watcher::Config::default().labels(CLUSTER_LABEL),
             strip_service,
         );
         let clusters = reflect(
@@ -404,6 +407,23 @@ impl Attestor {
         Ok(pod.map(|p| pod_facts(namespace, &p)))
     }
 
+    /// A Service by name, by GET: one a RayCluster names in `raytls.io/head-services` that
+    /// the watch (Services with a `ray.io/cluster` label) does not hold.
+    pub async fn service(
+        &self,
+        namespace: &str,
+        name: &str,
+        api_requests: &mut u32,
+    ) -> Result<Option<ServiceFacts>, Refusal> {
+        *api_requests += 1;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let s = Api::<Service>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| Self::unavailable("read a Service", e))?;
+        Ok(s.and_then(|s| service_facts(&s)))
+    }
+
     /// The RayCluster `owner` names, if it exists with that UID (cache, then GET).
     pub async fn cluster(
         &self,
@@ -495,24 +515,7 @@ impl Attestor {
         self.services
             .state_filter(|s| s.metadata.namespace.as_deref() == Some(namespace))
             .iter()
-            .filter_map(|s| {
-                Some(ServiceFacts {
-                    name: s.metadata.name.clone()?,
-                    selector: s
-                        .spec
-                        .as_ref()
-                        .and_then(|sp| sp.selector.clone())
-                        .unwrap_or_default(),
-                    owner_clusters: s
-                        .metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .filter(|r| r.kind == "RayCluster" && r.api_version.starts_with("ray.io/"))
-                        .map(|r| r.uid.clone())
-                        .collect(),
-                })
-            })
+            .filter_map(|s| service_facts(s))
             .collect()
     }
 
@@ -577,6 +580,26 @@ const MAX_TOKEN: usize = 16 * 1024;
 
 /// `iat` and `exp` of a JWT, without checking its signature (the TokenReview does): None
 /// when the token is not a JWT at all, which saves the API server a review.
+/// What a decision reads of a Service: its name, selector, and the RayClusters owning it.
+fn service_facts(s: &Service) -> Option<ServiceFacts> {
+    Some(ServiceFacts {
+        name: s.metadata.name.clone()?,
+        selector: s
+            .spec
+            .as_ref()
+            .and_then(|sp| sp.selector.clone())
+            .unwrap_or_default(),
+        owner_clusters: s
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .filter(|r| r.kind == "RayCluster" && r.api_version.starts_with("ray.io/"))
+            .map(|r| r.uid.clone())
+            .collect(),
+    })
+}
+
 pub fn claims(token: &str) -> Option<Claims> {
     use base64::Engine;
     if token.len() > MAX_TOKEN {

@@ -55,6 +55,10 @@ pub struct KubeRequest<'a> {
     pub in_flight: &'a InFlight<'a>,
 }
 
+/// Services a RayCluster names in `raytls.io/head-services` read by GET per head request, at
+/// most (more names are ignored).
+const MAX_NAMED_SERVICES: usize = 8;
+
 /// Cluster CAs kept per replica (a CA is cheap to derive again; the cap bounds memory).
 const MAX_CACHED_CAS: usize = 4096;
 
@@ -345,6 +349,8 @@ impl KubeSigner {
         let mut result = decide::decide(&facts, &self.policy);
         // The token's check may have cost a request (a TokenReview) or none (local).
         let for_token = requests;
+        // GETs of Services a RayCluster names (not cache misses: they do not end the retry).
+        let mut lookups = 0u32;
         if let Some((ns, pod)) = &target {
             for fresh in [false, true] {
                 facts.namespace_labels = self.attestor.namespace_labels(ns);
@@ -358,15 +364,32 @@ impl KubeSigner {
                     None => None,
                 };
                 facts.services = self.attestor.services(ns);
-                facts.other_heads = match (&facts.pod, &facts.cluster) {
+                let head_of = match (&facts.pod, &facts.cluster) {
                     (Some(p), Some(c))
                         if p.labels.get(decide::NODE_TYPE_LABEL).map(String::as_str)
                             == Some("head") =>
                     {
-                        self.attestor.other_heads(ns, &c.uid, pod)
+                        Some(c.clone())
                     }
-                    _ => Vec::new(),
+                    _ => None,
                 };
+                facts.other_heads = match &head_of {
+                    Some(c) => self.attestor.other_heads(ns, &c.uid, pod),
+                    None => Vec::new(),
+                };
+                // Services the RayCluster names that the watch (ray.io/cluster-labelled
+                // Services only) does not hold: by GET, a few at most.
+                for name in head_of
+                    .iter()
+                    .flat_map(|c| c.head_services.iter())
+                    .take(MAX_NAMED_SERVICES)
+                {
+                    if !facts.services.iter().any(|s| &s.name == name) {
+                        if let Some(s) = self.attestor.service(ns, name, &mut lookups).await? {
+                            facts.services.push(s);
+                        }
+                    }
+                }
                 result = decide::decide(&facts, &self.policy);
                 let stale_cache_could_explain = matches!(&result, Err(e) if e.may_be_stale_cache());
                 // A GET already happened on a miss: no second look.
@@ -376,7 +399,7 @@ impl KubeSigner {
             }
         }
         *who = Who::of(&facts);
-        who.api_requests = requests;
+        who.api_requests = requests + lookups;
         who.token_check = token_check;
         result
     }
