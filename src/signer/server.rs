@@ -32,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::api::{self, ApiError, Endpoint, SignResponse, MAX_BODY};
 use super::audit::{Audit, Entry};
-use super::auth::{self, Proof, Tokens};
+use super::auth::{self, ClientCert, Proof, Tokens};
 use super::kubernetes::guard::GuardStatus;
 use super::kubernetes::{KubeRequest, KubeSigner, Who};
 use super::limits::{Connections, InFlight, PeerLimiter, RateLimit, Registered, SourceCap};
@@ -473,17 +473,13 @@ struct ConnInfo {
 }
 
 impl ConnInfo {
-    /// None: no client certificate. Some(role): a certificate from this CA, valid now and
+    /// `Absent`: no client certificate. Otherwise a certificate from this CA, valid now and
     /// chaining to a root the signer trusts, issued by this CA itself (or by another root of
     /// its trust bundle), and the role its subject records (if any).
-    fn cert_role(
-        &self,
-        state: &State,
-        now: UnixTime,
-    ) -> std::result::Result<Option<Option<Role>>, Refusal> {
+    fn cert_role(&self, state: &State, now: UnixTime) -> std::result::Result<ClientCert, Refusal> {
         let Some((leaf, intermediates)) = self.client_chain.as_ref().and_then(|c| c.split_first())
         else {
-            return Ok(None);
+            return Ok(ClientCert::Absent);
         };
         state
             .client_verifier
@@ -508,7 +504,7 @@ impl ConnInfo {
                 ca: state.ca.info.display_name().to_string(),
             });
         }
-        Ok(Some(role_in_subject(leaf)))
+        Ok(role_in_subject(leaf).map_or(ClientCert::NoRole, ClientCert::Role))
     }
 }
 
@@ -891,7 +887,7 @@ async fn decide(
             // A client certificate counts only without a token, and only if it passes the
             // handshake's check again now.
             let cert_role = match authorization {
-                Some(_) => None,
+                Some(_) => ClientCert::Absent,
                 None => conn.cert_role(state, UnixTime::now())?,
             };
             let authenticated =
