@@ -9,7 +9,9 @@
 //! - `auth`: role tokens (constant-time) and the role of a client certificate.
 //! - `limits`: per-peer rate limit.
 //! - `audit`, `metrics`: one JSON line per decision; Prometheus text.
-//! - `server`: HTTPS (rustls, HTTP/1.1) with the hostile-client limits and graceful shutdown.
+//! - `server`: HTTPS (rustls, HTTP/1.1) with the hostile-client limits and graceful shutdown;
+//!   `tls`: its serving configuration, the handshake's byte budget, a client certificate
+//!   checked again at each request.
 //! - `client`: what `init --signer` and `issue client --signer` use.
 //! - `kubernetes`: `serve --kubernetes`, pods attested through the API server, one CA per
 //!   RayCluster.
@@ -23,6 +25,7 @@ pub mod metrics;
 pub mod policy;
 pub mod refusal;
 pub mod server;
+mod tls;
 
 /// Peer-supplied text as it may appear in a message for a person: quoted, cut at 200
 /// characters, control and bidi characters escaped (`text::escape`).
