@@ -9,9 +9,9 @@
 //! - `auth`: role tokens (constant-time) and the role of a client certificate.
 //! - `limits`: per-peer rate limit.
 //! - `audit`, `metrics`: one JSON line per decision; Prometheus text.
-//! - `server`: HTTPS (rustls, HTTP/1.1) with the hostile-client limits and graceful shutdown;
-//!   `tls`: its serving configuration, the handshake's byte budget, a client certificate
-//!   checked again at each request.
+//! - `server`: `raytls serve`'s configuration, the bound server, `/healthz` and `/metrics`;
+//!   `tls` (rustls, client certificates checked again at each request) and `http` (HTTP/1.1,
+//!   the accept loop, the hostile-client limits, graceful shutdown) serve it.
 //! - `client`: what `init --signer` and `issue client --signer` use.
 //! - `kubernetes`: `serve --kubernetes`, pods attested through the API server, one CA per
 //!   RayCluster.
@@ -19,6 +19,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod client;
+mod http;
 pub mod kubernetes;
 pub mod limits;
 pub mod metrics;
