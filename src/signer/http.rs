@@ -26,9 +26,9 @@ use tokio_rustls::TlsAcceptor;
 use super::api::{ApiError, Endpoint, MAX_BODY};
 use super::limits::{Connections, Registered, SourceCap};
 use super::refusal::Refusal;
-use super::server;
 use super::server::State;
 use super::tls::HandshakeBudget;
+use super::{issue, server};
 
 /// The most request-header bytes (request line included) the signer reads: 431 past this.
 /// The largest request it expects is a POST of a CSR whose headers (Host, Authorization:
@@ -259,7 +259,7 @@ async fn handle(
     Ok(match endpoint {
         Endpoint::Healthz => server::healthz(&state),
         Endpoint::Metrics => server::metrics(&state),
-        Endpoint::Sign => server::sign(&state, &conn, req).await,
+        Endpoint::Sign => issue::sign(&state, &conn, req).await,
     })
 }
 

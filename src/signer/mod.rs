@@ -10,8 +10,9 @@
 //! - `limits`: per-peer rate limit.
 //! - `audit`, `metrics`: one JSON line per decision; Prometheus text.
 //! - `server`: `raytls serve`'s configuration, the bound server, `/healthz` and `/metrics`;
-//!   `tls` (rustls, client certificates checked again at each request) and `http` (HTTP/1.1,
-//!   the accept loop, the hostile-client limits, graceful shutdown) serve it.
+//!   `tls` (rustls, client certificates checked again at each request), `http` (HTTP/1.1,
+//!   the accept loop, the hostile-client limits, graceful shutdown) and `issue` (one
+//!   `POST /v1/sign`: authorization, issuance, audit) serve it.
 //! - `client`: what `init --signer` and `issue client --signer` use.
 //! - `kubernetes`: `serve --kubernetes`, pods attested through the API server, one CA per
 //!   RayCluster.
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 mod http;
+mod issue;
 pub mod kubernetes;
 pub mod limits;
 pub mod metrics;
