@@ -31,7 +31,7 @@ use super::http::{error_response, json_response};
 use super::kubernetes::guard::GuardStatus;
 use super::kubernetes::KubeSigner;
 use super::limits::{PeerLimiter, RateLimit};
-use super::metrics::Metrics;
+use super::metrics::{ca_expiry, Metrics};
 use super::policy::Policy;
 use super::refusal::Refusal;
 use super::{http as signer_http, tls};
@@ -292,7 +292,7 @@ pub(super) fn healthz(state: &State) -> Response<Full<Bytes>> {
 /// `GET /metrics`: the signer's counters, the CA's expiry and, with `--kubernetes`, the
 /// caches' and the API server's.
 pub(super) fn metrics(state: &State) -> Response<Full<Bytes>> {
-    let mut body = state.metrics.render() + &ca_expiry_metrics(&state.ca);
+    let mut body = state.metrics.render() + &ca_expiry(&state.ca);
     if let Some(k) = &state.kubernetes {
         body.push_str(&k.metrics());
     }
@@ -302,30 +302,4 @@ pub(super) fn metrics(state: &State) -> Response<Full<Bytes>> {
         header::HeaderValue::from_static(crate::text::prometheus::CONTENT_TYPE),
     );
     r
-}
-
-/// The signing CA's (and, above an intermediate, its root's) notAfter: the metric the
-/// renewal sidecars export too, so one alert covers both (examples/monitoring/).
-fn ca_expiry_metrics(ca: &Authority) -> String {
-    use crate::text::prometheus::{Exposition, Kind};
-    let name = "raytls_ca_expiration_timestamp_seconds";
-    let mut e = Exposition::default();
-    e.family(
-        name,
-        Kind::Gauge,
-        "notAfter of the CA the signer signs with (ca) and of its root (anchor), as a Unix time.",
-    )
-    .sample(
-        name,
-        &[("ca", "signing")],
-        ca.info.not_after.unix_timestamp() as f64,
-    );
-    if ca.anchor_der != ca.cert_der {
-        e.sample(
-            name,
-            &[("ca", "anchor")],
-            ca.anchor_info.not_after.unix_timestamp() as f64,
-        );
-    }
-    e.finish()
 }
