@@ -84,12 +84,23 @@ impl Tokens {
     }
 }
 
+/// What a request's client certificate says, once checked again at the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCert {
+    /// No certificate (or a token was sent, and the certificate does not count).
+    Absent,
+    /// A certificate from this CA whose subject records no role.
+    NoRole,
+    /// A certificate from this CA for this role.
+    Role(Role),
+}
+
 /// Decide the role a request may ask for, from its Authorization header (if any) and the
 /// role of its verified client certificate (if any). A token, when sent, is what counts.
 pub fn authenticate(
     tokens: &Tokens,
     authorization: Option<&[u8]>,
-    cert: Option<Option<Role>>,
+    cert: ClientCert,
 ) -> Result<(Role, Proof), Refusal> {
     match authorization {
         Some(h) => {
@@ -104,9 +115,9 @@ pub fn authenticate(
                 .ok_or(Refusal::Unauthorized(Unauthorized::UnknownToken))
         }
         None => match cert {
-            Some(Some(role)) => Ok((role, Proof::ClientCert)),
-            Some(None) => Err(Refusal::NoRoleInCertificate),
-            None => Err(Refusal::Unauthorized(Unauthorized::NoCredentials)),
+            ClientCert::Role(role) => Ok((role, Proof::ClientCert)),
+            ClientCert::NoRole => Err(Refusal::NoRoleInCertificate),
+            ClientCert::Absent => Err(Refusal::Unauthorized(Unauthorized::NoCredentials)),
         },
     }
 }
@@ -128,29 +139,29 @@ mod tests {
         assert_eq!(t.role_of(b""), None);
         assert!(Tokens::load(&[(Role::Head, &h), (Role::Worker, &h)]).is_err());
         assert_eq!(
-            authenticate(&t, Some(b"Bearer worker-secret"), None)
+            authenticate(&t, Some(b"Bearer worker-secret"), ClientCert::Absent)
                 .unwrap()
                 .0,
             Role::Worker
         );
         assert!(matches!(
-            authenticate(&t, Some(b"Basic x"), None),
+            authenticate(&t, Some(b"Basic x"), ClientCert::Absent),
             Err(Refusal::Unauthorized(Unauthorized::NotBearer))
         ));
         assert!(matches!(
-            authenticate(&t, Some(b"Bearer nope"), None),
+            authenticate(&t, Some(b"Bearer nope"), ClientCert::Absent),
             Err(Refusal::Unauthorized(Unauthorized::UnknownToken))
         ));
         assert!(matches!(
-            authenticate(&t, None, None),
+            authenticate(&t, None, ClientCert::Absent),
             Err(Refusal::Unauthorized(Unauthorized::NoCredentials))
         ));
         assert!(matches!(
-            authenticate(&t, None, Some(None)),
+            authenticate(&t, None, ClientCert::NoRole),
             Err(Refusal::NoRoleInCertificate)
         ));
         assert_eq!(
-            authenticate(&t, None, Some(Some(Role::Head))).unwrap(),
+            authenticate(&t, None, ClientCert::Role(Role::Head)).unwrap(),
             (Role::Head, Proof::ClientCert)
         );
     }

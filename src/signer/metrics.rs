@@ -1,11 +1,12 @@
 //! `GET /metrics` in the Prometheus text format: requests by role and result, refusals by
-//! reason, a latency histogram, and the connection-level refusals.
+//! reason, a latency histogram, the connection-level refusals, and the CA's expiry.
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use super::refusal::Refusal;
+use crate::pki::authority::Authority;
 use crate::probe::tls::lock;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -117,6 +118,32 @@ impl Metrics {
         }
         o
     }
+}
+
+/// The signing CA's (and, above an intermediate, its root's) notAfter: the metric the
+/// renewal sidecars export too, so one alert covers both (examples/monitoring/).
+pub fn ca_expiry(ca: &Authority) -> String {
+    use crate::text::prometheus::{Exposition, Kind};
+    let name = "raytls_ca_expiration_timestamp_seconds";
+    let mut e = Exposition::default();
+    e.family(
+        name,
+        Kind::Gauge,
+        "notAfter of the CA the signer signs with (ca) and of its root (anchor), as a Unix time.",
+    )
+    .sample(
+        name,
+        &[("ca", "signing")],
+        ca.info.not_after.unix_timestamp() as f64,
+    );
+    if ca.anchor_der != ca.cert_der {
+        e.sample(
+            name,
+            &[("ca", "anchor")],
+            ca.anchor_info.not_after.unix_timestamp() as f64,
+        );
+    }
+    e.finish()
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 //! - `auth`: role tokens (constant-time) and the role of a client certificate.
 //! - `limits`: per-peer rate limit.
 //! - `audit`, `metrics`: one JSON line per decision; Prometheus text.
-//! - `server`: HTTPS (rustls, HTTP/1.1) with the hostile-client limits and graceful shutdown.
+//! - `server`: `raytls serve`'s configuration, the bound server, `/healthz` and `/metrics`;
+//!   `tls` (rustls, client certificates checked again at each request), `http` (HTTP/1.1,
+//!   the accept loop, the hostile-client limits, graceful shutdown) and `issue` (one
+//!   `POST /v1/sign`: authorization, issuance, audit) serve it.
 //! - `client`: what `init --signer` and `issue client --signer` use.
 //! - `kubernetes`: `serve --kubernetes`, pods attested through the API server, one CA per
 //!   RayCluster.
@@ -17,12 +20,15 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod client;
+mod http;
+mod issue;
 pub mod kubernetes;
 pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod refusal;
 pub mod server;
+mod tls;
 
 /// Peer-supplied text as it may appear in a message for a person: quoted, cut at 200
 /// characters, control and bidi characters escaped (`text::escape`).

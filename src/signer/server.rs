@@ -1,53 +1,49 @@
-//! The HTTPS server of `raytls serve`: rustls (TLS 1.3 and 1.2, optional client
-//! certificates from this CA), HTTP/1.1 (hyper), and the limits a hostile client meets:
-//! a TLS handshake timeout, a header read timeout, a body read timeout, a 16 KiB body,
-//! 4 KiB of request headers, a cap on connections (in all and per source address; at the
-//! cap in all an idle connection is closed for a newcomer) and on each connection's
-//! lifetime, and a per-peer rate limit. No TLS session is ever resumed,
-//! and a client certificate is checked again at every request that relies on it.
-//! On shutdown it stops accepting and lets requests in flight finish.
-use std::convert::Infallible;
+//! `raytls serve`: its configuration (per-role lifetimes, the limits a hostile client meets),
+//! the bound server (serving certificate, listener, shared state) and the signer's own
+//! answers, `/healthz` and `/metrics`. The pieces:
+//! - `tls`: rustls (TLS 1.3 and 1.2, optional client certificates from this CA, no session
+//!   ever resumed), the handshake's byte budget, a client certificate checked again at every
+//!   request that relies on it;
+//! - `http`: HTTP/1.1 (hyper) and its limits: a TLS handshake timeout, a header read timeout,
+//!   a body read timeout, a 16 KiB body, 4 KiB of request headers, a cap on connections (in
+//!   all and per source address; at the cap in all an idle connection is closed for a
+//!   newcomer) and on each connection's lifetime; on shutdown it stops accepting and lets
+//!   requests in flight finish;
+//! - `issue`: `POST /v1/sign`, with a per-peer rate limit, authorization, issuance and audit.
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use http::{header, Response};
+use http_body_util::Full;
 use rustls::server::danger::ClientCertVerifier;
-use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
-use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::api::{self, ApiError, Endpoint, SignResponse, MAX_BODY};
-use super::audit::{Audit, Entry};
-use super::auth::{self, Proof, Tokens};
+use super::audit::Audit;
+use super::auth::Tokens;
+use super::http::{error_response, json_response};
 use super::kubernetes::guard::GuardStatus;
-use super::kubernetes::{KubeRequest, KubeSigner, Who};
-use super::limits::{Connections, InFlight, PeerLimiter, RateLimit, Registered, SourceCap};
-use super::metrics::Metrics;
+use super::kubernetes::KubeSigner;
+use super::limits::{PeerLimiter, RateLimit};
+use super::metrics::{ca_expiry, Metrics};
 use super::policy::Policy;
-use super::refusal::{NameNotAllowed, Refusal, RoleNotAllowed, Unauthorized};
+use super::refusal::Refusal;
+use super::{http as signer_http, tls};
 use crate::error::{Error, Result};
 use crate::pki::authority::{Authority, LeafSubject, Lifetime};
 use crate::pki::certinfo::CertInfo;
-use crate::pki::chain::{self, Usage};
-use crate::pki::csr::role_in_subject;
 use crate::pki::keys::{self, KeyType};
+use crate::pki::pem;
 use crate::pki::role::Role;
 use crate::pki::san::San;
-use crate::pki::{pem, role};
+
+pub use super::http::MAX_HEADER_BYTES;
 
 /// Longest validity per role (clamped to the CA's own expiry): whole days for real clusters,
 /// minutes for a renewal drill.
@@ -101,33 +97,6 @@ impl MaxLifetime {
     }
 }
 
-/// The most request-header bytes (request line included) the signer reads: 431 past this.
-/// The largest request it expects is a POST of a CSR whose headers (Host, Authorization:
-/// Bearer <64-character token>, Content-Type, Content-Length, User-Agent, Accept, Expect) are
-/// under 512 bytes; a Prometheus scrape or a kubelet probe sends less.
-pub const MAX_HEADER_BYTES: usize = 4096;
-/// hyper's per-connection read (and write) buffer: the smallest hyper allows. Its default
-/// (~400 KiB) let 330 connections with 400 KB headers take the signer to 148 MB (issue 19).
-const HTTP_BUFFER_BYTES: usize = 8192;
-/// Header lines at most (hyper's default is 100); a real client sends under 10.
-const MAX_HEADERS: usize = 32;
-
-// Worst-case memory of one connection, by what a peer can make the signer hold:
-//   in the TLS handshake: at most HANDSHAKE_BYTES (32 KiB) read from the peer, so rustls'
-//     record buffer (~36 KiB), the handshake transcript and the parsed ClientHello or
-//     certificate chain (~32 KiB each): ~100 KiB in theory. (Without the budget rustls joins a
-//     handshake message of up to 64 KiB: 1,024 peers stalled in one took 87 MB.)
-//   past it: rustls' record buffer (~18 KiB) and decrypted data not yet read (~16 KiB,
-//     plus one record), hyper's read buffer (HTTP_BUFFER_BYTES; headers at most
-//     MAX_HEADER_BYTES) and write buffer (our answers are under 8 KiB), the body being
-//     read (MAX_BODY, 16 KiB), the task and socket: ~90 KiB.
-// So the default caps bound it: one address (32 connections) ~3 MiB; the whole signer
-// (1,024) ~100 MiB in theory over ~10 MiB at rest, inside the 128 MiB of
-// examples/raycluster-signer.yaml. Measured (scripts/signer-flood.py, debug build, glibc):
-// ~25 KiB per connection flooding 400 KB headers; ~45 KiB per connection stalled in a
-// 32 KB ClientHello (63 MB for 1,024 of them; 87 MB in 60 KB ones before the budget). Lower
-// --max-connections where memory is tighter.
-
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
@@ -175,23 +144,24 @@ pub struct ServeConfig {
     pub kubernetes: Option<Arc<KubeSigner>>,
 }
 
-struct State {
-    ca: Authority,
+/// What every connection and request of the server shares.
+pub(super) struct State {
+    pub(super) ca: Authority,
     /// The handshake's verifier, asked again at each request that relies on a client
     /// certificate (its validity now, its chain to the roots the signer trusts).
-    client_verifier: Arc<dyn ClientCertVerifier>,
+    pub(super) client_verifier: Arc<dyn ClientCertVerifier>,
     /// The CAs whose own leaves renew over mutual TLS (`Authority::renewal_issuers`).
-    renewal_issuers: Vec<CertificateDer<'static>>,
-    ca_pem: String,
-    tokens: Tokens,
-    policy: Policy,
-    max_lifetime: MaxLifetime,
-    audit: Audit,
-    metrics: Metrics,
-    limiter: PeerLimiter,
-    limits: Limits,
-    draining: AtomicBool,
-    kubernetes: Option<Arc<KubeSigner>>,
+    pub(super) renewal_issuers: Vec<CertificateDer<'static>>,
+    pub(super) ca_pem: String,
+    pub(super) tokens: Tokens,
+    pub(super) policy: Policy,
+    pub(super) max_lifetime: MaxLifetime,
+    pub(super) audit: Audit,
+    pub(super) metrics: Metrics,
+    pub(super) limiter: PeerLimiter,
+    pub(super) limits: Limits,
+    pub(super) draining: AtomicBool,
+    pub(super) kubernetes: Option<Arc<KubeSigner>>,
 }
 
 /// A bound server, not yet serving.
@@ -223,28 +193,6 @@ fn serving_names(listen: IpAddr, extra: &[San]) -> Vec<San> {
     sans
 }
 
-/// The cipher suites the signer prefers, for TLS 1.3 and 1.2.
-const AES_128_GCM_SHA256: [rustls::CipherSuite; 2] = [
-    rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
-    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-];
-
-/// The listening socket, with an accept queue as deep as the kernel allows
-/// (net.core.somaxconn, as Go's net.Listen has): TcpListener::bind's 128 overflows when a
-/// cluster's pods start at once, and each SYN dropped then costs its pod a 1 s retransmit.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    // As TcpListener::bind: a restarted signer binds again at once.
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    // The kernel caps this at net.core.somaxconn.
-    socket.listen(u32::from(u16::MAX))
-}
-
 /// Bind the listener and issue the serving certificate from the CA (its key lives only in
 /// this process's memory).
 pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
@@ -265,57 +213,9 @@ pub async fn bind(cfg: ServeConfig, now: OffsetDateTime) -> Result<Bound> {
     )?;
     let key_der = PrivateKeyDer::Pkcs8(key.pair.serialize_der().into());
 
-    let mut provider = rustls::crypto::ring::default_provider();
-    // AES-128-GCM with SHA-256 first, whatever order the client lists (as Go's crypto/tls
-    // does): SHA-256 runs on the CPU's SHA instructions where SHA-384 has none, and the
-    // handshake's key schedule hashes a great deal.
-    provider
-        .cipher_suites
-        .sort_by_key(|s| !AES_128_GCM_SHA256.contains(&s.suite()));
-    let provider = Arc::new(provider);
-    // Every root pods trust (trust.crt during a CA rotation): in step 2 a pod renews with
-    // the certificate the old CA gave it, and gets one from the new CA.
-    let mut roots = RootCertStore::empty();
-    for der in cfg.ca.trust.ders() {
-        roots.add(der).map_err(|e| Error::Internal {
-            what: "make the CA a trust anchor",
-            why: e.to_string(),
-        })?;
-    }
-    // Client certificates are optional: a pod with a token needs none; one that renews
-    // shows the certificate this CA gave it.
-    let client_verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| Error::Internal {
-                what: "build the client certificate verifier",
-                why: e.to_string(),
-            })?;
-    let mut tls = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Error::Internal {
-            what: "set the TLS versions",
-            why: e.to_string(),
-        })?
-        .with_client_cert_verifier(client_verifier.clone())
-        .with_single_cert(chain, key_der)
-        .map_err(|e| Error::Internal {
-            what: "use the serving certificate",
-            why: e.to_string(),
-        })?;
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    // No session resumption, ever: a resumed session skips the client certificate check, so
-    // a certificate that has since expired (or whose root left the trust) kept renewing
-    // through a session ticket (issue 19). No TLS 1.3 tickets, no TLS 1.2 session IDs (no
-    // session cache; the default ticketer makes no TLS 1.2 tickets), no 0-RTT data. Each
-    // pod asks once or twice a year; a full handshake costs it ~1 ms.
-    tls.send_tls13_tickets = 0;
-    tls.session_storage = Arc::new(NoServerSessionStorage {});
-    tls.max_early_data_size = 0;
-    tls.ignore_client_order = true;
+    let (tls, client_verifier) = tls::serving_config(&cfg.ca, chain, key_der)?;
 
-    let listener = listen(cfg.listen).map_err(|e| Error::Listen {
+    let listener = signer_http::listen(cfg.listen).map_err(|e| Error::Listen {
         addr: cfg.listen.to_string(),
         why: e.to_string(),
     })?;
@@ -353,632 +253,53 @@ impl Bound {
     /// Serve until `shutdown` completes; then stop accepting and give the connections in
     /// flight `drain` to finish. Returns how many connections were still open at shutdown.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> usize {
-        let Bound {
-            listener,
-            acceptor,
-            state,
-            ..
-        } = self;
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let slots = Arc::new(Semaphore::new(state.limits.max_connections));
-        let per_source = SourceCap::new(state.limits.max_connections_per_source);
-        let conns = Connections::new();
-        let mut tasks = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        // Neither cap queues a connection: a queued one would hold its socket
-                        // and wait for the peer that holds the slots. This source first, so
-                        // that one peer at its cap cannot count against the global cap.
-                        let source = peer.ip().to_canonical();
-                        let Some(source_slot) = per_source.try_acquire(source) else {
-                            state.metrics.connection("refused_source_cap");
-                            drop(tcp);
-                            continue;
-                        };
-                        let slot = match slots.clone().try_acquire_owned() {
-                            Ok(slot) => slot,
-                            Err(_) => match make_room(&slots, &conns, &state).await {
-                                Some(slot) => slot,
-                                None => {
-                                    state.metrics.connection("refused_cap");
-                                    drop(tcp);
-                                    continue;
-                                }
-                            },
-                        };
-                        state.metrics.connection("accepted");
-                        let _ = tcp.set_nodelay(true);
-                        let registered = Arc::new(conns.register(source, Instant::now()));
-                        let (state, acceptor, stop) = (state.clone(), acceptor.clone(), stop_rx.clone());
-                        tasks.spawn(async move {
-                            // Evicted: dropping the connection closes its socket, whatever
-                            // phase it is in (handshake, idle, an unauthenticated request).
-                            tokio::select! {
-                                _ = serve_connection(state, acceptor, tcp, peer, stop, registered.clone()) => {}
-                                _ = registered.evicted() => {}
-                            }
-                            drop((registered, slot, source_slot));
-                        });
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: say so, back off, go on.
-                        eprintln!("raytls serve: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-            }
-        }
-        drop(listener);
-        state.draining.store(true, Ordering::SeqCst);
-        let open = tasks.len();
-        eprintln!(
-            "raytls serve: shutting down: no new connections; finishing {open} open connection(s) (up to {})",
-            crate::text::duration::format(state.limits.drain)
-        );
-        let _ = stop_tx.send(true);
-        let deadline = tokio::time::sleep(state.limits.drain);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                next = tasks.join_next() => if next.is_none() { break },
-                _ = &mut deadline => {
-                    eprintln!("raytls serve: {} connection(s) did not finish in time; closing them", tasks.len());
-                    tasks.abort_all();
-                    break;
-                }
-            }
-        }
-        eprintln!("raytls serve: stopped");
-        open
+        signer_http::run(self.listener, self.acceptor, self.state, shutdown).await
     }
 }
 
-/// How long the accept loop waits for the slot of a connection it evicted. Its task closes
-/// it at once (a wake-up and a close), so this is only a bound, and the newcomer is closed
-/// if it passes; while it waits, new connections wait in the kernel's accept queue.
-const EVICTION_WAIT: Duration = Duration::from_secs(1);
-
-/// Every `--max-connections` slot is taken: close one connection without an authenticated
-/// request in flight (`Connections::evict_one` says which, and why) and wait for a slot.
-/// None when there is none to close, or no slot came free in time.
-async fn make_room(
-    slots: &Arc<Semaphore>,
-    conns: &Connections,
-    state: &State,
-) -> Option<OwnedSemaphorePermit> {
-    conns.evict_one()?;
-    state.metrics.connection("evicted");
-    tokio::time::timeout(EVICTION_WAIT, slots.clone().acquire_owned())
-        .await
-        .ok()?
-        .ok()
-}
-
-/// What a request's connection tells about it.
-struct ConnInfo {
-    peer: IpAddr,
-    /// Its entry among the open connections: a request marks it authenticated, so that it is
-    /// not evicted while that request is answered.
-    registered: Arc<Registered>,
-    /// The client certificate chain the handshake verified (leaf first), if any. Its role is
-    /// read, and the chain verified again, at each request that relies on it: the handshake
-    /// is no proof for later requests on a keep-alive connection (the certificate may have
-    /// expired since).
-    client_chain: Option<Vec<CertificateDer<'static>>>,
-}
-
-impl ConnInfo {
-    /// None: no client certificate. Some(role): a certificate from this CA, valid now and
-    /// chaining to a root the signer trusts, issued by this CA itself (or by another root of
-    /// its trust bundle), and the role its subject records (if any).
-    fn cert_role(
-        &self,
-        state: &State,
-        now: UnixTime,
-    ) -> std::result::Result<Option<Option<Role>>, Refusal> {
-        let Some((leaf, intermediates)) = self.client_chain.as_ref().and_then(|c| c.split_first())
-        else {
-            return Ok(None);
-        };
-        state
-            .client_verifier
-            .verify_client_cert(leaf, intermediates, now)
-            .map_err(|e| {
-                Refusal::Unauthorized(Unauthorized::CertNotAccepted { why: e.to_string() })
-            })?;
-        // The handshake's verifier builds a path through whatever intermediates the client
-        // sends, so a leaf of any CA below a trusted root passes it: a role-token signer on
-        // the root of `serve --kubernetes` renewed a cluster CA's leaf as a head certificate
-        // of the root (issue 24). The leaf alone, against the CAs whose leaves renew.
-        let when = i64::try_from(now.as_secs())
-            .ok()
-            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-            .unwrap_or_else(OffsetDateTime::now_utc);
-        if chain::verify_leaf(&state.renewal_issuers, &[], leaf, Usage::Client, when).is_err() {
-            let issuer = CertInfo::parse(leaf)
-                .map(|i| i.issuer_display_name().to_string())
-                .unwrap_or_else(|_| "an unreadable issuer".into());
-            return Err(Refusal::ForeignIssuer {
-                issuer,
-                ca: state.ca.info.display_name().to_string(),
+/// `GET /healthz`: 503 while draining or while the Kubernetes caches are not ready (or the
+/// pod guard a `--require-pod-guard` signer needs is missing); with `--kubernetes` the pod
+/// guard and the token check are reported.
+pub(super) fn healthz(state: &State) -> Response<Full<Bytes>> {
+    let endpoint = super::api::Endpoint::Healthz;
+    if state.draining.load(Ordering::SeqCst) {
+        error_response(&Refusal::ShuttingDown { endpoint })
+    } else if state.kubernetes.as_ref().is_some_and(|k| !k.ready()) {
+        error_response(&Refusal::CacheNotReady)
+    } else if let Some(k) = &state.kubernetes {
+        // The pod guard is reported, and with --require-pod-guard a signer without it
+        // is not ready (it would refuse every request).
+        let guard = k.guard();
+        if k.requires_guard() && guard != GuardStatus::InPlace {
+            error_response(&Refusal::PodGuardMissing { guard, endpoint })
+        } else {
+            let (mode, issuer) = k.token_check();
+            let body = serde_json::json!({
+                "status": "ok",
+                "pod_guard": guard.name(),
+                "pod_guard_detail": guard.describe(),
+                "token_review": mode.name(),
+                "issuer_keys": issuer.as_ref().map_or(0, |i| i.keys),
+                "issuer_ready": issuer.as_ref().is_some_and(|i| i.ready),
             });
+            json_response(200, body.to_string())
         }
-        Ok(Some(role_in_subject(leaf)))
+    } else {
+        json_response(200, "{\"status\":\"ok\"}".into())
     }
 }
 
-async fn serve_connection(
-    state: Arc<State>,
-    acceptor: TlsAcceptor,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-    registered: Arc<Registered>,
-) {
-    let limits = state.limits;
-    let budgeted = HandshakeBudget {
-        inner: tcp,
-        left: Some(HANDSHAKE_BYTES),
-    };
-    let mut tls = match tokio::time::timeout(limits.read_timeout, acceptor.accept(budgeted)).await {
-        Ok(Ok(tls)) => tls,
-        _ => {
-            state.metrics.connection("tls_failed");
-            return;
-        }
-    };
-    tls.get_mut().0.left = None;
-    let client_chain = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect());
-    let info = Arc::new(ConnInfo {
-        peer: peer.ip().to_canonical(),
-        registered,
-        client_chain,
-    });
-    let svc_state = state.clone();
-    let svc = service_fn(move |req| handle(svc_state.clone(), info.clone(), req));
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.read_timeout)
-        .max_buf_size(HTTP_BUFFER_BYTES)
-        .max_header_size(MAX_HEADER_BYTES)
-        .max_headers(MAX_HEADERS)
-        .serve_connection(TokioIo::new(tls), svc);
-    tokio::pin!(conn);
-    let lifetime = tokio::time::sleep(limits.connection_lifetime);
-    tokio::pin!(lifetime);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = stop.changed() => {}
-        _ = &mut lifetime => {}
+/// `GET /metrics`: the signer's counters, the CA's expiry and, with `--kubernetes`, the
+/// caches' and the API server's.
+pub(super) fn metrics(state: &State) -> Response<Full<Bytes>> {
+    let mut body = state.metrics.render() + &ca_expiry(&state.ca);
+    if let Some(k) = &state.kubernetes {
+        body.push_str(&k.metrics());
     }
-    // Finish the request in flight (if any), then close.
-    conn.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(limits.drain, conn).await;
-}
-
-/// The signing CA's (and, above an intermediate, its root's) notAfter: the metric the
-/// renewal sidecars export too, so one alert covers both (examples/monitoring/).
-fn ca_expiry_metrics(ca: &Authority) -> String {
-    use crate::text::prometheus::{Exposition, Kind};
-    let name = "raytls_ca_expiration_timestamp_seconds";
-    let mut e = Exposition::default();
-    e.family(
-        name,
-        Kind::Gauge,
-        "notAfter of the CA the signer signs with (ca) and of its root (anchor), as a Unix time.",
-    )
-    .sample(
-        name,
-        &[("ca", "signing")],
-        ca.info.not_after.unix_timestamp() as f64,
-    );
-    if ca.anchor_der != ca.cert_der {
-        e.sample(
-            name,
-            &[("ca", "anchor")],
-            ca.anchor_info.not_after.unix_timestamp() as f64,
-        );
-    }
-    e.finish()
-}
-
-/// The most the signer reads from a peer before its TLS handshake is done. A real client's
-/// handshake is under 8 KiB (a ClientHello is ~2 KiB with a post-quantum key share; a client
-/// certificate flight with a chain of three RSA-4096 certificates ~5 KiB), and rustls may
-/// read up to one record (~18 KiB) of the request sent right behind the client's Finished
-/// in the same go. rustls itself joins a handshake message of up to 64 KiB: a peer stalled
-/// inside one held that much per connection until the handshake timeout.
-const HANDSHAKE_BYTES: usize = 32 * 1024;
-
-/// The TCP stream under the TLS handshake, allowed to read `left` bytes (None: no limit,
-/// once the handshake is done); past that a read fails and the handshake with it.
-struct HandshakeBudget {
-    inner: TcpStream,
-    left: Option<usize>,
-}
-
-impl tokio::io::AsyncRead for HandshakeBudget {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let Some(left) = this.left else {
-            return std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
-        };
-        if left == 0 {
-            return std::task::Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("the TLS handshake is over {HANDSHAKE_BYTES} bytes"),
-            )));
-        }
-        // Through a small buffer of our own: only the handshake's few reads pay the copy.
-        let mut chunk = [0u8; 4096];
-        let want = left.min(buf.remaining()).min(chunk.len());
-        let mut limited = tokio::io::ReadBuf::new(&mut chunk[..want]);
-        std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
-        let n = limited.filled().len();
-        buf.put_slice(limited.filled());
-        this.left = Some(left - n);
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-impl tokio::io::AsyncWrite for HandshakeBudget {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+        header::HeaderValue::from_static(crate::text::prometheus::CONTENT_TYPE),
     );
     r
-}
-
-/// The answer to a refusal: its wire error, `Retry-After` for a 429, `Allow` for a 405.
-fn error_response(refusal: &Refusal) -> Response<Full<Bytes>> {
-    refused(refusal, &ApiError::from(refusal))
-}
-
-/// `error_response` with the wire error already made (for the audit line).
-fn refused(refusal: &Refusal, e: &ApiError) -> Response<Full<Bytes>> {
-    let mut r = json_response(e.status, e.body_json());
-    if let Some(secs) = refusal.retry_after() {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-    }
-    if let Some(allow) = refusal.allow() {
-        r.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
-    }
-    r
-}
-
-async fn handle(
-    state: Arc<State>,
-    conn: Arc<ConnInfo>,
-    req: Request<Incoming>,
-) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
-    let Some(endpoint) = Endpoint::at(req.uri().path()) else {
-        return Ok(error_response(&Refusal::NotFound));
-    };
-    if req.method().as_str() != endpoint.method() {
-        return Ok(error_response(&Refusal::MethodNotAllowed { endpoint }));
-    }
-    Ok(match endpoint {
-        Endpoint::Healthz => {
-            if state.draining.load(Ordering::SeqCst) {
-                error_response(&Refusal::ShuttingDown { endpoint })
-            } else if state.kubernetes.as_ref().is_some_and(|k| !k.ready()) {
-                error_response(&Refusal::CacheNotReady)
-            } else if let Some(k) = &state.kubernetes {
-                // The pod guard is reported, and with --require-pod-guard a signer without it
-                // is not ready (it would refuse every request).
-                let guard = k.guard();
-                if k.requires_guard() && guard != GuardStatus::InPlace {
-                    error_response(&Refusal::PodGuardMissing { guard, endpoint })
-                } else {
-                    let (mode, issuer) = k.token_check();
-                    let body = serde_json::json!({
-                        "status": "ok",
-                        "pod_guard": guard.name(),
-                        "pod_guard_detail": guard.describe(),
-                        "token_review": mode.name(),
-                        "issuer_keys": issuer.as_ref().map_or(0, |i| i.keys),
-                        "issuer_ready": issuer.as_ref().is_some_and(|i| i.ready),
-                    });
-                    json_response(200, body.to_string())
-                }
-            } else {
-                json_response(200, "{\"status\":\"ok\"}".into())
-            }
-        }
-        Endpoint::Metrics => {
-            let mut body = state.metrics.render() + &ca_expiry_metrics(&state.ca);
-            if let Some(k) = &state.kubernetes {
-                body.push_str(&k.metrics());
-            }
-            let mut r = Response::new(Full::new(Bytes::from(body)));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static(crate::text::prometheus::CONTENT_TYPE),
-            );
-            r
-        }
-        Endpoint::Sign => sign(&state, &conn, req).await,
-    })
-}
-
-/// Read at most `MAX_BODY` bytes of a body within `limit`: 408 when it is slow, 413 (and
-/// the rest discarded in the background) when it is longer.
-async fn read_body(mut body: Incoming, limit: Duration) -> std::result::Result<Bytes, Refusal> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut buf: Vec<u8> = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(Refusal::Timeout { limit }),
-            Ok(None) => return Ok(Bytes::from(buf)),
-            Ok(Some(Err(e))) => return Err(Refusal::BadBody { why: e.to_string() }),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    if buf.len() + data.len() > MAX_BODY {
-                        drain_in_background(body, limit);
-                        return Err(Refusal::TooLarge);
-                    }
-                    buf.extend_from_slice(&data);
-                }
-            }
-        }
-    }
-}
-
-/// Most a refused body is read and thrown away, so that the client (still sending) gets the
-/// 413 instead of a reset connection; past this, or past the read timeout, the connection
-/// closes as it is.
-const DRAIN_AT_MOST: usize = 8 << 20;
-
-fn drain_in_background(mut body: Incoming, limit: Duration) {
-    tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut seen = 0usize;
-        while seen < DRAIN_AT_MOST {
-            match tokio::time::timeout_at(deadline, body.frame()).await {
-                Ok(Some(Ok(frame))) => {
-                    seen += frame.data_ref().map_or(0, |d| d.len());
-                }
-                _ => break,
-            }
-        }
-    });
-}
-
-/// What the audit line and metrics learn while a request is decided.
-#[derive(Default)]
-struct Seen {
-    role: Option<Role>,
-    proof: Option<Proof>,
-    kubernetes: Option<Who>,
-}
-
-async fn sign(state: &State, conn: &ConnInfo, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let started = Instant::now();
-    let mut seen = Seen::default();
-    // Held until the answer is made, so an authenticated request keeps its connection.
-    let in_flight = conn.registered.request();
-    let result = decide(state, conn, &in_flight, req, &mut seen).await;
-    let role = seen.role.map(role::Role::name);
-    let time = OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let peer = conn.peer.to_string();
-    match result {
-        Ok(answer) => {
-            state.audit.log(&Entry {
-                time,
-                peer,
-                role,
-                auth: seen.proof.map(Proof::name),
-                sans: &answer.sans,
-                serial: Some(&answer.serial),
-                not_after: Some(&answer.not_after),
-                result: "issued",
-                status: 200,
-                reason: None,
-                message: None,
-                kubernetes: seen.kubernetes.as_ref(),
-            });
-            state
-                .metrics
-                .record(role.unwrap_or("unknown"), None, started.elapsed());
-            json_response(200, serde_json::to_string(&answer).unwrap_or_default())
-        }
-        Err(refusal) => {
-            let e = ApiError::from(&refusal);
-            state.audit.log(&Entry {
-                time,
-                peer,
-                role,
-                auth: seen.proof.map(Proof::name),
-                sans: &[],
-                serial: None,
-                not_after: None,
-                result: "refused",
-                status: e.status,
-                reason: Some(&e.code),
-                message: Some(&e.message),
-                kubernetes: seen.kubernetes.as_ref(),
-            });
-            state
-                .metrics
-                .record(role.unwrap_or("unknown"), Some(&refusal), started.elapsed());
-            refused(&refusal, &e)
-        }
-    }
-}
-
-async fn decide(
-    state: &State,
-    conn: &ConnInfo,
-    in_flight: &InFlight<'_>,
-    req: Request<Incoming>,
-    seen: &mut Seen,
-) -> std::result::Result<SignResponse, Refusal> {
-    if state.draining.load(Ordering::SeqCst) {
-        return Err(Refusal::ShuttingDown {
-            endpoint: Endpoint::Sign,
-        });
-    }
-    if let Err(wait) = state.limiter.check(conn.peer, Instant::now()) {
-        return Err(Refusal::RateLimited {
-            peer: conn.peer,
-            retry_in: wait.as_secs_f64().ceil().max(1.0) as u64,
-        });
-    }
-    // Who is asking, before reading a body.
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes().to_vec());
-    let static_auth = match &state.kubernetes {
-        // --kubernetes: the token is reviewed once the request is known to be well formed.
-        Some(_) => None,
-        None => {
-            // A client certificate counts only without a token, and only if it passes the
-            // handshake's check again now.
-            let cert_role = match authorization {
-                Some(_) => None,
-                None => conn.cert_role(state, UnixTime::now())?,
-            };
-            let authenticated =
-                auth::authenticate(&state.tokens, authorization.as_deref(), cert_role)?;
-            in_flight.authenticated();
-            Some(authenticated)
-        }
-    };
-    seen.proof = Some(static_auth.map_or(Proof::ServiceAccountToken, |(_, p)| p));
-
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let body = req.into_body();
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        drain_in_background(body, state.limits.read_timeout);
-        return Err(Refusal::TooLarge);
-    }
-    let bytes = read_body(body, state.limits.read_timeout).await?;
-
-    let (role, request) = api::decode_envelope(&bytes)?;
-    seen.role = Some(role);
-    let (granted, proof) = match (static_auth, &state.kubernetes) {
-        (Some(a), _) => a,
-        (None, Some(kube)) => {
-            let who = seen.kubernetes.insert(Who::default());
-            return kube
-                .sign(
-                    &state.ca,
-                    state.max_lifetime.get(role),
-                    KubeRequest {
-                        peer: conn.peer,
-                        authorization: authorization.as_deref(),
-                        role,
-                        body: request,
-                        in_flight,
-                    },
-                    who,
-                )
-                .await;
-        }
-        (None, None) => return Err(Refusal::Unavailable),
-    };
-    if role != granted {
-        return Err(Refusal::RoleNotAllowed(RoleNotAllowed::Proof {
-            proof,
-            granted,
-            asked: role,
-        }));
-    }
-    let decoded = api::decode_csr(role, request)?;
-    if role != Role::Head && !decoded.fqdn.is_empty() {
-        return Err(Refusal::NameNotAllowed(NameNotAllowed::FqdnNotHead {
-            name: decoded.fqdn[0].clone(),
-        }));
-    }
-    let mut asked = decoded.fqdn.clone();
-    asked.extend(decoded.csr.requested_names.iter().cloned());
-    let identity = state.policy.decide(role, conn.peer, &asked)?;
-    let sans = identity.required_sans();
-    // Unchecked: bind() checked a leaf of this CA and profile (the serving certificate),
-    // and the pod verifies its chain before writing it; see sign_leaf_unchecked.
-    let signed = state
-        .ca
-        .sign_leaf_unchecked(
-            decoded.csr.public_key(),
-            decoded.csr.key.is_rsa(),
-            &LeafSubject::for_identity(&identity),
-            &sans,
-            Lifetime::Default(state.max_lifetime.get(role)),
-            OffsetDateTime::now_utc(),
-        )
-        // The CA cannot sign now (e.g. it expired while we ran): not the client's fault.
-        .map_err(|e| Refusal::CaUnavailable { why: e.to_string() })?;
-    Ok(SignResponse {
-        certificate: signed.chain_pem,
-        ca: state.ca_pem.clone(),
-        serial: signed.serial,
-        not_after: signed
-            .not_after
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        sans: sans.iter().map(|s| s.to_string()).collect(),
-        role: role.name().to_string(),
-        ca_chain: String::new(),
-        cluster: None,
-    })
 }

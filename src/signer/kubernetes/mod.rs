@@ -20,11 +20,11 @@ use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::pki::authority::{Authority, LeafSubject, Lifetime};
+use crate::pki::authority::{Authority, LeafSubject};
 use crate::pki::cluster_ca::{self, ClusterCa, ClusterRef, MasterKey};
-use crate::pki::pem;
 use crate::pki::role::Role;
-use crate::signer::api::{self, Endpoint, SignRequest, SignResponse};
+use crate::signer::api::{self, Endpoint, SignRequest};
+use crate::signer::issue::{Issuance, IssuingCa};
 use crate::signer::limits::InFlight;
 use crate::signer::refusal::{Refusal, Unauthorized};
 
@@ -434,15 +434,15 @@ impl KubeSigner {
         Ok(ca)
     }
 
-    /// Decide and sign a request: the Kubernetes counterpart of the token/policy path.
-    /// `who` is filled for the audit line as far as the request got.
-    pub async fn sign(
+    /// Decide a request, and the CA of its pod's RayCluster (from `signer`): the Kubernetes
+    /// counterpart of the token/policy path, signed by `issue`. `who` is filled for the audit
+    /// line as far as the request got.
+    pub(crate) async fn grant(
         &self,
         signer: &Authority,
-        max_lifetime: time::Duration,
         request: KubeRequest<'_>,
         who: &mut Who,
-    ) -> std::result::Result<SignResponse, Refusal> {
+    ) -> std::result::Result<Issuance, Refusal> {
         let KubeRequest {
             peer,
             authorization,
@@ -480,41 +480,21 @@ impl KubeSigner {
             .chars()
             .take(64)
             .collect();
-        let signed = ca
-            .authority
-            .sign_leaf(
-                decoded.csr.public_key(),
-                decoded.csr.key.is_rsa(),
-                &LeafSubject {
-                    holder: crate::pki::role::Holder::Ray(grant.role),
-                    common_name: cn,
-                },
-                &grant.sans,
-                Lifetime::Default(max_lifetime),
-                OffsetDateTime::now_utc(),
-            )
-            .map_err(|e| Refusal::CaUnavailable { why: e.to_string() })?;
-        let ca_chain: String = signer
-            .intermediates
-            .iter()
-            .map(|c| pem::encode("CERTIFICATE", c))
-            .collect();
-        Ok(SignResponse {
-            certificate: signed.chain_pem,
-            ca: pem::encode("CERTIFICATE", &ca.cert_der),
-            serial: signed.info.serial.clone(),
-            not_after: signed
-                .info
-                .not_after
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-            sans: grant.sans.iter().map(|s| s.to_string()).collect(),
-            role: grant.role.name().to_string(),
-            ca_chain,
-            cluster: Some(format!(
-                "{}/{} (uid {})",
-                grant.namespace, grant.cluster.name, grant.cluster.uid
-            )),
+        Ok(Issuance {
+            csr: decoded.csr,
+            role: grant.role,
+            subject: LeafSubject {
+                holder: crate::pki::role::Holder::Ray(grant.role),
+                common_name: cn,
+            },
+            from: IssuingCa::Cluster {
+                ca,
+                cluster: format!(
+                    "{}/{} (uid {})",
+                    grant.namespace, grant.cluster.name, grant.cluster.uid
+                ),
+            },
+            sans: grant.sans,
         })
     }
 }
