@@ -309,3 +309,73 @@ impl Issuer {
         Ok(verified)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_refusals_keep_the_codes_a_review_gives() {
+        let code = |e: LocalError| {
+            let r = Refusal::from(e);
+            (r.status(), r.code())
+        };
+        assert_eq!(
+            code(LocalError::Token(TokenError::Expired)),
+            (401, "token_expired")
+        );
+        assert_eq!(
+            code(LocalError::Token(TokenError::Audience)),
+            (401, "wrong_audience")
+        );
+        for e in [
+            TokenError::Signature,
+            TokenError::UnknownKey("k".into()),
+            TokenError::Issuer("https://other".into()),
+            TokenError::Algorithm("none".into()),
+            TokenError::Malformed("x"),
+            TokenError::NotServiceAccount,
+        ] {
+            assert_eq!(code(LocalError::Token(e)), (401, "token_invalid"));
+        }
+        let gone = LocalError::ServiceAccountGone {
+            namespace: "ray".into(),
+            name: "sa".into(),
+        };
+        assert_eq!(code(gone.clone()), (401, "token_invalid"));
+        assert!(Refusal::from(gone).to_string().contains("ray/sa"));
+        // No keys or no ServiceAccount list yet: the signer's state, not the token's fault.
+        assert_eq!(
+            code(LocalError::NoKeys("403".into())),
+            (503, "kubernetes_unavailable")
+        );
+        assert_eq!(code(LocalError::NotListed), (503, "kubernetes_unavailable"));
+    }
+
+    #[test]
+    fn on_miss_reviews_only_what_a_review_could_answer_otherwise() {
+        // A key newer than the set, a ServiceAccount newer than the watch, nothing read yet.
+        for e in [
+            LocalError::Token(TokenError::UnknownKey("k".into())),
+            LocalError::ServiceAccountGone {
+                namespace: "ray".into(),
+                name: "sa".into(),
+            },
+            LocalError::NoKeys("x".into()),
+            LocalError::NotListed,
+        ] {
+            assert!(e.review_could_differ(), "{e:?}");
+        }
+        // A forged signature under a published key, another issuer, an expired token: final.
+        for e in [
+            TokenError::Signature,
+            TokenError::Issuer("i".into()),
+            TokenError::Expired,
+            TokenError::Audience,
+            TokenError::Algorithm("HS256".into()),
+            TokenError::Malformed("x"),
+        ] {
+            assert!(!LocalError::Token(e.clone()).review_could_differ(), "{e:?}");
+        }
+    }
+}
