@@ -75,6 +75,7 @@ if [ "${RAYTLS_SKIP_RAY:-0}" != 1 ]; then
   stage "real Ray: CA rotation, two nodes (scripts/rotation-interop.sh)" bash scripts/rotation-interop.sh
 fi
 stage "manifests (scripts/validate-manifests.sh)" bash scripts/validate-manifests.sh
+stage "docs: every link and file path in the Markdown resolves (scripts/check-links.py)" python3 scripts/check-links.py
 stage "Dockerfile build context (scripts/check-dockerfile.sh)" bash scripts/check-dockerfile.sh
 stage "signer API vs its OpenAPI document (scripts/signer-schemathesis.sh)" bash scripts/signer-schemathesis.sh
 stage "alert rules: promtool and a real Prometheus (scripts/monitoring-test.sh)" bash scripts/monitoring-test.sh
