@@ -135,11 +135,17 @@ pub struct Issuer {
     service_accounts_listed: Arc<AtomicBool>,
     /// Requests made for the key set (discovery + JWKS count as one fetch each).
     fetches: AtomicUsize,
+    /// `REFETCH_EVERY` (shorter in tests).
+    refetch_every: Duration,
 }
 
 impl Issuer {
     /// Start the ServiceAccount watch and the key fetches (the first at once).
     pub fn start(client: Client) -> Arc<Self> {
+        Self::start_with(client, REFETCH_EVERY)
+    }
+
+    fn start_with(client: Client, refetch_every: Duration) -> Arc<Self> {
         let service_accounts = super::attest::reflect(
             "serviceaccounts",
             Api::<ServiceAccountMeta>::all(client.clone()),
@@ -154,6 +160,7 @@ impl Issuer {
             service_accounts,
             service_accounts_listed: Arc::new(AtomicBool::new(false)),
             fetches: AtomicUsize::new(0),
+            refetch_every,
         });
         let i = issuer.clone();
         tokio::spawn(async move {
@@ -179,7 +186,7 @@ impl Issuer {
                 }
                 // Quicker retries until a first success.
                 let wait = if i.status().keys == 0 {
-                    REFETCH_EVERY
+                    i.refetch_every
                 } else {
                     REFRESH
                 };
@@ -282,7 +289,7 @@ impl Issuer {
             None => Err(TokenError::UnknownKey(String::new())),
         };
         if matches!(result, Err(TokenError::UnknownKey(_))) {
-            let _ = self.refetch(REFETCH_EVERY).await;
+            let _ = self.refetch(self.refetch_every).await;
             let again = read(&self.keys).clone();
             match &again {
                 Some(keys) => result = check(keys),
@@ -313,6 +320,118 @@ impl Issuer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signer::kubernetes::jwt::tests::{claims, Ec, ISS, NOW};
+    use serde_json::json;
+
+    /// A stand-in for the API server, in-process: the discovery document, the key set of
+    /// `keys` (read again on every GET, so a test can add a key), ServiceAccount `ray/default`
+    /// with `sa_uid`, and an empty answer to watches (the watcher then watches again). Counts
+    /// the GETs of the key set.
+    fn api(
+        keys: Arc<RwLock<Vec<serde_json::Value>>>,
+        sa_uid: &'static str,
+        jwks_gets: Arc<AtomicUsize>,
+    ) -> Client {
+        let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            let (keys, jwks_gets) = (keys.clone(), jwks_gets.clone());
+            async move {
+                let path = req.uri().path().to_string();
+                let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
+                let body = match path.as_str() {
+                    "/.well-known/openid-configuration" => json!({"issuer": ISS}).to_string(),
+                    "/openid/v1/jwks" => {
+                        jwks_gets.fetch_add(1, Ordering::SeqCst);
+                        json!({"keys": *read(&keys)}).to_string()
+                    }
+                    "/api/v1/serviceaccounts" if watch => String::new(),
+                    "/api/v1/serviceaccounts" => json!({
+                        "kind": "ServiceAccountList", "apiVersion": "v1",
+                        "metadata": {"resourceVersion": "1"},
+                        "items": [{"metadata": {"name": "default", "namespace": "ray", "uid": sa_uid, "resourceVersion": "1"}}],
+                    })
+                    .to_string(),
+                    _ => return Ok::<_, std::convert::Infallible>(
+                        http::Response::builder().status(404).body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}"))).unwrap()
+                    ),
+                };
+                Ok(http::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from(body),
+                )))
+            }
+        });
+        Client::new(svc, "default")
+    }
+
+    async fn ready(issuer: &Issuer) {
+        for _ in 0..100 {
+            if issuer.ready() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the issuer never got ready: {:?}", issuer.status());
+    }
+
+    #[tokio::test]
+    async fn tokens_are_verified_against_the_api_servers_keys_and_service_accounts() {
+        let (k1, k2) = (Ec::new(), Ec::new());
+        let keys = Arc::new(RwLock::new(vec![k1.jwk("k1")]));
+        let gets = Arc::new(AtomicUsize::new(0));
+        let every = Duration::from_millis(500);
+        let issuer = Issuer::start_with(api(keys.clone(), "sa-uid-1", gets.clone()), every);
+        ready(&issuer).await;
+        assert_eq!(issuer.status().issuer.as_deref(), Some(ISS));
+        let header = |kid: &str| json!({"alg": "ES256", "kid": kid});
+
+        let v = issuer
+            .verify(&k1.sign(header("k1"), &claims()), "raytls", NOW)
+            .await
+            .unwrap();
+        assert_eq!(v.service_account_uid, "sa-uid-1");
+        // Another audience than the caller's.
+        assert_eq!(
+            issuer
+                .verify(&k1.sign(header("k1"), &claims()), "vault", NOW)
+                .await,
+            Err(LocalError::Token(TokenError::Audience))
+        );
+        // A ServiceAccount made again under its name: another UID than the token's.
+        let mut c = claims();
+        c["kubernetes.io"]["serviceaccount"]["uid"] = json!("sa-uid-old");
+        assert!(matches!(
+            issuer
+                .verify(&k1.sign(header("k1"), &c), "raytls", NOW)
+                .await,
+            Err(LocalError::ServiceAccountGone { .. })
+        ));
+
+        // A key the issuer added since: within `every` of the last read the token is an
+        // unknown key (never a wrong verdict); after it, the set is read again once and the
+        // token verifies.
+        write(&keys).push(k2.jwk("k2"));
+        let t2 = k2.sign(header("k2"), &claims());
+        let early = issuer.verify(&t2, "raytls", NOW).await;
+        assert!(
+            early.is_ok() || early == Err(LocalError::Token(TokenError::UnknownKey("k2".into()))),
+            "{early:?}"
+        );
+        tokio::time::sleep(every + Duration::from_millis(100)).await;
+        let before = gets.load(Ordering::SeqCst);
+        issuer.verify(&t2, "raytls", NOW).await.unwrap();
+        assert!(gets.load(Ordering::SeqCst) <= before + 1);
+        assert_eq!(issuer.status().keys, 2);
+        // Made-up key IDs cost at most one fetch per `every`, however many arrive.
+        let now_gets = gets.load(Ordering::SeqCst);
+        for i in 0..50 {
+            let t = k2.sign(header(&format!("forged-{i}")), &claims());
+            assert!(issuer.verify(&t, "raytls", NOW).await.is_err());
+        }
+        assert!(
+            gets.load(Ordering::SeqCst) <= now_gets + 1,
+            "{} fetches",
+            gets.load(Ordering::SeqCst) - now_gets
+        );
+    }
 
     #[test]
     fn local_refusals_keep_the_codes_a_review_gives() {

@@ -372,21 +372,22 @@ pub fn verify(token: &str, keys: &Jwks, expect: &Expect) -> Result<Verified, Tok
     })
 }
 
+/// Also the key and claims of issuer.rs's tests.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, KeyPair, RsaKeyPair};
     use serde_json::json;
 
-    const ISS: &str = "https://kubernetes.default.svc.cluster.local";
-    const NOW: i64 = 1_800_000_000;
+    pub(crate) const ISS: &str = "https://kubernetes.default.svc.cluster.local";
+    pub(crate) const NOW: i64 = 1_800_000_000;
 
     fn enc(b: &[u8]) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
     }
 
-    fn claims() -> Value {
+    pub(crate) fn claims() -> Value {
         json!({
             "aud": ["raytls"], "iss": ISS, "iat": NOW - 10, "nbf": NOW - 10, "exp": NOW + 3590,
             "sub": "system:serviceaccount:ray:default",
@@ -398,12 +399,12 @@ mod tests {
         })
     }
 
-    struct Ec {
+    pub(crate) struct Ec {
         pair: EcdsaKeyPair,
     }
 
     impl Ec {
-        fn new() -> Ec {
+        pub(crate) fn new() -> Ec {
             let rng = SystemRandom::new();
             let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
             let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
@@ -411,12 +412,12 @@ mod tests {
                 pair: EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap(),
             }
         }
-        fn jwk(&self, kid: &str) -> Value {
+        pub(crate) fn jwk(&self, kid: &str) -> Value {
             let p = self.pair.public_key().as_ref();
             json!({"kty": "EC", "crv": "P-256", "use": "sig", "kid": kid, "alg": "ES256",
                    "x": enc(&p[1..33]), "y": enc(&p[33..65])})
         }
-        fn sign(&self, header: Value, claims: &Value) -> String {
+        pub(crate) fn sign(&self, header: Value, claims: &Value) -> String {
             let input = format!(
                 "{}.{}",
                 enc(header.to_string().as_bytes()),
