@@ -268,8 +268,9 @@ pub fn vouched_by(
     Ok(())
 }
 
+/// Also the signer CA of signer::issue's tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pki::authority::{create_ca, CaFiles, LeafSubject, Lifetime};
     use crate::pki::keys::{self, KeyType};
@@ -283,7 +284,8 @@ mod tests {
         MasterKey::new("test", &key).unwrap()
     }
 
-    fn signer(now: OffsetDateTime) -> (tempfile::TempDir, Authority) {
+    /// A signer root (ECDSA P-256, 10 years) in a temporary directory, loaded.
+    pub(crate) fn signer(now: OffsetDateTime) -> (tempfile::TempDir, Authority) {
         let dir = tempfile::tempdir().unwrap();
         let ca = create_ca("raytls signer", KeyType::EcdsaP256, 3650, now).unwrap();
         std::fs::write(dir.path().join("ca.crt"), &ca.cert_pem).unwrap();

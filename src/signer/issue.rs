@@ -313,21 +313,12 @@ fn sign_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::authority::{create_ca, CaFiles};
     use crate::pki::chain;
+    use crate::pki::cluster_ca::tests::signer;
     use crate::pki::cluster_ca::{self, ClusterRef, MasterKey};
     use crate::pki::csr::{make_csr_pem, parse_pem};
     use crate::pki::keys::{self, KeyType};
     use crate::pki::role::Holder;
-
-    fn signer(now: OffsetDateTime) -> (tempfile::TempDir, Authority) {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = create_ca("raytls signer", KeyType::EcdsaP256, 3650, now).unwrap();
-        std::fs::write(dir.path().join("ca.crt"), &ca.cert_pem).unwrap();
-        std::fs::write(dir.path().join("ca.key"), ca.key.pem()).unwrap();
-        let a = Authority::load(&CaFiles::in_dir(dir.path()), now).unwrap();
-        (dir, a)
-    }
 
     fn worker(from: IssuingCa) -> Issuance {
         let key = keys::generate(KeyType::EcdsaP256).unwrap();
