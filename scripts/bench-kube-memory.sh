@@ -65,7 +65,7 @@ mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_kube_signer "$RT" "$W/signer" "127.0.0.1:$PORT" raytls-km=on "$NAME"
-for _ in $(seq 100); do curl -s --cacert "$CA" "$URL/healthz" | jq -e .issuer_ready >/dev/null 2>&1 && break; sleep 0.2; done
+wait_issuer_ready 100
 r0=$(settle)
 echo "== signer up, caches listed: RSS $(mb "$r0") MB"
 

@@ -141,12 +141,7 @@ fresh_tokens() {
 for mode in $MODES; do
   echo "== the signer, --token-review $mode"
   start_kube_signer "$RT" "$W/signer" "127.0.0.1:$PORT" raytls-bench=on "$NAME" --token-review "$mode"
-  if [ "$mode" != always ]; then   # the issuer's keys read and the ServiceAccount watch listed
-    for _ in $(seq 150); do
-      curl -s --cacert "$CA" "https://127.0.0.1:$PORT/healthz" | jq -e .issuer_ready >/dev/null 2>&1 && break
-      sleep 0.2
-    done
-  fi
+  [ "$mode" != always ] && wait_issuer_ready 150
   for r in $(seq "$RUNS"); do
     echo "== A run $r ($mode): $PODS pods, 64 at a time (new tokens)"
     fresh_tokens "A$r.$mode"; load "A$r.$mode" 64

@@ -196,9 +196,7 @@ for p in a-head:10.231.0.2 a-w1:10.231.0.3 b-w1:10.231.0.4 a-w2:10.231.0.5 plain
 TR=${KSI_TOKEN_REVIEW:-on-miss}
 case $TR in never|on-miss|always) ;; *) echo "$NAME: KSI_TOKEN_REVIEW=$TR: not never, on-miss or always" >&2; exit 2;; esac
 start_kube_signer "$RT" "$T/signer" "$SIGNER_IP:$PORT" raytls-test=on "$NAME" --token-review "$TR"
-if [ "$TR" != always ]; then   # until then on-miss reviews (the keys and the ServiceAccount watch)
-  for _ in $(seq 100); do curl -s --cacert "$CA" "$URL/healthz" | jq -e .issuer_ready >/dev/null 2>&1 && break; sleep 0.2; done
-fi
+[ "$TR" != always ] && wait_issuer_ready 100
 echo "== signer up on $URL, --token-review $TR (namespace $NS, rc-a uid $UID_A, rc-b uid $UID_B; work dir $T)"
 
 # init POD ROLE TOKEN_FILE OUT [NETNS]: raytls init from the pod's namespace; prints its stderr

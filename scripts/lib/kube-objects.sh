@@ -26,6 +26,18 @@ EOF_RC
 # (its watch caches have listed). Sets SIGNER_PID, URL and CA (DIR/root/ca.crt). Exits 2, the
 # signer's log on stderr, if it exits or does not answer within 30 s. More arguments go to
 # `serve` as they are. READY_STATUS (default 200) is the /healthz status that counts as up.
+# wait_issuer_ready TRIES: until the signer at URL (CA) settles tokens itself (/healthz
+# issuer_ready: the issuer's keys read, the ServiceAccount watch listed; before that
+# --token-review on-miss reviews them), 0.2 s apart, at most TRIES times.
+wait_issuer_ready() {
+  local i
+  for i in $(seq "$1"); do
+    curl -s --cacert "$CA" "$URL/healthz" | jq -e .issuer_ready >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 0
+}
+
 start_kube_signer() {
   local rt=$1 dir=$2 listen=$3 selector=$4 name=$5
   shift 5
